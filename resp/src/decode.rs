@@ -1,0 +1,564 @@
+//! The decoder: bytes in, [`Value`]s out, in one resumable pass with limits.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::{Error, Value};
+
+/// Limits the decoder enforces on input it has not seen yet.
+///
+/// Every length read off the wire is checked against these before any memory
+/// is reserved for it. The defaults are strict but let every reply a stock
+/// Redis server sends through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecoderConfig {
+    max_bulk_len: usize,
+    max_aggregate_len: usize,
+    max_depth: usize,
+    max_line_len: usize,
+}
+
+impl DecoderConfig {
+    /// Default bulk length limit: 512 MiB, Redis's own `proto-max-bulk-len`.
+    pub const DEFAULT_MAX_BULK_LEN: usize = 512 * 1024 * 1024;
+    /// Default element count limit of one aggregate (a map counts its pairs).
+    pub const DEFAULT_MAX_AGGREGATE_LEN: usize = 1 << 22;
+    /// Default nesting limit: aggregates inside aggregates.
+    pub const DEFAULT_MAX_DEPTH: usize = 64;
+    /// Default line length limit (simple strings, errors, numbers): 64 KiB,
+    /// Redis's own limit for inline requests.
+    pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
+
+    /// The default limits.
+    pub const fn new() -> DecoderConfig {
+        DecoderConfig {
+            max_bulk_len: Self::DEFAULT_MAX_BULK_LEN,
+            max_aggregate_len: Self::DEFAULT_MAX_AGGREGATE_LEN,
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+            max_line_len: Self::DEFAULT_MAX_LINE_LEN,
+        }
+    }
+
+    /// Sets the largest bulk string, blob error or verbatim string accepted.
+    pub const fn with_max_bulk_len(mut self, len: usize) -> DecoderConfig {
+        self.max_bulk_len = len;
+        self
+    }
+
+    /// Sets the largest element count of an array, set or push, and the
+    /// largest pair count of a map or attribute.
+    pub const fn with_max_aggregate_len(mut self, len: usize) -> DecoderConfig {
+        self.max_aggregate_len = len;
+        self
+    }
+
+    /// Sets how deep aggregates may nest (0 allows no aggregate at all).
+    pub const fn with_max_depth(mut self, depth: usize) -> DecoderConfig {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Sets the longest line (simple string, error, number) accepted.
+    pub const fn with_max_line_len(mut self, len: usize) -> DecoderConfig {
+        self.max_line_len = len;
+        self
+    }
+
+    /// The bulk length limit.
+    pub const fn max_bulk_len(&self) -> usize {
+        self.max_bulk_len
+    }
+
+    /// The aggregate length limit.
+    pub const fn max_aggregate_len(&self) -> usize {
+        self.max_aggregate_len
+    }
+
+    /// The nesting limit.
+    pub const fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// The line length limit.
+    pub const fn max_line_len(&self) -> usize {
+        self.max_line_len
+    }
+}
+
+impl Default for DecoderConfig {
+    fn default() -> DecoderConfig {
+        DecoderConfig::new()
+    }
+}
+
+/// A resumable RESP2/RESP3 decoder.
+///
+/// Feed it a growing [`BytesMut`]: [`decode`](Decoder::decode) takes the bytes
+/// of each complete frame off the front and returns the value, or `Ok(None)`
+/// when the frame is not complete yet. Bytes it has looked at are never
+/// looked at again: the parts of a frame already decoded are kept in the
+/// decoder, so a frame fed in many pieces costs about the same as one fed
+/// whole.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use resp::{Decoder, Value};
+///
+/// let mut decoder = Decoder::new();
+/// let mut buf = BytesMut::from(&b"*2\r\n$3\r\nfoo\r\n:4"[..]);
+/// assert_eq!(decoder.decode(&mut buf), Ok(None));
+/// buf.extend_from_slice(b"2\r\n");
+/// let value = decoder.decode(&mut buf).unwrap().unwrap();
+/// assert_eq!(value, Value::Array(vec![Value::bulk("foo"), Value::Integer(42)]));
+/// assert!(buf.is_empty());
+/// ```
+///
+/// After an error the stream is out of step with its frames: drop the
+/// connection (or call [`reset`](Decoder::reset) and start a new stream).
+#[derive(Debug, Default)]
+pub struct Decoder {
+    config: DecoderConfig,
+    /// Aggregates that are open, innermost last.
+    stack: Vec<Frame>,
+    /// A blob whose header was consumed and whose payload is still arriving.
+    pending: Option<Pending>,
+    /// How many bytes of the current line were already searched for its end.
+    scanned: usize,
+}
+
+impl Decoder {
+    /// A decoder with the default limits.
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// A decoder with the given limits.
+    pub fn with_config(config: DecoderConfig) -> Decoder {
+        Decoder {
+            config,
+            ..Decoder::default()
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// True when no frame is partly decoded.
+    pub fn is_idle(&self) -> bool {
+        self.stack.is_empty() && self.pending.is_none() && self.scanned == 0
+    }
+
+    /// Forgets any partly decoded frame.
+    pub fn reset(&mut self) {
+        self.stack.clear();
+        self.pending = None;
+        self.scanned = 0;
+    }
+
+    /// Decodes the next complete frame from the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed; what was consumed so far
+    /// is remembered. Bulk payloads in the result share `buf`'s memory.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, Error> {
+        loop {
+            let step = match self.pending {
+                Some(pending) => self.blob(buf, pending.kind, pending.len)?,
+                None => self.element(buf)?,
+            };
+            let value = match step {
+                Step::Value(value) => value,
+                Step::Opened => continue,
+                Step::Incomplete => return Ok(None),
+            };
+            if let Some(done) = self.attach(value) {
+                return Ok(Some(done));
+            }
+        }
+    }
+
+    /// Adds a finished value to the innermost open aggregate, closing every
+    /// aggregate it completes. Returns the top-level value once there is one.
+    fn attach(&mut self, mut value: Value) -> Option<Value> {
+        loop {
+            let top = match self.stack.last_mut() {
+                None => return Some(value),
+                Some(top) => top,
+            };
+            top.items.push(value);
+            if top.items.len() < top.want {
+                return None;
+            }
+            let frame = self.stack.pop()?;
+            value = match frame.kind {
+                Kind::Array => Value::Array(frame.items),
+                Kind::Set => Value::Set(frame.items),
+                Kind::Push => Value::Push(frame.items),
+                Kind::Map => Value::Map(pair_up(frame.items)),
+                Kind::Attribute => {
+                    // "The attribute type is exactly like the Map type, but
+                    // ... it is followed by the actual reply it annotates."
+                    self.stack.push(Frame::annotated(pair_up(frame.items)));
+                    return None;
+                }
+                Kind::Annotated(attributes) => Value::Attribute {
+                    attributes,
+                    value: Box::new(frame.items.into_iter().next()?),
+                },
+            };
+        }
+    }
+
+    /// Decodes one element header (and its body, when it has no children).
+    fn element(&mut self, buf: &mut BytesMut) -> Result<Step, Error> {
+        let tag = match buf.first() {
+            Some(&tag) => tag,
+            None => return Ok(Step::Incomplete),
+        };
+        let from = self.scanned.max(1);
+        let newline = match buf[from..].iter().position(|&b| b == b'\n') {
+            Some(i) => from + i,
+            None => {
+                if buf.len() > self.config.max_line_len + 2 {
+                    return Err(Error::LineTooLong(self.config.max_line_len));
+                }
+                self.scanned = buf.len();
+                return Ok(Step::Incomplete);
+            }
+        };
+        self.scanned = 0;
+        // "<type><content>\r\n": the CR must sit right before the LF, after the tag.
+        if newline < 2 || buf[newline - 1] != b'\r' {
+            return Err(Error::MissingCrlf);
+        }
+        let end = newline - 1;
+        if end - 1 > self.config.max_line_len {
+            return Err(Error::LineTooLong(self.config.max_line_len));
+        }
+        let value = match tag {
+            b'+' => Value::SimpleString(take_line(buf, end)),
+            b'-' => Value::Error(take_line(buf, end)),
+            b':' => {
+                let n = parse_int(&buf[1..end]).ok_or(Error::InvalidFrame("integer"))?;
+                buf.advance(newline + 1);
+                Value::Integer(n)
+            }
+            b'_' => {
+                if end != 1 {
+                    return Err(Error::InvalidFrame("null"));
+                }
+                buf.advance(newline + 1);
+                Value::Null
+            }
+            b'#' => {
+                let b = match &buf[1..end] {
+                    b"t" => true,
+                    b"f" => false,
+                    _ => return Err(Error::InvalidFrame("boolean")),
+                };
+                buf.advance(newline + 1);
+                Value::Boolean(b)
+            }
+            b',' => {
+                let d = parse_double(&buf[1..end]).ok_or(Error::InvalidFrame("double"))?;
+                buf.advance(newline + 1);
+                Value::Double(d)
+            }
+            b'(' => {
+                if !is_big_number(&buf[1..end]) {
+                    return Err(Error::InvalidFrame("big number"));
+                }
+                Value::BigNumber(take_line(buf, end))
+            }
+            b'$' | b'!' | b'=' => {
+                let len = parse_len(&buf[1..end])?;
+                buf.advance(newline + 1);
+                let kind = match tag {
+                    b'$' => BlobKind::Bulk,
+                    b'!' => BlobKind::Error,
+                    _ => BlobKind::Verbatim,
+                };
+                match len {
+                    // "$-1\r\n" is RESP2's null bulk string; other blob types have no null.
+                    None if kind == BlobKind::Bulk => Value::NullBulkString,
+                    None => return Err(Error::InvalidLength),
+                    Some(len) => {
+                        let len = self.check(len, self.config.max_bulk_len, "bulk")?;
+                        return self.blob(buf, kind, len);
+                    }
+                }
+            }
+            b'*' | b'~' | b'>' | b'%' | b'|' => {
+                let len = parse_len(&buf[1..end])?;
+                buf.advance(newline + 1);
+                let len = match len {
+                    // "*-1\r\n" is RESP2's null array; other aggregates have no null.
+                    None if tag == b'*' => return Ok(Step::Value(Value::NullArray)),
+                    None => return Err(Error::InvalidLength),
+                    Some(len) => self.check(len, self.config.max_aggregate_len, "aggregate")?,
+                };
+                return self.open(buf, tag, len);
+            }
+            other => return Err(Error::InvalidType(other)),
+        };
+        Ok(Step::Value(value))
+    }
+
+    /// Opens an aggregate of `len` elements (pairs, for maps and attributes).
+    fn open(&mut self, buf: &BytesMut, tag: u8, len: usize) -> Result<Step, Error> {
+        if self.stack.len() >= self.config.max_depth {
+            return Err(Error::TooDeep(self.config.max_depth));
+        }
+        let (kind, want) = match tag {
+            b'*' => (Kind::Array, len),
+            b'~' => (Kind::Set, len),
+            b'>' => (Kind::Push, len),
+            b'%' => (Kind::Map, len * 2),
+            _ => (Kind::Attribute, len * 2),
+        };
+        if want == 0 {
+            let value = match kind {
+                Kind::Array => Value::Array(Vec::new()),
+                Kind::Set => Value::Set(Vec::new()),
+                Kind::Push => Value::Push(Vec::new()),
+                Kind::Map => Value::Map(Vec::new()),
+                _ => {
+                    self.stack.push(Frame::annotated(Vec::new()));
+                    return Ok(Step::Opened);
+                }
+            };
+            return Ok(Step::Value(value));
+        }
+        // Every element takes at least three bytes ("_\r\n"), so reserve no
+        // more than the bytes at hand can fill: a header alone reserves little.
+        let capacity = want.min(buf.len() / 3 + 1);
+        self.stack.push(Frame {
+            kind,
+            want,
+            items: Vec::with_capacity(capacity),
+        });
+        Ok(Step::Opened)
+    }
+
+    /// Takes a blob payload of `len` bytes and its CRLF, or remembers that it
+    /// is still arriving.
+    fn blob(&mut self, buf: &mut BytesMut, kind: BlobKind, len: usize) -> Result<Step, Error> {
+        // `len` is at most the configured limit, which `check` keeps below `usize::MAX - 2`.
+        let need = len + 2;
+        if buf.len() < need {
+            self.pending = Some(Pending { kind, len });
+            // The header passed the limit check, so reserving for the rest of
+            // the payload now saves the reader regrowing the buffer piecemeal.
+            buf.reserve(need - buf.len());
+            return Ok(Step::Incomplete);
+        }
+        self.pending = None;
+        if &buf[len..need] != b"\r\n" {
+            return Err(Error::MissingCrlf);
+        }
+        let data = buf.split_to(len).freeze();
+        buf.advance(2);
+        let value = match kind {
+            BlobKind::Bulk => Value::BulkString(data),
+            BlobKind::Error => Value::BlobError(data),
+            BlobKind::Verbatim => {
+                // "=<length>\r\n<format>:<data>\r\n", the format exactly three bytes.
+                if data.len() < 4 || data[3] != b':' {
+                    return Err(Error::InvalidFrame("verbatim string"));
+                }
+                let format = [data[0], data[1], data[2]];
+                Value::VerbatimString {
+                    format,
+                    text: data.slice(4..),
+                }
+            }
+        };
+        Ok(Step::Value(value))
+    }
+
+    fn check(&self, len: u64, limit: usize, what: &'static str) -> Result<usize, Error> {
+        let limit = limit.min(usize::MAX / 2 - 2);
+        match usize::try_from(len) {
+            Ok(n) if n <= limit => Ok(n),
+            _ => Err(Error::TooLarge { what, len, limit }),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Step {
+    Value(Value),
+    Opened,
+    Incomplete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlobKind {
+    Bulk,
+    Error,
+    Verbatim,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    kind: BlobKind,
+    len: usize,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Array,
+    Set,
+    Push,
+    Map,
+    Attribute,
+    /// Attributes read; waiting for the value they annotate.
+    Annotated(Vec<(Value, Value)>),
+}
+
+#[derive(Debug)]
+struct Frame {
+    kind: Kind,
+    want: usize,
+    items: Vec<Value>,
+}
+
+impl Frame {
+    fn annotated(attributes: Vec<(Value, Value)>) -> Frame {
+        Frame {
+            kind: Kind::Annotated(attributes),
+            want: 1,
+            items: Vec::with_capacity(1),
+        }
+    }
+}
+
+/// Takes the content of a line `<tag><content>\r\n` whose CR is at `end`.
+fn take_line(buf: &mut BytesMut, end: usize) -> Bytes {
+    buf.advance(1);
+    let content = buf.split_to(end - 1).freeze();
+    buf.advance(2);
+    content
+}
+
+fn pair_up(items: Vec<Value>) -> Vec<(Value, Value)> {
+    let mut pairs = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        pairs.push((k, v));
+    }
+    pairs
+}
+
+/// A length header: decimal digits, or `-1` for a RESP2 null.
+fn parse_len(s: &[u8]) -> Result<Option<u64>, Error> {
+    if s == b"-1" {
+        return Ok(None);
+    }
+    if s.is_empty() {
+        return Err(Error::InvalidLength);
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(Error::InvalidLength);
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d)))
+            .ok_or(Error::InvalidLength)?;
+    }
+    Ok(Some(n))
+}
+
+/// "`:[<+|->]<value>\r\n`", a signed base-10 64-bit integer.
+pub(crate) fn parse_int(s: &[u8]) -> Option<i64> {
+    let (negative, digits) = match s.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    // Accumulate as a negative number so that i64::MIN fits.
+    let mut n: i64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_sub(i64::from(d))?;
+    }
+    if negative {
+        Some(n)
+    } else {
+        n.checked_neg()
+    }
+}
+
+pub(crate) fn parse_double(s: &[u8]) -> Option<f64> {
+    if s.is_empty() {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+fn is_big_number(s: &[u8]) -> bool {
+    let digits = match s.split_first() {
+        Some((b'-' | b'+', rest)) => rest,
+        _ => s,
+    };
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_parse_strictly() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"+7"), Some(7));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"9223372036854775808"), None);
+        assert_eq!(parse_int(b"-"), None);
+        assert_eq!(parse_int(b""), None);
+        assert_eq!(parse_int(b"1a"), None);
+        assert_eq!(parse_int(b" 1"), None);
+    }
+
+    #[test]
+    fn lengths_parse_strictly() {
+        assert_eq!(parse_len(b"-1"), Ok(None));
+        assert_eq!(parse_len(b"12"), Ok(Some(12)));
+        assert_eq!(parse_len(b"-2"), Err(Error::InvalidLength));
+        assert_eq!(parse_len(b"+2"), Err(Error::InvalidLength));
+        assert_eq!(parse_len(b""), Err(Error::InvalidLength));
+        assert_eq!(
+            parse_len(b"99999999999999999999999"),
+            Err(Error::InvalidLength)
+        );
+    }
+
+    #[test]
+    fn a_big_payload_in_pieces_is_not_rescanned() {
+        let payload = vec![b'x'; 1 << 20];
+        let mut frame = format!("${}\r\n", payload.len()).into_bytes();
+        frame.extend_from_slice(&payload);
+        frame.extend_from_slice(b"\r\n");
+        let mut decoder = Decoder::new();
+        let mut buf = BytesMut::new();
+        let mut out = None;
+        for piece in frame.chunks(16 * 1024) {
+            buf.extend_from_slice(piece);
+            if let Some(v) = decoder.decode(&mut buf).unwrap() {
+                out = Some(v);
+            }
+        }
+        assert_eq!(out, Some(Value::BulkString(Bytes::from(payload))));
+        assert!(decoder.is_idle());
+    }
+}
