@@ -1,0 +1,43 @@
+//! Test support for the whole workspace: a throwaway `redis-server` per test.
+//!
+//! Every crate's tests use this library as a dev-dependency
+//! (`xtask = { workspace = true }`) instead of writing their own process
+//! management. The API is synchronous `std`, so it works the same from plain
+//! `#[test]` functions and from `#[tokio::test]` ones.
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//!
+//! let server = xtask::RedisServer::start()?;
+//! let mut stream = TcpStream::connect(("127.0.0.1", server.port()))?;
+//! stream.write_all(b"PING\r\n")?;
+//! let mut reply = [0; 7];
+//! stream.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"+PONG\r\n");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Each server listens on free loopback ports, keeps its files in a private
+//! temporary directory and is killed (and the directory removed) when the
+//! [`RedisServer`] is dropped. The binary `redis-server` is taken from the
+//! `REDIS_SERVER_BIN` environment variable, or else from `PATH`.
+//!
+//! This crate does not depend on any other crate of the workspace, so a
+//! broken client crate never keeps the test harness from building.
+//!
+//! # Layout
+//!
+//! - [`server`]: [`RedisServer`], the running process, and [`ServerBuilder`],
+//!   its options (password, ACL users, Unix socket, TLS, extra arguments).
+//! - `server/certs.rs`: the CA, server and client certificates generated for
+//!   TLS servers at run time.
+//!
+//! The `xtask` binary of this package (`cargo xtask test`) is built on the
+//! same library.
+
+#![deny(missing_docs)]
+
+pub mod server;
+
+pub use server::{RedisServer, ServerBuilder};

@@ -1,0 +1,48 @@
+//! `cargo xtask test [args...]`: the workspace tests against a throwaway redis-server.
+
+use std::ffi::OsString;
+use std::process::{Command, ExitCode, ExitStatus};
+
+use xtask::RedisServer;
+
+use crate::{cargo, check_pure, project_root, TaskError};
+
+/// Checks that `resp` is pure, starts a server, runs
+/// `cargo test --workspace [args...]` with `REDIS_URL` set, prints the
+/// server log if the tests failed, stops the server and passes on the
+/// tests' exit status.
+pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
+    check_pure::run()?;
+
+    let mut server = RedisServer::start()?;
+    eprintln!("xtask: redis-server ready at {}", server.url());
+    let status = Command::new(cargo())
+        .current_dir(project_root())
+        .args(["test", "--workspace"])
+        .args(args)
+        .env("REDIS_URL", server.url())
+        .status();
+    // On every way out the server stops: early returns drop it, and the
+    // end kills it once its log has been shown.
+    let status = match status {
+        Ok(status) => status,
+        Err(error) => return Err(format!("cannot run `cargo test`: {error}").into()),
+    };
+    if !status.success() {
+        eprintln!(
+            "xtask: tests failed ({status}); redis-server log:\n{}",
+            server.log()
+        );
+    }
+    server.kill();
+    Ok(exit_code(status))
+}
+
+fn exit_code(status: ExitStatus) -> ExitCode {
+    match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1).max(1)),
+        // Killed by a signal: there is no code to pass on.
+        None => ExitCode::FAILURE,
+    }
+}
