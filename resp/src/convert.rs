@@ -79,13 +79,14 @@ fn mismatch<T>(target: &'static str, found: &'static str) -> Result<T, Error> {
 }
 
 impl FromValue for Value {
-    /// Any reply but an error, as it came (attributes included).
+    /// Any reply but an error, as it came (attributes included). An error
+    /// under attributes is still an error.
     fn from_value(value: Value) -> Result<Value, Error> {
-        match value {
+        match reply_ref(&value) {
             Value::Error(text) | Value::BlobError(text) => {
-                Err(Error::Server(ServerError::new(text)))
+                Err(Error::Server(ServerError::new(text.clone())))
             }
-            other => Ok(other),
+            _ => Ok(value),
         }
     }
 }
@@ -116,8 +117,11 @@ impl FromValue for bool {
     }
 }
 
+// `$t` is an `ident`, not a `ty`: a `ty` fragment passed on to the `@bytes`
+// arms would never match the literal `u8`, and `Vec<u8>` would lose its
+// conversion from string replies.
 macro_rules! int_from_value {
-    ($($t:ty),*) => {$(
+    ($($t:ident),*) => {$(
         impl FromValue for $t {
             /// Integers and decimal strings, range-checked.
             fn from_value(value: Value) -> Result<$t, Error> {
@@ -140,7 +144,7 @@ macro_rules! int_from_value {
             Some(Vec::from(data))
         }
     };
-    (@bytes $t:ty) => {};
+    (@bytes $t:ident) => {};
 }
 int_from_value!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
 

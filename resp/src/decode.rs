@@ -215,11 +215,16 @@ impl Decoder {
             Some(&tag) => tag,
             None => return Ok(Step::Incomplete),
         };
+        // A bad type byte is known at once: waiting for a line end first
+        // would let garbage without one run up to the line limit.
+        if !is_type_byte(tag) {
+            return Err(Error::InvalidType(tag));
+        }
         let from = self.scanned.max(1);
         let newline = match buf[from..].iter().position(|&b| b == b'\n') {
             Some(i) => from + i,
             None => {
-                if buf.len() > self.config.max_line_len + 2 {
+                if buf.len() > self.config.max_line_len.saturating_add(2) {
                     return Err(Error::LineTooLong(self.config.max_line_len));
                 }
                 self.scanned = buf.len();
@@ -503,6 +508,13 @@ pub(crate) fn parse_double(s: &[u8]) -> Option<f64> {
         return None;
     }
     std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// The first byte of every RESP2 and RESP3 frame type.
+const TYPE_BYTES: &[u8] = b"+-:$*_,#!=(%~|>";
+
+fn is_type_byte(tag: u8) -> bool {
+    TYPE_BYTES.contains(&tag)
 }
 
 fn is_big_number(s: &[u8]) -> bool {
