@@ -1,0 +1,342 @@
+//! `Connection`: the framed low-level connection, a `Sink` of commands and a
+//! `Stream` of replies over one socket, and `connect`, which opens one.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::{pin, Pin};
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use futures_util::{Sink, SinkExt, StreamExt};
+use resp::{Command, Decoder, DecoderConfig, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::handshake::{Handshake, Step};
+use crate::{ConnectionConfig, Error, HandshakeInfo, Protocol, Result, Stream};
+
+/// Opens a connection: the transport, then the handshake, all within the
+/// configured [connect timeout](ConnectionConfig::with_connect_timeout).
+///
+/// The handshake authenticates, selects the database, names the client and
+/// negotiates the protocol, in one round trip when the server speaks RESP3
+/// (see [`HandshakeInfo::round_trips`]). A server that does not answer in
+/// time gives [`Error::Timeout("connect")`](Error::Timeout); rejected
+/// credentials give [`Error::Auth`].
+///
+/// ```no_run
+/// use futures_util::{SinkExt, StreamExt};
+///
+/// # async fn run() -> redis_conn::Result<()> {
+/// let config = "redis://127.0.0.1:6379/0".parse()?;
+/// let mut conn = redis_conn::connect(&config).await?;
+/// conn.send(resp::cmd!("SET", "greeting", "hello")).await?;
+/// let reply = conn.next().await;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
+    config.validate()?;
+    let attempt = async {
+        let stream = Stream::connect(config).await?;
+        Connection::establish(stream, config).await
+    };
+    match tokio::time::timeout(config.connect_timeout(), attempt).await {
+        Ok(Ok(conn)) => {
+            let info = conn.handshake();
+            tracing::debug!(
+                address = %config.address(),
+                protocol = %info.protocol(),
+                round_trips = info.round_trips(),
+                server_version = info.server_version(),
+                "connected"
+            );
+            Ok(conn)
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(address = %config.address(), error = %e, "connect failed");
+            Err(e)
+        }
+        Err(_elapsed) => Err(Error::Timeout("connect")),
+    }
+}
+
+/// One connection to a server, framed: a [`Sink`] of [`Command`]s and a
+/// [`Stream`](futures_util::Stream) of reply [`Value`]s.
+///
+/// It pairs nothing: replies come out in the order the server sends them,
+/// pushes included, and matching them to requests is the caller's business.
+/// That suits `MONITOR`, proxies, test doubles and the drivers of
+/// `redis-paired` and `redis-pubsub`, which take the socket over with
+/// [`into_parts`](Self::into_parts). It never reconnects: once the stream
+/// ends, the connection is spent.
+///
+/// Commands sent are encoded into a write buffer and written on
+/// [`flush`](SinkExt::flush) (or when the buffer passes 64 KiB). Replies are
+/// decoded from a read buffer that is reused; bulk strings in them share its
+/// memory. The stream yields an error at most once and then ends: a
+/// malformed reply is an [`Error::Protocol`], a read failure an
+/// [`Error::Io`], end of file in the middle of a reply an `Io` error of kind
+/// `UnexpectedEof`; end of file between replies just ends it.
+pub struct Connection<S = Stream> {
+    stream: S,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    decoder: Decoder,
+    handshake: HandshakeInfo,
+    /// The stream of replies ended (end of file or an error).
+    finished: bool,
+}
+
+/// A [`Connection`] taken apart, to be driven by other code.
+///
+/// `read_buf` holds bytes already read but not decoded (replies that
+/// arrived right after the handshake, or part of one); `decoder` may be in
+/// the middle of a frame of them. Keep feeding the same decoder with
+/// `read_buf` and more bytes read into it.
+#[derive(Debug)]
+pub struct Parts<S> {
+    /// The byte stream.
+    pub stream: S,
+    /// Bytes read and not decoded yet.
+    pub read_buf: BytesMut,
+    /// The decoder, with the configured limits and any partial frame.
+    pub decoder: Decoder,
+    /// The protocol the connection speaks.
+    pub protocol: Protocol,
+}
+
+/// The write buffer size at which [`Sink::poll_ready`] writes before taking
+/// more commands.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// Read at least this much at a time, so that small replies do not each
+/// cost a system call.
+const READ_CHUNK: usize = 8 * 1024;
+
+impl Connection<Stream> {
+    /// The same as [`connect`](crate::connect).
+    pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
+        connect(config).await
+    }
+}
+
+impl<S> Connection<S> {
+    /// Wraps a stream without any handshake: the connection is taken to
+    /// speak RESP2, as every new Redis connection does. For tests, proxies,
+    /// and streams whose handshake was done elsewhere.
+    pub fn new(stream: S, decoder: DecoderConfig) -> Connection<S> {
+        Connection {
+            stream,
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            write_buf: BytesMut::new(),
+            decoder: Decoder::with_config(decoder),
+            handshake: HandshakeInfo::without_handshake(Protocol::Resp2),
+            finished: false,
+        }
+    }
+
+    /// The protocol the connection speaks, as negotiated.
+    pub fn protocol(&self) -> Protocol {
+        self.handshake.protocol()
+    }
+
+    /// What the handshake negotiated and learned.
+    pub fn handshake(&self) -> &HandshakeInfo {
+        &self.handshake
+    }
+
+    /// The byte stream.
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    /// The byte stream, mutably. Reading or writing it directly puts the
+    /// connection out of step.
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Takes the connection apart so that other code can drive the socket.
+    ///
+    /// Commands sent but not flushed yet are dropped: flush first.
+    pub fn into_parts(self) -> Parts<S> {
+        Parts {
+            stream: self.stream,
+            read_buf: self.read_buf,
+            decoder: self.decoder,
+            protocol: self.handshake.protocol(),
+        }
+    }
+
+    /// Puts a connection taken apart back together.
+    pub fn from_parts(parts: Parts<S>) -> Connection<S> {
+        Connection {
+            stream: parts.stream,
+            read_buf: parts.read_buf,
+            write_buf: BytesMut::new(),
+            decoder: parts.decoder,
+            handshake: HandshakeInfo::without_handshake(parts.protocol),
+            finished: false,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Runs the handshake `config` asks for over an open stream, without a
+    /// timeout ([`connect`](crate::connect) adds one).
+    ///
+    /// Bytes the server sends after the handshake replies stay buffered for
+    /// the connection to yield.
+    pub async fn establish(stream: S, config: &ConnectionConfig) -> Result<Connection<S>> {
+        config.validate()?;
+        let mut conn = Connection::new(stream, config.decoder_config());
+        let mut handshake = Handshake::new(config);
+        let mut step = handshake.start();
+        loop {
+            match step {
+                Step::Done(info) => {
+                    conn.handshake = info;
+                    return Ok(conn);
+                }
+                Step::Send(batch) => {
+                    // One write for the whole batch: the round trip is the point.
+                    conn.stream.write_all(&batch).await?;
+                    conn.stream.flush().await?;
+                }
+                Step::Wait => {}
+            }
+            let reply = match conn.next().await {
+                Some(reply) => reply?,
+                None => {
+                    return Err(Error::from(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection during the handshake",
+                    )))
+                }
+            };
+            step = handshake.receive(reply)?;
+        }
+    }
+
+    /// Sends one command and waits for the next value the server sends.
+    ///
+    /// That value is this command's reply only if nothing else was pending:
+    /// use it for request-response exchanges such as the `MONITOR` that
+    /// starts a monitor. An error reply becomes [`Error::Server`]; the end of
+    /// the stream an [`Error::Io`] of kind `UnexpectedEof`.
+    pub async fn send(&mut self, cmd: Command) -> Result<Value> {
+        SinkExt::send(self, cmd).await?;
+        match self.next().await {
+            Some(Ok(Value::Error(text) | Value::BlobError(text))) => {
+                Err(Error::Server(resp::ServerError::new(text)))
+            }
+            Some(reply) => reply,
+            None => Err(Error::from(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ))),
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Connection<S> {
+    /// Writes the write buffer out, without flushing the stream.
+    fn poll_write_buf(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        while !self.write_buf.is_empty() {
+            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.write_buf))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+            self.write_buf.advance(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Sink<Command> for Connection<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        if this.write_buf.len() >= WRITE_HIGH_WATER {
+            ready!(this.poll_write_buf(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, cmd: Command) -> Result<()> {
+        cmd.encode(&mut self.get_mut().write_buf);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_buf(cx))?;
+        ready!(Pin::new(&mut this.stream).poll_flush(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_write_buf(cx))?;
+        ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> futures_util::Stream for Connection<S> {
+    type Item = Result<Value>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Value>>> {
+        let this = self.get_mut();
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match this.decoder.decode(&mut this.read_buf) {
+                Ok(Some(value)) => return Poll::Ready(Some(Ok(value))),
+                Ok(None) => {}
+                Err(e) => {
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(Error::Protocol(e))));
+                }
+            }
+            if this.read_buf.capacity() - this.read_buf.len() < READ_CHUNK / 2 {
+                this.read_buf.reserve(READ_CHUNK);
+            }
+            // The read future holds no state of its own: dropping it while
+            // pending loses nothing, so a fresh one per poll is sound.
+            let read = pin!(this.stream.read_buf(&mut this.read_buf));
+            let result = ready!(read.poll(cx));
+            match result {
+                Ok(0) => {
+                    this.finished = true;
+                    if this.read_buf.is_empty() && this.decoder.is_idle() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Err(Error::from(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection in the middle of a reply",
+                    )))));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+        }
+    }
+}
+
+impl<S> fmt::Debug for Connection<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("handshake", &self.handshake)
+            .field("buffered_read", &self.read_buf.len())
+            .field("buffered_write", &self.write_buf.len())
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,304 @@
+//! The client error shared by every crate above `resp`, and the configuration
+//! error it wraps.
+
+use std::io;
+use std::sync::Arc;
+
+/// Everything that can go wrong talking to Redis.
+///
+/// `redis-conn`, `redis-paired` and `redis-pubsub` all return this error. It
+/// is `Clone` (I/O errors and nested causes sit behind an [`Arc`]) so that one
+/// failure can be handed to every caller it affects, for example every
+/// request that was in flight when a connection died.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading from or writing to the socket failed, or it could not be
+    /// opened at all.
+    #[error("i/o error: {0}")]
+    Io(#[source] Arc<io::Error>),
+    /// The server sent bytes that are not valid RESP or exceed the decoder's
+    /// limits, or a request could not be encoded (an empty command). After a
+    /// decoding error the connection is out of step and must be dropped.
+    #[error("protocol error: {0}")]
+    Protocol(#[source] resp::Error),
+    /// The server answered with an error reply; [`Error::server_code`] gives
+    /// its code (`WRONGTYPE`, `MOVED`, `NOSCRIPT`, ...).
+    #[error("server error: {0}")]
+    Server(#[source] resp::ServerError),
+    /// A reply could not be converted into the Rust type asked for.
+    #[error("cannot convert {found} reply to {target}")]
+    Conversion {
+        /// The Rust type that was asked for.
+        target: &'static str,
+        /// The kind of reply that arrived (or why its content did not fit).
+        found: &'static str,
+    },
+    /// The handshake was rejected because of the credentials: a wrong user
+    /// name or password (`WRONGPASS`), or none given to a server that wants
+    /// one (`NOAUTH`).
+    #[error("authentication failed: {0}")]
+    Auth(#[source] resp::ServerError),
+    /// The connection is unavailable or was lost; the inner error says why
+    /// (for example the I/O error that broke it, or the failed reconnect).
+    #[error("connection unavailable: {0}")]
+    Connection(#[source] Arc<Error>),
+    /// The connection was closed: shut down on purpose, or its driver stopped.
+    #[error("connection closed")]
+    Closed,
+    /// Something did not finish in time; the field says what (`"connect"`,
+    /// `"response"`, ...).
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    /// A bounded queue is full; the request was not queued.
+    #[error("queue full: at most {limit} requests may wait")]
+    Backpressure {
+        /// The bound of the queue.
+        limit: usize,
+    },
+    /// The configuration is invalid (a malformed URL, a missing TLS feature,
+    /// unreadable certificates, ...).
+    #[error("invalid configuration: {0}")]
+    Config(#[source] ConfigError),
+}
+
+/// The result type of this crate and the crates built on it.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The code of a server error reply, such as `WRONGTYPE`, `MOVED` or
+    /// `WRONGPASS` (for [`Error::Server`] and [`Error::Auth`]).
+    pub fn server_code(&self) -> Option<&str> {
+        match self {
+            Error::Server(e) | Error::Auth(e) => Some(e.code()),
+            _ => None,
+        }
+    }
+
+    /// True when something timed out ([`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
+    /// True when the error means the connection cannot be used any more:
+    /// an I/O failure, a lost or unavailable connection, or a closed one.
+    pub fn is_connection(&self) -> bool {
+        matches!(self, Error::Io(_) | Error::Connection(_) | Error::Closed)
+    }
+
+    /// True when the server rejected the credentials ([`Error::Auth`]).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::Auth(_))
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(Arc::new(e))
+    }
+}
+
+impl From<resp::Error> for Error {
+    /// Server error replies and conversion failures keep their meaning;
+    /// everything else is a protocol error.
+    fn from(e: resp::Error) -> Error {
+        match e {
+            resp::Error::Server(e) => Error::Server(e),
+            resp::Error::Conversion { target, found } => Error::Conversion { target, found },
+            other => Error::Protocol(other),
+        }
+    }
+}
+
+impl From<resp::ServerError> for Error {
+    fn from(e: resp::ServerError) -> Error {
+        Error::Server(e)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Error {
+        Error::Config(e)
+    }
+}
+
+/// What is wrong with a configuration or a connection URL.
+///
+/// Messages never include a password.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The URL could not be parsed at all.
+    #[error("invalid url: {0}")]
+    Url(#[source] url::ParseError),
+    /// The URL scheme is not one this crate connects to.
+    #[error("unsupported url scheme {0:?}: expected redis, rediss, redis+unix or unix")]
+    UnsupportedScheme(String),
+    /// A TCP URL without a host.
+    #[error("url has no host")]
+    MissingHost,
+    /// The port is not a number from 1 to 65535.
+    #[error("port out of range: expected 1 to 65535")]
+    InvalidPort,
+    /// The database is not a non-negative integer that fits in 32 bits.
+    #[error("db {0:?} is not a non-negative integer")]
+    InvalidDb(String),
+    /// The database was given both in the path and as `?db=`.
+    #[error("db given both in the path and in the query")]
+    DuplicateDb,
+    /// The `protocol` query parameter is neither `resp2` nor `resp3`.
+    #[error("unknown protocol {0:?}: expected resp2 or resp3")]
+    InvalidProtocol(String),
+    /// The URL has a query parameter this crate does not know.
+    #[error("unknown query parameter {0:?}")]
+    UnknownQueryParameter(String),
+    /// A Unix socket URL names a host; it should be `redis+unix:///path`.
+    #[error("unix socket url has a host {0:?}: expected redis+unix:///path/to/socket")]
+    UnexpectedHost(String),
+    /// A Unix socket URL without a socket path.
+    #[error("unix socket url has no path")]
+    MissingPath,
+    /// A percent-encoded part of the URL does not decode to UTF-8; the field
+    /// names the part.
+    #[error("{0} is not valid utf-8 once percent-decoded")]
+    InvalidUtf8(&'static str),
+    /// A user name without a password: Redis authenticates with both or with
+    /// the password alone.
+    #[error("a user name was given without a password")]
+    UsernameWithoutPassword,
+    /// `rediss://` or a TLS option, but the crate was built without its `tls`
+    /// feature.
+    #[error("tls requested but redis-conn was built without its `tls` feature")]
+    TlsNotEnabled,
+    /// TLS was requested for a Unix socket.
+    #[error("tls is not supported over a unix socket")]
+    TlsOverUnix,
+    /// The name to verify the server certificate against is not a valid DNS
+    /// name or IP address.
+    #[error("invalid tls server name {0:?}")]
+    InvalidServerName(String),
+    /// A PEM file could not be read.
+    #[error("cannot read {what} pem file {path:?}: {source}")]
+    PemFile {
+        /// Which PEM: `"root certificate"`, `"client certificate"`,
+        /// `"client key"`.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// A PEM file or buffer could not be parsed; the field says which one.
+    #[error("invalid {what} pem: {source}")]
+    #[cfg(feature = "tls")]
+    Pem {
+        /// Which PEM: `"root certificate"`, `"client certificate"`,
+        /// `"client key"`.
+        what: &'static str,
+        /// Why it could not be parsed.
+        #[source]
+        source: Arc<rustls::pki_types::pem::Error>,
+    },
+    /// No trusted root certificate: none given, and none found in the
+    /// system's store.
+    #[error("no trusted root certificates: none given and none found in the system store")]
+    NoRootCertificates,
+    /// rustls refused the TLS settings (for example a client key that does
+    /// not match its certificate).
+    #[error("tls settings rejected: {0}")]
+    #[cfg(feature = "tls")]
+    Tls(#[source] rustls::Error),
+}
+
+impl From<url::ParseError> for ConfigError {
+    /// Parse errors with a meaning of their own get their own variant.
+    fn from(e: url::ParseError) -> ConfigError {
+        match e {
+            url::ParseError::InvalidPort => ConfigError::InvalidPort,
+            url::ParseError::EmptyHost => ConfigError::MissingHost,
+            other => ConfigError::Url(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resp_errors_keep_their_meaning() {
+        let server = resp::ServerError::new(&b"WRONGTYPE Operation against a key"[..]);
+        let e = Error::from(resp::Error::Server(server.clone()));
+        assert!(matches!(&e, Error::Server(s) if *s == server));
+        assert_eq!(e.server_code(), Some("WRONGTYPE"));
+        assert_eq!(
+            e.to_string(),
+            "server error: WRONGTYPE Operation against a key"
+        );
+
+        let e = Error::from(resp::Error::Conversion {
+            target: "i64",
+            found: "bulk string",
+        });
+        assert!(matches!(
+            e,
+            Error::Conversion {
+                target: "i64",
+                found: "bulk string"
+            }
+        ));
+        assert_eq!(e.to_string(), "cannot convert bulk string reply to i64");
+
+        let e = Error::from(resp::Error::InvalidType(b'?'));
+        assert!(matches!(e, Error::Protocol(resp::Error::InvalidType(b'?'))));
+        let e = Error::from(resp::Error::EmptyCommand);
+        assert!(matches!(e, Error::Protocol(resp::Error::EmptyCommand)));
+        assert_eq!(e.server_code(), None);
+    }
+
+    #[test]
+    fn helpers_classify() {
+        let io = Error::from(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(io.is_connection());
+        assert!(!io.is_timeout());
+        assert!(Error::Connection(Arc::new(io.clone())).is_connection());
+        assert!(Error::Closed.is_connection());
+        assert!(Error::Timeout("connect").is_timeout());
+        let auth = Error::Auth(resp::ServerError::new(&b"WRONGPASS invalid"[..]));
+        assert!(auth.is_auth());
+        assert_eq!(auth.server_code(), Some("WRONGPASS"));
+    }
+
+    #[test]
+    fn messages_are_lowercase_without_period() {
+        let errors = [
+            Error::from(io::Error::other("boom")),
+            Error::Protocol(resp::Error::MissingCrlf),
+            Error::Connection(Arc::new(Error::Closed)),
+            Error::Closed,
+            Error::Timeout("connect"),
+            Error::Backpressure { limit: 3 },
+            Error::Config(ConfigError::MissingHost),
+            Error::Config(ConfigError::from(url::ParseError::InvalidPort)),
+            Error::Config(ConfigError::UnknownQueryParameter("x".into())),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(text.starts_with(|c: char| c.is_lowercase()), "{text}");
+            assert!(!text.ends_with('.'), "{text}");
+        }
+        assert_eq!(Error::Timeout("connect").to_string(), "connect timed out");
+        assert_eq!(
+            Error::Connection(Arc::new(Error::Closed)).to_string(),
+            "connection unavailable: connection closed"
+        );
+    }
+
+    #[test]
+    fn error_is_send_sync_clone() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<Error>();
+        assert_traits::<ConfigError>();
+    }
+}

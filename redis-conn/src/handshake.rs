@@ -1,0 +1,569 @@
+//! The handshake as a state machine fed replies: `HELLO 3 [AUTH] [SETNAME]`
+//! and `SELECT` in one round trip, falling back to RESP2 (`AUTH`, `SELECT`,
+//! `CLIENT SETNAME`) for servers that do not know `HELLO`; and
+//! `HandshakeInfo`, what it learned.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+use resp::{Command, ServerError, Value};
+
+use crate::{ConnectionConfig, Error, Protocol, Result};
+
+/// What the handshake negotiated and learned about the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeInfo {
+    protocol: Protocol,
+    server_version: Option<String>,
+    connection_id: Option<i64>,
+    round_trips: u32,
+}
+
+impl HandshakeInfo {
+    /// The information of a connection that made no handshake and speaks
+    /// `protocol`.
+    pub fn without_handshake(protocol: Protocol) -> HandshakeInfo {
+        HandshakeInfo {
+            protocol,
+            server_version: None,
+            connection_id: None,
+            round_trips: 0,
+        }
+    }
+
+    /// The protocol the connection speaks: RESP3 when the server accepted
+    /// `HELLO 3`, RESP2 otherwise.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The server version from the `HELLO` reply (`"7.0.15"`); `None` when
+    /// no `HELLO` was answered.
+    pub fn server_version(&self) -> Option<&str> {
+        self.server_version.as_deref()
+    }
+
+    /// The connection id the server gave this client (`CLIENT ID`), from the
+    /// `HELLO` reply.
+    pub fn connection_id(&self) -> Option<i64> {
+        self.connection_id
+    }
+
+    /// How many times the handshake wrote and then waited for replies: 1 when
+    /// the server takes `HELLO` (or a RESP2 handshake has anything to send),
+    /// 2 when `HELLO` was refused and RESP2 commands followed, 0 when nothing
+    /// was sent.
+    pub fn round_trips(&self) -> u32 {
+        self.round_trips
+    }
+}
+
+/// The handshake in progress: which replies it waits for, in order.
+///
+/// The connection writes each batch [`Step::Send`] gives in one write, then
+/// feeds every reply to [`Handshake::receive`] until [`Step::Done`]. Exactly
+/// one reply is read per command sent, so no reply of the handshake is ever
+/// left for the caller.
+#[derive(Debug)]
+pub(crate) struct Handshake<'a> {
+    config: &'a ConnectionConfig,
+    /// One entry per command sent and not answered yet, oldest first.
+    expect: VecDeque<Expect>,
+    info: HandshakeInfo,
+    /// `HELLO` was refused as unknown: speak RESP2 once the first batch is
+    /// answered.
+    fallback: Fallback,
+    /// `SELECT` succeeded already.
+    selected: bool,
+}
+
+/// What the connection should do next.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Step {
+    /// Write these bytes (several commands) in one write, then read replies.
+    Send(Bytes),
+    /// Read the next reply.
+    Wait,
+    /// The handshake is over.
+    Done(HandshakeInfo),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Hello,
+    Auth,
+    Select,
+    SetName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    No,
+    /// `HELLO` was refused; the rest of the first batch is still being read.
+    Pending,
+    /// The RESP2 commands were sent.
+    Sent,
+}
+
+impl<'a> Handshake<'a> {
+    pub(crate) fn new(config: &'a ConnectionConfig) -> Handshake<'a> {
+        Handshake {
+            config,
+            expect: VecDeque::new(),
+            info: HandshakeInfo::without_handshake(config.protocol()),
+            fallback: Fallback::No,
+            selected: false,
+        }
+    }
+
+    /// The first batch: `HELLO 3 ...` and `SELECT`, or the RESP2 commands.
+    pub(crate) fn start(&mut self) -> Step {
+        let mut batch = BytesMut::new();
+        match self.config.protocol() {
+            Protocol::Resp3 => {
+                // "HELLO [protover [AUTH username password] [SETNAME clientname]]":
+                // the user name is required with AUTH; `default` is the user
+                // that `requirepass` sets the password of.
+                let mut hello = Command::new("HELLO").arg(3);
+                if let Some(password) = self.config.password() {
+                    let user = self.config.username().unwrap_or("default");
+                    hello = hello.arg("AUTH").arg(user).arg(password);
+                }
+                if let Some(name) = self.config.client_name() {
+                    hello = hello.arg("SETNAME").arg(name);
+                }
+                self.push(&mut batch, &hello, Expect::Hello);
+                self.push_select(&mut batch);
+            }
+            Protocol::Resp2 => self.push_resp2(&mut batch),
+        }
+        self.send(batch)
+    }
+
+    /// Takes the reply to the oldest command sent.
+    pub(crate) fn receive(&mut self, reply: Value) -> Result<Step> {
+        let reply = match reply {
+            // Out-of-band data is not the reply to any command.
+            Value::Push(_) => return Ok(Step::Wait),
+            Value::Attribute { value, .. } => *value,
+            other => other,
+        };
+        let expect = self
+            .expect
+            .pop_front()
+            .ok_or(Error::Protocol(resp::Error::InvalidFrame("unrequested")))?;
+        let error = match &reply {
+            Value::Error(text) | Value::BlobError(text) => Some(ServerError::new(text.clone())),
+            _ => None,
+        };
+        match (expect, error) {
+            (Expect::Hello, None) => self.hello(reply)?,
+            (Expect::Hello, Some(e)) if is_auth_error(&e) => return Err(Error::Auth(e)),
+            (Expect::Hello, Some(e)) if is_unknown_command(&e) => {
+                tracing::debug!(reply = %e, "server refused HELLO; falling back to RESP2");
+                self.fallback = Fallback::Pending;
+                self.info.protocol = Protocol::Resp2;
+            }
+            (Expect::Select, None) => self.selected = true,
+            // The SELECT sent after a refused HELLO may have been refused for
+            // want of AUTH; it is sent again after AUTH.
+            (Expect::Select, Some(_)) if self.fallback == Fallback::Pending => {}
+            (Expect::Auth, Some(e)) => return Err(Error::Auth(e)),
+            (_, Some(e)) if is_auth_error(&e) => return Err(Error::Auth(e)),
+            (_, Some(e)) => return Err(Error::Server(e)),
+            (Expect::Auth | Expect::SetName, None) => {}
+        }
+        if !self.expect.is_empty() {
+            return Ok(Step::Wait);
+        }
+        if self.fallback == Fallback::Pending {
+            self.fallback = Fallback::Sent;
+            let mut batch = BytesMut::new();
+            self.push_resp2(&mut batch);
+            return Ok(self.send(batch));
+        }
+        Ok(Step::Done(self.info.clone()))
+    }
+
+    /// Reads the `HELLO` reply: a map of server properties.
+    fn hello(&mut self, reply: Value) -> Result<()> {
+        let pairs = match reply {
+            Value::Map(pairs) => pairs,
+            // A RESP2 reply to HELLO is a flat array of keys and values.
+            Value::Array(items) => {
+                let mut items = items.into_iter();
+                std::iter::from_fn(|| Some((items.next()?, items.next()?))).collect()
+            }
+            other => {
+                return Err(Error::Conversion {
+                    target: "HELLO reply",
+                    found: other.kind(),
+                })
+            }
+        };
+        for (key, value) in pairs {
+            match (key.as_bytes(), value) {
+                (Some(b"version"), value) => {
+                    self.info.server_version = value
+                        .as_bytes()
+                        .map(|v| String::from_utf8_lossy(v).into_owned());
+                }
+                (Some(b"proto"), Value::Integer(2)) => self.info.protocol = Protocol::Resp2,
+                (Some(b"proto"), Value::Integer(3)) => self.info.protocol = Protocol::Resp3,
+                (Some(b"id"), Value::Integer(id)) => self.info.connection_id = Some(id),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// `AUTH`, `SELECT` and `CLIENT SETNAME`, each only when needed.
+    fn push_resp2(&mut self, batch: &mut BytesMut) {
+        if let Some(password) = self.config.password() {
+            // "AUTH [username] password"
+            let auth = match self.config.username() {
+                Some(user) => Command::new("AUTH").arg(user).arg(password),
+                None => Command::new("AUTH").arg(password),
+            };
+            self.push(batch, &auth, Expect::Auth);
+        }
+        self.push_select(batch);
+        if let Some(name) = self.config.client_name() {
+            let setname = Command::new("CLIENT").arg("SETNAME").arg(name);
+            self.push(batch, &setname, Expect::SetName);
+        }
+    }
+
+    fn push_select(&mut self, batch: &mut BytesMut) {
+        if self.config.db() != 0 && !self.selected {
+            let select = Command::new("SELECT").arg(self.config.db());
+            self.push(batch, &select, Expect::Select);
+        }
+    }
+
+    fn push(&mut self, batch: &mut BytesMut, cmd: &Command, expect: Expect) {
+        cmd.encode(batch);
+        self.expect.push_back(expect);
+    }
+
+    fn send(&mut self, batch: BytesMut) -> Step {
+        if batch.is_empty() {
+            return Step::Done(self.info.clone());
+        }
+        self.info.round_trips += 1;
+        Step::Send(batch.freeze())
+    }
+}
+
+/// Whether an error reply means the credentials were rejected or missing.
+fn is_auth_error(e: &ServerError) -> bool {
+    if matches!(e.code(), "WRONGPASS" | "NOAUTH") {
+        return true;
+    }
+    let message = e.message().to_ascii_lowercase();
+    // Redis before 6 says "ERR invalid password"; 6 and later say "WRONGPASS
+    // invalid username-password pair"; AUTH to a server without a password
+    // says "ERR AUTH <password> called without any password configured".
+    message.contains("invalid password")
+        || message.contains("invalid username-password pair")
+        || message.contains("without any password configured")
+}
+
+/// Whether an error reply to `HELLO` means the server does not speak it:
+/// Redis before 6 does not know the command, and `NOPROTO` refuses the
+/// version.
+fn is_unknown_command(e: &ServerError) -> bool {
+    e.code() == "NOPROTO" || e.message().to_ascii_lowercase().contains("unknown command")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Address;
+
+    fn base() -> ConnectionConfig {
+        ConnectionConfig::new(Address::tcp("h", 1))
+    }
+
+    fn ok() -> Value {
+        Value::SimpleString(Bytes::from_static(b"OK"))
+    }
+
+    fn err(text: &'static str) -> Value {
+        Value::Error(Bytes::from_static(text.as_bytes()))
+    }
+
+    fn hello_reply(proto: i64) -> Value {
+        Value::Map(vec![
+            (Value::bulk("server"), Value::bulk("redis")),
+            (Value::bulk("version"), Value::bulk("7.0.15")),
+            (Value::bulk("proto"), Value::Integer(proto)),
+            (Value::bulk("id"), Value::Integer(42)),
+            (Value::bulk("mode"), Value::bulk("standalone")),
+        ])
+    }
+
+    fn sent(step: Step) -> Bytes {
+        match step {
+            Step::Send(bytes) => bytes,
+            other => panic!("expected Send, got {other:?}"),
+        }
+    }
+
+    fn done(step: Step) -> HandshakeInfo {
+        match step {
+            Step::Done(info) => info,
+            other => panic!("expected Done, got {other:?}"),
+        }
+    }
+
+    fn wire(cmds: &[Command]) -> Bytes {
+        let mut out = BytesMut::new();
+        for cmd in cmds {
+            cmd.encode(&mut out);
+        }
+        out.freeze()
+    }
+
+    #[test]
+    fn resp3_without_options_is_a_bare_hello() {
+        let config = base();
+        let mut hs = Handshake::new(&config);
+        assert_eq!(&sent(hs.start())[..], b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
+        let info = done(hs.receive(hello_reply(3)).unwrap());
+        assert_eq!(info.protocol(), Protocol::Resp3);
+        assert_eq!(info.server_version(), Some("7.0.15"));
+        assert_eq!(info.connection_id(), Some(42));
+        assert_eq!(info.round_trips(), 1);
+    }
+
+    #[test]
+    fn resp3_sends_everything_in_one_batch() {
+        let config = base()
+            .with_username("alice")
+            .with_password("pw")
+            .with_client_name("app")
+            .with_db(3);
+        let mut hs = Handshake::new(&config);
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[
+                resp::cmd!("HELLO", 3, "AUTH", "alice", "pw", "SETNAME", "app"),
+                resp::cmd!("SELECT", 3),
+            ])
+        );
+        assert_eq!(hs.receive(hello_reply(3)).unwrap(), Step::Wait);
+        let info = done(hs.receive(ok()).unwrap());
+        assert_eq!(info.round_trips(), 1);
+        assert_eq!(info.protocol(), Protocol::Resp3);
+    }
+
+    #[test]
+    fn a_password_alone_authenticates_the_default_user() {
+        let config = base().with_password("pw");
+        let mut hs = Handshake::new(&config);
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[resp::cmd!("HELLO", 3, "AUTH", "default", "pw")])
+        );
+    }
+
+    #[test]
+    fn hello_refused_falls_back_to_resp2() {
+        let config = base()
+            .with_password("pw")
+            .with_client_name("app")
+            .with_db(2);
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        let step = hs
+            .receive(err(
+                "ERR unknown command `HELLO`, with args beginning with: `3`, `AUTH`, ",
+            ))
+            .unwrap();
+        assert_eq!(step, Step::Wait);
+        // The SELECT of the first batch was refused for want of AUTH.
+        let second = sent(hs.receive(err("NOAUTH Authentication required.")).unwrap());
+        assert_eq!(
+            second,
+            wire(&[
+                resp::cmd!("AUTH", "pw"),
+                resp::cmd!("SELECT", 2),
+                resp::cmd!("CLIENT", "SETNAME", "app"),
+            ])
+        );
+        assert_eq!(hs.receive(ok()).unwrap(), Step::Wait);
+        assert_eq!(hs.receive(ok()).unwrap(), Step::Wait);
+        let info = done(hs.receive(ok()).unwrap());
+        assert_eq!(info.protocol(), Protocol::Resp2);
+        assert_eq!(info.round_trips(), 2);
+        assert_eq!(info.server_version(), None);
+    }
+
+    #[test]
+    fn fallback_skips_a_select_that_already_worked() {
+        let config = base().with_db(2);
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        hs.receive(err("ERR unknown command 'HELLO'")).unwrap();
+        // Nothing is left to send: one round trip in all.
+        let info = done(hs.receive(ok()).unwrap());
+        assert_eq!(info.protocol(), Protocol::Resp2);
+        assert_eq!(info.round_trips(), 1);
+
+        let config = base().with_client_name("n");
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        let second = sent(
+            hs.receive(err("NOPROTO unsupported protocol version"))
+                .unwrap(),
+        );
+        assert_eq!(second, wire(&[resp::cmd!("CLIENT", "SETNAME", "n")]));
+        assert_eq!(done(hs.receive(ok()).unwrap()).round_trips(), 2);
+    }
+
+    #[test]
+    fn auth_failures_are_auth_errors() {
+        let cases = [
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "NOAUTH HELLO must be called with the client already authenticated",
+            "ERR invalid password",
+        ];
+        for text in cases {
+            let config = base().with_password("bad").with_db(1);
+            let mut hs = Handshake::new(&config);
+            sent(hs.start());
+            match hs.receive(err(text)) {
+                Err(Error::Auth(e)) => assert_eq!(e.to_string(), text),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn resp2_auth_refused_is_an_auth_error() {
+        let config = base().with_password("bad").with_protocol(Protocol::Resp2);
+        let mut hs = Handshake::new(&config);
+        assert_eq!(sent(hs.start()), wire(&[resp::cmd!("AUTH", "bad")]));
+        let e = hs
+            .receive(err(
+                "ERR AUTH <password> called without any password configured for the default user.",
+            ))
+            .unwrap_err();
+        assert!(e.is_auth(), "{e:?}");
+        // After a refused HELLO too, a refused AUTH is an auth error.
+        let config = base().with_password("bad");
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        sent(hs.receive(err("ERR unknown command 'HELLO'")).unwrap());
+        let e = hs.receive(err("ERR invalid password")).unwrap_err();
+        assert!(e.is_auth(), "{e:?}");
+    }
+
+    #[test]
+    fn other_refusals_are_server_errors() {
+        let config = base().with_db(99);
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        hs.receive(hello_reply(3)).unwrap();
+        let e = hs.receive(err("ERR DB index is out of range")).unwrap_err();
+        assert_eq!(e.server_code(), Some("ERR"));
+        assert!(matches!(e, Error::Server(_)));
+
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        let e = hs
+            .receive(err("ERR Syntax error in HELLO option"))
+            .unwrap_err();
+        assert!(matches!(e, Error::Server(_)), "{e:?}");
+
+        // A second refusal of SELECT, after the fallback, is not ignored.
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        hs.receive(err("ERR unknown command 'HELLO'")).unwrap();
+        sent(hs.receive(err("ERR DB index is out of range")).unwrap());
+        let e = hs.receive(err("ERR DB index is out of range")).unwrap_err();
+        assert!(matches!(e, Error::Server(_)), "{e:?}");
+    }
+
+    #[test]
+    fn resp2_requested_never_says_hello() {
+        let config = base().with_protocol(Protocol::Resp2);
+        let mut hs = Handshake::new(&config);
+        let info = done(hs.start());
+        assert_eq!(info.round_trips(), 0);
+        assert_eq!(info.protocol(), Protocol::Resp2);
+
+        let config = base()
+            .with_protocol(Protocol::Resp2)
+            .with_username("u")
+            .with_password("p")
+            .with_db(4)
+            .with_client_name("n");
+        let mut hs = Handshake::new(&config);
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[
+                resp::cmd!("AUTH", "u", "p"),
+                resp::cmd!("SELECT", 4),
+                resp::cmd!("CLIENT", "SETNAME", "n"),
+            ])
+        );
+        assert_eq!(hs.receive(ok()).unwrap(), Step::Wait);
+        assert_eq!(hs.receive(ok()).unwrap(), Step::Wait);
+        let info = done(hs.receive(ok()).unwrap());
+        assert_eq!(info.round_trips(), 1);
+        assert_eq!(info.protocol(), Protocol::Resp2);
+    }
+
+    #[test]
+    fn odd_replies() {
+        // A HELLO reply in RESP2 shape, reporting protocol 2.
+        let config = base();
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        let flat = Value::Array(vec![
+            Value::bulk("version"),
+            Value::bulk("6.2.0"),
+            Value::bulk("proto"),
+            Value::Integer(2),
+        ]);
+        let info = done(hs.receive(flat).unwrap());
+        assert_eq!(info.protocol(), Protocol::Resp2);
+        assert_eq!(info.server_version(), Some("6.2.0"));
+
+        // Pushes are skipped; attributes are looked through.
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        assert_eq!(
+            hs.receive(Value::Push(vec![Value::bulk("x")])).unwrap(),
+            Step::Wait
+        );
+        let annotated = Value::Attribute {
+            attributes: vec![],
+            value: Box::new(hello_reply(3)),
+        };
+        done(hs.receive(annotated).unwrap());
+
+        // A HELLO reply that is not a map.
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        let e = hs.receive(Value::Integer(1)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Conversion {
+                    target: "HELLO reply",
+                    found: "integer"
+                }
+            ),
+            "{e:?}"
+        );
+
+        // A reply nobody asked for.
+        let config = config.with_protocol(Protocol::Resp2);
+        let mut hs = Handshake::new(&config);
+        done(hs.start());
+        assert!(matches!(hs.receive(ok()), Err(Error::Protocol(_))));
+    }
+}
