@@ -56,6 +56,17 @@ pub enum Error {
         /// The bound of the queue.
         limit: usize,
     },
+    /// The command cannot be sent on this kind of connection; the field names
+    /// it. On a request/response connection these are the commands whose
+    /// replies do not pair one to one with requests (SUBSCRIBE, MONITOR,
+    /// `CLIENT REPLY`): they would shift every later reply onto the wrong
+    /// caller.
+    #[error("{0} is not supported on this connection")]
+    Unsupported(&'static str),
+    /// A transaction's EXEC was aborted because a key it watched (`WATCH`)
+    /// changed; none of its commands ran.
+    #[error("transaction aborted: a watched key changed")]
+    TransactionAborted,
     /// The configuration is invalid (a malformed URL, a missing TLS feature,
     /// unreadable certificates, ...).
     #[error("invalid configuration: {0}")]

@@ -1,1 +1,62 @@
-//! Placeholder.
+//! One shared, implicitly pipelined Redis connection that heals itself.
+//!
+//! [`PairedConnection`] is the handle every task of a service shares: clone
+//! it freely, call [`send`](PairedConnection::send) from anywhere, and the
+//! commands of all tasks go out on one socket, several per write, with each
+//! reply handed to the caller that asked for it. The connection reconnects
+//! by itself, bounds its queues, and times out replies that never come.
+//!
+//! This crate is the request/response half of the client. For
+//! subscriptions use `redis-pubsub`; for the raw frames (MONITOR, a proxy)
+//! use `redis_conn::Connection`; applications usually depend on
+//! `redis-facade`, which re-exports all of them.
+//!
+//! # Layout
+//!
+//! - [`PairedConnection`], [`ExclusiveConnection`] (`connection.rs`): the
+//!   handles; [`Sender`] and [`IntoCommand`].
+//! - [`Reply`] (`reply.rs`): the future of one answer.
+//! - [`Pipeline`] (`pipeline.rs`): explicit batches and transactions.
+//! - [`Options`] (`options.rs`): timeouts and queue bounds.
+//! - `queue.rs`: the pure in-flight queue that pairs replies with requests;
+//!   `driver.rs`: the task that moves bytes; `shared.rs`: what they share;
+//!   `blocking.rs`: reply timeouts of blocking commands.
+//!
+//! # Guarantees
+//!
+//! - Replies are matched to requests strictly in order. A caller that gives
+//!   up (drops its [`Reply`], or times out) keeps its slot until its reply
+//!   arrives and is discarded.
+//! - A command is never sent twice: when the connection breaks, commands
+//!   awaiting replies fail with [`Error::Connection`].
+//! - Every queue is bounded ([`Options::with_max_pending`],
+//!   [`Options::with_max_unwritten_bytes`]); at the bound, sending fails at
+//!   once with [`Error::Backpressure`].
+//! - Every reply resolves: blocking commands wait their own timeout plus a
+//!   margin, others the response timeout ([`Options::with_response_timeout`]).
+//!   When even the oldest reply is overdue, the server is presumed gone and
+//!   the connection is replaced.
+#![deny(missing_docs)]
+
+mod blocking;
+mod commands;
+mod connection;
+mod driver;
+mod options;
+mod pipeline;
+mod queue;
+mod reply;
+mod scan;
+mod script;
+mod shared;
+
+pub use redis_conn::{ConnectionConfig, Error};
+
+pub use crate::commands::{Commands, Direction, Expiry, SetOptions};
+pub use crate::connection::{ExclusiveConnection, IntoCommand, PairedConnection, Sender};
+pub use crate::options::Options;
+pub use crate::pipeline::Pipeline;
+pub use crate::reply::Reply;
+pub use crate::scan::{Scan, ScanStream};
+pub use crate::script::Script;
+pub use crate::shared::Stats;

@@ -1,0 +1,135 @@
+//! How long a command's reply may take: the default, or for a blocking
+//! command its own timeout argument plus a margin.
+
+use std::time::Duration;
+
+use resp::Command;
+
+/// The reply timeout for `cmd`: `None` means as long as the server takes
+/// (a blocking command given timeout 0).
+///
+/// Blocking commands carry their own timeout, so the default would either
+/// cut them short or wait far too long: BLPOP, BRPOP, BRPOPLPUSH, BLMOVE,
+/// BZPOPMIN and BZPOPMAX (last argument, seconds), BLMPOP and BZMPOP (first
+/// argument, seconds), XREAD and XREADGROUP with `BLOCK` (milliseconds), WAIT
+/// and WAITAOF (last argument, milliseconds).
+pub(crate) fn reply_timeout(
+    cmd: &Command,
+    default: Duration,
+    margin: Duration,
+) -> Option<Duration> {
+    match blocking_time(cmd) {
+        None => Some(default),
+        Some(Blocks::Forever) => None,
+        Some(Blocks::For(t)) => Some(t.saturating_add(margin)),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Blocks {
+    Forever,
+    For(Duration),
+}
+
+fn blocking_time(cmd: &Command) -> Option<Blocks> {
+    let name = cmd.name();
+    // Every blocking command starts with B, X or W: skip the rest cheaply.
+    if !matches!(name.first(), Some(b'b' | b'B' | b'x' | b'X' | b'w' | b'W')) {
+        return None;
+    }
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    let last = || cmd.args().last();
+    let (arg, unit_ms) = if [
+        "BLPOP",
+        "BRPOP",
+        "BRPOPLPUSH",
+        "BLMOVE",
+        "BZPOPMIN",
+        "BZPOPMAX",
+    ]
+    .iter()
+    .any(|n| is(n))
+    {
+        (last()?, false)
+    } else if is("BLMPOP") || is("BZMPOP") {
+        (cmd.args().nth(1)?, false)
+    } else if is("WAIT") || is("WAITAOF") {
+        (last()?, true)
+    } else if is("XREAD") || is("XREADGROUP") {
+        let mut args = cmd.args();
+        args.find(|a| a.eq_ignore_ascii_case(b"BLOCK"))?;
+        (args.next()?, true)
+    } else {
+        return None;
+    };
+    let amount: f64 = std::str::from_utf8(arg).ok()?.parse().ok()?;
+    if !(amount.is_finite() && amount >= 0.0) {
+        return None;
+    }
+    if amount == 0.0 {
+        return Some(Blocks::Forever);
+    }
+    let seconds = if unit_ms { amount / 1000.0 } else { amount };
+    Duration::try_from_secs_f64(seconds).ok().map(Blocks::For)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resp::cmd;
+
+    const DEFAULT: Duration = Duration::from_secs(30);
+    const MARGIN: Duration = Duration::from_secs(5);
+
+    fn timeout(cmd: Command) -> Option<Duration> {
+        reply_timeout(&cmd, DEFAULT, MARGIN)
+    }
+
+    #[test]
+    fn blocking_commands_use_their_own_timeout() {
+        let secs = |s: f64| Some(Duration::from_secs_f64(s) + MARGIN);
+        assert_eq!(timeout(cmd!("GET", "k")), Some(DEFAULT));
+        assert_eq!(timeout(cmd!("BLPOP", "a", "b", 2)), secs(2.0));
+        assert_eq!(timeout(cmd!("brpop", "a", "0.5")), secs(0.5));
+        assert_eq!(timeout(cmd!("BLPOP", "a", 0)), None);
+        assert_eq!(
+            timeout(cmd!("BLMOVE", "a", "b", "LEFT", "RIGHT", 3)),
+            secs(3.0)
+        );
+        assert_eq!(timeout(cmd!("BZPOPMIN", "z", 1)), secs(1.0));
+        assert_eq!(timeout(cmd!("BLMPOP", 4, 2, "a", "b", "LEFT")), secs(4.0));
+        assert_eq!(timeout(cmd!("BZMPOP", 0, 1, "z", "MIN")), None);
+        assert_eq!(
+            timeout(cmd!(
+                "XREAD", "COUNT", 1, "BLOCK", 1500, "STREAMS", "s", "$"
+            )),
+            secs(1.5)
+        );
+        assert_eq!(timeout(cmd!("XREAD", "STREAMS", "s", "0")), Some(DEFAULT));
+        assert_eq!(
+            timeout(cmd!(
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "block",
+                0,
+                "STREAMS",
+                "s",
+                ">"
+            )),
+            None
+        );
+        assert_eq!(timeout(cmd!("WAIT", 1, 250)), secs(0.25));
+        assert_eq!(timeout(cmd!("WAITAOF", 1, 0, 0)), None);
+    }
+
+    #[test]
+    fn nonsense_arguments_keep_the_default() {
+        assert_eq!(timeout(cmd!("BLPOP", "a", "soon")), Some(DEFAULT));
+        assert_eq!(timeout(cmd!("BLPOP", "a", "-1")), Some(DEFAULT));
+        assert_eq!(timeout(cmd!("BLPOP", "a", "inf")), Some(DEFAULT));
+        assert_eq!(timeout(cmd!("BLPOP")), Some(DEFAULT));
+        assert_eq!(timeout(cmd!("BITCOUNT", "k")), Some(DEFAULT));
+    }
+}

@@ -1,0 +1,837 @@
+//! `Commands`: typed Redis commands on anything that can send.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+use resp::{Command, FromValue, ToArgs};
+
+use crate::{Reply, Scan, Sender};
+
+/// Typed Redis commands, for every [`Sender`] ([`PairedConnection`],
+/// [`ExclusiveConnection`]).
+///
+/// Each method queues its command when it is called, like
+/// [`Sender::send`], and returns the [`Reply`] to await. Values come back as
+/// the type the caller names (`String`, `Vec<u8>`, `i64`, ...), keys and
+/// values go in as anything [`ToArgs`]; a value that may be missing is an
+/// `Option`. Arguments that take "one or more" keys, members or fields accept
+/// a single one or a slice, `Vec` or array of them.
+///
+/// ```no_run
+/// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
+/// use redis_paired::{Commands, Expiry, SetOptions};
+///
+/// conn.set("greeting", "hello").await?;
+/// let greeting: Option<String> = conn.get("greeting").await?;
+/// let visits = conn.incr("visits").await?;
+/// let fresh: bool = conn
+///     .set_with("lock", "me", SetOptions::new().nx().expiry(Expiry::Ex(30)))
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// For a command not covered here, use [`Sender::send`] with
+/// [`resp::cmd!`].
+///
+/// [`PairedConnection`]: crate::PairedConnection
+/// [`ExclusiveConnection`]: crate::ExclusiveConnection
+pub trait Commands: Sender {
+    // Strings.
+
+    /// `GET key`: the value, or `None` when the key does not exist.
+    fn get<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
+        self.send(Command::new("GET").arg(key))
+    }
+
+    /// `SET key value`: stores the value, replacing any value and any time
+    /// to live the key had.
+    fn set(&self, key: impl ToArgs, value: impl ToArgs) -> Reply<()> {
+        self.send(Command::new("SET").arg(key).arg(value))
+    }
+
+    /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]`: the reply
+    /// depends on the options, so the caller picks `T`.
+    ///
+    /// With [`SetOptions::nx`] or [`SetOptions::xx`], `bool` says whether the
+    /// value was set; with [`SetOptions::get`], `Option<V>` is the old value
+    /// (`None` when there was none); otherwise `()`.
+    fn set_with<T: FromValue>(
+        &self,
+        key: impl ToArgs,
+        value: impl ToArgs,
+        options: SetOptions,
+    ) -> Reply<T> {
+        self.send(Command::new("SET").arg(key).arg(value).arg(options))
+    }
+
+    /// `MGET key [key ...]`: the values in the order of the keys, `None`
+    /// for each key that does not exist.
+    fn mget<T: FromValue>(&self, keys: impl ToArgs) -> Reply<Vec<Option<T>>> {
+        self.send(Command::new("MGET").arg(keys))
+    }
+
+    /// `MSET key value [key value ...]`: stores every pair (given as a slice
+    /// of `(key, value)` tuples) at once.
+    fn mset(&self, pairs: impl ToArgs) -> Reply<()> {
+        self.send(Command::new("MSET").arg(pairs))
+    }
+
+    /// `INCR key`: the value after adding 1 (a missing key counts as 0).
+    fn incr(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("INCR").arg(key))
+    }
+
+    /// `INCRBY key delta`: the value after adding `delta` (a missing key
+    /// counts as 0).
+    fn incr_by(&self, key: impl ToArgs, delta: i64) -> Reply<i64> {
+        self.send(Command::new("INCRBY").arg(key).arg(delta))
+    }
+
+    /// `DECR key`: the value after subtracting 1 (a missing key counts as 0).
+    fn decr(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("DECR").arg(key))
+    }
+
+    /// `DECRBY key delta`: the value after subtracting `delta` (a missing
+    /// key counts as 0).
+    fn decr_by(&self, key: impl ToArgs, delta: i64) -> Reply<i64> {
+        self.send(Command::new("DECRBY").arg(key).arg(delta))
+    }
+
+    /// `INCRBYFLOAT key delta`: the value after adding `delta` (a missing
+    /// key counts as 0).
+    fn incr_by_float(&self, key: impl ToArgs, delta: f64) -> Reply<f64> {
+        self.send(Command::new("INCRBYFLOAT").arg(key).arg(delta))
+    }
+
+    /// `APPEND key value`: the length of the string after appending (a
+    /// missing key counts as empty).
+    fn append(&self, key: impl ToArgs, value: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("APPEND").arg(key).arg(value))
+    }
+
+    /// `GETDEL key`: the value, deleting the key, or `None` when it did not
+    /// exist.
+    fn getdel<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
+        self.send(Command::new("GETDEL").arg(key))
+    }
+
+    /// `GETEX key EX|PX|EXAT|PXAT|PERSIST`: the value, setting or removing
+    /// the key's time to live, or `None` when the key does not exist.
+    fn getex<T: FromValue>(&self, key: impl ToArgs, expiry: Expiry) -> Reply<Option<T>> {
+        self.send(Command::new("GETEX").arg(key).arg(expiry))
+    }
+
+    /// `STRLEN key`: the length of the string value (0 for a missing key).
+    fn strlen(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("STRLEN").arg(key))
+    }
+
+    // Keys.
+
+    /// `DEL key [key ...]`: how many of the keys existed and were removed.
+    fn del(&self, keys: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("DEL").arg(keys))
+    }
+
+    /// `UNLINK key [key ...]`: how many of the keys existed; their memory is
+    /// reclaimed in the background.
+    fn unlink(&self, keys: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("UNLINK").arg(keys))
+    }
+
+    /// `EXISTS key [key ...]`: how many of the keys exist (a key named twice
+    /// counts twice).
+    fn exists(&self, keys: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("EXISTS").arg(keys))
+    }
+
+    /// `EXPIRE key seconds`: true when the time to live was set, false when
+    /// the key does not exist.
+    fn expire(&self, key: impl ToArgs, seconds: i64) -> Reply<bool> {
+        self.send(Command::new("EXPIRE").arg(key).arg(seconds))
+    }
+
+    /// `PEXPIRE key milliseconds`: true when the time to live was set, false
+    /// when the key does not exist.
+    fn pexpire(&self, key: impl ToArgs, milliseconds: i64) -> Reply<bool> {
+        self.send(Command::new("PEXPIRE").arg(key).arg(milliseconds))
+    }
+
+    /// `EXPIREAT key unix-time-seconds`: true when the expiry was set, false
+    /// when the key does not exist. A time in the past deletes the key.
+    fn expire_at(&self, key: impl ToArgs, unix_seconds: i64) -> Reply<bool> {
+        self.send(Command::new("EXPIREAT").arg(key).arg(unix_seconds))
+    }
+
+    /// `TTL key`: the seconds left to live; -1 when the key has no time to
+    /// live, -2 when it does not exist.
+    fn ttl(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("TTL").arg(key))
+    }
+
+    /// `PTTL key`: the milliseconds left to live; -1 when the key has no
+    /// time to live, -2 when it does not exist.
+    fn pttl(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("PTTL").arg(key))
+    }
+
+    /// `PERSIST key`: true when a time to live was removed, false when the
+    /// key had none or does not exist.
+    fn persist(&self, key: impl ToArgs) -> Reply<bool> {
+        self.send(Command::new("PERSIST").arg(key))
+    }
+
+    /// `TYPE key`: the type of the value (`string`, `list`, `set`, `zset`,
+    /// `hash`, `stream`), or `none` when the key does not exist.
+    fn key_type(&self, key: impl ToArgs) -> Reply<String> {
+        self.send(Command::new("TYPE").arg(key))
+    }
+
+    /// `RENAME key newkey`: renames the key, replacing `newkey`; fails with
+    /// a server error when `key` does not exist.
+    fn rename(&self, key: impl ToArgs, new_key: impl ToArgs) -> Reply<()> {
+        self.send(Command::new("RENAME").arg(key).arg(new_key))
+    }
+
+    /// `COPY source destination [REPLACE]`: true when the value was copied;
+    /// false when `source` does not exist, or `destination` does and
+    /// `replace` is false.
+    fn copy(&self, source: impl ToArgs, destination: impl ToArgs, replace: bool) -> Reply<bool> {
+        let replace = replace.then_some("REPLACE");
+        self.send(
+            Command::new("COPY")
+                .arg(source)
+                .arg(destination)
+                .arg(replace),
+        )
+    }
+
+    // Hashes.
+
+    /// `HGET key field`: the field's value, or `None` when the field or the
+    /// key does not exist.
+    fn hget<T: FromValue>(&self, key: impl ToArgs, field: impl ToArgs) -> Reply<Option<T>> {
+        self.send(Command::new("HGET").arg(key).arg(field))
+    }
+
+    /// `HSET key field value`: true when the field is new, false when its
+    /// value was replaced.
+    fn hset(&self, key: impl ToArgs, field: impl ToArgs, value: impl ToArgs) -> Reply<bool> {
+        self.send(Command::new("HSET").arg(key).arg(field).arg(value))
+    }
+
+    /// `HSET key field value [field value ...]`: sets every pair (given as a
+    /// slice of `(field, value)` tuples); the number of fields that were new.
+    fn hset_multiple(&self, key: impl ToArgs, pairs: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("HSET").arg(key).arg(pairs))
+    }
+
+    /// `HGETALL key`: every field and its value (empty for a missing key).
+    fn hgetall<F, V>(&self, key: impl ToArgs) -> Reply<HashMap<F, V>>
+    where
+        F: FromValue + Eq + Hash,
+        V: FromValue,
+    {
+        self.send(Command::new("HGETALL").arg(key))
+    }
+
+    /// `HDEL key field [field ...]`: how many of the fields existed and were
+    /// removed.
+    fn hdel(&self, key: impl ToArgs, fields: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("HDEL").arg(key).arg(fields))
+    }
+
+    /// `HEXISTS key field`: whether the field exists.
+    fn hexists(&self, key: impl ToArgs, field: impl ToArgs) -> Reply<bool> {
+        self.send(Command::new("HEXISTS").arg(key).arg(field))
+    }
+
+    /// `HINCRBY key field delta`: the field's value after adding `delta` (a
+    /// missing field counts as 0).
+    fn hincr_by(&self, key: impl ToArgs, field: impl ToArgs, delta: i64) -> Reply<i64> {
+        self.send(Command::new("HINCRBY").arg(key).arg(field).arg(delta))
+    }
+
+    /// `HKEYS key`: the field names (empty for a missing key).
+    fn hkeys<T: FromValue>(&self, key: impl ToArgs) -> Reply<Vec<T>> {
+        self.send(Command::new("HKEYS").arg(key))
+    }
+
+    /// `HVALS key`: the field values (empty for a missing key).
+    fn hvals<T: FromValue>(&self, key: impl ToArgs) -> Reply<Vec<T>> {
+        self.send(Command::new("HVALS").arg(key))
+    }
+
+    /// `HLEN key`: the number of fields (0 for a missing key).
+    fn hlen(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("HLEN").arg(key))
+    }
+
+    /// `HMGET key field [field ...]`: the values in the order of the fields,
+    /// `None` for each field that does not exist.
+    fn hmget<T: FromValue>(&self, key: impl ToArgs, fields: impl ToArgs) -> Reply<Vec<Option<T>>> {
+        self.send(Command::new("HMGET").arg(key).arg(fields))
+    }
+
+    // Lists.
+
+    /// `LPUSH key value [value ...]`: the list's length after pushing the
+    /// values onto its head, one after the other.
+    fn lpush(&self, key: impl ToArgs, values: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("LPUSH").arg(key).arg(values))
+    }
+
+    /// `RPUSH key value [value ...]`: the list's length after appending the
+    /// values to its tail.
+    fn rpush(&self, key: impl ToArgs, values: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("RPUSH").arg(key).arg(values))
+    }
+
+    /// `LPOP key`: the first element, removed, or `None` when the list is
+    /// empty.
+    fn lpop<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
+        self.send(Command::new("LPOP").arg(key))
+    }
+
+    /// `LPOP key count`: up to `count` elements from the head, removed
+    /// (empty when the list is).
+    fn lpop_count<T: FromValue>(&self, key: impl ToArgs, count: usize) -> Reply<Vec<T>> {
+        self.send(Command::new("LPOP").arg(key).arg(count))
+    }
+
+    /// `RPOP key`: the last element, removed, or `None` when the list is
+    /// empty.
+    fn rpop<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
+        self.send(Command::new("RPOP").arg(key))
+    }
+
+    /// `RPOP key count`: up to `count` elements from the tail, last first,
+    /// removed (empty when the list is).
+    fn rpop_count<T: FromValue>(&self, key: impl ToArgs, count: usize) -> Reply<Vec<T>> {
+        self.send(Command::new("RPOP").arg(key).arg(count))
+    }
+
+    /// `LRANGE key start stop`: the elements from `start` to `stop`, both
+    /// included; negative indexes count from the end (-1 is the last).
+    fn lrange<T: FromValue>(&self, key: impl ToArgs, start: i64, stop: i64) -> Reply<Vec<T>> {
+        self.send(Command::new("LRANGE").arg(key).arg(start).arg(stop))
+    }
+
+    /// `LLEN key`: the list's length (0 for a missing key).
+    fn llen(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("LLEN").arg(key))
+    }
+
+    /// `LREM key count value`: how many elements equal to `value` were
+    /// removed: the first `count` from the head if positive, from the tail
+    /// if negative, all if 0.
+    fn lrem(&self, key: impl ToArgs, count: i64, value: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("LREM").arg(key).arg(count).arg(value))
+    }
+
+    /// `LTRIM key start stop`: keeps only the elements from `start` to
+    /// `stop`, both included.
+    fn ltrim(&self, key: impl ToArgs, start: i64, stop: i64) -> Reply<()> {
+        self.send(Command::new("LTRIM").arg(key).arg(start).arg(stop))
+    }
+
+    /// `LINDEX key index`: the element at `index` (negative counts from the
+    /// end), or `None` when out of range.
+    fn lindex<T: FromValue>(&self, key: impl ToArgs, index: i64) -> Reply<Option<T>> {
+        self.send(Command::new("LINDEX").arg(key).arg(index))
+    }
+
+    /// `BLPOP key [key ...] timeout`: the key and the first element of the
+    /// first non-empty list, removed, waiting up to `timeout_seconds` for
+    /// one (0 waits forever); `None` on timeout.
+    ///
+    /// The reply is awaited for the timeout plus the blocking margin
+    /// ([`Options::with_blocking_margin`](crate::Options::with_blocking_margin)).
+    fn blpop<K: FromValue, T: FromValue>(
+        &self,
+        keys: impl ToArgs,
+        timeout_seconds: f64,
+    ) -> Reply<Option<(K, T)>> {
+        self.send(Command::new("BLPOP").arg(keys).arg(timeout_seconds))
+    }
+
+    /// `BRPOP key [key ...] timeout`: as [`blpop`](Commands::blpop), from
+    /// the tail.
+    fn brpop<K: FromValue, T: FromValue>(
+        &self,
+        keys: impl ToArgs,
+        timeout_seconds: f64,
+    ) -> Reply<Option<(K, T)>> {
+        self.send(Command::new("BRPOP").arg(keys).arg(timeout_seconds))
+    }
+
+    /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: the element
+    /// moved from the `from` end of `source` to the `to` end of
+    /// `destination`, waiting up to `timeout_seconds` for one (0 waits
+    /// forever); `None` on timeout.
+    fn blmove<T: FromValue>(
+        &self,
+        source: impl ToArgs,
+        destination: impl ToArgs,
+        from: Direction,
+        to: Direction,
+        timeout_seconds: f64,
+    ) -> Reply<Option<T>> {
+        let cmd = Command::new("BLMOVE")
+            .arg(source)
+            .arg(destination)
+            .arg(from)
+            .arg(to);
+        self.send(cmd.arg(timeout_seconds))
+    }
+
+    // Sets.
+
+    /// `SADD key member [member ...]`: how many of the members were new.
+    fn sadd(&self, key: impl ToArgs, members: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("SADD").arg(key).arg(members))
+    }
+
+    /// `SREM key member [member ...]`: how many of the members were there
+    /// and were removed.
+    fn srem(&self, key: impl ToArgs, members: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("SREM").arg(key).arg(members))
+    }
+
+    /// `SMEMBERS key`: every member (empty for a missing key).
+    fn smembers<T: FromValue + Eq + Hash>(&self, key: impl ToArgs) -> Reply<HashSet<T>> {
+        self.send(Command::new("SMEMBERS").arg(key))
+    }
+
+    /// `SISMEMBER key member`: whether `member` is in the set.
+    fn sismember(&self, key: impl ToArgs, member: impl ToArgs) -> Reply<bool> {
+        self.send(Command::new("SISMEMBER").arg(key).arg(member))
+    }
+
+    /// `SCARD key`: the number of members (0 for a missing key).
+    fn scard(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("SCARD").arg(key))
+    }
+
+    /// `SPOP key`: a random member, removed, or `None` when the set is
+    /// empty.
+    fn spop<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
+        self.send(Command::new("SPOP").arg(key))
+    }
+
+    /// `SINTER key [key ...]`: the members in every one of the sets (a
+    /// missing key is an empty set).
+    fn sinter<T: FromValue + Eq + Hash>(&self, keys: impl ToArgs) -> Reply<HashSet<T>> {
+        self.send(Command::new("SINTER").arg(keys))
+    }
+
+    /// `SUNION key [key ...]`: the members in any of the sets.
+    fn sunion<T: FromValue + Eq + Hash>(&self, keys: impl ToArgs) -> Reply<HashSet<T>> {
+        self.send(Command::new("SUNION").arg(keys))
+    }
+
+    // Sorted sets.
+
+    /// `ZADD key score member`: true when the member is new, false when its
+    /// score was updated.
+    fn zadd(&self, key: impl ToArgs, member: impl ToArgs, score: f64) -> Reply<bool> {
+        self.send(Command::new("ZADD").arg(key).arg(score).arg(member))
+    }
+
+    /// `ZADD key score member [score member ...]`: adds or updates every
+    /// `(member, score)`; the number of members that were new.
+    fn zadd_multiple<M: ToArgs>(&self, key: impl ToArgs, members: &[(M, f64)]) -> Reply<i64> {
+        let mut cmd = Command::new("ZADD").arg(key);
+        for (member, score) in members {
+            cmd.push_arg(*score).push_arg(member);
+        }
+        self.send(cmd)
+    }
+
+    /// `ZREM key member [member ...]`: how many of the members were there and
+    /// were removed.
+    fn zrem(&self, key: impl ToArgs, members: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("ZREM").arg(key).arg(members))
+    }
+
+    /// `ZSCORE key member`: the member's score, or `None` when the member or
+    /// the key does not exist.
+    fn zscore(&self, key: impl ToArgs, member: impl ToArgs) -> Reply<Option<f64>> {
+        self.send(Command::new("ZSCORE").arg(key).arg(member))
+    }
+
+    /// `ZINCRBY key delta member`: the member's score after adding `delta`
+    /// (a missing member counts as 0).
+    fn zincr_by(&self, key: impl ToArgs, member: impl ToArgs, delta: f64) -> Reply<f64> {
+        self.send(Command::new("ZINCRBY").arg(key).arg(delta).arg(member))
+    }
+
+    /// `ZRANGE key start stop`: the members ranked `start` to `stop`, both
+    /// included, lowest score first; negative ranks count from the end.
+    fn zrange<T: FromValue>(&self, key: impl ToArgs, start: i64, stop: i64) -> Reply<Vec<T>> {
+        self.send(Command::new("ZRANGE").arg(key).arg(start).arg(stop))
+    }
+
+    /// `ZRANGE key start stop WITHSCORES`: as [`zrange`](Commands::zrange),
+    /// each member with its score.
+    fn zrange_with_scores<T: FromValue>(
+        &self,
+        key: impl ToArgs,
+        start: i64,
+        stop: i64,
+    ) -> Reply<Vec<(T, f64)>> {
+        self.send(
+            Command::new("ZRANGE")
+                .arg(key)
+                .arg(start)
+                .arg(stop)
+                .arg("WITHSCORES"),
+        )
+    }
+
+    /// `ZRANGEBYSCORE key min max`: the members with a score from `min` to
+    /// `max`, lowest first. The bounds are numbers, `"-inf"`/`"+inf"`, or
+    /// strings such as `"(1.5"` for an exclusive bound.
+    fn zrangebyscore<T: FromValue>(
+        &self,
+        key: impl ToArgs,
+        min: impl ToArgs,
+        max: impl ToArgs,
+    ) -> Reply<Vec<T>> {
+        self.send(Command::new("ZRANGEBYSCORE").arg(key).arg(min).arg(max))
+    }
+
+    /// `ZRANK key member`: the member's rank, 0 for the lowest score, or
+    /// `None` when the member or the key does not exist.
+    fn zrank(&self, key: impl ToArgs, member: impl ToArgs) -> Reply<Option<i64>> {
+        self.send(Command::new("ZRANK").arg(key).arg(member))
+    }
+
+    /// `ZCARD key`: the number of members (0 for a missing key).
+    fn zcard(&self, key: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("ZCARD").arg(key))
+    }
+
+    /// `ZCOUNT key min max`: how many members have a score from `min` to
+    /// `max` (bounds as for [`zrangebyscore`](Commands::zrangebyscore)).
+    fn zcount(&self, key: impl ToArgs, min: impl ToArgs, max: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("ZCOUNT").arg(key).arg(min).arg(max))
+    }
+
+    /// `ZPOPMIN key count`: up to `count` members with the lowest scores,
+    /// removed, lowest first (empty when the set is).
+    fn zpopmin<T: FromValue>(&self, key: impl ToArgs, count: usize) -> Reply<Vec<(T, f64)>> {
+        self.send(Command::new("ZPOPMIN").arg(key).arg(count))
+    }
+
+    /// `ZPOPMAX key count`: up to `count` members with the highest scores,
+    /// removed, highest first (empty when the set is).
+    fn zpopmax<T: FromValue>(&self, key: impl ToArgs, count: usize) -> Reply<Vec<(T, f64)>> {
+        self.send(Command::new("ZPOPMAX").arg(key).arg(count))
+    }
+
+    /// `BZPOPMIN key [key ...] timeout`: the key, member and score of the
+    /// lowest member of the first non-empty set, removed, waiting up to
+    /// `timeout_seconds` for one (0 waits forever); `None` on timeout.
+    fn bzpopmin<K: FromValue, T: FromValue>(
+        &self,
+        keys: impl ToArgs,
+        timeout_seconds: f64,
+    ) -> Reply<Option<(K, T, f64)>> {
+        self.send(Command::new("BZPOPMIN").arg(keys).arg(timeout_seconds))
+    }
+
+    /// `BZPOPMAX key [key ...] timeout`: as [`bzpopmin`](Commands::bzpopmin),
+    /// the highest member.
+    fn bzpopmax<K: FromValue, T: FromValue>(
+        &self,
+        keys: impl ToArgs,
+        timeout_seconds: f64,
+    ) -> Reply<Option<(K, T, f64)>> {
+        self.send(Command::new("BZPOPMAX").arg(keys).arg(timeout_seconds))
+    }
+
+    // Scans: see `scan.rs`.
+
+    /// `SCAN`: every key of the database, as a stream (see [`Scan`]).
+    fn scan(&self) -> Scan<Self>
+    where
+        Self: Clone,
+    {
+        Scan::new(self.clone(), Command::new("SCAN"))
+    }
+
+    /// `HSCAN key`: every `(field, value)` of a hash, as a stream (see
+    /// [`Scan`]).
+    fn hscan(&self, key: impl ToArgs) -> Scan<Self>
+    where
+        Self: Clone,
+    {
+        Scan::new(self.clone(), Command::new("HSCAN").arg(key))
+    }
+
+    /// `SSCAN key`: every member of a set, as a stream (see [`Scan`]).
+    fn sscan(&self, key: impl ToArgs) -> Scan<Self>
+    where
+        Self: Clone,
+    {
+        Scan::new(self.clone(), Command::new("SSCAN").arg(key))
+    }
+
+    /// `ZSCAN key`: every `(member, score)` of a sorted set, as a stream
+    /// (see [`Scan`]).
+    fn zscan(&self, key: impl ToArgs) -> Scan<Self>
+    where
+        Self: Clone,
+    {
+        Scan::new(self.clone(), Command::new("ZSCAN").arg(key))
+    }
+
+    // Server and connection.
+
+    /// `PUBLISH channel message`: how many subscribers received the message.
+    fn publish(&self, channel: impl ToArgs, message: impl ToArgs) -> Reply<i64> {
+        self.send(Command::new("PUBLISH").arg(channel).arg(message))
+    }
+
+    /// `PING`: `PONG`.
+    fn ping(&self) -> Reply<String> {
+        self.send(Command::new("PING"))
+    }
+
+    /// `DBSIZE`: the number of keys in the selected database.
+    fn dbsize(&self) -> Reply<i64> {
+        self.send(Command::new("DBSIZE"))
+    }
+
+    /// `FLUSHDB`: deletes every key of the selected database.
+    fn flushdb(&self) -> Reply<()> {
+        self.send(Command::new("FLUSHDB"))
+    }
+
+    /// `INFO`: the server's report, as text of `# Section` headers and
+    /// `field:value` lines.
+    fn info(&self) -> Reply<String> {
+        self.send(Command::new("INFO"))
+    }
+
+    /// `INFO section [section ...]`: the report's named sections only
+    /// (`"server"`, `"memory"`, `"keyspace"`, ...).
+    fn info_sections(&self, sections: impl ToArgs) -> Reply<String> {
+        self.send(Command::new("INFO").arg(sections))
+    }
+}
+
+impl<S: Sender + ?Sized> Commands for S {}
+
+/// The options of [`Commands::set_with`]: `SET`'s time to live, condition
+/// and `GET`, named after `SET`'s own flags.
+///
+/// ```
+/// use redis_paired::{Expiry, SetOptions};
+///
+/// // SET key value NX GET PX 1500
+/// let options = SetOptions::new().nx().get().expiry(Expiry::Px(1500));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetOptions {
+    ttl: Ttl,
+    condition: Option<Condition>,
+    get: bool,
+}
+
+impl SetOptions {
+    /// No options: `SET` replaces the value and discards any time to live.
+    pub const fn new() -> SetOptions {
+        SetOptions {
+            ttl: Ttl::Discard,
+            condition: None,
+            get: false,
+        }
+    }
+
+    /// `EX`, `PX`, `EXAT` or `PXAT`: the new value's time to live.
+    /// [`Expiry::Persist`] is `SET`'s default: no time to live.
+    pub const fn expiry(mut self, expiry: Expiry) -> SetOptions {
+        self.ttl = match expiry {
+            Expiry::Persist => Ttl::Discard,
+            other => Ttl::Set(other),
+        };
+        self
+    }
+
+    /// `KEEPTTL`: keep the time to live the key had.
+    pub const fn keep_ttl(mut self) -> SetOptions {
+        self.ttl = Ttl::Keep;
+        self
+    }
+
+    /// `NX`: set only if the key does not exist.
+    pub const fn nx(mut self) -> SetOptions {
+        self.condition = Some(Condition::Nx);
+        self
+    }
+
+    /// `XX`: set only if the key already exists.
+    pub const fn xx(mut self) -> SetOptions {
+        self.condition = Some(Condition::Xx);
+        self
+    }
+
+    /// `GET`: reply with the old value (a null when there was none).
+    pub const fn get(mut self) -> SetOptions {
+        self.get = true;
+        self
+    }
+}
+
+impl ToArgs for SetOptions {
+    fn write_args(&self, cmd: &mut Command) {
+        match self.condition {
+            Some(Condition::Nx) => cmd.push_bulk(b"NX"),
+            Some(Condition::Xx) => cmd.push_bulk(b"XX"),
+            None => {}
+        }
+        if self.get {
+            cmd.push_bulk(b"GET");
+        }
+        match self.ttl {
+            Ttl::Discard => {}
+            Ttl::Keep => cmd.push_bulk(b"KEEPTTL"),
+            Ttl::Set(expiry) => expiry.write_args(cmd),
+        }
+    }
+}
+
+/// A key's time to live: relative (`EX`, `PX`), absolute (`EXAT`, `PXAT`),
+/// or none (`PERSIST`). Used by [`Commands::getex`] and
+/// [`SetOptions::expiry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// `EX`: expire after this many seconds.
+    Ex(u64),
+    /// `PX`: expire after this many milliseconds.
+    Px(u64),
+    /// `EXAT`: expire at this Unix time, in seconds.
+    ExAt(u64),
+    /// `PXAT`: expire at this Unix time, in milliseconds.
+    PxAt(u64),
+    /// `PERSIST`: remove the time to live.
+    Persist,
+}
+
+impl ToArgs for Expiry {
+    fn write_args(&self, cmd: &mut Command) {
+        let (flag, n): (&[u8], u64) = match *self {
+            Expiry::Ex(n) => (b"EX", n),
+            Expiry::Px(n) => (b"PX", n),
+            Expiry::ExAt(n) => (b"EXAT", n),
+            Expiry::PxAt(n) => (b"PXAT", n),
+            Expiry::Persist => return cmd.push_bulk(b"PERSIST"),
+        };
+        cmd.push_bulk(flag);
+        cmd.push_int(n);
+    }
+}
+
+/// An end of a list, for [`Commands::blmove`]: `LEFT` is the head, `RIGHT`
+/// the tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `LEFT`: the head, where `LPUSH` adds.
+    Left,
+    /// `RIGHT`: the tail, where `RPUSH` adds.
+    Right,
+}
+
+impl ToArgs for Direction {
+    fn write_args(&self, cmd: &mut Command) {
+        let side: &[u8] = match self {
+            Direction::Left => b"LEFT",
+            Direction::Right => b"RIGHT",
+        };
+        cmd.push_bulk(side);
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Ttl {
+    /// SET's default: the new value has no time to live.
+    #[default]
+    Discard,
+    Keep,
+    Set(Expiry),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    Nx,
+    Xx,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resp::cmd;
+
+    fn args(cmd: Command) -> Vec<String> {
+        cmd.args()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn set_options_spell_sets_flags() {
+        let set = |options: SetOptions| args(cmd!("SET", "k", "v", options))[3..].join(" ");
+        assert_eq!(set(SetOptions::new()), "");
+        assert_eq!(set(SetOptions::new().nx()), "NX");
+        assert_eq!(
+            set(SetOptions::new().xx().get().keep_ttl()),
+            "XX GET KEEPTTL"
+        );
+        assert_eq!(
+            set(SetOptions::new().expiry(Expiry::Ex(60)).nx()),
+            "NX EX 60"
+        );
+        assert_eq!(
+            set(SetOptions::new()
+                .get()
+                .expiry(Expiry::PxAt(1_700_000_000_000))),
+            "GET PXAT 1700000000000"
+        );
+        assert_eq!(
+            set(SetOptions::new().keep_ttl().expiry(Expiry::Persist)),
+            ""
+        );
+        assert_eq!(
+            set(SetOptions::new().expiry(Expiry::Px(5)).keep_ttl()),
+            "KEEPTTL"
+        );
+    }
+
+    #[test]
+    fn expiry_and_direction_spell_their_flags() {
+        assert_eq!(
+            args(cmd!("GETEX", "k", Expiry::ExAt(7))),
+            ["GETEX", "k", "EXAT", "7"]
+        );
+        assert_eq!(
+            args(cmd!("GETEX", "k", Expiry::Persist)),
+            ["GETEX", "k", "PERSIST"]
+        );
+        assert_eq!(
+            args(cmd!(
+                "BLMOVE",
+                "a",
+                "b",
+                Direction::Left,
+                Direction::Right,
+                1
+            )),
+            ["BLMOVE", "a", "b", "LEFT", "RIGHT", "1"]
+        );
+    }
+}

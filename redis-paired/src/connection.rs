@@ -1,0 +1,338 @@
+//! `PairedConnection`, the shared handle, and `ExclusiveConnection`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis_conn::{ConnectionConfig, Error, ReconnectPolicy};
+use resp::{Command, FromValue, Value};
+use tokio::sync::oneshot;
+
+use crate::blocking::reply_timeout;
+use crate::pipeline::Pipeline;
+use crate::queue::Request;
+use crate::shared::{Shared, Stats};
+use crate::{driver, Options, Reply};
+
+/// One Redis connection shared by every task that holds a clone.
+///
+/// Cloning is cheap (a reference count); every clone sends on the same
+/// socket. [`send`](PairedConnection::send) queues the command when it is
+/// called, so the order on the wire is the order of the calls however the
+/// replies are awaited; commands queued while the previous batch was being
+/// written go out together in one write (implicit pipelining).
+///
+/// A background task owns the socket. When the connection breaks, commands
+/// awaiting replies fail with [`Error::Connection`] (they are never sent
+/// again), new commands fail at once with the reason until the connection is
+/// back, and the task reconnects with backoff as the config's
+/// [`ReconnectPolicy`] says, replaying the handshake. When the last clone is
+/// dropped, the task writes what is queued, waits for those replies, and
+/// closes the socket.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), redis_conn::Error> {
+/// use redis_conn::ConnectionConfig;
+/// use redis_paired::PairedConnection;
+/// use resp::cmd;
+///
+/// let config: ConnectionConfig = "redis://127.0.0.1/".parse()?;
+/// let conn = PairedConnection::connect(&config).await?;
+/// conn.send_and_forget(cmd!("SET", "greeting", "hello"))?;
+/// let greeting: Option<String> = conn.send(cmd!("GET", "greeting")).await?;
+/// assert_eq!(greeting.as_deref(), Some("hello"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PairedConnection {
+    handle: Arc<Handle>,
+}
+
+/// The last clone's drop tells the driver to finish.
+#[derive(Debug)]
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PairedConnection {
+    /// Connects (the first connection must succeed) with default [`Options`].
+    pub async fn connect(config: &ConnectionConfig) -> Result<PairedConnection, Error> {
+        PairedConnection::connect_with(config, Options::default()).await
+    }
+
+    /// Connects (the first connection must succeed) with the given options.
+    pub async fn connect_with(
+        config: &ConnectionConfig,
+        options: Options,
+    ) -> Result<PairedConnection, Error> {
+        let conn = redis_conn::connect(config).await?;
+        let shared = Arc::new(Shared::new(options));
+        tokio::spawn(driver::run(shared.clone(), config.clone(), conn));
+        tracing::info!(address = %config.address(), "connected");
+        Ok(PairedConnection {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+
+    /// Sends a command and returns its reply, converted into `T`.
+    ///
+    /// The command is queued before this returns. Blocking commands (BLPOP,
+    /// XREAD BLOCK, WAIT, ...) wait their own timeout plus the blocking
+    /// margin instead of the response timeout.
+    pub fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+        match cmd.into_command() {
+            Ok(cmd) => {
+                let options = &self.shared().options;
+                let timeout =
+                    reply_timeout(&cmd, options.response_timeout(), options.blocking_margin());
+                self.send_command(&cmd, timeout)
+            }
+            Err(e) => Reply::failed(e.into()),
+        }
+    }
+
+    /// Sends a command with its own reply timeout (`None` waits as long as
+    /// the server takes).
+    pub fn send_with_timeout<T: FromValue>(
+        &self,
+        cmd: impl IntoCommand,
+        timeout: Option<Duration>,
+    ) -> Reply<T> {
+        match cmd.into_command() {
+            Ok(cmd) => self.send_command(&cmd, timeout),
+            Err(e) => Reply::failed(e.into()),
+        }
+    }
+
+    /// Sends a command whose reply nobody waits for. It is queued in order
+    /// like any other; its reply, even an error, is read and discarded.
+    /// Fails only when the command cannot be queued.
+    pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
+        let cmd = cmd.into_command()?;
+        check_pairable(&cmd)?;
+        let options = &self.shared().options;
+        let timeout = reply_timeout(&cmd, options.response_timeout(), options.blocking_margin());
+        trace_command(&cmd);
+        let request = Request {
+            tx: None,
+            replies: 1,
+            timeout,
+        };
+        self.shared().enqueue(&cmd, 1, request)
+    }
+
+    /// Starts a pipeline: commands sent together, their replies returned
+    /// together. Other clones' commands may run between them; use
+    /// [`transaction`](PairedConnection::transaction) when they must not.
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline::new(self, false)
+    }
+
+    /// Starts a transaction: the commands go out as one contiguous
+    /// `MULTI ... EXEC` block that no other clone's command can enter.
+    pub fn transaction(&self) -> Pipeline<'_> {
+        Pipeline::new(self, true)
+    }
+
+    /// Whether commands are accepted now; if not, the error says why.
+    pub fn status(&self) -> Result<(), Error> {
+        self.shared().status()
+    }
+
+    /// Counters: commands, writes (their ratio shows the pipelining),
+    /// reconnects.
+    pub fn stats(&self) -> Stats {
+        self.shared().stats()
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.shared().options
+    }
+
+    fn send_command<T: FromValue>(&self, cmd: &Command, timeout: Option<Duration>) -> Reply<T> {
+        if let Err(e) = check_pairable(cmd) {
+            return Reply::failed(e);
+        }
+        trace_command(cmd);
+        let (tx, rx) = oneshot::channel();
+        let request = Request {
+            tx: Some(tx),
+            replies: 1,
+            timeout,
+        };
+        match self.shared().enqueue(cmd, 1, request) {
+            Ok(()) => Reply::waiting(rx),
+            Err(e) => Reply::failed(e),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+}
+
+/// A connection of its own, for what must not share a socket: `WATCH` (its
+/// state belongs to the connection) and long blocking commands.
+///
+/// It is not `Clone`, and it never reconnects: a reconnect would silently
+/// drop the keys watched. After the connection breaks every command fails;
+/// open a new one.
+#[derive(Debug)]
+pub struct ExclusiveConnection {
+    conn: PairedConnection,
+}
+
+impl ExclusiveConnection {
+    /// Connects with default [`Options`].
+    pub async fn connect(config: &ConnectionConfig) -> Result<ExclusiveConnection, Error> {
+        ExclusiveConnection::connect_with(config, Options::default()).await
+    }
+
+    /// Connects with the given options.
+    pub async fn connect_with(
+        config: &ConnectionConfig,
+        options: Options,
+    ) -> Result<ExclusiveConnection, Error> {
+        let config = config.clone().with_reconnect(ReconnectPolicy::disabled());
+        let conn = PairedConnection::connect_with(&config, options).await?;
+        Ok(ExclusiveConnection { conn })
+    }
+
+    /// As [`PairedConnection::send`].
+    pub fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+        self.conn.send(cmd)
+    }
+
+    /// As [`PairedConnection::send_with_timeout`].
+    pub fn send_with_timeout<T: FromValue>(
+        &self,
+        cmd: impl IntoCommand,
+        timeout: Option<Duration>,
+    ) -> Reply<T> {
+        self.conn.send_with_timeout(cmd, timeout)
+    }
+
+    /// As [`PairedConnection::send_and_forget`].
+    pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
+        self.conn.send_and_forget(cmd)
+    }
+
+    /// As [`PairedConnection::pipeline`].
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        self.conn.pipeline()
+    }
+
+    /// As [`PairedConnection::transaction`]; after `WATCH` on this
+    /// connection, a change to a watched key makes it fail with
+    /// [`Error::TransactionAborted`].
+    pub fn transaction(&self) -> Pipeline<'_> {
+        self.conn.transaction()
+    }
+
+    /// As [`PairedConnection::status`].
+    pub fn status(&self) -> Result<(), Error> {
+        self.conn.status()
+    }
+}
+
+/// What can be sent as a command: a [`Command`] (see [`resp::cmd!`]), or a
+/// [`Value`] array as [`resp::resp_array!`] builds it.
+pub trait IntoCommand {
+    /// The command, or why this is not one (an empty array, say).
+    fn into_command(self) -> Result<Command, resp::Error>;
+}
+
+impl IntoCommand for Command {
+    fn into_command(self) -> Result<Command, resp::Error> {
+        Ok(self)
+    }
+}
+
+impl IntoCommand for &Command {
+    fn into_command(self) -> Result<Command, resp::Error> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoCommand for Value {
+    fn into_command(self) -> Result<Command, resp::Error> {
+        Command::try_from(self)
+    }
+}
+
+/// Anything commands can be sent through; the typed commands of
+/// [`Commands`](crate::Commands) work on every `Sender`.
+pub trait Sender {
+    /// Sends a command and returns its reply converted into `T`.
+    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T>;
+}
+
+impl Sender for PairedConnection {
+    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+        PairedConnection::send(self, cmd)
+    }
+}
+
+impl Sender for ExclusiveConnection {
+    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+        ExclusiveConnection::send(self, cmd)
+    }
+}
+
+/// Refuses commands whose replies do not pair one to one with requests:
+/// subscriptions and MONITOR push an unbounded stream of frames, and
+/// `CLIENT REPLY` switches replies off. Either would shift every later reply
+/// onto the wrong caller.
+pub(crate) fn check_pairable(cmd: &Command) -> Result<(), Error> {
+    let name = cmd.name();
+    if !matches!(
+        name.first(),
+        Some(b's' | b'S' | b'p' | b'P' | b'u' | b'U' | b'm' | b'M' | b'c' | b'C')
+    ) {
+        return Ok(());
+    }
+    const UNPAIRED: [&str; 7] = [
+        "SUBSCRIBE",
+        "PSUBSCRIBE",
+        "SSUBSCRIBE",
+        "UNSUBSCRIBE",
+        "PUNSUBSCRIBE",
+        "SUNSUBSCRIBE",
+        "MONITOR",
+    ];
+    if let Some(refused) = UNPAIRED
+        .iter()
+        .find(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+    {
+        return Err(Error::Unsupported(refused));
+    }
+    if name.eq_ignore_ascii_case(b"CLIENT")
+        && cmd
+            .args()
+            .nth(1)
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"REPLY"))
+    {
+        return Err(Error::Unsupported("CLIENT REPLY"));
+    }
+    Ok(())
+}
+
+fn trace_command(cmd: &Command) {
+    // The name only: arguments may be secrets.
+    tracing::trace!(command = %String::from_utf8_lossy(cmd.name()), "send");
+}

@@ -1,0 +1,273 @@
+//! The driver: one task per connection that owns the socket, writes what is
+//! queued in batches, hands replies to the in-flight queue, and reconnects.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::BytesMut;
+use redis_conn::{Connection, ConnectionConfig, Error, Stream};
+use resp::{Decoder, Value};
+use tokio::io::AsyncWrite;
+use tokio::time::{Instant, Sleep};
+
+use crate::queue::{Completion, Queue, Request, Unsolicited};
+use crate::shared::{Shared, Taken};
+
+/// Bytes kept free in the read buffer before each read.
+const READ_RESERVE: usize = 64 * 1024;
+
+/// Runs a connection until every handle is gone, reconnecting as the
+/// config's policy says.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    config: ConnectionConfig,
+    mut conn: Connection<Stream>,
+) {
+    let policy = config.reconnect();
+    loop {
+        shared.set_connected();
+        let reason = match Io::new(&shared, conn).run().await {
+            Ending::Shutdown => {
+                tracing::debug!("connection closed: every handle is gone");
+                shared.set_closed();
+                return;
+            }
+            Ending::Lost(reason) => Arc::new(reason),
+        };
+        if !policy.is_enabled() {
+            tracing::warn!(error = %reason, "connection lost; reconnecting is off");
+            shared.set_disconnected(reason, true);
+            return;
+        }
+        tracing::warn!(error = %reason, "connection lost; reconnecting");
+        shared.set_disconnected(reason, false);
+        conn = match reconnect(&shared, &config).await {
+            Some(conn) => conn,
+            None => {
+                shared.set_closed();
+                return;
+            }
+        };
+        shared.count_reconnect();
+        tracing::info!("reconnected");
+    }
+}
+
+/// Connects again with backoff until it works or every handle is gone.
+async fn reconnect(shared: &Shared, config: &ConnectionConfig) -> Option<Connection<Stream>> {
+    let policy = config.reconnect();
+    let mut attempt = 0;
+    loop {
+        if shared.is_closing() {
+            return None;
+        }
+        let delay = policy.delay(attempt, redis_conn::jitter_seed());
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.closing.notified() => return None,
+        }
+        match redis_conn::connect(config).await {
+            Ok(conn) => return Some(conn),
+            Err(error) => {
+                tracing::debug!(%error, attempt, "reconnect failed");
+                shared.set_reason(Arc::new(error));
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// Why a connection's I/O loop stopped.
+enum Ending {
+    /// Every handle is gone and everything queued was answered.
+    Shutdown,
+    /// The connection broke; everything in flight was failed with this.
+    Lost(Error),
+}
+
+/// The I/O loop of one connection.
+struct Io<'a> {
+    shared: &'a Shared,
+    stream: Stream,
+    read_buf: BytesMut,
+    decoder: Decoder,
+    /// The batch being written, and how much of it is out.
+    write_buf: BytesMut,
+    written: usize,
+    /// Requests of the batch just taken, before they join the queue.
+    taken: Vec<Request>,
+    queue: Queue,
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Instant>,
+    closing: bool,
+}
+
+impl<'a> Io<'a> {
+    fn new(shared: &'a Shared, conn: Connection<Stream>) -> Io<'a> {
+        let parts = conn.into_parts();
+        Io {
+            shared,
+            stream: parts.stream,
+            read_buf: parts.read_buf,
+            decoder: parts.decoder,
+            write_buf: BytesMut::with_capacity(16 * 1024),
+            written: 0,
+            taken: Vec::new(),
+            queue: Queue::default(),
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            timer_at: None,
+            closing: false,
+        }
+    }
+
+    async fn run(mut self) -> Ending {
+        let ending = poll_fn(|cx| self.poll(cx)).await;
+        if let Ending::Lost(reason) = &ending {
+            let error = Error::Connection(Arc::new(reason.clone()));
+            let failed = self.queue.fail_all(&error);
+            self.shared.finished(failed);
+        }
+        ending
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
+        loop {
+            let mut progress = false;
+            if self.write_buf.is_empty() {
+                progress |= self.take(cx);
+            }
+            match self.poll_write(cx) {
+                Poll::Ready(Ok(wrote)) => progress |= wrote,
+                Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
+                Poll::Pending => {}
+            }
+            match self.poll_read(cx) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
+                Poll::Pending => {}
+            }
+            match self.poll_deadlines(cx) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
+                Poll::Pending => {}
+            }
+            if self.closing && self.write_buf.is_empty() && self.queue.is_empty() {
+                return Poll::Ready(Ending::Shutdown);
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Takes everything queued since the last batch. True when there was some.
+    fn take(&mut self, cx: &mut Context<'_>) -> bool {
+        match self
+            .shared
+            .take(&mut self.write_buf, &mut self.taken, cx.waker())
+        {
+            Taken::Work => {
+                let now = Instant::now();
+                for request in self.taken.drain(..) {
+                    self.queue.push(request, now);
+                }
+                true
+            }
+            Taken::Idle => false,
+            Taken::Closing => {
+                self.closing = true;
+                false
+            }
+        }
+    }
+
+    /// Writes as much of the batch as the socket takes. `Ok(true)` when the
+    /// batch finished.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+        if self.write_buf.is_empty() {
+            return Poll::Ready(Ok(false));
+        }
+        while self.written < self.write_buf.len() {
+            let n =
+                ready!(Pin::new(&mut self.stream).poll_write(cx, &self.write_buf[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+            self.written += n;
+        }
+        // TLS buffers records; a plain socket's flush does nothing.
+        ready!(Pin::new(&mut self.stream).poll_flush(cx))?;
+        self.write_buf.clear();
+        self.written = 0;
+        self.shared.count_write();
+        Poll::Ready(Ok(true))
+    }
+
+    /// Reads what has arrived and hands each reply to its request.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.read_buf.capacity() - self.read_buf.len() < READ_RESERVE / 4 {
+            self.read_buf.reserve(READ_RESERVE);
+        }
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.stream),
+            cx,
+            &mut self.read_buf
+        ))?;
+        if n == 0 {
+            let eof = io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            );
+            return Poll::Ready(Err(eof.into()));
+        }
+        let mut finished = 0;
+        let result = loop {
+            let value = match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(value)) => value,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(Error::Protocol(e)),
+            };
+            if let Value::Push(_) = value {
+                // RESP3 out-of-band data (such as client-side caching
+                // invalidations) answers no request.
+                tracing::debug!("ignored a push frame on a paired connection");
+                continue;
+            }
+            match self.queue.complete(value) {
+                Ok(Completion::Finished) => finished += 1,
+                Ok(Completion::Partial) => {}
+                Err(Unsolicited) => {
+                    break Err(Error::Protocol(resp::Error::InvalidFrame(
+                        "unsolicited reply",
+                    )));
+                }
+            }
+        };
+        self.shared.finished(finished);
+        Poll::Ready(result)
+    }
+
+    /// Fails requests whose replies are overdue. An overdue oldest request
+    /// means the server stopped answering: the connection is given up.
+    fn poll_deadlines(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let Some(deadline) = self.queue.next_deadline() else {
+            return Poll::Pending;
+        };
+        if self.timer_at != Some(deadline) {
+            self.timer.as_mut().reset(deadline);
+            self.timer_at = Some(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.timer_at = None;
+        if self.queue.expire(Instant::now()) {
+            tracing::warn!("no reply within the response timeout; presuming the server gone");
+            return Poll::Ready(Err(Error::Timeout("response")));
+        }
+        Poll::Ready(Ok(()))
+    }
+}

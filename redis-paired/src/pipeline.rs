@@ -1,0 +1,227 @@
+//! `Pipeline`: explicit batches, and transactions as one contiguous block.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use redis_conn::Error;
+use resp::{Command, FromValue, ServerError, Value};
+use tokio::sync::oneshot;
+
+use crate::blocking::reply_timeout;
+use crate::connection::{check_pairable, IntoCommand};
+use crate::queue::Request;
+use crate::{PairedConnection, Reply};
+
+/// A batch of commands sent together, whose replies come back together.
+///
+/// Made by [`PairedConnection::pipeline`] or, as a `MULTI ... EXEC`
+/// transaction, by [`PairedConnection::transaction`]. The whole batch is
+/// queued as one block, so in a transaction no other clone's command can
+/// land between `MULTI` and `EXEC`.
+///
+/// The replies convert into a tuple or a `Vec`:
+///
+/// ```no_run
+/// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_conn::Error> {
+/// use resp::cmd;
+///
+/// let (n, old): (i64, Option<String>) = conn
+///     .transaction()
+///     .add(cmd!("INCR", "visits"))
+///     .add(cmd!("GETSET", "last", "now"))
+///     .query()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a pipeline does nothing until queried"]
+pub struct Pipeline<'a> {
+    conn: &'a PairedConnection,
+    buf: BytesMut,
+    commands: usize,
+    transaction: bool,
+    timeout: Option<Duration>,
+    /// The first command that could not be added, reported by `query`.
+    error: Option<Error>,
+}
+
+impl<'a> Pipeline<'a> {
+    pub(crate) fn new(conn: &'a PairedConnection, transaction: bool) -> Pipeline<'a> {
+        let mut pipeline = Pipeline {
+            conn,
+            buf: BytesMut::new(),
+            commands: 0,
+            transaction,
+            timeout: Some(conn.options().response_timeout()),
+            error: None,
+        };
+        if transaction {
+            Command::new("MULTI").encode(&mut pipeline.buf);
+        }
+        pipeline
+    }
+
+    /// Adds a command.
+    pub fn add(mut self, cmd: impl IntoCommand) -> Pipeline<'a> {
+        self.push(cmd);
+        self
+    }
+
+    /// Adds a command in place.
+    pub fn push(&mut self, cmd: impl IntoCommand) -> &mut Pipeline<'a> {
+        if self.error.is_some() {
+            return self;
+        }
+        let cmd = match cmd.into_command() {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                self.error = Some(e.into());
+                return self;
+            }
+        };
+        if let Err(e) = check_pairable(&cmd) {
+            self.error = Some(e);
+            return self;
+        }
+        if !self.transaction {
+            // Inside MULTI nothing blocks, so only a plain pipeline waits for
+            // its slowest blocking command.
+            let options = self.conn.options();
+            let own = reply_timeout(&cmd, options.response_timeout(), options.blocking_margin());
+            self.timeout = match (self.timeout, own) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+        }
+        cmd.encode(&mut self.buf);
+        self.commands += 1;
+        self
+    }
+
+    /// How many commands were added.
+    pub fn len(&self) -> usize {
+        self.commands
+    }
+
+    /// True when no command was added.
+    pub fn is_empty(&self) -> bool {
+        self.commands == 0
+    }
+
+    /// Sends the batch (now, before the future is awaited) and returns its
+    /// replies converted into `T`, a tuple or `Vec` with one element per
+    /// command.
+    ///
+    /// A plain pipeline fails with the first error reply among its commands
+    /// unless `T` keeps raw [`Value`]s. A transaction fails with the error of
+    /// a command the server refused to queue, with
+    /// [`Error::TransactionAborted`] when a watched key changed, and
+    /// otherwise converts EXEC's results.
+    pub fn query<T: FromValue>(
+        mut self,
+    ) -> impl Future<Output = Result<T, Error>> + Send + 'static {
+        let reply = self.send();
+        let transaction = self.transaction;
+        async move {
+            let all: Vec<Value> = match reply.await? {
+                Value::Array(all) => all,
+                // An empty pipeline answers nothing: no command, no reply.
+                other => vec![other],
+            };
+            let results = if transaction { exec_results(all)? } else { all };
+            T::from_value(Value::Array(results)).map_err(Error::from)
+        }
+    }
+
+    fn send(&mut self) -> Reply<Value> {
+        if let Some(error) = self.error.take() {
+            return Reply::failed(error);
+        }
+        let mut replies = self.commands;
+        if self.transaction {
+            Command::new("EXEC").encode(&mut self.buf);
+            replies += 2;
+        }
+        if replies == 0 {
+            return Reply::failed(Error::Protocol(resp::Error::EmptyCommand));
+        }
+        let (tx, rx) = oneshot::channel();
+        let request = Request {
+            tx: Some(tx),
+            replies,
+            timeout: self.timeout,
+        };
+        let buf = std::mem::take(&mut self.buf);
+        let shared = self.conn.shared();
+        match shared.enqueue_with(buf.len(), replies, request, |out| {
+            out.extend_from_slice(&buf)
+        }) {
+            Ok(()) => Reply::waiting(rx),
+            Err(e) => Reply::failed(e),
+        }
+    }
+}
+
+/// The results of `MULTI`, `QUEUED`..., `EXEC` replies, or why there are none.
+fn exec_results(mut all: Vec<Value>) -> Result<Vec<Value>, Error> {
+    let exec = all.pop().ok_or(Error::Protocol(resp::Error::InvalidFrame(
+        "transaction reply",
+    )))?;
+    // A command refused at queueing time (wrong arity, unknown command) is
+    // the error worth reporting; EXEC then only says EXECABORT.
+    for reply in all {
+        match reply {
+            Value::Error(text) | Value::BlobError(text) => {
+                return Err(Error::Server(ServerError::new(text)))
+            }
+            _ => {}
+        }
+    }
+    match exec {
+        Value::Array(results) => Ok(results),
+        Value::Null | Value::NullArray | Value::NullBulkString => Err(Error::TransactionAborted),
+        Value::Error(text) | Value::BlobError(text) => Err(Error::Server(ServerError::new(text))),
+        other => Err(Error::Conversion {
+            target: "transaction results",
+            found: other.kind(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_results_unpack_or_explain() {
+        let ok = |s: &'static str| Value::SimpleString(s.into());
+        let exec = vec![
+            ok("OK"),
+            ok("QUEUED"),
+            ok("QUEUED"),
+            Value::Array(vec![Value::Integer(1), ok("OK")]),
+        ];
+        assert_eq!(
+            exec_results(exec).unwrap(),
+            vec![Value::Integer(1), ok("OK")]
+        );
+
+        let watched = vec![ok("OK"), ok("QUEUED"), Value::NullArray];
+        assert!(matches!(
+            exec_results(watched),
+            Err(Error::TransactionAborted)
+        ));
+
+        let refused = vec![
+            ok("OK"),
+            Value::Error("ERR wrong number of arguments for 'get' command".into()),
+            Value::Error("EXECABORT Transaction discarded because of previous errors.".into()),
+        ];
+        match exec_results(refused) {
+            Err(Error::Server(e)) => assert!(e.message().contains("wrong number")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The in-flight queue: requests written and waiting for their replies, in
+//! wire order. Pure and synchronous; the driver only feeds it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use redis_conn::Error;
+use resp::Value;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// Where a request's reply goes.
+pub(crate) type ReplyTx = oneshot::Sender<Result<Value, Error>>;
+
+/// A request as a sender hands it over, next to its encoded bytes.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The caller waiting for the reply; `None` for fire-and-forget.
+    pub(crate) tx: Option<ReplyTx>,
+    /// How many replies the request's bytes produce: 1 for a command, N for
+    /// a pipeline or transaction delivered together as an array.
+    pub(crate) replies: usize,
+    /// How long after being written the reply may take; `None` waits as long
+    /// as the server does (a blocking command with timeout 0).
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// What happened to a reply handed to [`Queue::complete`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Completion {
+    /// Part of a batch; the request still waits for more replies.
+    Partial,
+    /// The request is finished (delivered, or discarded if its caller left).
+    Finished,
+}
+
+/// A reply arrived but no request was waiting for one.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Unsolicited;
+
+/// Requests written to the socket, oldest first.
+///
+/// Invariant: the front slot owns the next reply off the wire. A caller that
+/// gives up (dropped future, timeout) keeps its slot until its reply arrives
+/// and is discarded, so no reply ever shifts onto the next caller.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    slots: VecDeque<Slot>,
+    /// The earliest deadline of any slot, or later: refreshed by `expire`.
+    next_deadline: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    tx: Option<ReplyTx>,
+    remaining: usize,
+    /// Replies gathered so far for a batch request.
+    collected: Vec<Value>,
+    deadline: Option<Instant>,
+}
+
+impl Queue {
+    /// Adds a request that was just written at `now`.
+    pub(crate) fn push(&mut self, request: Request, now: Instant) {
+        let deadline = request.timeout.map(|t| now + t);
+        if let Some(d) = deadline {
+            if self.next_deadline.is_none_or(|n| d < n) {
+                self.next_deadline = Some(d);
+            }
+        }
+        let collected = if request.replies > 1 {
+            Vec::with_capacity(request.replies)
+        } else {
+            Vec::new()
+        };
+        self.slots.push_back(Slot {
+            tx: request.tx,
+            remaining: request.replies,
+            collected,
+            deadline,
+        });
+    }
+
+    /// Hands the next reply off the wire to the request that owns it.
+    pub(crate) fn complete(&mut self, value: Value) -> Result<Completion, Unsolicited> {
+        let slot = self.slots.front_mut().ok_or(Unsolicited)?;
+        slot.remaining -= 1;
+        if slot.remaining > 0 {
+            slot.collected.push(value);
+            return Ok(Completion::Partial);
+        }
+        let slot = self.slots.pop_front().ok_or(Unsolicited)?;
+        if let Some(tx) = slot.tx {
+            let value = if slot.collected.capacity() == 0 {
+                value
+            } else {
+                let mut all = slot.collected;
+                all.push(value);
+                Value::Array(all)
+            };
+            // The caller may have gone; its reply is then simply dropped.
+            let _ = tx.send(Ok(value));
+        }
+        Ok(Completion::Finished)
+    }
+
+    /// Fails every request whose deadline has passed with a timeout, keeping
+    /// its slot. Returns true when the oldest request is overdue: the server
+    /// has not answered it in time, so the connection is presumed dead.
+    pub(crate) fn expire(&mut self, now: Instant) -> bool {
+        self.next_deadline = None;
+        let mut front_overdue = false;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            match slot.deadline {
+                Some(d) if d <= now => {
+                    if let Some(tx) = slot.tx.take() {
+                        let _ = tx.send(Err(Error::Timeout("response")));
+                    }
+                    slot.deadline = None;
+                    front_overdue |= i == 0;
+                }
+                Some(d) => {
+                    if self.next_deadline.is_none_or(|n| d < n) {
+                        self.next_deadline = Some(d);
+                    }
+                }
+                None => {}
+            }
+        }
+        front_overdue
+    }
+
+    /// Fails every request with `error` and empties the queue. Returns how
+    /// many requests there were.
+    pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
+        let n = self.slots.len();
+        for slot in self.slots.drain(..) {
+            if let Some(tx) = slot.tx {
+                let _ = tx.send(Err(error.clone()));
+            }
+        }
+        self.next_deadline = None;
+        n
+    }
+
+    /// When [`expire`](Queue::expire) should next run.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.next_deadline
+    }
+
+    /// How many requests wait for replies.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when no request waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(
+        replies: usize,
+        timeout: Option<u64>,
+    ) -> (Request, oneshot::Receiver<Result<Value, Error>>) {
+        let (tx, rx) = oneshot::channel();
+        let request = Request {
+            tx: Some(tx),
+            replies,
+            timeout: timeout.map(Duration::from_millis),
+        };
+        (request, rx)
+    }
+
+    fn ok(rx: &mut oneshot::Receiver<Result<Value, Error>>) -> Value {
+        rx.try_recv().expect("delivered").expect("not an error")
+    }
+
+    #[test]
+    fn replies_go_to_requests_in_order() {
+        let now = Instant::now();
+        let mut q = Queue::default();
+        let (a, mut ra) = request(1, None);
+        let (b, mut rb) = request(1, None);
+        q.push(a, now);
+        q.push(b, now);
+        assert_eq!(q.complete(Value::Integer(1)), Ok(Completion::Finished));
+        assert_eq!(q.complete(Value::Integer(2)), Ok(Completion::Finished));
+        assert_eq!(ok(&mut ra), Value::Integer(1));
+        assert_eq!(ok(&mut rb), Value::Integer(2));
+        assert_eq!(q.complete(Value::Integer(3)), Err(Unsolicited));
+    }
+
+    #[test]
+    fn a_dropped_caller_keeps_its_slot() {
+        let now = Instant::now();
+        let mut q = Queue::default();
+        let (a, ra) = request(1, None);
+        let (b, mut rb) = request(1, None);
+        q.push(a, now);
+        q.push(b, now);
+        drop(ra);
+        assert_eq!(q.complete(Value::bulk("for a")), Ok(Completion::Finished));
+        assert_eq!(q.complete(Value::bulk("for b")), Ok(Completion::Finished));
+        assert_eq!(ok(&mut rb), Value::bulk("for b"));
+    }
+
+    #[test]
+    fn a_batch_collects_its_replies_into_one_array() {
+        let now = Instant::now();
+        let mut q = Queue::default();
+        let (a, mut ra) = request(3, None);
+        let (b, mut rb) = request(1, None);
+        q.push(a, now);
+        q.push(b, now);
+        assert_eq!(q.complete(Value::Integer(1)), Ok(Completion::Partial));
+        assert_eq!(
+            q.complete(Value::Error("ERR x".into())),
+            Ok(Completion::Partial)
+        );
+        assert_eq!(q.complete(Value::Integer(3)), Ok(Completion::Finished));
+        assert_eq!(q.complete(Value::Null), Ok(Completion::Finished));
+        assert_eq!(
+            ok(&mut ra),
+            Value::Array(vec![
+                Value::Integer(1),
+                Value::Error("ERR x".into()),
+                Value::Integer(3)
+            ])
+        );
+        assert_eq!(ok(&mut rb), Value::Null);
+    }
+
+    #[test]
+    fn a_timed_out_caller_is_told_and_its_late_reply_discarded() {
+        let start = Instant::now();
+        let mut q = Queue::default();
+        let (slow, mut rslow) = request(1, None); // blocking forever, at the front
+        let (a, mut ra) = request(1, Some(100));
+        let (b, mut rb) = request(1, Some(500));
+        q.push(slow, start);
+        q.push(a, start);
+        q.push(b, start);
+        assert_eq!(q.next_deadline(), Some(start + Duration::from_millis(100)));
+
+        let front_overdue = q.expire(start + Duration::from_millis(200));
+        assert!(
+            !front_overdue,
+            "the front waits forever, so the peer is not silent"
+        );
+        assert!(matches!(ra.try_recv(), Ok(Err(Error::Timeout("response")))));
+        assert!(rb.try_recv().is_err(), "b is not due yet");
+        assert_eq!(q.next_deadline(), Some(start + Duration::from_millis(500)));
+        assert_eq!(q.len(), 3, "the timed-out slot stays");
+
+        q.complete(Value::bulk("slow")).unwrap();
+        q.complete(Value::bulk("late a")).unwrap();
+        q.complete(Value::bulk("b")).unwrap();
+        assert_eq!(ok(&mut rslow), Value::bulk("slow"));
+        assert_eq!(ok(&mut rb), Value::bulk("b"));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn an_overdue_front_means_a_silent_peer() {
+        let start = Instant::now();
+        let mut q = Queue::default();
+        let (a, _ra) = request(1, Some(10));
+        q.push(a, start);
+        assert!(!q.expire(start + Duration::from_millis(5)));
+        assert!(q.expire(start + Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn failing_all_tells_every_caller() {
+        let now = Instant::now();
+        let mut q = Queue::default();
+        let (a, mut ra) = request(1, None);
+        let (b, mut rb) = request(2, None);
+        q.push(a, now);
+        q.push(b, now);
+        q.complete(Value::Integer(1)).unwrap();
+        let (c, mut rc) = request(1, None);
+        q.push(c, now);
+        assert_eq!(q.fail_all(&Error::Closed), 2);
+        assert!(ok(&mut ra) == Value::Integer(1));
+        assert!(matches!(rb.try_recv(), Ok(Err(Error::Closed))));
+        assert!(matches!(rc.try_recv(), Ok(Err(Error::Closed))));
+        assert!(q.is_empty());
+    }
+}

@@ -1,0 +1,277 @@
+//! The state handles and the driver share: the queue of encoded commands not
+//! yet taken by the driver, the connection state, and counters.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use bytes::BytesMut;
+use redis_conn::Error;
+use resp::Command;
+use tokio::sync::Notify;
+
+use crate::queue::Request;
+use crate::Options;
+
+/// Counters a connection keeps about itself.
+///
+/// `commands / writes` is how many commands went out per write: the effect
+/// of implicit pipelining.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests handed to the socket (a pipeline counts once).
+    pub requests: u64,
+    /// Commands handed to the socket (a pipeline counts each).
+    pub commands: u64,
+    /// Completed writes of a batch of commands.
+    pub writes: u64,
+    /// Connections made after the first one.
+    pub reconnects: u64,
+}
+
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    /// Requests queued or awaiting replies, against `Options::max_pending`.
+    outstanding: AtomicUsize,
+    /// Signals the driver, while it waits to reconnect, that every handle is gone.
+    pub(crate) closing: Notify,
+    pub(crate) options: Options,
+    requests: AtomicU64,
+    commands: AtomicU64,
+    writes: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+struct Inner {
+    state: State,
+    /// Encoded commands the driver has not taken yet, in call order.
+    out: BytesMut,
+    /// One entry per request in `out`, in the same order.
+    requests: Vec<Request>,
+    /// Commands in `out` (a pipeline counts each).
+    commands: u64,
+    /// The driver is parked and must be woken for new work.
+    driver_waiting: bool,
+    waker: Option<Waker>,
+    /// Every handle is gone: finish what is queued, then stop.
+    closing: bool,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Connected,
+    Disconnected(Arc<Error>),
+    Closed(Option<Arc<Error>>),
+}
+
+impl State {
+    /// Whether commands are accepted; if not, the error that says why.
+    fn check(&self) -> Result<(), Error> {
+        match self {
+            State::Connected => Ok(()),
+            State::Disconnected(reason) | State::Closed(Some(reason)) => {
+                Err(Error::Connection(reason.clone()))
+            }
+            State::Closed(None) => Err(Error::Closed),
+        }
+    }
+}
+
+/// What the driver found when it looked for work.
+pub(crate) enum Taken {
+    /// New requests were moved into the driver's buffers.
+    Work,
+    /// Nothing queued; the driver's waker is registered.
+    Idle,
+    /// Nothing queued and every handle is gone.
+    Closing,
+}
+
+impl Shared {
+    pub(crate) fn new(options: Options) -> Shared {
+        Shared {
+            inner: Mutex::new(Inner {
+                state: State::Connected,
+                out: BytesMut::with_capacity(16 * 1024),
+                requests: Vec::new(),
+                commands: 0,
+                driver_waiting: false,
+                waker: None,
+                closing: false,
+            }),
+            outstanding: AtomicUsize::new(0),
+            closing: Notify::new(),
+            options,
+            requests: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves the queue consistent (every
+        // critical section pushes or swaps whole entries), so carry on.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an encoded request, in call order, or fails at once.
+    pub(crate) fn enqueue(
+        &self,
+        cmd: &Command,
+        commands: usize,
+        request: Request,
+    ) -> Result<(), Error> {
+        self.enqueue_with(cmd.encoded_len(), commands, request, |out| cmd.encode(out))
+    }
+
+    /// Queues a request whose bytes `write` appends, or fails at once.
+    pub(crate) fn enqueue_with(
+        &self,
+        len: usize,
+        commands: usize,
+        request: Request,
+        write: impl FnOnce(&mut BytesMut),
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        inner.state.check()?;
+        let max = self.options.max_pending();
+        if self.outstanding.load(Ordering::Relaxed) >= max {
+            return Err(Error::Backpressure { limit: max });
+        }
+        let max_bytes = self.options.max_unwritten_bytes();
+        if !inner.out.is_empty() && inner.out.len() + len > max_bytes {
+            return Err(Error::Backpressure { limit: max_bytes });
+        }
+        write(&mut inner.out);
+        inner.requests.push(request);
+        inner.commands += commands as u64;
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        if inner.driver_waiting {
+            inner.driver_waiting = false;
+            if let Some(waker) = &inner.waker {
+                waker.wake_by_ref();
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves queued requests into the driver's (empty) buffers, or registers
+    /// the driver's waker when there are none.
+    pub(crate) fn take(
+        &self,
+        out: &mut BytesMut,
+        requests: &mut Vec<Request>,
+        waker: &Waker,
+    ) -> Taken {
+        let mut inner = self.lock();
+        if inner.requests.is_empty() {
+            if inner.closing {
+                return Taken::Closing;
+            }
+            inner.driver_waiting = true;
+            if !inner.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                inner.waker = Some(waker.clone());
+            }
+            return Taken::Idle;
+        }
+        std::mem::swap(out, &mut inner.out);
+        std::mem::swap(requests, &mut inner.requests);
+        let commands = std::mem::take(&mut inner.commands);
+        drop(inner);
+        self.requests
+            .fetch_add(requests.len() as u64, Ordering::Relaxed);
+        self.commands.fetch_add(commands, Ordering::Relaxed);
+        Taken::Work
+    }
+
+    /// True once every handle is gone.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.lock().closing
+    }
+
+    /// Called when the last handle is dropped.
+    pub(crate) fn close(&self) {
+        let mut inner = self.lock();
+        inner.closing = true;
+        if let Some(waker) = inner.waker.take() {
+            waker.wake();
+        }
+        drop(inner);
+        self.closing.notify_one();
+    }
+
+    /// The connection is up: accept commands.
+    pub(crate) fn set_connected(&self) {
+        self.lock().state = State::Connected;
+    }
+
+    /// The connection is down for `reason`: fail what is queued and refuse new
+    /// commands until it is back. With `for_good`, it never comes back.
+    pub(crate) fn set_disconnected(&self, reason: Arc<Error>, for_good: bool) {
+        let mut inner = self.lock();
+        inner.state = if for_good {
+            State::Closed(Some(reason.clone()))
+        } else {
+            State::Disconnected(reason.clone())
+        };
+        inner.out.clear();
+        inner.commands = 0;
+        let queued = std::mem::take(&mut inner.requests);
+        drop(inner);
+        let error = Error::Connection(reason);
+        self.finished(queued.len());
+        for request in queued {
+            if let Some(tx) = request.tx {
+                let _ = tx.send(Err(error.clone()));
+            }
+        }
+    }
+
+    /// While reconnecting: the latest reason commands are refused.
+    pub(crate) fn set_reason(&self, reason: Arc<Error>) {
+        let mut inner = self.lock();
+        if let State::Disconnected(_) = inner.state {
+            inner.state = State::Disconnected(reason);
+        }
+    }
+
+    /// Stops accepting commands for good.
+    pub(crate) fn set_closed(&self) {
+        let mut inner = self.lock();
+        let reason = match &inner.state {
+            State::Disconnected(reason) => Some(reason.clone()),
+            _ => None,
+        };
+        inner.state = State::Closed(reason);
+    }
+
+    /// `n` requests are done (answered, failed or discarded).
+    pub(crate) fn finished(&self, n: usize) {
+        if n > 0 {
+            self.outstanding.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn count_write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_reconnect(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether commands are accepted now, and if not, why.
+    pub(crate) fn status(&self) -> Result<(), Error> {
+        self.lock().state.check()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            requests: self.requests.load(Ordering::Relaxed),
+            commands: self.commands.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+        }
+    }
+}

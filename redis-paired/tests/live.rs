@@ -1,0 +1,265 @@
+//! Live tests against the server `cargo xtask test` provides (`REDIS_URL`),
+//! or one started here when it is not set.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use redis_conn::{ConnectionConfig, Error};
+use redis_paired::{ExclusiveConnection, PairedConnection};
+use resp::{cmd, resp_array, Value};
+use xtask::RedisServer;
+
+fn url() -> String {
+    static SERVER: OnceLock<(String, Option<RedisServer>)> = OnceLock::new();
+    let (url, _) = SERVER.get_or_init(|| match std::env::var("REDIS_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let server = RedisServer::start().expect("redis-server starts");
+            (server.url(), Some(server))
+        }
+    });
+    url.clone()
+}
+
+async fn connect() -> PairedConnection {
+    let config: ConnectionConfig = url().parse().unwrap();
+    PairedConnection::connect(&config).await.unwrap()
+}
+
+async fn connect_resp2() -> PairedConnection {
+    let config = ConnectionConfig::from_url(&url())
+        .unwrap()
+        .with_protocol(redis_conn::Protocol::Resp2);
+    PairedConnection::connect(&config).await.unwrap()
+}
+
+#[tokio::test]
+async fn wire_order_is_call_order_however_replies_are_awaited() {
+    let conn = connect().await;
+    let _: i64 = conn.send(cmd!("DEL", "order:n")).await.unwrap();
+    let replies: Vec<_> = (0..100)
+        .map(|_| conn.send::<i64>(cmd!("INCR", "order:n")))
+        .collect();
+    // Await them backwards: each still gets the count of its own call.
+    for (i, reply) in replies.into_iter().enumerate().rev() {
+        assert_eq!(reply.await.unwrap(), i as i64 + 1);
+    }
+}
+
+#[tokio::test]
+async fn typed_replies_and_server_errors() {
+    for conn in [connect().await, connect_resp2().await] {
+        let missing: Option<String> = conn.send(cmd!("GET", "typed:missing")).await.unwrap();
+        assert_eq!(missing, None);
+        conn.send_and_forget(cmd!("SET", "typed:s", "text"))
+            .unwrap();
+        let err = conn.send::<i64>(cmd!("INCR", "typed:s")).await.unwrap_err();
+        assert_eq!(err.server_code(), Some("ERR"), "{err}");
+        let err = conn
+            .send::<i64>(cmd!("LPUSH", "typed:s", "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.server_code(), Some("WRONGTYPE"), "{err}");
+        let err = conn.send::<i64>(cmd!("GET", "typed:s")).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Conversion { target: "i64", .. }),
+            "{err:?}"
+        );
+        // The connection is fine after all of that.
+        let s: String = conn.send(resp_array!["GET", "typed:s"]).await.unwrap();
+        assert_eq!(s, "text");
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_reply_does_not_shift_the_next() {
+    let conn = connect().await;
+    conn.send_and_forget(cmd!("SET", "drop:a", "a")).unwrap();
+    conn.send_and_forget(cmd!("SET", "drop:b", "b")).unwrap();
+    for _ in 0..50 {
+        drop(conn.send::<String>(cmd!("GET", "drop:a")));
+        let b: String = conn.send(cmd!("GET", "drop:b")).await.unwrap();
+        assert_eq!(b, "b");
+    }
+}
+
+#[tokio::test]
+async fn pipelines_return_their_replies_together() {
+    let conn = connect().await;
+    let (set, n, missing): ((), i64, Option<String>) = conn
+        .pipeline()
+        .add(cmd!("SET", "pipe:n", 41))
+        .add(cmd!("INCR", "pipe:n"))
+        .add(cmd!("GET", "pipe:missing"))
+        .query()
+        .await
+        .unwrap();
+    assert_eq!((set, n, missing), ((), 42, None));
+    let mut pipeline = conn.pipeline();
+    for i in 0..1_000 {
+        pipeline.push(cmd!("SET", format!("pipe:{i}"), i));
+    }
+    let all: Vec<Value> = pipeline.query().await.unwrap();
+    assert_eq!(all.len(), 1_000);
+    let err = conn.pipeline().query::<Vec<Value>>().await.unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(resp::Error::EmptyCommand)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn transactions_report_queueing_errors_and_watch_aborts() {
+    let conn = connect().await;
+    let err = conn
+        .transaction()
+        .add(cmd!("SET", "tx:a", 1))
+        .add(cmd!("GET"))
+        .query::<Vec<Value>>()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("wrong number of arguments"),
+        "{err}"
+    );
+
+    let watcher = ExclusiveConnection::connect(&url().parse().unwrap())
+        .await
+        .unwrap();
+    let _: () = watcher.send(cmd!("WATCH", "tx:watched")).await.unwrap();
+    let _: () = conn
+        .send(cmd!("SET", "tx:watched", "changed"))
+        .await
+        .unwrap();
+    let err = watcher
+        .transaction()
+        .add(cmd!("SET", "tx:watched", "mine"))
+        .query::<Vec<Value>>()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TransactionAborted), "{err:?}");
+    let ok: ((),) = watcher
+        .transaction()
+        .add(cmd!("SET", "tx:watched", "mine"))
+        .query()
+        .await
+        .unwrap();
+    assert_eq!(ok, ((),));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transactions_keep_their_own_results() {
+    let conn = connect().await;
+    let mut tasks = Vec::new();
+    for t in 0..50 {
+        let conn = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..40 {
+                let value = format!("tx{t}:{n}");
+                let (set, got, len): ((), String, i64) = conn
+                    .transaction()
+                    .add(cmd!("SET", format!("mx:{t}"), &value))
+                    .add(cmd!("GET", format!("mx:{t}")))
+                    .add(cmd!("STRLEN", format!("mx:{t}")))
+                    .query()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (set, got.as_str(), len),
+                    ((), value.as_str(), value.len() as i64)
+                );
+            }
+        }));
+    }
+    for p in 0..50 {
+        let conn = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..40 {
+                let value = format!("plain{p}:{n}");
+                conn.send_and_forget(cmd!("SET", format!("mp:{p}"), &value))
+                    .unwrap();
+                let got: String = conn.send(cmd!("GET", format!("mp:{p}"))).await.unwrap();
+                assert_eq!(got, value);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn blocking_commands_wait_their_own_timeout_not_the_default() {
+    let config: ConnectionConfig = url().parse().unwrap();
+    let options = redis_paired::Options::default()
+        .with_response_timeout(Duration::from_millis(100))
+        .with_blocking_margin(Duration::from_secs(2));
+    let conn = PairedConnection::connect_with(&config, options)
+        .await
+        .unwrap();
+    // BLPOP on an empty list for 0.5 s: longer than the 100 ms response
+    // timeout, but within its own timeout plus margin.
+    let popped: Option<(String, String)> = conn
+        .send(cmd!("BLPOP", "blocking:empty", 0.5))
+        .await
+        .unwrap();
+    assert_eq!(popped, None);
+    let pong: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn commands_that_break_pairing_are_refused() {
+    let conn = connect().await;
+    for refused in [
+        cmd!("SUBSCRIBE", "x"),
+        cmd!("monitor"),
+        cmd!("CLIENT", "REPLY", "OFF"),
+    ] {
+        let err = conn.send::<Value>(refused).await.unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    }
+    let pong: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn implicit_pipelining_batches_commands_from_many_tasks() {
+    let conn = connect().await;
+    let before = conn.stats();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.send::<i64>(cmd!("INCR", format!("batch:{i}"))).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let after = conn.stats();
+    let commands = after.commands - before.commands;
+    let writes = after.writes - before.writes;
+    assert_eq!(commands, 200);
+    assert!(writes < commands, "{commands} commands in {writes} writes");
+}
+
+#[tokio::test]
+async fn the_last_handle_dropped_still_delivers_what_was_queued() {
+    let conn = connect().await;
+    let key = "forget:last";
+    let _: i64 = conn.send(cmd!("DEL", key)).await.unwrap();
+    let other = connect().await;
+    for _ in 0..100 {
+        conn.send_and_forget(cmd!("INCR", key)).unwrap();
+    }
+    drop(conn);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n: Option<i64> = other.send(cmd!("GET", key)).await.unwrap();
+        if n == Some(100) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "only {n:?} arrived");
+        tokio::task::yield_now().await;
+    }
+}

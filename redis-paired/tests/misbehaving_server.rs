@@ -1,0 +1,197 @@
+//! A fake server in the test process answers with garbage, oversized headers,
+//! unsolicited frames, or hangs up mid-reply. The connection must report a
+//! clear error to the callers concerned, never panic, never misroute, and
+//! reconnect.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use redis_conn::{ConnectionConfig, Error, ReconnectPolicy};
+use redis_paired::PairedConnection;
+use resp::{cmd, Decoder, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the fake server does with the command it was sent.
+enum Act {
+    Reply(&'static [u8]),
+    /// Writes these bytes and hangs up.
+    ReplyAndClose(&'static [u8]),
+}
+
+/// Starts a fake server; `script(connection_number, command_name)` decides
+/// each answer. Connection numbers start at 0. The client speaks RESP2 with
+/// no credentials, so it sends no handshake.
+async fn fake_server(script: fn(usize, &str) -> Act) -> (ConnectionConfig, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut decoder = Decoder::new();
+                let mut buf = BytesMut::new();
+                loop {
+                    let cmd = match decoder.decode(&mut buf) {
+                        Ok(Some(cmd)) => cmd,
+                        Ok(None) => match socket.read_buf(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => continue,
+                        },
+                        Err(_) => return,
+                    };
+                    let name = match cmd {
+                        Value::Array(args) => match args.first().and_then(Value::as_bytes) {
+                            Some(name) => String::from_utf8_lossy(name).to_uppercase(),
+                            None => return,
+                        },
+                        _ => return,
+                    };
+                    match script(n, &name) {
+                        Act::Reply(bytes) => {
+                            if socket.write_all(bytes).await.is_err() {
+                                return;
+                            }
+                        }
+                        Act::ReplyAndClose(bytes) => {
+                            let _ = socket.write_all(bytes).await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let config: ConnectionConfig = format!("redis://127.0.0.1:{port}/?protocol=resp2")
+        .parse()
+        .unwrap();
+    let config = config
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_reconnect(ReconnectPolicy::default().with_max(Duration::from_millis(50)));
+    (config, connections)
+}
+
+/// Sends PING until it succeeds (after the reconnect), within a deadline.
+async fn recovers(conn: &PairedConnection) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match conn.send::<String>(cmd!("PING")).await {
+            Ok(pong) => return pong,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "never recovered: {e}"
+            ),
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn garbage_is_a_protocol_error_then_the_connection_heals() {
+    let (config, connections) = fake_server(|n, name| match (n, name) {
+        (0, "GET") => Act::Reply(b"?what is this\r\n"),
+        _ => Act::Reply(b"+PONG\r\n"),
+    })
+    .await;
+    let conn = PairedConnection::connect(&config).await.unwrap();
+    let err = conn
+        .send::<Option<String>>(cmd!("GET", "k"))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Connection(reason) => assert!(
+            matches!(**reason, Error::Protocol(resp::Error::InvalidType(b'?'))),
+            "{reason:?}"
+        ),
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+    assert_eq!(recovers(&conn).await, "PONG");
+    assert!(connections.load(Ordering::SeqCst) >= 2);
+}
+
+#[tokio::test]
+async fn an_oversized_length_header_is_refused_before_anything_is_reserved() {
+    let (config, _) = fake_server(|n, name| match (n, name) {
+        (0, "GET") => Act::Reply(b"$99999999999\r\n"),
+        _ => Act::Reply(b"+PONG\r\n"),
+    })
+    .await;
+    let conn = PairedConnection::connect(&config).await.unwrap();
+    let err = conn
+        .send::<Option<String>>(cmd!("GET", "k"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exceeds the limit"), "{err}");
+    assert_eq!(recovers(&conn).await, "PONG");
+}
+
+#[tokio::test]
+async fn an_unsolicited_frame_breaks_the_connection_not_the_pairing() {
+    // The first connection answers PING twice: the extra reply has no
+    // request to go to.
+    let (config, _) = fake_server(|n, name| match (n, name) {
+        (0, "PING") => Act::Reply(b"+PONG\r\n+EXTRA\r\n"),
+        _ => Act::Reply(b"+PONG\r\n"),
+    })
+    .await;
+    let conn = PairedConnection::connect(&config).await.unwrap();
+    let first: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(first, "PONG");
+    // Whatever comes next must never be the stray "EXTRA".
+    for _ in 0..20 {
+        if let Ok(pong) = conn.send::<String>(cmd!("PING")).await {
+            assert_eq!(pong, "PONG");
+        }
+    }
+    assert_eq!(recovers(&conn).await, "PONG");
+}
+
+#[tokio::test]
+async fn a_hang_up_mid_reply_fails_the_callers_concerned() {
+    let (config, _) = fake_server(|n, name| match (n, name) {
+        (0, "GET") => Act::ReplyAndClose(b"$10\r\nabc"),
+        _ => Act::Reply(b"+PONG\r\n"),
+    })
+    .await;
+    let conn = PairedConnection::connect(&config).await.unwrap();
+    let get = conn.send::<Option<String>>(cmd!("GET", "k"));
+    let err = get.await.unwrap_err();
+    assert!(matches!(err, Error::Connection(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("closed"),
+        "the reason says the server closed: {err}"
+    );
+    assert_eq!(recovers(&conn).await, "PONG");
+}
+
+#[tokio::test]
+async fn a_silent_server_is_detected_and_replaced() {
+    // The first connection never answers GET.
+    let (config, connections) = fake_server(|n, name| match (n, name) {
+        (0, "GET") => Act::Reply(b""),
+        _ => Act::Reply(b"+PONG\r\n"),
+    })
+    .await;
+    let options =
+        redis_paired::Options::default().with_response_timeout(Duration::from_millis(200));
+    let conn = PairedConnection::connect_with(&config, options)
+        .await
+        .unwrap();
+    let err = conn
+        .send::<Option<String>>(cmd!("GET", "k"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout("response")), "{err:?}");
+    assert_eq!(recovers(&conn).await, "PONG");
+    assert!(
+        connections.load(Ordering::SeqCst) >= 2,
+        "the silent connection was replaced"
+    );
+}
