@@ -1,0 +1,342 @@
+//! Against a real redis-server: the transports, credentials, databases,
+//! client names and protocols as the server sees them.
+//!
+//! Tests that need nothing special use `REDIS_URL` when it is set (`cargo
+//! xtask test` sets it) and start a throwaway server otherwise; tests that
+//! need a password, ACL users, a Unix socket or TLS start their own.
+
+use std::time::{Duration, Instant};
+
+use redis_conn::{Connection, ConnectionConfig, Error, Protocol, Stream};
+use resp::{cmd, Command, FromValue, Value};
+use xtask::RedisServer;
+
+/// The plain server of this test: the one at `REDIS_URL`, or a new one
+/// (kept alive by the returned handle).
+fn plain_server() -> (Option<RedisServer>, String) {
+    match std::env::var("REDIS_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let server = RedisServer::start().expect("start redis-server");
+            let url = server.url();
+            (Some(server), url)
+        }
+    }
+}
+
+/// `base` with extra query parameters.
+fn with_query(base: &str, query: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{query}")
+}
+
+/// `base` with a database in its path (`base` must not have one).
+fn with_db(base: &str, db: u32) -> String {
+    format!("{}/{db}", base.trim_end_matches('/'))
+}
+
+async fn open(url: &str) -> Connection {
+    let config: ConnectionConfig = url.parse().unwrap();
+    redis_conn::connect(&config).await.unwrap()
+}
+
+async fn query<T: FromValue>(conn: &mut Connection, cmd: Command) -> T {
+    let reply = conn.send(cmd).await.unwrap();
+    T::from_value(reply).unwrap()
+}
+
+/// A key no other test uses, so tests can share one server.
+fn unique_key(what: &str) -> String {
+    format!("redis-conn:{what}:{}", redis_conn::jitter_seed())
+}
+
+/// A field of `CLIENT INFO` (`name=... resp=3 ...`).
+async fn client_info(conn: &mut Connection, field: &str) -> String {
+    let info: String = query(conn, cmd!("CLIENT", "INFO")).await;
+    info.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(field)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {field} in {info}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn tcp_resp3_in_one_round_trip() {
+    let (_server, url) = plain_server();
+    let mut conn = open(&url).await;
+    let info = conn.handshake().clone();
+    assert_eq!(info.protocol(), Protocol::Resp3);
+    assert_eq!(info.round_trips(), 1);
+    assert!(info.server_version().is_some());
+    assert!(info.connection_id().is_some());
+    assert_eq!(client_info(&mut conn, "resp").await, "3");
+    assert_eq!(
+        info.connection_id(),
+        Some(query::<i64>(&mut conn, cmd!("CLIENT", "ID")).await)
+    );
+    // RESP3 replies: a map for HGETALL.
+    let key = unique_key("hash");
+    let _: i64 = query(&mut conn, cmd!("HSET", &key, "f", "v")).await;
+    let reply = conn.send(cmd!("HGETALL", &key)).await.unwrap();
+    assert!(matches!(reply, Value::Map(_)), "{reply:?}");
+}
+
+#[tokio::test]
+async fn resp2_forced_by_the_url() {
+    let (_server, url) = plain_server();
+    let mut conn = open(&with_query(&url, "protocol=resp2")).await;
+    assert_eq!(conn.protocol(), Protocol::Resp2);
+    // Nothing to authenticate, select or name: no handshake at all.
+    assert_eq!(conn.handshake().round_trips(), 0);
+    assert_eq!(conn.handshake().server_version(), None);
+    assert_eq!(client_info(&mut conn, "resp").await, "2");
+    let key = unique_key("hash");
+    let _: i64 = query(&mut conn, cmd!("HSET", &key, "f", "v")).await;
+    let reply = conn.send(cmd!("HGETALL", &key)).await.unwrap();
+    assert!(matches!(reply, Value::Array(_)), "{reply:?}");
+}
+
+#[tokio::test]
+async fn client_name_in_both_protocols() {
+    let (_server, url) = plain_server();
+    for (protocol, round_trips) in [("resp3", 1), ("resp2", 1)] {
+        let name = format!("conn-test-{protocol}");
+        let mut conn = open(&with_query(
+            &url,
+            &format!("client_name={name}&protocol={protocol}"),
+        ))
+        .await;
+        assert_eq!(conn.handshake().round_trips(), round_trips);
+        let got: String = query(&mut conn, cmd!("CLIENT", "GETNAME")).await;
+        assert_eq!(got, name);
+        assert_eq!(client_info(&mut conn, "name").await, name);
+    }
+}
+
+#[tokio::test]
+async fn select_puts_keys_in_their_database() {
+    let (_server, url) = plain_server();
+    let key = unique_key("db");
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let config = ConnectionConfig::from_url(&with_db(&url, 3))
+            .unwrap()
+            .with_protocol(protocol);
+        let mut db3 = redis_conn::connect(&config).await.unwrap();
+        assert_eq!(db3.handshake().round_trips(), 1);
+        assert_eq!(client_info(&mut db3, "db").await, "3");
+        let _: () = query(&mut db3, cmd!("SET", &key, protocol.to_string())).await;
+
+        let mut db0 = open(&url).await;
+        let missing: Option<String> = query(&mut db0, cmd!("GET", &key)).await;
+        assert_eq!(missing, None);
+
+        let mut again = open(&with_query(&url, "db=3")).await;
+        let found: Option<String> = query(&mut again, cmd!("GET", &key)).await;
+        assert_eq!(found, Some(protocol.to_string()));
+    }
+}
+
+#[tokio::test]
+async fn password() {
+    let server = RedisServer::builder().password("s3cr:t").start().unwrap();
+    let port = server.port();
+    for protocol in ["resp3", "resp2"] {
+        let url =
+            format!("redis://:s3cr%3At@127.0.0.1:{port}/2?protocol={protocol}&client_name=pw");
+        let mut conn = open(&url).await;
+        assert_eq!(conn.handshake().round_trips(), 1, "{protocol}");
+        let pong: String = query(&mut conn, cmd!("PING")).await;
+        assert_eq!(pong, "PONG");
+        assert_eq!(client_info(&mut conn, "db").await, "2");
+
+        let wrong = format!("redis://:nope@127.0.0.1:{port}?protocol={protocol}");
+        let e = redis_conn::connect(&wrong.parse().unwrap())
+            .await
+            .unwrap_err();
+        assert!(e.is_auth(), "{protocol}: {e:?}");
+        assert_eq!(e.server_code(), Some("WRONGPASS"), "{protocol}");
+    }
+    // No password at all: HELLO says NOAUTH.
+    let e = redis_conn::connect(&server.url().parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.is_auth(), "{e:?}");
+    assert_eq!(e.server_code(), Some("NOAUTH"));
+    // RESP2 without a password sends nothing; the first command finds out.
+    let mut conn = open(&format!("{}?protocol=resp2", server.url())).await;
+    let e = conn.send(cmd!("PING")).await.unwrap_err();
+    assert_eq!(e.server_code(), Some("NOAUTH"));
+}
+
+#[tokio::test]
+async fn acl_user() {
+    let server = RedisServer::builder()
+        .password("admin")
+        .acl_user("alice on >wonderland ~* &* +@all")
+        .start()
+        .unwrap();
+    let port = server.port();
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let config = ConnectionConfig::from_url(&format!("redis://127.0.0.1:{port}"))
+            .unwrap()
+            .with_username("alice")
+            .with_password("wonderland")
+            .with_protocol(protocol);
+        let mut conn = redis_conn::connect(&config).await.unwrap();
+        assert_eq!(conn.handshake().round_trips(), 1);
+        let who: String = query(&mut conn, cmd!("ACL", "WHOAMI")).await;
+        assert_eq!(who, "alice");
+        assert_eq!(client_info(&mut conn, "user").await, "alice");
+
+        let e = redis_conn::connect(&config.clone().with_password("rabbit"))
+            .await
+            .unwrap_err();
+        assert!(e.is_auth(), "{protocol}: {e:?}");
+    }
+    // The default user keeps its password.
+    let mut conn = open(&format!("redis://:admin@127.0.0.1:{port}")).await;
+    let who: String = query(&mut conn, cmd!("ACL", "WHOAMI")).await;
+    assert_eq!(who, "default");
+}
+
+#[tokio::test]
+async fn unix_socket() {
+    let server = RedisServer::builder()
+        .unix_socket()
+        .password("pw")
+        .start()
+        .unwrap();
+    let path = server.unix_socket().unwrap().display().to_string();
+    let url = format!("redis+unix://{path}?db=4&password=pw&client_name=local");
+    let mut conn = open(&url).await;
+    assert_eq!(conn.handshake().round_trips(), 1);
+    assert!(format!("{:?}", conn.stream()).starts_with("Unix"));
+    assert_eq!(client_info(&mut conn, "db").await, "4");
+    assert_eq!(client_info(&mut conn, "name").await, "local");
+    let mut conn = open(&format!("unix://{path}?password=pw&protocol=resp2")).await;
+    let pong: String = query(&mut conn, cmd!("PING")).await;
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn connect_times_out_on_a_paused_server() {
+    let server = RedisServer::start().unwrap();
+    let timeout = Duration::from_millis(300);
+    let config = ConnectionConfig::from_url(&server.url())
+        .unwrap()
+        .with_connect_timeout(timeout);
+    server.pause();
+    let start = Instant::now();
+    let e = redis_conn::connect(&config).await.unwrap_err();
+    let elapsed = start.elapsed();
+    server.resume();
+    assert!(matches!(e, Error::Timeout("connect")), "{e:?}");
+    assert!(elapsed >= timeout && elapsed < timeout * 5, "{elapsed:?}");
+    // Once resumed, the server answers.
+    redis_conn::connect(&config).await.unwrap();
+}
+
+#[tokio::test]
+async fn monitor_sees_other_connections() {
+    let (_server, url) = plain_server();
+    let mut monitor = open(&url).await;
+    let ok: String = query(&mut monitor, cmd!("MONITOR")).await;
+    assert_eq!(ok, "OK");
+    let key = unique_key("monitored");
+    let mut other = open(&url).await;
+    let _: Option<String> = query(&mut other, cmd!("GET", &key)).await;
+    use futures_util::StreamExt;
+    loop {
+        let line = monitor.next().await.unwrap().unwrap();
+        let line = String::from_value(line).unwrap();
+        if line.contains(&key) {
+            assert!(line.contains("\"GET\""), "{line}");
+            break;
+        }
+    }
+}
+
+#[test]
+fn stream_is_send() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Stream>();
+    assert_send::<Connection<Stream>>();
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    use super::*;
+
+    fn tls_server(extra: &[&str]) -> RedisServer {
+        let mut builder = RedisServer::builder().tls().password("pw");
+        for arg in extra {
+            builder = builder.arg(arg);
+        }
+        builder.start().unwrap()
+    }
+
+    fn config(server: &RedisServer, host: &str) -> ConnectionConfig {
+        let url = format!("rediss://:pw@{host}:{}/1", server.tls_port().unwrap());
+        ConnectionConfig::from_url(&url)
+            .unwrap()
+            .with_tls_root_pem(server.tls_ca_cert_pem().unwrap())
+    }
+
+    #[tokio::test]
+    async fn tls_with_the_test_ca() {
+        let server = tls_server(&[]);
+        for host in ["127.0.0.1", "localhost"] {
+            let mut conn = redis_conn::connect(&config(&server, host)).await.unwrap();
+            assert!(conn.stream().is_tls());
+            assert_eq!(conn.handshake().round_trips(), 1);
+            assert_eq!(client_info(&mut conn, "db").await, "1");
+        }
+        // The CA as bytes, and a server name other than the host.
+        let ca = std::fs::read(server.tls_ca_cert_pem().unwrap()).unwrap();
+        let by_name = config(&server, "127.0.0.1")
+            .with_tls_root_pem(ca)
+            .with_tls_server_name("localhost");
+        redis_conn::connect(&by_name).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn tls_refuses_what_it_cannot_verify() {
+        let server = tls_server(&[]);
+        // A name the certificate does not hold.
+        let wrong_name = config(&server, "127.0.0.1").with_tls_server_name("example.com");
+        let e = redis_conn::connect(&wrong_name).await.unwrap_err();
+        assert!(matches!(e, Error::Io(_)), "{e:?}");
+        assert!(e.to_string().contains("certificate"), "{e}");
+        // The system roots do not know the test CA.
+        let url = format!("rediss://:pw@127.0.0.1:{}", server.tls_port().unwrap());
+        match redis_conn::connect(&url.parse().unwrap()).await {
+            Err(Error::Io(e)) => assert!(e.to_string().contains("certificate"), "{e}"),
+            Err(Error::Config(redis_conn::ConfigError::NoRootCertificates)) => {}
+            other => panic!("{other:?}"),
+        }
+        // Plain text to the TLS port is not an answer.
+        let plain = ConnectionConfig::from_url(&format!(
+            "redis://:pw@127.0.0.1:{}",
+            server.tls_port().unwrap()
+        ))
+        .unwrap()
+        .with_connect_timeout(Duration::from_secs(2));
+        assert!(redis_conn::connect(&plain).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn mutual_tls() {
+        let server = tls_server(&["--tls-auth-clients", "yes"]);
+        let with_cert = config(&server, "localhost").with_tls_client_cert(
+            server.tls_client_cert_pem().unwrap(),
+            server.tls_client_key_pem().unwrap(),
+        );
+        let mut conn = redis_conn::connect(&with_cert).await.unwrap();
+        let pong: String = query(&mut conn, cmd!("PING")).await;
+        assert_eq!(pong, "PONG");
+        // Without the certificate, the server hangs up.
+        let e = redis_conn::connect(&config(&server, "localhost"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Io(_)), "{e:?}");
+    }
+}
