@@ -352,7 +352,8 @@ impl FromStr for ConnectionConfig {
 }
 
 impl fmt::Display for ConnectionConfig {
-    /// The configuration as a URL, with the password replaced by `<redacted>`.
+    /// The configuration as a URL that [`from_url`](Self::from_url) reads
+    /// back, except that the password is replaced by `<redacted>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut query = Vec::new();
         match &self.address {
@@ -360,8 +361,8 @@ impl fmt::Display for ConnectionConfig {
                 let scheme = if self.tls.enabled { "rediss" } else { "redis" };
                 write!(f, "{scheme}://")?;
                 match (&self.username, &self.password) {
-                    (Some(user), Some(_)) => write!(f, "{user}:<redacted>@")?,
-                    (Some(user), None) => write!(f, "{user}@")?,
+                    (Some(user), Some(_)) => write!(f, "{}:<redacted>@", escape(user, b""))?,
+                    (Some(user), None) => write!(f, "{}@", escape(user, b""))?,
                     (None, Some(_)) => write!(f, ":<redacted>@")?,
                     (None, None) => {}
                 }
@@ -371,12 +372,13 @@ impl fmt::Display for ConnectionConfig {
                 }
             }
             Address::Unix(path) => {
-                write!(f, "redis+unix://{}", path.display())?;
+                let path = path.to_string_lossy();
+                write!(f, "redis+unix://{}", escape(&path, b"/"))?;
                 if self.db != 0 {
                     query.push(format!("db={}", self.db));
                 }
                 if let Some(user) = &self.username {
-                    query.push(format!("user={user}"));
+                    query.push(format!("user={}", escape(user, b"")));
                 }
                 if self.password.is_some() {
                     query.push("password=<redacted>".to_owned());
@@ -387,7 +389,7 @@ impl fmt::Display for ConnectionConfig {
             query.push("protocol=resp2".to_owned());
         }
         if let Some(name) = &self.client_name {
-            query.push(format!("client_name={name}"));
+            query.push(format!("client_name={}", escape(name, b"")));
         }
         for (i, param) in query.iter().enumerate() {
             f.write_str(if i == 0 { "?" } else { "&" })?;
@@ -656,6 +658,24 @@ fn percent_decode(s: &str, what: &'static str) -> Result<String, ConfigError> {
         }
     }
     String::from_utf8(out).map_err(|_| ConfigError::InvalidUtf8(what))
+}
+
+/// Percent-encodes every byte but the unreserved ones (RFC 3986, section
+/// 2.3) and those in `keep`.
+fn escape<'s>(s: &'s str, keep: &[u8]) -> std::borrow::Cow<'s, str> {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b);
+    if s.bytes().all(plain) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if plain(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -927,9 +947,28 @@ mod tests {
         );
         let plain = ConnectionConfig::from_url("redis://h").unwrap();
         assert_eq!(plain.to_string(), "redis://h:6379");
-        // Display round-trips through the parser when there is no password.
-        let again = ConnectionConfig::from_url(&plain.to_string()).unwrap();
-        assert_eq!(again.address(), plain.address());
+        // Display reads back, the password aside.
+        let odd = ConnectionConfig::new(Address::tcp("h", 7))
+            .with_username("us@er:x")
+            .with_password("pw")
+            .with_client_name("a b&c=d+e")
+            .with_db(4);
+        assert_eq!(
+            odd.to_string(),
+            "redis://us%40er%3Ax:<redacted>@h:7/4?client_name=a%20b%26c%3Dd%2Be"
+        );
+        let unix = ConnectionConfig::new(Address::unix("/tmp/my dir/r.sock"))
+            .with_username("u&v")
+            .with_password("pw")
+            .with_client_name("n");
+        for c in [plain, odd, unix] {
+            let again = ConnectionConfig::from_url(&c.to_string()).unwrap();
+            assert_eq!(again.address(), c.address());
+            assert_eq!(again.username(), c.username());
+            assert_eq!(again.client_name(), c.client_name());
+            assert_eq!(again.db(), c.db());
+            assert_eq!(again.has_password(), c.has_password());
+        }
     }
 
     #[test]

@@ -121,9 +121,10 @@ impl<'a> Handshake<'a> {
         let mut batch = BytesMut::new();
         match self.config.protocol() {
             Protocol::Resp3 => {
-                // "HELLO [protover [AUTH username password] [SETNAME clientname]]":
-                // the user name is required with AUTH; `default` is the user
-                // that `requirepass` sets the password of.
+                // "HELLO [protover [AUTH username password] [SETNAME clientname]]".
+                // The user name is required with AUTH, and "can be set to
+                // "default" to authenticate against a server that does not use
+                // ACLs, but rather the simpler requirepass mechanism" (HELLO).
                 let mut hello = Command::new("HELLO").arg(3);
                 if let Some(password) = self.config.password() {
                     let user = self.config.username().unwrap_or("default");
@@ -158,12 +159,12 @@ impl<'a> Handshake<'a> {
         };
         match (expect, error) {
             (Expect::Hello, None) => self.hello(reply)?,
-            (Expect::Hello, Some(e)) if is_auth_error(&e) => return Err(Error::Auth(e)),
-            (Expect::Hello, Some(e)) if is_unknown_command(&e) => {
+            (Expect::Hello, Some(e)) if self.hello_not_understood(&e) => {
                 tracing::debug!(reply = %e, "server refused HELLO; falling back to RESP2");
                 self.fallback = Fallback::Pending;
                 self.info.protocol = Protocol::Resp2;
             }
+            (Expect::Hello, Some(e)) if is_auth_error(&e) => return Err(Error::Auth(e)),
             (Expect::Select, None) => self.selected = true,
             // The SELECT sent after a refused HELLO may have been refused for
             // want of AUTH; it is sent again after AUTH.
@@ -183,6 +184,19 @@ impl<'a> Handshake<'a> {
             return Ok(self.send(batch));
         }
         Ok(Step::Done(self.info.clone()))
+    }
+
+    /// Whether an error reply to `HELLO` means the server does not speak it:
+    /// Redis before 6 does not know the command, `NOPROTO` refuses the
+    /// version, and a server that answers `NOAUTH` to a `HELLO` that carried
+    /// credentials cannot have read them (Redis 6 and later authenticate
+    /// with them first).
+    fn hello_not_understood(&self, e: &ServerError) -> bool {
+        let message = e.message().to_ascii_lowercase();
+        e.code() == "NOPROTO"
+            || message.contains("unknown command")
+            || message.contains("unsupported command")
+            || (e.code() == "NOAUTH" && self.config.password().is_some())
     }
 
     /// Reads the `HELLO` reply: a map of server properties.
@@ -267,13 +281,6 @@ fn is_auth_error(e: &ServerError) -> bool {
     message.contains("invalid password")
         || message.contains("invalid username-password pair")
         || message.contains("without any password configured")
-}
-
-/// Whether an error reply to `HELLO` means the server does not speak it:
-/// Redis before 6 does not know the command, and `NOPROTO` refuses the
-/// version.
-fn is_unknown_command(e: &ServerError) -> bool {
-    e.code() == "NOPROTO" || e.message().to_ascii_lowercase().contains("unknown command")
 }
 
 #[cfg(test)]
@@ -423,14 +430,37 @@ mod tests {
     }
 
     #[test]
+    fn noauth_to_a_hello_with_credentials_falls_back() {
+        // A server that checks authentication before it looks the command
+        // up never read the AUTH inside HELLO.
+        let config = base().with_password("pw");
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        let second = sent(hs.receive(err("NOAUTH Authentication required.")).unwrap());
+        assert_eq!(second, wire(&[resp::cmd!("AUTH", "pw")]));
+        let info = done(hs.receive(ok()).unwrap());
+        assert_eq!(info.protocol(), Protocol::Resp2);
+        assert_eq!(info.round_trips(), 2);
+    }
+
+    #[test]
     fn auth_failures_are_auth_errors() {
         let cases = [
-            "WRONGPASS invalid username-password pair or user is disabled.",
-            "NOAUTH HELLO must be called with the client already authenticated",
-            "ERR invalid password",
+            (
+                Some("bad"),
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            ),
+            (Some("bad"), "ERR invalid password"),
+            (
+                None,
+                "NOAUTH HELLO must be called with the client already authenticated",
+            ),
         ];
-        for text in cases {
-            let config = base().with_password("bad").with_db(1);
+        for (password, text) in cases {
+            let mut config = base().with_db(1);
+            if let Some(password) = password {
+                config = config.with_password(password);
+            }
             let mut hs = Handshake::new(&config);
             sent(hs.start());
             match hs.receive(err(text)) {

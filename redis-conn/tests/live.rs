@@ -30,11 +30,6 @@ fn with_query(base: &str, query: &str) -> String {
     format!("{base}{sep}{query}")
 }
 
-/// `base` with a database in its path (`base` must not have one).
-fn with_db(base: &str, db: u32) -> String {
-    format!("{}/{db}", base.trim_end_matches('/'))
-}
-
 async fn open(url: &str) -> Connection {
     let config: ConnectionConfig = url.parse().unwrap();
     redis_conn::connect(&config).await.unwrap()
@@ -117,8 +112,9 @@ async fn select_puts_keys_in_their_database() {
     let (_server, url) = plain_server();
     let key = unique_key("db");
     for protocol in [Protocol::Resp3, Protocol::Resp2] {
-        let config = ConnectionConfig::from_url(&with_db(&url, 3))
+        let config = ConnectionConfig::from_url(&url)
             .unwrap()
+            .with_db(3)
             .with_protocol(protocol);
         let mut db3 = redis_conn::connect(&config).await.unwrap();
         assert_eq!(db3.handshake().round_trips(), 1);
@@ -129,7 +125,9 @@ async fn select_puts_keys_in_their_database() {
         let missing: Option<String> = query(&mut db0, cmd!("GET", &key)).await;
         assert_eq!(missing, None);
 
-        let mut again = open(&with_query(&url, "db=3")).await;
+        let mut again = redis_conn::connect(&config.clone().with_protocol(Protocol::Resp3))
+            .await
+            .unwrap();
         let found: Option<String> = query(&mut again, cmd!("GET", &key)).await;
         assert_eq!(found, Some(protocol.to_string()));
     }
@@ -215,6 +213,39 @@ async fn unix_socket() {
     let mut conn = open(&format!("unix://{path}?password=pw&protocol=resp2")).await;
     let pong: String = query(&mut conn, cmd!("PING")).await;
     assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn falls_back_to_resp2_when_hello_is_unknown() {
+    // A server without HELLO, like Redis before 6.
+    let server = RedisServer::builder()
+        .password("pw")
+        .arg("--rename-command")
+        .arg("HELLO")
+        .arg("")
+        .start()
+        .unwrap();
+    let url = format!(
+        "redis://:pw@127.0.0.1:{}/5?client_name=old-school",
+        server.port()
+    );
+    let mut conn = open(&url).await;
+    let info = conn.handshake().clone();
+    assert_eq!(info.protocol(), Protocol::Resp2);
+    assert_eq!(info.round_trips(), 2);
+    assert_eq!(info.server_version(), None);
+    assert_eq!(client_info(&mut conn, "resp").await, "2");
+    assert_eq!(client_info(&mut conn, "db").await, "5");
+    assert_eq!(client_info(&mut conn, "name").await, "old-school");
+    // Every handshake reply was read: the next reply is PING's.
+    let pong: String = query(&mut conn, cmd!("PING")).await;
+    assert_eq!(pong, "PONG");
+
+    let wrong = format!("redis://:nope@127.0.0.1:{}", server.port());
+    let e = redis_conn::connect(&wrong.parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.is_auth(), "{e:?}");
 }
 
 #[tokio::test]
