@@ -1,0 +1,814 @@
+//! Live tests of the typed commands, the scan streams and scripts, against
+//! the server `cargo xtask test` provides (`REDIS_URL`), or one started per
+//! test when it is not set.
+//!
+//! Every test uses keys under a prefix of its own, so they can share one
+//! server and run in parallel.
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use redis_conn::{ConnectionConfig, Error, Protocol};
+use redis_paired::{
+    Commands, Direction, ExclusiveConnection, Expiry, PairedConnection, Script, SetOptions,
+};
+use resp::{cmd, Value};
+use xtask::RedisServer;
+
+/// The server of one test: `REDIS_URL`'s, or a server of its own that lives
+/// as long as this value.
+struct Redis {
+    url: String,
+    _server: Option<RedisServer>,
+}
+
+impl Redis {
+    fn new() -> Redis {
+        match std::env::var("REDIS_URL") {
+            Ok(url) => Redis { url, _server: None },
+            Err(_) => {
+                let server = RedisServer::start().expect("redis-server starts");
+                Redis {
+                    url: server.url(),
+                    _server: Some(server),
+                }
+            }
+        }
+    }
+
+    fn config(&self, protocol: Protocol) -> ConnectionConfig {
+        ConnectionConfig::from_url(&self.url)
+            .unwrap()
+            .with_protocol(protocol)
+    }
+
+    async fn connect(&self) -> PairedConnection {
+        self.connect_with(Protocol::Resp3).await
+    }
+
+    async fn connect_with(&self, protocol: Protocol) -> PairedConnection {
+        PairedConnection::connect(&self.config(protocol))
+            .await
+            .unwrap()
+    }
+}
+
+/// Keys of the test `test`: distinct from every other test's.
+fn key(test: &str, name: impl std::fmt::Display) -> String {
+    format!("commands:{test}:{name}")
+}
+
+#[tokio::test]
+async fn strings() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let k = |name: &str| key("strings", name);
+    conn.del([k("s"), k("n"), k("f"), k("a"), k("b"), k("gone")])
+        .await
+        .unwrap();
+
+    conn.set(k("s"), "hello").await.unwrap();
+    assert_eq!(
+        conn.get::<String>(k("s")).await.unwrap().as_deref(),
+        Some("hello")
+    );
+    assert_eq!(
+        conn.get::<Vec<u8>>(k("s")).await.unwrap(),
+        Some(b"hello".to_vec())
+    );
+    assert_eq!(conn.get::<String>(k("missing")).await.unwrap(), None);
+    assert_eq!(conn.append(k("s"), " world").await.unwrap(), 11);
+    assert_eq!(conn.strlen(k("s")).await.unwrap(), 11);
+    assert_eq!(conn.strlen(k("missing")).await.unwrap(), 0);
+
+    assert_eq!(conn.incr(k("n")).await.unwrap(), 1);
+    assert_eq!(conn.incr_by(k("n"), 10).await.unwrap(), 11);
+    assert_eq!(conn.decr(k("n")).await.unwrap(), 10);
+    assert_eq!(conn.decr_by(k("n"), 15).await.unwrap(), -5);
+    assert_eq!(conn.get::<i64>(k("n")).await.unwrap(), Some(-5));
+    assert_eq!(conn.incr_by_float(k("f"), 1.5).await.unwrap(), 1.5);
+    assert_eq!(conn.incr_by_float(k("f"), -0.25).await.unwrap(), 1.25);
+
+    conn.mset(&[(k("a"), "1"), (k("b"), "2")]).await.unwrap();
+    let values: Vec<Option<i64>> = conn.mget([k("a"), k("missing"), k("b")]).await.unwrap();
+    assert_eq!(values, [Some(1), None, Some(2)]);
+
+    assert_eq!(
+        conn.getex::<String>(k("a"), Expiry::Ex(100))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
+    assert!((1..=100).contains(&conn.ttl(k("a")).await.unwrap()));
+    assert_eq!(
+        conn.getex::<String>(k("a"), Expiry::Persist)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(conn.ttl(k("a")).await.unwrap(), -1);
+    assert_eq!(
+        conn.getex::<String>(k("missing"), Expiry::Px(100))
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert_eq!(conn.getdel::<i64>(k("b")).await.unwrap(), Some(2));
+    assert_eq!(conn.getdel::<i64>(k("b")).await.unwrap(), None);
+    assert_eq!(conn.exists(k("b")).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn set_options() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let k = |name: &str| key("set_options", name);
+    conn.del([k("a"), k("b"), k("c")]).await.unwrap();
+
+    // NX sets only a missing key; XX only an existing one.
+    let nx = SetOptions::new().nx();
+    assert!(conn.set_with::<bool>(k("a"), "v1", nx).await.unwrap());
+    assert!(!conn.set_with::<bool>(k("a"), "v2", nx).await.unwrap());
+    assert!(!conn
+        .set_with::<bool>(k("b"), "v1", SetOptions::new().xx())
+        .await
+        .unwrap());
+    assert_eq!(conn.exists(k("b")).await.unwrap(), 0);
+    assert!(conn
+        .set_with::<bool>(k("a"), "v3", SetOptions::new().xx())
+        .await
+        .unwrap());
+
+    // GET answers the old value, or None.
+    let old: Option<String> = conn
+        .set_with(k("a"), "v4", SetOptions::new().get())
+        .await
+        .unwrap();
+    assert_eq!(old.as_deref(), Some("v3"));
+    let old: Option<String> = conn
+        .set_with(k("b"), "v1", SetOptions::new().get())
+        .await
+        .unwrap();
+    assert_eq!(old, None);
+    // NX with GET: nothing set, the current value answered.
+    let old: Option<String> = conn
+        .set_with(k("a"), "v5", SetOptions::new().nx().get())
+        .await
+        .unwrap();
+    assert_eq!(old.as_deref(), Some("v4"));
+    assert_eq!(
+        conn.get::<String>(k("a")).await.unwrap().as_deref(),
+        Some("v4")
+    );
+
+    // Times to live: set, kept, and discarded by a plain SET.
+    conn.set_with::<()>(k("c"), "x", SetOptions::new().expiry(Expiry::Ex(100)))
+        .await
+        .unwrap();
+    assert!((1..=100).contains(&conn.ttl(k("c")).await.unwrap()));
+    conn.set_with::<()>(k("c"), "y", SetOptions::new().keep_ttl())
+        .await
+        .unwrap();
+    assert!((1..=100).contains(&conn.ttl(k("c")).await.unwrap()));
+    conn.set(k("c"), "z").await.unwrap();
+    assert_eq!(conn.ttl(k("c")).await.unwrap(), -1);
+    conn.set_with::<()>(k("c"), "x", SetOptions::new().expiry(Expiry::Px(100_000)))
+        .await
+        .unwrap();
+    assert!((1..=100_000).contains(&conn.pttl(k("c")).await.unwrap()));
+    let in_an_hour = unix_now() + 3600;
+    conn.set_with::<()>(
+        k("c"),
+        "x",
+        SetOptions::new().expiry(Expiry::ExAt(in_an_hour)),
+    )
+    .await
+    .unwrap();
+    assert!((3500..=3600).contains(&conn.ttl(k("c")).await.unwrap()));
+    let options = SetOptions::new()
+        .xx()
+        .expiry(Expiry::PxAt(in_an_hour * 1000));
+    assert!(conn.set_with::<bool>(k("c"), "x", options).await.unwrap());
+    assert!((3500..=3600).contains(&conn.ttl(k("c")).await.unwrap()));
+}
+
+#[tokio::test]
+async fn keys() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let k = |name: &str| key("keys", name);
+    conn.del([k("a"), k("b"), k("c"), k("h"), k("renamed"), k("copy")])
+        .await
+        .unwrap();
+
+    conn.mset(&[(k("a"), "1"), (k("b"), "2"), (k("c"), "3")])
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.exists([k("a"), k("b"), k("missing"), k("a")])
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(conn.key_type(k("a")).await.unwrap(), "string");
+    assert_eq!(conn.key_type(k("missing")).await.unwrap(), "none");
+    conn.hset(k("h"), "f", "v").await.unwrap();
+    assert_eq!(conn.key_type(k("h")).await.unwrap(), "hash");
+
+    assert!(conn.expire(k("a"), 100).await.unwrap());
+    assert!(!conn.expire(k("missing"), 100).await.unwrap());
+    assert!((1..=100).contains(&conn.ttl(k("a")).await.unwrap()));
+    assert!(conn.pexpire(k("a"), 50_000).await.unwrap());
+    assert!((1..=50_000).contains(&conn.pttl(k("a")).await.unwrap()));
+    assert!(conn.persist(k("a")).await.unwrap());
+    assert!(!conn.persist(k("a")).await.unwrap());
+    assert_eq!(conn.ttl(k("a")).await.unwrap(), -1);
+    assert_eq!(conn.ttl(k("missing")).await.unwrap(), -2);
+    assert_eq!(conn.pttl(k("missing")).await.unwrap(), -2);
+    assert!(conn
+        .expire_at(k("b"), (unix_now() + 100) as i64)
+        .await
+        .unwrap());
+    assert!((1..=100).contains(&conn.ttl(k("b")).await.unwrap()));
+    // A time in the past deletes the key.
+    assert!(conn.expire_at(k("b"), 1).await.unwrap());
+    assert_eq!(conn.exists(k("b")).await.unwrap(), 0);
+
+    conn.rename(k("c"), k("renamed")).await.unwrap();
+    assert_eq!(conn.get::<i64>(k("renamed")).await.unwrap(), Some(3));
+    let err = conn.rename(k("missing"), k("other")).await.unwrap_err();
+    assert_eq!(err.server_code(), Some("ERR"), "{err}");
+
+    assert!(conn.copy(k("renamed"), k("copy"), false).await.unwrap());
+    assert!(!conn.copy(k("a"), k("copy"), false).await.unwrap());
+    assert!(!conn.copy(k("missing"), k("copy"), true).await.unwrap());
+    assert!(conn.copy(k("a"), k("copy"), true).await.unwrap());
+    assert_eq!(conn.get::<i64>(k("copy")).await.unwrap(), Some(1));
+
+    assert_eq!(conn.unlink([k("copy"), k("missing")]).await.unwrap(), 1);
+    assert_eq!(
+        conn.del([k("a"), k("renamed"), k("h"), k("missing")])
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn hashes() {
+    let redis = Redis::new();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let conn = redis.connect_with(protocol).await;
+        let h = key("hashes", format!("{protocol:?}"));
+        conn.del(&h).await.unwrap();
+
+        assert!(conn.hset(&h, "name", "Ada").await.unwrap());
+        assert!(!conn.hset(&h, "name", "Ada L.").await.unwrap());
+        assert_eq!(
+            conn.hset_multiple(&h, [("visits", "3"), ("lang", "en"), ("name", "Ada")])
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            conn.hget::<String>(&h, "name").await.unwrap().as_deref(),
+            Some("Ada")
+        );
+        assert_eq!(conn.hget::<i64>(&h, "visits").await.unwrap(), Some(3));
+        assert_eq!(conn.hget::<String>(&h, "missing").await.unwrap(), None);
+        assert_eq!(
+            conn.hget::<String>(key("hashes", "missing"), "name")
+                .await
+                .unwrap(),
+            None
+        );
+
+        let all: HashMap<String, String> = conn.hgetall(&h).await.unwrap();
+        let want: HashMap<String, String> = [("name", "Ada"), ("visits", "3"), ("lang", "en")]
+            .map(|(f, v)| (f.into(), v.into()))
+            .into();
+        assert_eq!(all, want);
+        let none: HashMap<String, String> = conn.hgetall(key("hashes", "missing")).await.unwrap();
+        assert!(none.is_empty());
+
+        assert_eq!(conn.hincr_by(&h, "visits", 4).await.unwrap(), 7);
+        assert_eq!(conn.hincr_by(&h, "new", -1).await.unwrap(), -1);
+        assert!(conn.hexists(&h, "new").await.unwrap());
+        assert!(!conn.hexists(&h, "missing").await.unwrap());
+        assert_eq!(conn.hdel(&h, ["new", "missing"]).await.unwrap(), 1);
+        assert_eq!(conn.hlen(&h).await.unwrap(), 3);
+
+        let mut fields: Vec<String> = conn.hkeys(&h).await.unwrap();
+        fields.sort();
+        assert_eq!(fields, ["lang", "name", "visits"]);
+        let mut values: Vec<String> = conn.hvals(&h).await.unwrap();
+        values.sort();
+        assert_eq!(values, ["7", "Ada", "en"]);
+        let picked: Vec<Option<String>> =
+            conn.hmget(&h, ["lang", "missing", "name"]).await.unwrap();
+        assert_eq!(picked, [Some("en".into()), None, Some("Ada".into())]);
+    }
+}
+
+#[tokio::test]
+async fn lists() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let k = |name: &str| key("lists", name);
+    conn.del([k("l"), k("src"), k("dst"), k("empty")])
+        .await
+        .unwrap();
+
+    assert_eq!(conn.rpush(k("l"), ["b", "c"]).await.unwrap(), 2);
+    assert_eq!(conn.lpush(k("l"), "a").await.unwrap(), 3);
+    assert_eq!(conn.rpush(k("l"), ["x", "d", "x"]).await.unwrap(), 6);
+    assert_eq!(
+        conn.lrange::<String>(k("l"), 0, -1).await.unwrap(),
+        ["a", "b", "c", "x", "d", "x"]
+    );
+    assert_eq!(conn.llen(k("l")).await.unwrap(), 6);
+    assert_eq!(conn.lrem(k("l"), 0, "x").await.unwrap(), 2);
+    assert_eq!(
+        conn.lindex::<String>(k("l"), -1).await.unwrap().as_deref(),
+        Some("d")
+    );
+    assert_eq!(conn.lindex::<String>(k("l"), 10).await.unwrap(), None);
+    conn.ltrim(k("l"), 0, 2).await.unwrap();
+    assert_eq!(
+        conn.lrange::<String>(k("l"), 0, -1).await.unwrap(),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        conn.lrange::<String>(k("missing"), 0, -1).await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    assert_eq!(
+        conn.lpop::<String>(k("l")).await.unwrap().as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        conn.rpop::<String>(k("l")).await.unwrap().as_deref(),
+        Some("c")
+    );
+    assert_eq!(conn.lpop::<String>(k("missing")).await.unwrap(), None);
+    assert_eq!(conn.rpop::<String>(k("missing")).await.unwrap(), None);
+    conn.rpush(k("l"), ["c", "d", "e"]).await.unwrap();
+    assert_eq!(
+        conn.lpop_count::<String>(k("l"), 2).await.unwrap(),
+        ["b", "c"]
+    );
+    assert_eq!(
+        conn.rpop_count::<String>(k("l"), 5).await.unwrap(),
+        ["e", "d"]
+    );
+    assert_eq!(
+        conn.lpop_count::<String>(k("missing"), 2).await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    // Blocking pops: at once when there is an element, None on timeout.
+    conn.rpush(k("l"), [1, 2]).await.unwrap();
+    let popped: Option<(String, i64)> = conn.blpop([k("empty"), k("l")], 1.0).await.unwrap();
+    assert_eq!(popped, Some((k("l"), 1)));
+    let popped: Option<(String, i64)> = conn.brpop(k("l"), 1.0).await.unwrap();
+    assert_eq!(popped, Some((k("l"), 2)));
+    let popped: Option<(String, i64)> = conn.blpop(k("empty"), 0.05).await.unwrap();
+    assert_eq!(popped, None);
+
+    conn.rpush(k("src"), ["1", "2"]).await.unwrap();
+    let moved: Option<String> = conn
+        .blmove(k("src"), k("dst"), Direction::Right, Direction::Left, 1.0)
+        .await
+        .unwrap();
+    assert_eq!(moved.as_deref(), Some("2"));
+    let moved: Option<String> = conn
+        .blmove(k("src"), k("dst"), Direction::Left, Direction::Left, 1.0)
+        .await
+        .unwrap();
+    assert_eq!(moved.as_deref(), Some("1"));
+    assert_eq!(
+        conn.lrange::<String>(k("dst"), 0, -1).await.unwrap(),
+        ["1", "2"]
+    );
+    let moved: Option<String> = conn
+        .blmove(k("src"), k("dst"), Direction::Left, Direction::Left, 0.05)
+        .await
+        .unwrap();
+    assert_eq!(moved, None);
+
+    // A pop waiting on an empty list gets what another connection pushes
+    // (or finds it there, if the push reaches the server first).
+    let other = redis.connect().await;
+    let waiting = conn.blpop::<String, String>(k("empty"), 10.0);
+    assert_eq!(other.rpush(k("empty"), "late").await.unwrap(), 1);
+    assert_eq!(
+        waiting.await.unwrap(),
+        Some((k("empty"), "late".to_string()))
+    );
+}
+
+#[tokio::test]
+async fn sets() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let k = |name: &str| key("sets", name);
+    conn.del([k("a"), k("b")]).await.unwrap();
+    let set = |items: &[&str]| {
+        items
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<HashSet<String>>()
+    };
+
+    assert_eq!(conn.sadd(k("a"), ["x", "y", "z", "x"]).await.unwrap(), 3);
+    assert_eq!(conn.sadd(k("b"), ["y", "z", "w"]).await.unwrap(), 3);
+    assert_eq!(conn.srem(k("b"), ["w", "missing"]).await.unwrap(), 1);
+    assert_eq!(
+        conn.smembers::<String>(k("a")).await.unwrap(),
+        set(&["x", "y", "z"])
+    );
+    assert!(conn
+        .smembers::<String>(k("missing"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(conn.sismember(k("a"), "x").await.unwrap());
+    assert!(!conn.sismember(k("a"), "w").await.unwrap());
+    assert_eq!(conn.scard(k("a")).await.unwrap(), 3);
+    assert_eq!(
+        conn.sinter::<String>([k("a"), k("b")]).await.unwrap(),
+        set(&["y", "z"])
+    );
+    assert_eq!(
+        conn.sunion::<String>([k("a"), k("b"), k("missing")])
+            .await
+            .unwrap(),
+        set(&["x", "y", "z"])
+    );
+
+    let popped = conn.spop::<String>(k("b")).await.unwrap().unwrap();
+    assert!(popped == "y" || popped == "z", "{popped}");
+    conn.spop::<String>(k("b")).await.unwrap().unwrap();
+    assert_eq!(conn.spop::<String>(k("b")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sorted_sets() {
+    let redis = Redis::new();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let conn = redis.connect_with(protocol).await;
+        let k = |name: &str| key("sorted_sets", format!("{protocol:?}:{name}"));
+        conn.del([k("z"), k("empty")]).await.unwrap();
+
+        assert!(conn.zadd(k("z"), "a", 1.0).await.unwrap());
+        assert!(!conn.zadd(k("z"), "a", 1.5).await.unwrap());
+        assert_eq!(
+            conn.zadd_multiple(k("z"), &[("b", 2.0), ("c", 3.0), ("a", 1.5), ("d", 4.0)])
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(conn.zscore(k("z"), "a").await.unwrap(), Some(1.5));
+        assert_eq!(conn.zscore(k("z"), "missing").await.unwrap(), None);
+        assert_eq!(conn.zincr_by(k("z"), "d", 0.5).await.unwrap(), 4.5);
+        assert_eq!(conn.zrem(k("z"), ["d", "missing"]).await.unwrap(), 1);
+        assert_eq!(conn.zcard(k("z")).await.unwrap(), 3);
+        assert_eq!(conn.zrank(k("z"), "c").await.unwrap(), Some(2));
+        assert_eq!(conn.zrank(k("z"), "missing").await.unwrap(), None);
+        assert_eq!(conn.zcount(k("z"), "(1.5", "+inf").await.unwrap(), 2);
+        assert_eq!(conn.zcount(k("z"), 0, 2).await.unwrap(), 2);
+
+        assert_eq!(
+            conn.zrange::<String>(k("z"), 0, -1).await.unwrap(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            conn.zrangebyscore::<String>(k("z"), "(1.5", 3.0)
+                .await
+                .unwrap(),
+            ["b", "c"]
+        );
+        // RESP2 answers WITHSCORES with a flat array, RESP3 with pairs: both
+        // convert into the same pairs.
+        let raw: Vec<Value> = conn
+            .send(cmd!("ZRANGE", k("z"), 0, -1, "WITHSCORES"))
+            .await
+            .unwrap();
+        let nested = matches!(raw[0], Value::Array(_));
+        assert_eq!(nested, protocol == Protocol::Resp3, "{raw:?}");
+        let scored: Vec<(String, f64)> = conn.zrange_with_scores(k("z"), 0, -1).await.unwrap();
+        assert_eq!(
+            scored,
+            [("a".into(), 1.5), ("b".into(), 2.0), ("c".into(), 3.0)]
+        );
+        let scored: Vec<(String, f64)> =
+            conn.zrange_with_scores(k("missing"), 0, -1).await.unwrap();
+        assert!(scored.is_empty());
+
+        conn.zadd_multiple(k("z"), &[("d", 4.0), ("e", 5.0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            conn.zpopmin::<String>(k("z"), 1).await.unwrap(),
+            [("a".to_string(), 1.5)]
+        );
+        let top: Vec<(String, f64)> = conn.zpopmax(k("z"), 2).await.unwrap();
+        assert_eq!(top, [("e".into(), 5.0), ("d".into(), 4.0)]);
+        assert!(conn
+            .zpopmin::<String>(k("missing"), 1)
+            .await
+            .unwrap()
+            .is_empty());
+
+        let popped: Option<(String, String, f64)> =
+            conn.bzpopmin([k("empty"), k("z")], 1.0).await.unwrap();
+        assert_eq!(popped, Some((k("z"), "b".into(), 2.0)));
+        let popped: Option<(String, String, f64)> = conn.bzpopmax(k("z"), 1.0).await.unwrap();
+        assert_eq!(popped, Some((k("z"), "c".into(), 3.0)));
+        let popped: Option<(String, String, f64)> = conn.bzpopmin(k("empty"), 0.05).await.unwrap();
+        assert_eq!(popped, None);
+    }
+}
+
+#[tokio::test]
+async fn server_and_errors() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let k = |name: &str| key("server", name);
+
+    assert_eq!(conn.ping().await.unwrap(), "PONG");
+    assert_eq!(
+        conn.publish(k("channel"), "nobody listens").await.unwrap(),
+        0
+    );
+    assert!(conn.info().await.unwrap().contains("redis_version:"));
+    let server = conn.info_sections("server").await.unwrap();
+    assert!(
+        server.contains("# Server") && !server.contains("# Keyspace"),
+        "{server}"
+    );
+
+    // Errors keep their kind: a server error with its code, a reply that
+    // does not fit the type asked for.
+    conn.rpush(k("list"), "x").await.unwrap();
+    let err = conn.get::<String>(k("list")).await.unwrap_err();
+    assert_eq!(err.server_code(), Some("WRONGTYPE"), "{err}");
+    conn.set(k("text"), "abc").await.unwrap();
+    let err = conn.get::<i64>(k("text")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Conversion { target: "i64", .. }),
+        "{err:?}"
+    );
+    conn.del([k("list"), k("text")]).await.unwrap();
+
+    // The typed commands work on an exclusive connection too.
+    let exclusive = ExclusiveConnection::connect(&redis.config(Protocol::Resp3))
+        .await
+        .unwrap();
+    assert_eq!(exclusive.ping().await.unwrap(), "PONG");
+    assert_eq!(exclusive.incr(k("n")).await.unwrap(), 1);
+    assert_eq!(exclusive.del(k("n")).await.unwrap(), 1);
+
+    // A database of its own, so that FLUSHDB touches no other test's keys.
+    let config = redis.config(Protocol::Resp3).with_db(9);
+    let db9 = PairedConnection::connect(&config).await.unwrap();
+    db9.flushdb().await.unwrap();
+    assert_eq!(db9.dbsize().await.unwrap(), 0);
+    db9.mset([("a", 1), ("b", 2)]).await.unwrap();
+    assert_eq!(db9.dbsize().await.unwrap(), 2);
+    db9.flushdb().await.unwrap();
+    assert_eq!(db9.dbsize().await.unwrap(), 0);
+}
+
+/// More elements than one page holds, and than any default limit of the
+/// compact encodings (`*-max-listpack-entries`, `set-max-intset-entries`:
+/// 512 at most), whose collections the server returns in one page.
+const SCANNED: usize = 1000;
+const PAGE: usize = 50;
+
+/// Every element of a scan, and how many pages it took.
+async fn scan_all<T: resp::FromValue>(
+    conn: &PairedConnection,
+    scan: redis_paired::Scan<PairedConnection>,
+) -> (Vec<T>, u64) {
+    let before = conn.stats().commands;
+    let all = scan.count(PAGE).into_stream().try_collect().await.unwrap();
+    (all, conn.stats().commands - before)
+}
+
+#[tokio::test]
+async fn scan_returns_every_key_once_page_by_page() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let names: Vec<String> = (0..SCANNED).map(|i| key("scan", i)).collect();
+    conn.del(&names).await.unwrap();
+    let pairs: Vec<(&String, usize)> = names.iter().zip(0..).collect();
+    conn.mset(&pairs).await.unwrap();
+    let hashes: Vec<String> = (0..3).map(|i| key("scan", format!("hash{i}"))).collect();
+    for h in &hashes {
+        conn.hset(h, "f", "v").await.unwrap();
+    }
+
+    // Nothing is sent before the first poll, one page then, and the next
+    // only when the page is used up.
+    let before = conn.stats().commands;
+    let pattern = key("scan", "*");
+    let mut stream = conn
+        .scan()
+        .match_pattern(&pattern)
+        .count(PAGE)
+        .into_stream::<String>();
+    assert_eq!(conn.stats().commands, before);
+    let mut found = vec![stream.try_next().await.unwrap().unwrap()];
+    let sent = conn.stats().commands;
+    assert!(sent > before);
+    let (left, _) = stream.size_hint();
+    for _ in 0..left {
+        found.push(stream.try_next().await.unwrap().unwrap());
+    }
+    assert_eq!(
+        conn.stats().commands,
+        sent,
+        "nothing more until the page is used up"
+    );
+    while let Some(name) = stream.try_next().await.unwrap() {
+        found.push(name);
+    }
+    let pages = conn.stats().commands - before;
+    assert!(pages >= (SCANNED / PAGE / 2) as u64, "{pages} pages");
+
+    let mut want = names.clone();
+    want.extend(hashes.iter().cloned());
+    want.sort();
+    found.sort();
+    assert_eq!(found, want, "each key exactly once");
+
+    // TYPE narrows the keys to one kind of value.
+    let mut found: Vec<String> = conn
+        .scan()
+        .match_pattern(&pattern)
+        .count(PAGE)
+        .key_type("hash")
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
+    found.sort();
+    assert_eq!(found, hashes);
+
+    conn.del(&names).await.unwrap();
+    conn.del(&hashes).await.unwrap();
+}
+
+#[tokio::test]
+async fn hscan_sscan_zscan_return_every_element_once() {
+    let redis = Redis::new();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let conn = redis.connect_with(protocol).await;
+        let k = |name: &str| key("collection_scans", format!("{protocol:?}:{name}"));
+        conn.del([k("h"), k("s"), k("z")]).await.unwrap();
+        // Not integers, or the set would be an intset.
+        let members: Vec<String> = (0..SCANNED).map(|i| format!("m{i}")).collect();
+        let fields: Vec<(&String, usize)> = members.iter().zip(0..).collect();
+        let scored: Vec<(&String, f64)> = members
+            .iter()
+            .zip(0..)
+            .map(|(m, i)| (m, i as f64 / 2.0))
+            .collect();
+        conn.hset_multiple(k("h"), &fields).await.unwrap();
+        conn.sadd(k("s"), &members).await.unwrap();
+        conn.zadd_multiple(k("z"), &scored).await.unwrap();
+        let few = (SCANNED / PAGE / 2) as u64;
+
+        let (mut found, pages): (Vec<(String, usize)>, _) =
+            scan_all(&conn, conn.hscan(k("h"))).await;
+        assert!(pages >= few, "{pages} pages");
+        found.sort();
+        let mut want: Vec<(String, usize)> =
+            fields.iter().map(|(m, i)| (m.to_string(), *i)).collect();
+        want.sort();
+        assert_eq!(found, want, "each field once");
+
+        let (mut found, pages): (Vec<String>, _) = scan_all(&conn, conn.sscan(k("s"))).await;
+        assert!(pages >= few, "{pages} pages");
+        found.sort();
+        let mut want = members.clone();
+        want.sort();
+        assert_eq!(found, want, "each member once");
+
+        let (mut found, pages): (Vec<(String, f64)>, _) = scan_all(&conn, conn.zscan(k("z"))).await;
+        assert!(pages >= few, "{pages} pages");
+        found.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let want: Vec<(String, f64)> = scored.iter().map(|(m, s)| (m.to_string(), *s)).collect();
+        assert_eq!(found, want, "each member once, with its score");
+
+        // MATCH filters the elements; the pages still cover the collection.
+        let mut found: Vec<String> = conn
+            .sscan(k("s"))
+            .match_pattern("m1?")
+            .count(PAGE)
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
+        found.sort();
+        let want: Vec<String> = (10..20).map(|i| format!("m{i}")).collect();
+        assert_eq!(found, want);
+
+        conn.del([k("h"), k("s"), k("z")]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn scan_errors_end_the_stream() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let s = key("scan_errors", "s");
+    conn.set(&s, "not a hash").await.unwrap();
+    let mut stream = conn.hscan(&s).into_stream::<(String, String)>();
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert_eq!(err.server_code(), Some("WRONGTYPE"), "{err}");
+    assert!(stream.next().await.is_none());
+    // A missing key is an empty collection.
+    let none: Vec<String> = conn
+        .sscan(key("scan_errors", "missing"))
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    conn.del(&s).await.unwrap();
+}
+
+#[tokio::test]
+async fn scripts_survive_a_flushed_cache() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let k = key("scripts", "counter");
+    conn.del(&k).await.unwrap();
+    // A source no other test uses, so that the first call cannot find it cached.
+    let script =
+        Script::new("-- commands:scripts\nreturn redis.call('INCRBY', KEYS[1], ARGV[1]) * ARGV[2]");
+    let cached = |conn: PairedConnection, hash: String| async move {
+        let exists: Vec<bool> = conn.send(cmd!("SCRIPT", "EXISTS", hash)).await.unwrap();
+        exists[0]
+    };
+
+    // Not cached: EVALSHA fails with NOSCRIPT, and EVAL runs and caches it.
+    conn.send::<()>(cmd!("SCRIPT", "FLUSH")).await.unwrap();
+    let before = conn.stats().commands;
+    let n: i64 = script.invoke(&conn, &k, (5, 10)).await.unwrap();
+    assert_eq!(n, 50);
+    assert_eq!(conn.stats().commands - before, 2, "EVALSHA, then EVAL");
+    assert!(cached(conn.clone(), script.hash().to_string()).await);
+
+    // Cached: one EVALSHA.
+    let before = conn.stats().commands;
+    let n: i64 = script.invoke(&conn, [&k], [1, 1]).await.unwrap();
+    assert_eq!(n, 6);
+    assert_eq!(conn.stats().commands - before, 1, "EVALSHA only");
+
+    // Flushed again, and loaded ahead of time.
+    conn.send::<()>(cmd!("SCRIPT", "FLUSH")).await.unwrap();
+    assert_eq!(script.load(&conn).await.unwrap(), script.hash());
+    let before = conn.stats().commands;
+    assert_eq!(
+        script.invoke::<i64, _>(&conn, &k, (1, 2)).await.unwrap(),
+        14
+    );
+    assert_eq!(conn.stats().commands - before, 1, "EVALSHA only");
+
+    // An error raised by the script itself is not retried.
+    conn.set(&k, "text").await.unwrap();
+    let before = conn.stats().commands;
+    let err = script
+        .invoke::<i64, _>(&conn, &k, (1, 2))
+        .await
+        .unwrap_err();
+    assert!(err.server_code().is_some(), "{err:?}");
+    assert_ne!(err.server_code(), Some("NOSCRIPT"));
+    assert_eq!(conn.stats().commands - before, 1);
+
+    // No keys, several return values, and an exclusive connection.
+    let exclusive = ExclusiveConnection::connect(&redis.config(Protocol::Resp3))
+        .await
+        .unwrap();
+    let echo = Script::new("return {ARGV[1], ARGV[2]}");
+    let pair: (String, i64) = echo
+        .invoke(&exclusive, &[] as &[&str], ("x", 7))
+        .await
+        .unwrap();
+    assert_eq!(pair, ("x".to_string(), 7));
+    conn.del(&k).await.unwrap();
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
