@@ -1,0 +1,286 @@
+//! The driver: one task per connection that owns the socket, writes the
+//! table's commands, decodes whole read buffers into the table, pings a
+//! quiet server, and reconnects.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::BytesMut;
+use redis_conn::{Connection, ConnectionConfig, Error, Stream};
+use resp::Decoder;
+use tokio::io::AsyncWrite;
+use tokio::time::{Instant, Sleep};
+
+use crate::buffer::Buffer;
+use crate::frame::Frame;
+use crate::shared::{Shared, Work};
+
+/// Bytes kept free in the read buffer before each read: one read can bring
+/// thousands of small messages, all handed over under one lock.
+const READ_RESERVE: usize = 64 * 1024;
+
+/// Runs a connection until every handle and stream is gone, reconnecting as
+/// the config's policy says.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    config: ConnectionConfig,
+    mut conn: Connection<Stream>,
+) {
+    // However this task ends (even dropped with its runtime), nobody is
+    // left waiting on a stream that will never get anything.
+    let _close = CloseOnDrop(&shared);
+    let policy = config.reconnect();
+    loop {
+        let reason = match Io::new(&shared, conn).run().await {
+            Ending::Shutdown => {
+                tracing::debug!("every handle and subscription is gone; closing the connection");
+                return;
+            }
+            Ending::Lost(reason) => Arc::new(reason),
+        };
+        let [channels, patterns, shard_channels] = shared.counts();
+        if !policy.is_enabled() {
+            tracing::warn!(error = %reason, "connection lost; reconnecting is off, every subscription ends");
+            shared.disconnected(&reason, true);
+            return;
+        }
+        tracing::warn!(
+            error = %reason,
+            channels,
+            patterns,
+            shard_channels,
+            "connection lost; reconnecting"
+        );
+        shared.disconnected(&reason, false);
+        conn = match reconnect(&shared, &config).await {
+            Some(conn) => conn,
+            None => return,
+        };
+        let streams = shared.reconnected();
+        tracing::info!(streams, "connection restored; resubscribing");
+    }
+}
+
+/// Connects again with backoff until it works or nobody is left.
+async fn reconnect(shared: &Shared, config: &ConnectionConfig) -> Option<Connection<Stream>> {
+    let policy = config.reconnect();
+    let mut attempt: u32 = 0;
+    loop {
+        if shared.is_closing() {
+            return None;
+        }
+        let delay = policy.delay(attempt, redis_conn::jitter_seed());
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.closing.notified() => return None,
+        }
+        let result = tokio::select! {
+            result = redis_conn::connect(config) => result,
+            () = shared.closing.notified() => return None,
+        };
+        match result {
+            Ok(conn) => return Some(conn),
+            Err(error) => {
+                tracing::debug!(%error, attempt, "reconnect failed");
+                shared.set_reason(Arc::new(error));
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    }
+}
+
+struct CloseOnDrop<'a>(&'a Shared);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Why a connection's I/O loop stopped.
+enum Ending {
+    /// Nobody is left.
+    Shutdown,
+    /// The connection broke, or the server stopped answering.
+    Lost(Error),
+}
+
+/// The I/O loop of one connection.
+struct Io<'a> {
+    shared: &'a Shared,
+    stream: Stream,
+    read_buf: BytesMut,
+    decoder: Decoder,
+    /// Commands being written, and how much of them is out.
+    write_buf: BytesMut,
+    written: usize,
+    /// Frames of the current read, and the readers to wake after it: kept
+    /// to reuse their memory.
+    frames: Vec<Frame>,
+    wakes: Vec<Arc<Buffer>>,
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Instant>,
+    /// When the server last sent anything.
+    last_read: Instant,
+    /// Since when the oldest command written has waited for an answer (or
+    /// since the last answer to it): `None` when nothing is owed.
+    owed_since: Option<Instant>,
+}
+
+impl<'a> Io<'a> {
+    fn new(shared: &'a Shared, conn: Connection<Stream>) -> Io<'a> {
+        let parts = conn.into_parts();
+        let now = Instant::now();
+        Io {
+            shared,
+            stream: parts.stream,
+            read_buf: parts.read_buf,
+            decoder: parts.decoder,
+            write_buf: BytesMut::with_capacity(4 * 1024),
+            written: 0,
+            frames: Vec::new(),
+            wakes: Vec::new(),
+            timer: Box::pin(tokio::time::sleep_until(now)),
+            timer_at: None,
+            last_read: now,
+            owed_since: None,
+        }
+    }
+
+    async fn run(mut self) -> Ending {
+        // Bytes that came right after the handshake are frames too.
+        if let Err(e) = self.process(Instant::now()) {
+            return Ending::Lost(e);
+        }
+        poll_fn(|cx| self.poll(cx)).await
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
+        loop {
+            let now = Instant::now();
+            let mut progress = false;
+            if self.write_buf.is_empty() {
+                match self.shared.take_work(&mut self.write_buf, cx.waker()) {
+                    Work::Commands => {
+                        self.owed_since.get_or_insert(now);
+                        progress = true;
+                    }
+                    Work::Idle => {}
+                    Work::Closing => return Poll::Ready(Ending::Shutdown),
+                }
+            }
+            match self.poll_write(cx) {
+                Poll::Ready(Ok(wrote)) => progress |= wrote,
+                Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
+                Poll::Pending => {}
+            }
+            match self.poll_read(cx, now) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
+                Poll::Pending => {}
+            }
+            match self.poll_timer(cx, now) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
+                Poll::Pending => {}
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Writes as much as the socket takes. `Ok(true)` when everything went
+    /// out.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+        if self.write_buf.is_empty() {
+            return Poll::Ready(Ok(false));
+        }
+        while self.written < self.write_buf.len() {
+            let n =
+                ready!(Pin::new(&mut self.stream).poll_write(cx, &self.write_buf[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+            self.written += n;
+        }
+        // TLS buffers records; a plain socket's flush does nothing.
+        ready!(Pin::new(&mut self.stream).poll_flush(cx))?;
+        self.write_buf.clear();
+        self.written = 0;
+        Poll::Ready(Ok(true))
+    }
+
+    /// Reads what has arrived and hands all of it to the table at once.
+    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Result<(), Error>> {
+        if self.read_buf.capacity() - self.read_buf.len() < READ_RESERVE / 4 {
+            self.read_buf.reserve(READ_RESERVE);
+        }
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.stream),
+            cx,
+            &mut self.read_buf
+        ))?;
+        if n == 0 {
+            let eof = io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            );
+            return Poll::Ready(Err(eof.into()));
+        }
+        self.last_read = now;
+        Poll::Ready(self.process(now))
+    }
+
+    /// Decodes every whole frame in the read buffer and hands them over.
+    fn process(&mut self, now: Instant) -> Result<(), Error> {
+        let mut result = Ok(());
+        loop {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(value)) => self.frames.push(Frame::read(value)),
+                Ok(None) => break,
+                Err(e) => {
+                    // The frames before the bad one are good: deliver them.
+                    result = Err(Error::Protocol(e));
+                    break;
+                }
+            }
+        }
+        if self.frames.is_empty() {
+            return result;
+        }
+        let batch = self.shared.receive(&mut self.frames, &mut self.wakes);
+        if batch.answered {
+            self.owed_since = self.shared.is_awaiting_replies().then_some(now);
+        }
+        result
+    }
+
+    /// Pings a quiet server; gives up on one that does not answer in time.
+    fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Result<(), Error>> {
+        let options = &self.shared.options;
+        let deadline = match self.owed_since {
+            Some(since) => since + options.response_timeout(),
+            None => self.last_read + options.ping_interval(),
+        };
+        if deadline > now {
+            if self.timer_at != Some(deadline) {
+                self.timer.as_mut().reset(deadline);
+                self.timer_at = Some(deadline);
+            }
+            ready!(self.timer.as_mut().poll(cx));
+        }
+        self.timer_at = None;
+        if self.owed_since.is_some() {
+            tracing::warn!("no answer within the response timeout; presuming the server gone");
+            return Poll::Ready(Err(Error::Timeout("response")));
+        }
+        tracing::trace!("quiet connection; sending PING");
+        self.shared.write_ping(&mut self.write_buf);
+        self.owed_since = Some(now);
+        Poll::Ready(Ok(()))
+    }
+}

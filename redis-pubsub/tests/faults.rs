@@ -1,0 +1,153 @@
+//! Live fault tests: a server each test starts itself is killed, restarted,
+//! paused and resumed under the subscriptions.
+
+mod support;
+
+use std::time::Duration;
+
+use redis_conn::{ConnectionConfig, Error, Protocol, ReconnectPolicy};
+use redis_pubsub::{Event, PubsubConnection, PubsubOptions, Subscription};
+use support::{next_event, next_message, Client, PATIENCE};
+use xtask::RedisServer;
+
+fn config(server: &RedisServer, protocol: Protocol) -> ConnectionConfig {
+    support::config(&server.url(), protocol)
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_reconnect(ReconnectPolicy::default().with_max(Duration::from_millis(100)))
+}
+
+async fn expect_disconnected(sub: &mut Subscription) -> Error {
+    match next_event(sub).await {
+        Event::Disconnected(e) => e,
+        other => panic!("expected the disconnection, got {other:?}"),
+    }
+}
+
+async fn expect_resubscribed(sub: &mut Subscription) {
+    match next_event(sub).await {
+        Event::Resubscribed => {}
+        other => panic!("expected the resubscription, got {other:?}"),
+    }
+}
+
+async fn a_restart_is_survived_without_user_code(protocol: Protocol) {
+    let mut server = RedisServer::start().expect("server starts");
+    let conn = PubsubConnection::connect(&config(&server, protocol))
+        .await
+        .unwrap();
+    let mut channel = conn.subscribe(["news", "weather"]).await.unwrap();
+    let mut second = conn.subscribe("news").await.unwrap();
+    let mut pattern = conn.psubscribe("sport.*").await.unwrap();
+    let mut shard = conn.ssubscribe("orders").await.unwrap();
+
+    server.kill();
+    for sub in [&mut channel, &mut second, &mut pattern, &mut shard] {
+        let error = expect_disconnected(sub).await;
+        assert!(
+            error.is_connection() || matches!(error, Error::Protocol(_)),
+            "{error:?}"
+        );
+    }
+    // Subscribing while down fails fast, saying why.
+    let err = conn.subscribe("while-down").await.unwrap_err();
+    assert!(matches!(err, Error::Connection(_)), "{err:?}");
+    assert!(conn.status().is_err());
+
+    server.restart().expect("server restarts");
+    for sub in [&mut channel, &mut second, &mut pattern, &mut shard] {
+        expect_resubscribed(sub).await;
+    }
+    assert!(conn.status().is_ok());
+    let mut client = Client::connect(&server.url()).await;
+    assert_eq!(client.numsub(b"news", false).await, 1);
+    assert_eq!(client.numsub(b"weather", false).await, 1);
+    assert_eq!(client.numsub(b"while-down", false).await, 0);
+    client.wait_numpat(1).await;
+    assert_eq!(client.numsub(b"orders", true).await, 1);
+
+    client.publish("news", "after").await;
+    client.publish("weather", "sunny").await;
+    client.publish("sport.tennis", "ace").await;
+    client.spublish("orders", "42").await;
+    assert_eq!(next_message(&mut channel).await.payload_str(), Ok("after"));
+    assert_eq!(next_message(&mut channel).await.payload_str(), Ok("sunny"));
+    assert_eq!(next_message(&mut second).await.payload_str(), Ok("after"));
+    let m = next_message(&mut pattern).await;
+    assert_eq!(
+        (m.channel_str(), m.payload_str()),
+        (Ok("sport.tennis"), Ok("ace"))
+    );
+    assert_eq!(next_message(&mut shard).await.payload_str(), Ok("42"));
+
+    // New subscriptions work too, and a second restart is survived the same way.
+    let mut later = conn.subscribe("later").await.unwrap();
+    server.restart().expect("server restarts");
+    expect_disconnected(&mut later).await;
+    expect_resubscribed(&mut later).await;
+    let mut client = Client::connect(&server.url()).await;
+    client.publish("later", "still").await;
+    assert_eq!(next_message(&mut later).await.payload_str(), Ok("still"));
+}
+
+#[tokio::test]
+async fn a_restart_is_survived_without_user_code_resp3() {
+    a_restart_is_survived_without_user_code(Protocol::Resp3).await;
+}
+
+#[tokio::test]
+async fn a_restart_is_survived_without_user_code_resp2() {
+    a_restart_is_survived_without_user_code(Protocol::Resp2).await;
+}
+
+#[tokio::test]
+async fn a_stream_dropped_while_down_is_not_resubscribed() {
+    let mut server = RedisServer::start().expect("server starts");
+    let conn = PubsubConnection::connect(&config(&server, Protocol::Resp3))
+        .await
+        .unwrap();
+    let mut kept = conn.subscribe("kept").await.unwrap();
+    let mut gone = conn.subscribe("gone").await.unwrap();
+    server.kill();
+    expect_disconnected(&mut kept).await;
+    expect_disconnected(&mut gone).await;
+    drop(gone);
+    server.restart().expect("server restarts");
+    expect_resubscribed(&mut kept).await;
+    let mut client = Client::connect(&server.url()).await;
+    assert_eq!(client.numsub(b"kept", false).await, 1);
+    assert_eq!(client.numsub(b"gone", false).await, 0);
+}
+
+#[tokio::test]
+async fn without_reconnecting_streams_end_and_subscribing_fails() {
+    let mut server = RedisServer::start().expect("server starts");
+    let config = config(&server, Protocol::Resp3).with_reconnect(ReconnectPolicy::disabled());
+    let conn = PubsubConnection::connect(&config).await.unwrap();
+    let mut sub = conn.subscribe("once").await.unwrap();
+    server.kill();
+    expect_disconnected(&mut sub).await;
+    let end = tokio::time::timeout(PATIENCE, futures_util::StreamExt::next(&mut sub)).await;
+    assert!(matches!(end, Ok(None)), "the stream ends");
+    let err = conn.subscribe("once").await.unwrap_err();
+    assert!(matches!(err, Error::Closed), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_silent_server_is_given_up_and_recovered_from() {
+    let server = RedisServer::start().expect("server starts");
+    let options = PubsubOptions::default()
+        .with_ping_interval(Duration::from_millis(100))
+        .with_response_timeout(Duration::from_millis(300));
+    let conn = PubsubConnection::connect_with(&config(&server, Protocol::Resp3), options)
+        .await
+        .unwrap();
+    let mut sub = conn.subscribe("quiet").await.unwrap();
+    server.pause();
+    let error = expect_disconnected(&mut sub).await;
+    assert!(matches!(error, Error::Timeout(_)), "{error:?}");
+    server.resume();
+    expect_resubscribed(&mut sub).await;
+    let mut client = Client::connect(&server.url()).await;
+    client.publish("quiet", "awake").await;
+    assert_eq!(next_message(&mut sub).await.payload_str(), Ok("awake"));
+}
