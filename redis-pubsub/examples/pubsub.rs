@@ -1,0 +1,49 @@
+//! Prints every message published to a channel until Ctrl-C.
+//!
+//! ```sh
+//! cargo run -p redis-pubsub --example pubsub -- [channel]   # default: test-topic
+//! redis-cli publish test-topic hello                       # in another terminal
+//! ```
+//!
+//! The server is `REDIS_URL` (default `redis://127.0.0.1:6379`). Stop the
+//! server and start it again: the subscription comes back by itself.
+
+use futures_util::StreamExt;
+use redis_pubsub::{ConnectionConfig, Event, PubsubConnection};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let channel = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "test-topic".to_string());
+    let config: ConnectionConfig = url.parse()?;
+
+    let conn = PubsubConnection::connect(&config).await?;
+    let mut subscription = conn.subscribe(channel.as_str()).await?;
+    println!("subscribed to {channel}; Ctrl-C to stop");
+
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let event = tokio::select! {
+            _ = &mut ctrl_c => break,
+            event = subscription.next() => event,
+        };
+        match event {
+            Some(Event::Message(message)) => println!(
+                "{}: {}",
+                String::from_utf8_lossy(message.channel()),
+                String::from_utf8_lossy(message.payload())
+            ),
+            Some(Event::Lagged(n)) => eprintln!("fell behind: {n} messages dropped"),
+            Some(Event::Disconnected(error)) => {
+                eprintln!("connection lost ({error}); reconnecting")
+            }
+            Some(Event::Resubscribed) => eprintln!("subscribed again"),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    Ok(())
+}
