@@ -279,6 +279,16 @@ mod tests {
     }
 
     #[test]
+    fn handles_and_streams_go_anywhere() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<PubsubConnection>();
+        send_sync::<Subscription>();
+        send_sync::<Subscribing>();
+        send_sync::<crate::Messages>();
+        send_sync::<crate::Event>();
+    }
+
+    #[test]
     fn one_or_many_names() {
         let one = vec![Bytes::from_static(b"a")];
         let two = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];

@@ -105,66 +105,96 @@ pub(crate) fn encode_ping(out: &mut BytesMut) {
 }
 
 /// Reads the elements of a push or array; on failure, its name if any.
+/// Allocates nothing: the strings are the decoder's slices.
 fn read_items(items: Vec<Value>) -> Result<Frame, Option<Bytes>> {
     let mut it = items.into_iter();
     let name = match it.next() {
         Some(Value::BulkString(b) | Value::SimpleString(b)) => b,
         _ => return Err(None),
     };
-    let rest: Vec<Value> = it.collect();
-    let confirmation = |kind, action| -> Result<Frame, Option<Bytes>> {
+    let Some(word) = Word::of(&name) else {
+        return Err(Some(name));
+    };
+    let frame = match word {
+        Word::Message(kind) => match (it.next(), it.next(), it.next()) {
+            (Some(Value::BulkString(channel)), Some(Value::BulkString(payload)), None) => {
+                Frame::Message(Message::new(kind, channel, None, payload))
+            }
+            _ => return Err(Some(name)),
+        },
+        Word::PatternMessage => match (it.next(), it.next(), it.next(), it.next()) {
+            (
+                Some(Value::BulkString(pattern)),
+                Some(Value::BulkString(channel)),
+                Some(Value::BulkString(payload)),
+                None,
+            ) => Frame::Message(Message::new(Kind::Pattern, channel, Some(pattern), payload)),
+            _ => return Err(Some(name)),
+        },
         // [kind, channel, count]; the channel is null for an unsubscribe
         // from nothing.
-        match rest.as_slice() {
-            [channel, Value::Integer(_)] => {
-                let channel = match channel {
-                    Value::BulkString(b) | Value::SimpleString(b) => Some(b.clone()),
-                    v if v.is_null() && action == Action::Unsubscribe => None,
-                    _ => return Err(Some(name.clone())),
-                };
-                Ok(Frame::Confirmation {
+        Word::Confirmation(kind, action) => match (it.next(), it.next(), it.next()) {
+            (
+                Some(Value::BulkString(channel) | Value::SimpleString(channel)),
+                Some(Value::Integer(_)),
+                None,
+            ) => Frame::Confirmation {
+                kind,
+                action,
+                channel: Some(channel),
+            },
+            (Some(channel), Some(Value::Integer(_)), None)
+                if channel.is_null() && action == Action::Unsubscribe =>
+            {
+                Frame::Confirmation {
                     kind,
                     action,
-                    channel,
-                })
-            }
-            _ => Err(Some(name.clone())),
-        }
-    };
-    let lower = name.to_ascii_lowercase();
-    match lower.as_slice() {
-        b"message" | b"smessage" => {
-            let kind = if lower == b"message" {
-                Kind::Channel
-            } else {
-                Kind::Shard
-            };
-            match <[Value; 2]>::try_from(rest) {
-                Ok([Value::BulkString(channel), Value::BulkString(payload)]) => {
-                    Ok(Frame::Message(Message::new(kind, channel, None, payload)))
+                    channel: None,
                 }
-                _ => Err(Some(name)),
             }
-        }
-        b"pmessage" => match <[Value; 3]>::try_from(rest) {
-            Ok(
-                [Value::BulkString(pattern), Value::BulkString(channel), Value::BulkString(payload)],
-            ) => Ok(Frame::Message(Message::new(
-                Kind::Pattern,
-                channel,
-                Some(pattern),
-                payload,
-            ))),
-            _ => Err(Some(name)),
+            _ => return Err(Some(name)),
         },
-        b"subscribe" => confirmation(Kind::Channel, Action::Subscribe),
-        b"psubscribe" => confirmation(Kind::Pattern, Action::Subscribe),
-        b"ssubscribe" => confirmation(Kind::Shard, Action::Subscribe),
-        b"unsubscribe" => confirmation(Kind::Channel, Action::Unsubscribe),
-        b"punsubscribe" => confirmation(Kind::Pattern, Action::Unsubscribe),
-        b"sunsubscribe" => confirmation(Kind::Shard, Action::Unsubscribe),
-        b"pong" if rest.len() <= 1 => Ok(Frame::Pong),
-        _ => Err(Some(name)),
+        Word::Pong if it.len() <= 1 => Frame::Pong,
+        Word::Pong => return Err(Some(name)),
+    };
+    Ok(frame)
+}
+
+/// The first element of a pub/sub frame.
+#[derive(Debug, Clone, Copy)]
+enum Word {
+    Message(Kind),
+    PatternMessage,
+    Confirmation(Kind, Action),
+    Pong,
+}
+
+impl Word {
+    /// Redis spells them in lower case; other cases are accepted too.
+    fn of(name: &[u8]) -> Option<Word> {
+        let mut lower = [0u8; 12];
+        let name = match lower.get_mut(..name.len()) {
+            Some(slot) if name.iter().any(u8::is_ascii_uppercase) => {
+                slot.copy_from_slice(name);
+                slot.make_ascii_lowercase();
+                &*slot
+            }
+            _ => name,
+        };
+        let word = match name {
+            b"message" => Word::Message(Kind::Channel),
+            b"smessage" => Word::Message(Kind::Shard),
+            b"pmessage" => Word::PatternMessage,
+            b"subscribe" => Word::Confirmation(Kind::Channel, Action::Subscribe),
+            b"psubscribe" => Word::Confirmation(Kind::Pattern, Action::Subscribe),
+            b"ssubscribe" => Word::Confirmation(Kind::Shard, Action::Subscribe),
+            b"unsubscribe" => Word::Confirmation(Kind::Channel, Action::Unsubscribe),
+            b"punsubscribe" => Word::Confirmation(Kind::Pattern, Action::Unsubscribe),
+            b"sunsubscribe" => Word::Confirmation(Kind::Shard, Action::Unsubscribe),
+            b"pong" => Word::Pong,
+            _ => return None,
+        };
+        Some(word)
     }
 }
 
@@ -232,6 +262,7 @@ mod tests {
             (b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n", confirm(Channel, Sub, Some("ch"))),
             (b"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n", confirm(Channel, Unsub, None)),
             (b"*2\r\n$4\r\npong\r\n$0\r\n\r\n", Frame::Pong),
+            (b"*3\r\n$7\r\nMESSAGE\r\n$2\r\nch\r\n$2\r\nhi\r\n", message(Channel, "ch", None, b"hi")),
             // Plain replies
             (b"+PONG\r\n", Frame::Pong),
             (b"-NOPERM no permissions\r\n", Frame::Error(ServerError::new(&b"NOPERM no permissions"[..]))),
@@ -251,6 +282,9 @@ mod tests {
             (b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n$1\r\n1\r\n", unexpected("push", Some("subscribe"))),
             (b">3\r\n$9\r\nsubscribe\r\n_\r\n:1\r\n", unexpected("push", Some("subscribe"))),
             (b"*3\r\n$4\r\npong\r\n$0\r\n\r\n$0\r\n\r\n", unexpected("array", Some("pong"))),
+            (b"*2\r\n$13\r\nPUNSUBSCRIBEX\r\n:1\r\n", unexpected("array", Some("PUNSUBSCRIBEX"))),
+            (b"*4\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n$0\r\n\r\n", unexpected("array", Some("message"))),
+            (b"*4\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n:1\r\n", unexpected("array", Some("subscribe"))),
         ];
         for (wire, want) in cases {
             assert_eq!(read(wire), want, "{}", String::from_utf8_lossy(wire));

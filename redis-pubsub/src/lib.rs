@@ -33,6 +33,24 @@
 //! had and before newer ones. Other streams, even on the same channel, are
 //! not affected.
 //!
+//! # Reconnecting
+//!
+//! When the connection is lost, every stream yields
+//! [`Event::Disconnected`], and the connection is re-established in the
+//! background with the backoff of the config's
+//! [`ReconnectPolicy`](redis_conn::ReconnectPolicy). Every channel a stream
+//! still wants is then subscribed again (channels and patterns in batches,
+//! shard channels one per command), and each stream yields
+//! [`Event::Resubscribed`] once all of its channels are confirmed. Messages
+//! published in the gap are lost: Redis keeps none.
+//!
+//! While the connection is down, subscribe calls fail at once with
+//! [`Error::Connection`], which says why; so does a call still waiting for
+//! its confirmation when the connection goes. They are not queued for
+//! later: whether and when to retry is the caller's decision. A silent
+//! server is detected with `PING`s ([`PubsubOptions::with_ping_interval`],
+//! [`PubsubOptions::with_response_timeout`]).
+//!
 //! # Layout
 //!
 //! - [`PubsubConnection`], [`IntoChannels`], [`IntoChannel`]
