@@ -14,11 +14,12 @@ use resp::Command;
 /// argument, seconds), XREAD and XREADGROUP with `BLOCK` (milliseconds), WAIT
 /// and WAITAOF (last argument, milliseconds).
 pub(crate) fn reply_timeout(
+    name: &[u8],
     cmd: &Command,
     default: Duration,
     margin: Duration,
 ) -> Option<Duration> {
-    match blocking_time(cmd) {
+    match blocking_time(name, cmd) {
         None => Some(default),
         Some(Blocks::Forever) => None,
         Some(Blocks::For(t)) => Some(t.saturating_add(margin)),
@@ -31,8 +32,7 @@ enum Blocks {
     For(Duration),
 }
 
-fn blocking_time(cmd: &Command) -> Option<Blocks> {
-    let name = cmd.name();
+fn blocking_time(name: &[u8], cmd: &Command) -> Option<Blocks> {
     // Every blocking command starts with B, X or W: skip the rest cheaply.
     if !matches!(name.first(), Some(b'b' | b'B' | b'x' | b'X' | b'w' | b'W')) {
         return None;
@@ -56,7 +56,10 @@ fn blocking_time(cmd: &Command) -> Option<Blocks> {
     } else if is("WAIT") || is("WAITAOF") {
         (last()?, true)
     } else if is("XREAD") || is("XREADGROUP") {
-        let mut args = cmd.args();
+        // Options come before STREAMS; after it, "block" is a stream name.
+        let mut args = cmd
+            .args()
+            .take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS"));
         args.find(|a| a.eq_ignore_ascii_case(b"BLOCK"))?;
         (args.next()?, true)
     } else {
@@ -82,7 +85,7 @@ mod tests {
     const MARGIN: Duration = Duration::from_secs(5);
 
     fn timeout(cmd: Command) -> Option<Duration> {
-        reply_timeout(&cmd, DEFAULT, MARGIN)
+        reply_timeout(cmd.name(), &cmd, DEFAULT, MARGIN)
     }
 
     #[test]
@@ -106,6 +109,10 @@ mod tests {
             secs(1.5)
         );
         assert_eq!(timeout(cmd!("XREAD", "STREAMS", "s", "0")), Some(DEFAULT));
+        assert_eq!(
+            timeout(cmd!("XREAD", "STREAMS", "block", "0")),
+            Some(DEFAULT)
+        );
         assert_eq!(
             timeout(cmd!(
                 "XREADGROUP",

@@ -95,12 +95,7 @@ impl PairedConnection {
     /// margin instead of the response timeout.
     pub fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
         match cmd.into_command() {
-            Ok(cmd) => {
-                let options = &self.shared().options;
-                let timeout =
-                    reply_timeout(&cmd, options.response_timeout(), options.blocking_margin());
-                self.send_command(&cmd, timeout)
-            }
+            Ok(cmd) => self.send_command(&cmd, Timeout::Default),
             Err(e) => Reply::failed(e.into()),
         }
     }
@@ -113,7 +108,7 @@ impl PairedConnection {
         timeout: Option<Duration>,
     ) -> Reply<T> {
         match cmd.into_command() {
-            Ok(cmd) => self.send_command(&cmd, timeout),
+            Ok(cmd) => self.send_command(&cmd, Timeout::Given(timeout)),
             Err(e) => Reply::failed(e.into()),
         }
     }
@@ -123,10 +118,7 @@ impl PairedConnection {
     /// Fails only when the command cannot be queued.
     pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
         let cmd = cmd.into_command()?;
-        check_pairable(&cmd)?;
-        let options = &self.shared().options;
-        let timeout = reply_timeout(&cmd, options.response_timeout(), options.blocking_margin());
-        trace_command(&cmd);
+        let timeout = self.prepare(&cmd, Timeout::Default)?;
         let request = Request {
             tx: None,
             replies: 1,
@@ -164,11 +156,11 @@ impl PairedConnection {
         &self.shared().options
     }
 
-    fn send_command<T: FromValue>(&self, cmd: &Command, timeout: Option<Duration>) -> Reply<T> {
-        if let Err(e) = check_pairable(cmd) {
-            return Reply::failed(e);
-        }
-        trace_command(cmd);
+    fn send_command<T: FromValue>(&self, cmd: &Command, timeout: Timeout) -> Reply<T> {
+        let timeout = match self.prepare(cmd, timeout) {
+            Ok(timeout) => timeout,
+            Err(e) => return Reply::failed(e),
+        };
         let (tx, rx) = oneshot::channel();
         let request = Request {
             tx: Some(tx),
@@ -181,9 +173,42 @@ impl PairedConnection {
         }
     }
 
+    /// Checks that `cmd` may be sent here and works out its reply timeout.
+    pub(crate) fn prepare(
+        &self,
+        cmd: &Command,
+        timeout: Timeout,
+    ) -> Result<Option<Duration>, Error> {
+        let name = cmd.name();
+        check_pairable(name, cmd)?;
+        // The name only: arguments may be secrets.
+        tracing::trace!(command = %String::from_utf8_lossy(name), "send");
+        Ok(match timeout {
+            Timeout::Given(timeout) => timeout,
+            Timeout::Default => {
+                let options = &self.shared().options;
+                reply_timeout(
+                    name,
+                    cmd,
+                    options.response_timeout(),
+                    options.blocking_margin(),
+                )
+            }
+        })
+    }
+
     pub(crate) fn shared(&self) -> &Shared {
         &self.handle.shared
     }
+}
+
+/// Which reply timeout a command gets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Timeout {
+    /// The response timeout, or a blocking command's own plus the margin.
+    Default,
+    /// This one (`None`: as long as the server takes).
+    Given(Option<Duration>),
 }
 
 /// A connection of its own, for what must not share a socket: `WATCH` (its
@@ -298,8 +323,7 @@ impl Sender for ExclusiveConnection {
 /// subscriptions and MONITOR push an unbounded stream of frames, and
 /// `CLIENT REPLY` switches replies off. Either would shift every later reply
 /// onto the wrong caller.
-pub(crate) fn check_pairable(cmd: &Command) -> Result<(), Error> {
-    let name = cmd.name();
+fn check_pairable(name: &[u8], cmd: &Command) -> Result<(), Error> {
     if !matches!(
         name.first(),
         Some(b's' | b'S' | b'p' | b'P' | b'u' | b'U' | b'm' | b'M' | b'c' | b'C')
@@ -330,9 +354,4 @@ pub(crate) fn check_pairable(cmd: &Command) -> Result<(), Error> {
         return Err(Error::Unsupported("CLIENT REPLY"));
     }
     Ok(())
-}
-
-fn trace_command(cmd: &Command) {
-    // The name only: arguments may be secrets.
-    tracing::trace!(command = %String::from_utf8_lossy(cmd.name()), "send");
 }

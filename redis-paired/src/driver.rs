@@ -103,6 +103,8 @@ struct Io<'a> {
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
     closing: bool,
+    /// Replies were just handed out: their callers are about to send again.
+    delivered: bool,
 }
 
 impl<'a> Io<'a> {
@@ -120,6 +122,7 @@ impl<'a> Io<'a> {
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             timer_at: None,
             closing: false,
+            delivered: false,
         }
     }
 
@@ -137,6 +140,13 @@ impl<'a> Io<'a> {
         loop {
             let mut progress = false;
             if self.write_buf.is_empty() {
+                if self.delivered {
+                    // Let the callers just woken run first: what they send
+                    // next then goes out in one write instead of many.
+                    self.delivered = false;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 progress |= self.take(cx);
             }
             match self.poll_write(cx) {
@@ -247,6 +257,7 @@ impl<'a> Io<'a> {
             }
         };
         self.shared.finished(finished);
+        self.delivered |= finished > 0;
         Poll::Ready(result)
     }
 

@@ -8,8 +8,7 @@ use redis_conn::Error;
 use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
 
-use crate::blocking::reply_timeout;
-use crate::connection::{check_pairable, IntoCommand};
+use crate::connection::{IntoCommand, Timeout};
 use crate::queue::Request;
 use crate::{PairedConnection, Reply};
 
@@ -64,6 +63,8 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Adds a command.
+    // `add` reads best in a chain; a pipeline is no number to `+`.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, cmd: impl IntoCommand) -> Pipeline<'a> {
         self.push(cmd);
         self
@@ -81,15 +82,16 @@ impl<'a> Pipeline<'a> {
                 return self;
             }
         };
-        if let Err(e) = check_pairable(&cmd) {
-            self.error = Some(e);
-            return self;
-        }
+        let own = match self.conn.prepare(&cmd, Timeout::Default) {
+            Ok(own) => own,
+            Err(e) => {
+                self.error = Some(e);
+                return self;
+            }
+        };
+        // Inside MULTI nothing blocks, so only a plain pipeline waits for its
+        // slowest blocking command.
         if !self.transaction {
-            // Inside MULTI nothing blocks, so only a plain pipeline waits for
-            // its slowest blocking command.
-            let options = self.conn.options();
-            let own = reply_timeout(&cmd, options.response_timeout(), options.blocking_margin());
             self.timeout = match (self.timeout, own) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 _ => None,

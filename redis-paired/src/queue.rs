@@ -119,12 +119,8 @@ impl Queue {
                     slot.deadline = None;
                     front_overdue |= i == 0;
                 }
-                Some(d) => {
-                    if self.next_deadline.is_none_or(|n| d < n) {
-                        self.next_deadline = Some(d);
-                    }
-                }
-                None => {}
+                Some(d) if self.next_deadline.is_none_or(|n| d < n) => self.next_deadline = Some(d),
+                _ => {}
             }
         }
         front_overdue

@@ -1,7 +1,6 @@
 //! Live tests against the server `cargo xtask test` provides (`REDIS_URL`),
 //! or one started here when it is not set.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use redis_conn::{ConnectionConfig, Error};
@@ -9,33 +8,45 @@ use redis_paired::{ExclusiveConnection, PairedConnection};
 use resp::{cmd, resp_array, Value};
 use xtask::RedisServer;
 
-fn url() -> String {
-    static SERVER: OnceLock<(String, Option<RedisServer>)> = OnceLock::new();
-    let (url, _) = SERVER.get_or_init(|| match std::env::var("REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let server = RedisServer::start().expect("redis-server starts");
-            (server.url(), Some(server))
+/// The server under test: `REDIS_URL` when `cargo xtask test` set it, or
+/// one started for this test alone (and stopped when the test ends).
+struct Server {
+    url: String,
+    _own: Option<RedisServer>,
+}
+
+impl Server {
+    fn get() -> Server {
+        match std::env::var("REDIS_URL") {
+            Ok(url) => Server { url, _own: None },
+            Err(_) => {
+                let own = RedisServer::start().expect("redis-server starts");
+                Server {
+                    url: own.url(),
+                    _own: Some(own),
+                }
+            }
         }
-    });
-    url.clone()
-}
+    }
 
-async fn connect() -> PairedConnection {
-    let config: ConnectionConfig = url().parse().unwrap();
-    PairedConnection::connect(&config).await.unwrap()
-}
+    fn config(&self) -> ConnectionConfig {
+        self.url.parse().unwrap()
+    }
 
-async fn connect_resp2() -> PairedConnection {
-    let config = ConnectionConfig::from_url(&url())
-        .unwrap()
-        .with_protocol(redis_conn::Protocol::Resp2);
-    PairedConnection::connect(&config).await.unwrap()
+    async fn connect(&self) -> PairedConnection {
+        PairedConnection::connect(&self.config()).await.unwrap()
+    }
+
+    async fn connect_resp2(&self) -> PairedConnection {
+        let config = self.config().with_protocol(redis_conn::Protocol::Resp2);
+        PairedConnection::connect(&config).await.unwrap()
+    }
 }
 
 #[tokio::test]
 async fn wire_order_is_call_order_however_replies_are_awaited() {
-    let conn = connect().await;
+    let server = Server::get();
+    let conn = server.connect().await;
     let _: i64 = conn.send(cmd!("DEL", "order:n")).await.unwrap();
     let replies: Vec<_> = (0..100)
         .map(|_| conn.send::<i64>(cmd!("INCR", "order:n")))
@@ -48,7 +59,8 @@ async fn wire_order_is_call_order_however_replies_are_awaited() {
 
 #[tokio::test]
 async fn typed_replies_and_server_errors() {
-    for conn in [connect().await, connect_resp2().await] {
+    let server = Server::get();
+    for conn in [server.connect().await, server.connect_resp2().await] {
         let missing: Option<String> = conn.send(cmd!("GET", "typed:missing")).await.unwrap();
         assert_eq!(missing, None);
         conn.send_and_forget(cmd!("SET", "typed:s", "text"))
@@ -73,7 +85,8 @@ async fn typed_replies_and_server_errors() {
 
 #[tokio::test]
 async fn a_dropped_reply_does_not_shift_the_next() {
-    let conn = connect().await;
+    let server = Server::get();
+    let conn = server.connect().await;
     conn.send_and_forget(cmd!("SET", "drop:a", "a")).unwrap();
     conn.send_and_forget(cmd!("SET", "drop:b", "b")).unwrap();
     for _ in 0..50 {
@@ -85,7 +98,8 @@ async fn a_dropped_reply_does_not_shift_the_next() {
 
 #[tokio::test]
 async fn pipelines_return_their_replies_together() {
-    let conn = connect().await;
+    let server = Server::get();
+    let conn = server.connect().await;
     let (set, n, missing): ((), i64, Option<String>) = conn
         .pipeline()
         .add(cmd!("SET", "pipe:n", 41))
@@ -110,7 +124,8 @@ async fn pipelines_return_their_replies_together() {
 
 #[tokio::test]
 async fn transactions_report_queueing_errors_and_watch_aborts() {
-    let conn = connect().await;
+    let server = Server::get();
+    let conn = server.connect().await;
     let err = conn
         .transaction()
         .add(cmd!("SET", "tx:a", 1))
@@ -123,7 +138,7 @@ async fn transactions_report_queueing_errors_and_watch_aborts() {
         "{err}"
     );
 
-    let watcher = ExclusiveConnection::connect(&url().parse().unwrap())
+    let watcher = ExclusiveConnection::connect(&server.config())
         .await
         .unwrap();
     let _: () = watcher.send(cmd!("WATCH", "tx:watched")).await.unwrap();
@@ -149,7 +164,8 @@ async fn transactions_report_queueing_errors_and_watch_aborts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_transactions_keep_their_own_results() {
-    let conn = connect().await;
+    let server = Server::get();
+    let conn = server.connect().await;
     let mut tasks = Vec::new();
     for t in 0..50 {
         let conn = conn.clone();
@@ -190,7 +206,8 @@ async fn concurrent_transactions_keep_their_own_results() {
 
 #[tokio::test]
 async fn blocking_commands_wait_their_own_timeout_not_the_default() {
-    let config: ConnectionConfig = url().parse().unwrap();
+    let server = Server::get();
+    let config = server.config();
     let options = redis_paired::Options::default()
         .with_response_timeout(Duration::from_millis(100))
         .with_blocking_margin(Duration::from_secs(2));
@@ -210,7 +227,8 @@ async fn blocking_commands_wait_their_own_timeout_not_the_default() {
 
 #[tokio::test]
 async fn commands_that_break_pairing_are_refused() {
-    let conn = connect().await;
+    let server = Server::get();
+    let conn = server.connect().await;
     for refused in [
         cmd!("SUBSCRIBE", "x"),
         cmd!("monitor"),
@@ -225,7 +243,8 @@ async fn commands_that_break_pairing_are_refused() {
 
 #[tokio::test]
 async fn implicit_pipelining_batches_commands_from_many_tasks() {
-    let conn = connect().await;
+    let server = Server::get();
+    let conn = server.connect().await;
     let before = conn.stats();
     let tasks: Vec<_> = (0..200)
         .map(|i| {
@@ -245,10 +264,11 @@ async fn implicit_pipelining_batches_commands_from_many_tasks() {
 
 #[tokio::test]
 async fn the_last_handle_dropped_still_delivers_what_was_queued() {
-    let conn = connect().await;
+    let server = Server::get();
+    let conn = server.connect().await;
     let key = "forget:last";
     let _: i64 = conn.send(cmd!("DEL", key)).await.unwrap();
-    let other = connect().await;
+    let other = server.connect().await;
     for _ in 0..100 {
         conn.send_and_forget(cmd!("INCR", key)).unwrap();
     }

@@ -226,11 +226,17 @@ impl<'a> Iterator for Args<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         // The buffer only ever holds `$<len>\r\n<data>\r\n` written by `push_bulk`.
-        let digits_end = self.rest.iter().position(|&b| b == b'\r')?;
-        let len: usize = std::str::from_utf8(self.rest.get(1..digits_end)?)
-            .ok()?
-            .parse()
-            .ok()?;
+        let mut len = 0usize;
+        let mut digits_end = 1;
+        while let Some(&b) = self.rest.get(digits_end) {
+            if b == b'\r' {
+                break;
+            }
+            len = len
+                .wrapping_mul(10)
+                .wrapping_add(usize::from(b.wrapping_sub(b'0')));
+            digits_end += 1;
+        }
         let start = digits_end + 2;
         let data = self.rest.get(start..start + len)?;
         self.rest = self.rest.get(start + len + 2..)?;
