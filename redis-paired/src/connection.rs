@@ -313,24 +313,34 @@ impl Sender for PairedConnection {
     }
 }
 
+impl<S: Sender + ?Sized> Sender for &S {
+    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+        (**self).send(cmd)
+    }
+}
+
 impl Sender for ExclusiveConnection {
     fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
         ExclusiveConnection::send(self, cmd)
     }
 }
 
-/// Refuses commands whose replies do not pair one to one with requests:
-/// subscriptions and MONITOR push an unbounded stream of frames, and
-/// `CLIENT REPLY` switches replies off. Either would shift every later reply
-/// onto the wrong caller.
+/// Refuses commands that would break the connection for everyone on it.
+///
+/// Subscriptions and MONITOR push an unbounded stream of frames, and
+/// `CLIENT REPLY` switches replies off: either would shift every later reply
+/// onto the wrong caller. SELECT, AUTH, HELLO and RESET change the state of
+/// the connection for every clone at once, and a reconnect would silently
+/// undo them: the database, credentials and protocol belong in the
+/// [`ConnectionConfig`]. QUIT would close it under everyone.
 fn check_pairable(name: &[u8], cmd: &Command) -> Result<(), Error> {
     if !matches!(
-        name.first(),
-        Some(b's' | b'S' | b'p' | b'P' | b'u' | b'U' | b'm' | b'M' | b'c' | b'C')
+        name.first().map(u8::to_ascii_uppercase),
+        Some(b'S' | b'P' | b'U' | b'M' | b'C' | b'A' | b'H' | b'R' | b'Q')
     ) {
         return Ok(());
     }
-    const UNPAIRED: [&str; 7] = [
+    const REFUSED: [&str; 12] = [
         "SUBSCRIBE",
         "PSUBSCRIBE",
         "SSUBSCRIBE",
@@ -338,8 +348,13 @@ fn check_pairable(name: &[u8], cmd: &Command) -> Result<(), Error> {
         "PUNSUBSCRIBE",
         "SUNSUBSCRIBE",
         "MONITOR",
+        "SELECT",
+        "AUTH",
+        "HELLO",
+        "RESET",
+        "QUIT",
     ];
-    if let Some(refused) = UNPAIRED
+    if let Some(refused) = REFUSED
         .iter()
         .find(|n| name.eq_ignore_ascii_case(n.as_bytes()))
     {

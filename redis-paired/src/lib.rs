@@ -18,6 +18,9 @@
 //! - [`Reply`] (`reply.rs`): the future of one answer.
 //! - [`Pipeline`] (`pipeline.rs`): explicit batches and transactions.
 //! - [`Options`] (`options.rs`): timeouts and queue bounds.
+//! - [`Commands`] (`commands.rs`): typed methods for the common commands, on
+//!   every [`Sender`]; [`Scan`] (`scan.rs`): SCAN, HSCAN, SSCAN and ZSCAN as
+//!   streams; [`Script`] (`script.rs`): EVALSHA with a fallback to EVAL.
 //! - `queue.rs`: the pure in-flight queue that pairs replies with requests;
 //!   `driver.rs`: the task that moves bytes; `shared.rs`: what they share;
 //!   `blocking.rs`: reply timeouts of blocking commands.

@@ -324,6 +324,11 @@ impl<T: ToArgs> ToArgs for Option<T> {
     }
 }
 
+impl ToArgs for () {
+    /// No argument at all: for an empty list of keys, say.
+    fn write_args(&self, _cmd: &mut Command) {}
+}
+
 impl ToArgs for u8 {
     fn write_args(&self, cmd: &mut Command) {
         cmd.push_int(*self);
