@@ -259,11 +259,14 @@ impl<'a> Io<'a> {
         result
     }
 
-    /// Pings a quiet server; gives up on one that does not answer in time.
+    /// Pings a quiet server; gives up on one that owes an answer and has
+    /// sent nothing for the response timeout.
     fn poll_timer(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Result<(), Error>> {
         let options = &self.shared.options;
+        // A server that keeps sending is alive, even if the answer owed is
+        // still queued behind a flood of messages: only silence counts.
         let deadline = match self.owed_since {
-            Some(since) => since + options.response_timeout(),
+            Some(since) => since.max(self.last_read) + options.response_timeout(),
             None => self.last_read + options.ping_interval(),
         };
         if deadline > now {

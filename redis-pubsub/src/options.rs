@@ -49,9 +49,11 @@ impl PubsubOptions {
         self
     }
 
-    /// How long the server may take to answer a command (a subscribe, an
-    /// unsubscribe, a `PING`). Later than that, the server is presumed gone:
-    /// the connection is dropped and re-established.
+    /// How long the server may stay silent while it owes an answer to a
+    /// command (a subscribe, an unsubscribe, a `PING`). Longer than that,
+    /// it is presumed gone: the connection is dropped and re-established.
+    /// Messages arriving count as signs of life, since an answer may be
+    /// queued behind many of them.
     pub const fn with_response_timeout(mut self, timeout: Duration) -> PubsubOptions {
         self.response_timeout = timeout;
         self

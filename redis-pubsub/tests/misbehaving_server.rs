@@ -283,3 +283,39 @@ async fn the_first_connection_must_succeed() {
     let err = PubsubConnection::connect(&config).await.unwrap_err();
     assert!(err.is_connection(), "{err:?}");
 }
+
+#[tokio::test]
+async fn an_answer_late_behind_a_flood_is_waited_for() {
+    let (listener, config) = listen().await;
+    let options = PubsubOptions::default().with_response_timeout(Duration::from_millis(300));
+    let (conn, mut peer) = tokio::join!(
+        PubsubConnection::connect_with(&config, options),
+        Peer::accept(&listener)
+    );
+    let conn = conn.unwrap();
+    let subscribing = conn.subscribe("a");
+    peer.expect(&["SUBSCRIBE", "a"]).await;
+    peer.send(b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
+        .await;
+    let mut sub = timeout(PATIENCE, subscribing).await.unwrap().unwrap();
+
+    // The answer to b comes after twice the response timeout, but messages
+    // keep coming meanwhile: the server is alive.
+    let subscribing = conn.subscribe("b");
+    peer.expect(&["SUBSCRIBE", "b"]).await;
+    let start = tokio::time::Instant::now();
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    let mut sent = 0;
+    while start.elapsed() < Duration::from_millis(600) {
+        ticks.tick().await;
+        peer.send(b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$4\r\nbusy\r\n")
+            .await;
+        sent += 1;
+    }
+    peer.send(b"*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n")
+        .await;
+    timeout(PATIENCE, subscribing).await.unwrap().unwrap();
+    for _ in 0..sent {
+        assert_eq!(next_message(&mut sub).await.payload_str(), Ok("busy"));
+    }
+}
