@@ -8,7 +8,8 @@ use xtask::RedisServer;
 use crate::{cargo, check_pure, project_root, TaskError};
 
 /// Checks that `resp` is pure, starts a server, runs
-/// `cargo test --workspace [args...]` with `REDIS_URL` set, prints the
+/// `cargo test --workspace --features redis-conn/tls [args...]` (or just
+/// `cargo test [args...]` when they pick packages) with `REDIS_URL` set, prints the
 /// server log if the tests failed, stops the server and passes on the
 /// tests' exit status.
 pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
@@ -18,7 +19,8 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     eprintln!("xtask: redis-server ready at {}", server.url());
     let status = Command::new(cargo())
         .current_dir(project_root())
-        .args(["test", "--workspace"])
+        .arg("test")
+        .args(scope(args))
         .args(args)
         .env("REDIS_URL", server.url())
         .status();
@@ -36,6 +38,20 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     }
     server.kill();
     Ok(exit_code(status))
+}
+
+/// Every crate, with TLS built in so its tests run too, unless the
+/// arguments pick packages themselves (`-p redis-conn`).
+fn scope(args: &[OsString]) -> Vec<&'static str> {
+    let picks_packages = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-p" || a == "--package" || a.to_string_lossy().starts_with("--package="));
+    if picks_packages {
+        Vec::new()
+    } else {
+        vec!["--workspace", "--features", "redis-conn/tls"]
+    }
 }
 
 fn exit_code(status: ExitStatus) -> ExitCode {
