@@ -388,6 +388,7 @@ impl Table {
     /// it). Returns how many streams are being re-established.
     pub(crate) fn reconnected(&mut self) -> usize {
         self.state = State::Connected;
+        self.resubscribing = 0;
         let mut ids: Vec<StreamId> = self.streams.keys().copied().collect();
         ids.sort_unstable();
         for &id in &ids {
@@ -395,7 +396,7 @@ impl Table {
                 continue;
             };
             stream.phase = Phase::Resubscribing;
-            stream.waiting = stream.channels.len();
+            stream.waiting = 0;
             let kind = stream.kind;
             let map = &mut self.keys[kind.index()];
             let mut to_subscribe = Vec::new();
@@ -408,14 +409,23 @@ impl Table {
                     to_subscribe.push(channel.clone());
                 }
                 for member in &mut entry.members {
-                    if member.stream == id {
+                    if member.stream == id && !member.waiting {
                         member.waiting = true;
+                        stream.waiting += 1;
                     }
                 }
             }
+            if stream.waiting == 0 {
+                // Nothing to wait for (no entry left): back at once.
+                stream.phase = Phase::Live;
+                if stream.buffer.push_event(Event::Resubscribed) {
+                    self.to_wake.push(stream.buffer.clone());
+                }
+            } else {
+                self.resubscribing += 1;
+            }
             self.queue(kind, Action::Subscribe, to_subscribe);
         }
-        self.resubscribing = ids.len();
         ids.len()
     }
 
