@@ -96,8 +96,11 @@ impl Event {
 /// matched it (for pattern subscriptions), and the payload.
 ///
 /// All three are binary-safe [`Bytes`], sliced out of the connection's read
-/// buffer without copying. The `*_str` helpers check UTF-8 and never replace
-/// invalid bytes. `Debug` shows the payload's length, not its content.
+/// buffer without copying; a message kept keeps that part of the buffer
+/// (up to 64 KiB) alive, so copy what you keep for long
+/// (`Bytes::copy_from_slice`). The `*_str` methods check UTF-8 and never
+/// replace invalid bytes. `Debug` shows the payload's length, not its
+/// content.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Message {
     kind: Kind,
@@ -184,7 +187,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_helpers_refuse_invalid_utf8() {
+    fn text_accessors_refuse_invalid_utf8() {
         let m = Message::new(
             Kind::Pattern,
             Bytes::from_static(b"news.eu"),

@@ -1,4 +1,4 @@
-//! Helpers of the live tests: the server to use, a plain connection that
+//! What the live tests share: the server to use, a plain connection that
 //! publishes and asks `PUBSUB NUMSUB`, and waiting for stream events.
 
 #![allow(dead_code)]
