@@ -90,6 +90,42 @@ impl Default for DecoderConfig {
     }
 }
 
+/// Hands a finished value to where it belongs, inside [`Decoder::decode`]'s
+/// loop: out of `decode` when no aggregate is open, else into the innermost
+/// one, closing every aggregate that fills (and returning the top-level value
+/// if that completes it). The value expression is written into each branch so
+/// that it is built in place.
+macro_rules! deliver {
+    ($decoder:ident, $value:expr) => {{
+        match $decoder.stack.last_mut() {
+            None => return Ok(Some($value)),
+            Some(top) => {
+                top.items.push($value);
+                if top.items.len() >= top.want {
+                    if let Some(done) = $decoder.close() {
+                        return Ok(Some(done));
+                    }
+                }
+                continue;
+            }
+        }
+    }};
+}
+
+/// [`deliver!`] for a blob payload of the given kind.
+macro_rules! deliver_blob {
+    ($decoder:ident, $kind:expr, $data:expr) => {{
+        match $kind {
+            BlobKind::Bulk => deliver!($decoder, Value::BulkString($data)),
+            BlobKind::Error => deliver!($decoder, Value::BlobError($data)),
+            BlobKind::Verbatim => {
+                let value = verbatim($data)?;
+                deliver!($decoder, value)
+            }
+        }
+    }};
+}
+
 /// A resumable RESP2/RESP3 decoder.
 ///
 /// Feed it a growing [`BytesMut`]: [`decode`](Decoder::decode) takes the bytes
@@ -161,36 +197,214 @@ impl Decoder {
     /// Returns `Ok(None)` when more bytes are needed; what was consumed so far
     /// is remembered. Bulk payloads in the result share `buf`'s memory.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Value>, Error> {
+        // Each element is made where it is delivered (see `deliver!`): values
+        // are moved as little as possible, which is most of the cost of
+        // small replies.
         loop {
-            let step = match self.pending {
-                Some(pending) => self.blob(buf, pending.kind, pending.len)?,
-                None => self.element(buf)?,
-            };
-            let value = match step {
-                Step::Value(value) => value,
-                Step::Opened => continue,
-                Step::Incomplete => return Ok(None),
-            };
-            if let Some(done) = self.attach(value) {
-                return Ok(Some(done));
+            match self.pending {
+                Some(Pending { kind, len }) => {
+                    // `len` passed `check`, which keeps it below `usize::MAX - 2`.
+                    let need = len + 2;
+                    if buf.len() < need {
+                        // The header passed the limit check, so reserving for
+                        // the rest of the payload now saves the reader
+                        // regrowing the buffer piecemeal.
+                        buf.reserve(need - buf.len());
+                        return Ok(None);
+                    }
+                    self.pending = None;
+                    if buf[len..need] != *b"\r\n" {
+                        return Err(Error::MissingCrlf);
+                    }
+                    let mut data = buf.split_to(need).freeze();
+                    data.truncate(len);
+                    deliver_blob!(self, kind, data)
+                }
+                None => {
+                    let tag = match buf.first() {
+                        Some(&tag) => tag,
+                        None => return Ok(None),
+                    };
+                    // A bad type byte is known at once: waiting for a line end
+                    // first would let garbage without one run up to the line
+                    // limit.
+                    if !is_type_byte(tag) {
+                        return Err(Error::InvalidType(tag));
+                    }
+                    let newline = match self.line_end(buf)? {
+                        Some(newline) => newline,
+                        None => return Ok(None),
+                    };
+                    // The line's content is `buf[1..end]`; `end` is its CR.
+                    let end = newline - 1;
+                    match tag {
+                        b'+' => deliver!(self, Value::SimpleString(status(buf, newline))),
+                        b'-' => deliver!(self, Value::Error(take_line(buf, newline))),
+                        b':' => {
+                            let n =
+                                parse_int(&buf[1..end]).ok_or(Error::InvalidFrame("integer"))?;
+                            buf.advance(newline + 1);
+                            deliver!(self, Value::Integer(n))
+                        }
+                        b'_' => {
+                            if end != 1 {
+                                return Err(Error::InvalidFrame("null"));
+                            }
+                            buf.advance(newline + 1);
+                            deliver!(self, Value::Null)
+                        }
+                        b'#' => {
+                            let b = match &buf[1..end] {
+                                b"t" => true,
+                                b"f" => false,
+                                _ => return Err(Error::InvalidFrame("boolean")),
+                            };
+                            buf.advance(newline + 1);
+                            deliver!(self, Value::Boolean(b))
+                        }
+                        b',' => {
+                            let d =
+                                parse_double(&buf[1..end]).ok_or(Error::InvalidFrame("double"))?;
+                            buf.advance(newline + 1);
+                            deliver!(self, Value::Double(d))
+                        }
+                        b'(' => {
+                            if !is_big_number(&buf[1..end]) {
+                                return Err(Error::InvalidFrame("big number"));
+                            }
+                            deliver!(self, Value::BigNumber(take_line(buf, newline)))
+                        }
+                        b'$' | b'!' | b'=' => {
+                            let kind = match tag {
+                                b'$' => BlobKind::Bulk,
+                                b'!' => BlobKind::Error,
+                                _ => BlobKind::Verbatim,
+                            };
+                            let len = match parse_len(&buf[1..end])? {
+                                Some(len) => self.check(len, self.config.max_bulk_len, "bulk")?,
+                                // "$-1\r\n" is RESP2's null bulk string; other
+                                // blob types have no null.
+                                None if kind == BlobKind::Bulk => {
+                                    buf.advance(newline + 1);
+                                    deliver!(self, Value::NullBulkString)
+                                }
+                                None => return Err(Error::InvalidLength),
+                            };
+                            let start = newline + 1;
+                            let need = start + len + 2;
+                            if buf.len() < need {
+                                buf.advance(start);
+                                self.pending = Some(Pending { kind, len });
+                                buf.reserve(need - start - buf.len());
+                                return Ok(None);
+                            }
+                            if buf[start + len..need] != *b"\r\n" {
+                                return Err(Error::MissingCrlf);
+                            }
+                            // One split for header, payload and CRLF; the
+                            // trimming is done on the frozen bytes, for free.
+                            let mut data = buf.split_to(need).freeze();
+                            data.advance(start);
+                            data.truncate(len);
+                            deliver_blob!(self, kind, data)
+                        }
+                        _ => {
+                            let len = parse_len(&buf[1..end])?;
+                            buf.advance(newline + 1);
+                            let len = match len {
+                                Some(len) => {
+                                    self.check(len, self.config.max_aggregate_len, "aggregate")?
+                                }
+                                // "*-1\r\n" is RESP2's null array; other
+                                // aggregates have no null.
+                                None if tag == b'*' => deliver!(self, Value::NullArray),
+                                None => return Err(Error::InvalidLength),
+                            };
+                            match self.open(buf, tag, len)? {
+                                Some(empty) => deliver!(self, empty),
+                                None => continue,
+                            }
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// Adds a finished value to the innermost open aggregate, closing every
-    /// aggregate it completes. Returns the top-level value once there is one.
-    fn attach(&mut self, mut value: Value) -> Option<Value> {
-        loop {
-            let top = match self.stack.last_mut() {
-                None => return Some(value),
-                Some(top) => top,
-            };
-            top.items.push(value);
-            if top.items.len() < top.want {
-                return None;
+    /// Finds the LF that ends the line at the front of `buf`, checking the CR
+    /// before it and the line limit. `Ok(None)` when the line is incomplete;
+    /// the bytes searched are remembered and not searched again.
+    fn line_end(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        // A buffer shorter than what was searched is not the one searched:
+        // start again rather than index out of it.
+        let from = if self.scanned <= buf.len() {
+            self.scanned.max(1)
+        } else {
+            1
+        };
+        let newline = match buf[from..].iter().position(|&b| b == b'\n') {
+            Some(i) => from + i,
+            None => {
+                if buf.len() > self.config.max_line_len.saturating_add(2) {
+                    return Err(Error::LineTooLong(self.config.max_line_len));
+                }
+                self.scanned = buf.len();
+                return Ok(None);
             }
+        };
+        self.scanned = 0;
+        // "<type><content>\r\n": the CR must sit right before the LF, after the tag.
+        if newline < 2 || buf[newline - 1] != b'\r' {
+            return Err(Error::MissingCrlf);
+        }
+        if newline - 2 > self.config.max_line_len {
+            return Err(Error::LineTooLong(self.config.max_line_len));
+        }
+        Ok(Some(newline))
+    }
+
+    /// Opens an aggregate of `len` elements (pairs, for maps and attributes).
+    /// Returns the value at once when it is empty.
+    fn open(&mut self, buf: &BytesMut, tag: u8, len: usize) -> Result<Option<Value>, Error> {
+        if self.stack.len() >= self.config.max_depth {
+            return Err(Error::TooDeep(self.config.max_depth));
+        }
+        let (kind, want) = match tag {
+            b'*' => (Kind::Array, len),
+            b'~' => (Kind::Set, len),
+            b'>' => (Kind::Push, len),
+            b'%' => (Kind::Map, len * 2),
+            _ => (Kind::Attribute, len * 2),
+        };
+        if want == 0 {
+            return Ok(match kind {
+                Kind::Array => Some(Value::Array(Vec::new())),
+                Kind::Set => Some(Value::Set(Vec::new())),
+                Kind::Push => Some(Value::Push(Vec::new())),
+                Kind::Map => Some(Value::Map(Vec::new())),
+                _ => {
+                    self.stack.push(Frame::annotated(Vec::new()));
+                    None
+                }
+            });
+        }
+        // Every element takes at least three bytes ("_\r\n"), so reserve no
+        // more than the bytes at hand can fill: a header alone reserves little.
+        let capacity = want.min(buf.len() / 3 + 1);
+        self.stack.push(Frame {
+            kind,
+            want,
+            items: Vec::with_capacity(capacity),
+        });
+        Ok(None)
+    }
+
+    /// Closes the innermost aggregate, which is full, and every enclosing one
+    /// that this fills. Returns the top-level value once there is one.
+    fn close(&mut self) -> Option<Value> {
+        loop {
             let frame = self.stack.pop()?;
-            value = match frame.kind {
+            let value = match frame.kind {
                 Kind::Array => Value::Array(frame.items),
                 Kind::Set => Value::Set(frame.items),
                 Kind::Push => Value::Push(frame.items),
@@ -206,179 +420,16 @@ impl Decoder {
                     value: Box::new(frame.items.into_iter().next()?),
                 },
             };
-        }
-    }
-
-    /// Decodes one element header (and its body, when it has no children).
-    fn element(&mut self, buf: &mut BytesMut) -> Result<Step, Error> {
-        let tag = match buf.first() {
-            Some(&tag) => tag,
-            None => return Ok(Step::Incomplete),
-        };
-        // A bad type byte is known at once: waiting for a line end first
-        // would let garbage without one run up to the line limit.
-        if !is_type_byte(tag) {
-            return Err(Error::InvalidType(tag));
-        }
-        let from = self.scanned.max(1);
-        let newline = match buf[from..].iter().position(|&b| b == b'\n') {
-            Some(i) => from + i,
-            None => {
-                if buf.len() > self.config.max_line_len.saturating_add(2) {
-                    return Err(Error::LineTooLong(self.config.max_line_len));
-                }
-                self.scanned = buf.len();
-                return Ok(Step::Incomplete);
-            }
-        };
-        self.scanned = 0;
-        // "<type><content>\r\n": the CR must sit right before the LF, after the tag.
-        if newline < 2 || buf[newline - 1] != b'\r' {
-            return Err(Error::MissingCrlf);
-        }
-        let end = newline - 1;
-        if end - 1 > self.config.max_line_len {
-            return Err(Error::LineTooLong(self.config.max_line_len));
-        }
-        let value = match tag {
-            b'+' => Value::SimpleString(take_line(buf, end)),
-            b'-' => Value::Error(take_line(buf, end)),
-            b':' => {
-                let n = parse_int(&buf[1..end]).ok_or(Error::InvalidFrame("integer"))?;
-                buf.advance(newline + 1);
-                Value::Integer(n)
-            }
-            b'_' => {
-                if end != 1 {
-                    return Err(Error::InvalidFrame("null"));
-                }
-                buf.advance(newline + 1);
-                Value::Null
-            }
-            b'#' => {
-                let b = match &buf[1..end] {
-                    b"t" => true,
-                    b"f" => false,
-                    _ => return Err(Error::InvalidFrame("boolean")),
-                };
-                buf.advance(newline + 1);
-                Value::Boolean(b)
-            }
-            b',' => {
-                let d = parse_double(&buf[1..end]).ok_or(Error::InvalidFrame("double"))?;
-                buf.advance(newline + 1);
-                Value::Double(d)
-            }
-            b'(' => {
-                if !is_big_number(&buf[1..end]) {
-                    return Err(Error::InvalidFrame("big number"));
-                }
-                Value::BigNumber(take_line(buf, end))
-            }
-            b'$' | b'!' | b'=' => {
-                let len = parse_len(&buf[1..end])?;
-                buf.advance(newline + 1);
-                let kind = match tag {
-                    b'$' => BlobKind::Bulk,
-                    b'!' => BlobKind::Error,
-                    _ => BlobKind::Verbatim,
-                };
-                match len {
-                    // "$-1\r\n" is RESP2's null bulk string; other blob types have no null.
-                    None if kind == BlobKind::Bulk => Value::NullBulkString,
-                    None => return Err(Error::InvalidLength),
-                    Some(len) => {
-                        let len = self.check(len, self.config.max_bulk_len, "bulk")?;
-                        return self.blob(buf, kind, len);
+            match self.stack.last_mut() {
+                None => return Some(value),
+                Some(top) => {
+                    top.items.push(value);
+                    if top.items.len() < top.want {
+                        return None;
                     }
                 }
             }
-            b'*' | b'~' | b'>' | b'%' | b'|' => {
-                let len = parse_len(&buf[1..end])?;
-                buf.advance(newline + 1);
-                let len = match len {
-                    // "*-1\r\n" is RESP2's null array; other aggregates have no null.
-                    None if tag == b'*' => return Ok(Step::Value(Value::NullArray)),
-                    None => return Err(Error::InvalidLength),
-                    Some(len) => self.check(len, self.config.max_aggregate_len, "aggregate")?,
-                };
-                return self.open(buf, tag, len);
-            }
-            other => return Err(Error::InvalidType(other)),
-        };
-        Ok(Step::Value(value))
-    }
-
-    /// Opens an aggregate of `len` elements (pairs, for maps and attributes).
-    fn open(&mut self, buf: &BytesMut, tag: u8, len: usize) -> Result<Step, Error> {
-        if self.stack.len() >= self.config.max_depth {
-            return Err(Error::TooDeep(self.config.max_depth));
         }
-        let (kind, want) = match tag {
-            b'*' => (Kind::Array, len),
-            b'~' => (Kind::Set, len),
-            b'>' => (Kind::Push, len),
-            b'%' => (Kind::Map, len * 2),
-            _ => (Kind::Attribute, len * 2),
-        };
-        if want == 0 {
-            let value = match kind {
-                Kind::Array => Value::Array(Vec::new()),
-                Kind::Set => Value::Set(Vec::new()),
-                Kind::Push => Value::Push(Vec::new()),
-                Kind::Map => Value::Map(Vec::new()),
-                _ => {
-                    self.stack.push(Frame::annotated(Vec::new()));
-                    return Ok(Step::Opened);
-                }
-            };
-            return Ok(Step::Value(value));
-        }
-        // Every element takes at least three bytes ("_\r\n"), so reserve no
-        // more than the bytes at hand can fill: a header alone reserves little.
-        let capacity = want.min(buf.len() / 3 + 1);
-        self.stack.push(Frame {
-            kind,
-            want,
-            items: Vec::with_capacity(capacity),
-        });
-        Ok(Step::Opened)
-    }
-
-    /// Takes a blob payload of `len` bytes and its CRLF, or remembers that it
-    /// is still arriving.
-    fn blob(&mut self, buf: &mut BytesMut, kind: BlobKind, len: usize) -> Result<Step, Error> {
-        // `len` is at most the configured limit, which `check` keeps below `usize::MAX - 2`.
-        let need = len + 2;
-        if buf.len() < need {
-            self.pending = Some(Pending { kind, len });
-            // The header passed the limit check, so reserving for the rest of
-            // the payload now saves the reader regrowing the buffer piecemeal.
-            buf.reserve(need - buf.len());
-            return Ok(Step::Incomplete);
-        }
-        self.pending = None;
-        if &buf[len..need] != b"\r\n" {
-            return Err(Error::MissingCrlf);
-        }
-        let data = buf.split_to(len).freeze();
-        buf.advance(2);
-        let value = match kind {
-            BlobKind::Bulk => Value::BulkString(data),
-            BlobKind::Error => Value::BlobError(data),
-            BlobKind::Verbatim => {
-                // "=<length>\r\n<format>:<data>\r\n", the format exactly three bytes.
-                if data.len() < 4 || data[3] != b':' {
-                    return Err(Error::InvalidFrame("verbatim string"));
-                }
-                let format = [data[0], data[1], data[2]];
-                Value::VerbatimString {
-                    format,
-                    text: data.slice(4..),
-                }
-            }
-        };
-        Ok(Step::Value(value))
     }
 
     fn check(&self, len: u64, limit: usize, what: &'static str) -> Result<usize, Error> {
@@ -388,13 +439,6 @@ impl Decoder {
             _ => Err(Error::TooLarge { what, len, limit }),
         }
     }
-}
-
-#[derive(Debug)]
-enum Step {
-    Value(Value),
-    Opened,
-    Incomplete,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,12 +482,40 @@ impl Frame {
     }
 }
 
-/// Takes the content of a line `<tag><content>\r\n` whose CR is at `end`.
-fn take_line(buf: &mut BytesMut, end: usize) -> Bytes {
-    buf.advance(1);
-    let content = buf.split_to(end - 1).freeze();
-    buf.advance(2);
+/// Takes the line `<tag><content>\r\n` whose LF is at `newline` off the
+/// front of `buf` and returns its content.
+#[inline(always)]
+fn take_line(buf: &mut BytesMut, newline: usize) -> Bytes {
+    let mut line = buf.split_to(newline + 1).freeze();
+    line.advance(1);
+    line.truncate(newline - 2);
+    line
+}
+
+/// Takes a status line (`+OK\r\n`) like [`take_line`], without sharing
+/// `buf` for the replies that make up most of them: a static string costs no
+/// reference count, now or when the value is dropped.
+#[inline(always)]
+fn status(buf: &mut BytesMut, newline: usize) -> Bytes {
+    let content = match &buf[1..newline - 1] {
+        b"OK" => Bytes::from_static(b"OK"),
+        b"QUEUED" => Bytes::from_static(b"QUEUED"),
+        b"PONG" => Bytes::from_static(b"PONG"),
+        _ => return take_line(buf, newline),
+    };
+    buf.advance(newline + 1);
     content
+}
+
+/// "`=<length>\r\n<encoding>:<data>\r\n`", the encoding exactly three bytes.
+fn verbatim(data: Bytes) -> Result<Value, Error> {
+    if data.len() < 4 || data[3] != b':' {
+        return Err(Error::InvalidFrame("verbatim string"));
+    }
+    Ok(Value::VerbatimString {
+        format: [data[0], data[1], data[2]],
+        text: data.slice(4..),
+    })
 }
 
 fn pair_up(items: Vec<Value>) -> Vec<(Value, Value)> {
@@ -510,11 +582,20 @@ pub(crate) fn parse_double(s: &[u8]) -> Option<f64> {
     std::str::from_utf8(s).ok()?.parse().ok()
 }
 
-/// The first byte of every RESP2 and RESP3 frame type.
-const TYPE_BYTES: &[u8] = b"+-:$*_,#!=(%~|>";
+/// Which bytes start a frame: the type bytes of RESP2 and RESP3.
+const IS_TYPE_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let types = b"+-:$*_,#!=(%~|>";
+    let mut i = 0;
+    while i < types.len() {
+        table[types[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 fn is_type_byte(tag: u8) -> bool {
-    TYPE_BYTES.contains(&tag)
+    IS_TYPE_BYTE[usize::from(tag)]
 }
 
 fn is_big_number(s: &[u8]) -> bool {

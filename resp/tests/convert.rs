@@ -266,7 +266,7 @@ fn conversion_errors_name_type_and_kind() {
     assert_eq!(err.to_string(), "cannot convert map reply to i64");
 }
 
-// Helpers.
+// Shorthands and checks.
 
 fn text(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())

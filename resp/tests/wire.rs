@@ -58,6 +58,9 @@ macro_rules! config_or_default {
 canonical! {
     simple_string: b"+OK\r\n" => simple("OK");
     simple_string_empty: b"+\r\n" => simple("");
+    simple_string_queued: b"+QUEUED\r\n" => simple("QUEUED");
+    simple_string_pong: b"+PONG\r\n" => simple("PONG");
+    simple_string_ok_prefix: b"+OKAY\r\n" => simple("OKAY");
     simple_string_with_spaces: b"+hello world\r\n" => simple("hello world");
     error: b"-ERR unknown command 'FOO'\r\n" => Value::Error(text("ERR unknown command 'FOO'"));
     error_code_only: b"-WRONGTYPE\r\n" => Value::Error(text("WRONGTYPE"));
@@ -402,7 +405,7 @@ fn limits_are_per_frame_not_per_stream() {
     assert!(buf.is_empty());
 }
 
-// Helpers.
+// Shorthands and checks.
 
 fn simple(s: &'static str) -> Value {
     Value::SimpleString(text(s))
