@@ -8,6 +8,7 @@ use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, BytesMut};
+use futures_util::future::Either;
 use futures_util::{Sink, SinkExt, StreamExt};
 use resp::{Command, Decoder, DecoderConfig, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -58,6 +59,39 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
             Err(e)
         }
         Err(_elapsed) => Err(Error::Timeout("connect")),
+    }
+}
+
+/// Opens a connection again after one was lost: waits as the config's
+/// [`ReconnectPolicy`](crate::ReconnectPolicy) says before each attempt, and
+/// tries until one works or `stop` completes (then `None`). `failed` hears
+/// why each attempt failed, so that a caller can report it while it waits.
+///
+/// This crate never reconnects by itself; this is the loop the connections
+/// that heal themselves (`redis-paired`, `redis-pubsub`) share.
+pub async fn reconnect(
+    config: &ConnectionConfig,
+    stop: impl Future<Output = ()>,
+    mut failed: impl FnMut(Error),
+) -> Option<Connection<Stream>> {
+    let policy = config.reconnect();
+    let mut stop = pin!(stop);
+    let mut attempt: u32 = 0;
+    loop {
+        let delay = policy.delay(attempt, crate::jitter_seed());
+        let next = pin!(async {
+            tokio::time::sleep(delay).await;
+            connect(config).await
+        });
+        match futures_util::future::select(next, stop.as_mut()).await {
+            Either::Left((Ok(conn), _)) => return Some(conn),
+            Either::Left((Err(error), _)) => {
+                tracing::debug!(%error, attempt, "reconnect failed");
+                failed(error);
+                attempt = attempt.saturating_add(1);
+            }
+            Either::Right(((), _)) => return None,
+        }
     }
 }
 

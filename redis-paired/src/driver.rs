@@ -26,13 +26,15 @@ pub(crate) async fn run(
     config: ConnectionConfig,
     mut conn: Connection<Stream>,
 ) {
+    // However this task ends (even dropped with its runtime), commands are
+    // refused from then on instead of queued for a driver that is gone.
+    let _closed = CloseOnDrop(&shared);
     let policy = config.reconnect();
     loop {
         shared.set_connected();
         let reason = match Io::new(&shared, conn).run().await {
             Ending::Shutdown => {
                 tracing::debug!("connection closed: every handle is gone");
-                shared.set_closed();
                 return;
             }
             Ending::Lost(reason) => Arc::new(reason),
@@ -44,39 +46,22 @@ pub(crate) async fn run(
         }
         tracing::warn!(error = %reason, "connection lost; reconnecting");
         shared.set_disconnected(reason, false);
-        conn = match reconnect(&shared, &config).await {
+        let stop = shared.closing.notified();
+        let failed = |error| shared.set_reason(Arc::new(error));
+        conn = match redis_conn::reconnect(&config, stop, failed).await {
             Some(conn) => conn,
-            None => {
-                shared.set_closed();
-                return;
-            }
+            None => return,
         };
         shared.count_reconnect();
         tracing::info!("reconnected");
     }
 }
 
-/// Connects again with backoff until it works or every handle is gone.
-async fn reconnect(shared: &Shared, config: &ConnectionConfig) -> Option<Connection<Stream>> {
-    let policy = config.reconnect();
-    let mut attempt = 0;
-    loop {
-        if shared.is_closing() {
-            return None;
-        }
-        let delay = policy.delay(attempt, redis_conn::jitter_seed());
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shared.closing.notified() => return None,
-        }
-        match redis_conn::connect(config).await {
-            Ok(conn) => return Some(conn),
-            Err(error) => {
-                tracing::debug!(%error, attempt, "reconnect failed");
-                shared.set_reason(Arc::new(error));
-                attempt = attempt.saturating_add(1);
-            }
-        }
+struct CloseOnDrop<'a>(&'a Shared);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set_closed();
     }
 }
 

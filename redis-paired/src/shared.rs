@@ -185,11 +185,6 @@ impl Shared {
         Taken::Work
     }
 
-    /// True once every handle is gone.
-    pub(crate) fn is_closing(&self) -> bool {
-        self.lock().closing
-    }
-
     /// Called when the last handle is dropped.
     pub(crate) fn close(&self) {
         let mut inner = self.lock();
@@ -236,14 +231,24 @@ impl Shared {
         }
     }
 
-    /// Stops accepting commands for good.
+    /// Stops accepting commands for good, and fails those still queued.
     pub(crate) fn set_closed(&self) {
         let mut inner = self.lock();
         let reason = match &inner.state {
-            State::Disconnected(reason) => Some(reason.clone()),
+            State::Disconnected(reason) | State::Closed(Some(reason)) => Some(reason.clone()),
             _ => None,
         };
         inner.state = State::Closed(reason);
+        inner.out.clear();
+        inner.commands = 0;
+        let queued = std::mem::take(&mut inner.requests);
+        drop(inner);
+        self.finished(queued.len());
+        for request in queued {
+            if let Some(tx) = request.tx {
+                let _ = tx.send(Err(Error::Closed));
+            }
+        }
     }
 
     /// `n` requests are done (answered, failed or discarded).

@@ -193,3 +193,21 @@ async fn without_reconnect_a_lost_connection_stays_closed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[test]
+fn a_connection_whose_runtime_is_gone_refuses_commands_instead_of_hanging() {
+    let server = RedisServer::start().expect("server starts");
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let conn = first
+        .block_on(PairedConnection::connect(&config(&server)))
+        .unwrap();
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = second.block_on(async {
+        timeout(Duration::from_secs(2), conn.send::<String>(cmd!("PING"))).await
+    });
+    assert!(matches!(result, Ok(Err(Error::Closed))), "{result:?}");
+}

@@ -55,40 +55,14 @@ pub(crate) async fn run(
             "connection lost; reconnecting"
         );
         shared.disconnected(&reason, false);
-        conn = match reconnect(&shared, &config).await {
+        let stop = shared.closing.notified();
+        let failed = |error| shared.set_reason(Arc::new(error));
+        conn = match redis_conn::reconnect(&config, stop, failed).await {
             Some(conn) => conn,
             None => return,
         };
         let streams = shared.reconnected();
         tracing::info!(streams, "connection restored; resubscribing");
-    }
-}
-
-/// Connects again with backoff until it works or nobody is left.
-async fn reconnect(shared: &Shared, config: &ConnectionConfig) -> Option<Connection<Stream>> {
-    let policy = config.reconnect();
-    let mut attempt: u32 = 0;
-    loop {
-        if shared.is_closing() {
-            return None;
-        }
-        let delay = policy.delay(attempt, redis_conn::jitter_seed());
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shared.closing.notified() => return None,
-        }
-        let result = tokio::select! {
-            result = redis_conn::connect(config) => result,
-            () = shared.closing.notified() => return None,
-        };
-        match result {
-            Ok(conn) => return Some(conn),
-            Err(error) => {
-                tracing::debug!(%error, attempt, "reconnect failed");
-                shared.set_reason(Arc::new(error));
-                attempt = attempt.saturating_add(1);
-            }
-        }
     }
 }
 

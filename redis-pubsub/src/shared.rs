@@ -126,11 +126,6 @@ impl Shared {
         self.lock().table.status()
     }
 
-    /// True once nobody is left.
-    pub(crate) fn is_closing(&self) -> bool {
-        self.lock().users == 0
-    }
-
     /// Encodes the queued commands into `out`, or registers the driver's
     /// waker when there are none.
     pub(crate) fn take_work(&self, out: &mut BytesMut, waker: &Waker) -> Work {
