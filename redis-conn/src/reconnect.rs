@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// let policy = ReconnectPolicy::default().with_jitter(Jitter::None);
 /// assert_eq!(policy.delay(0, 0), Duration::from_millis(50));
 /// assert_eq!(policy.delay(3, 0), Duration::from_millis(400));
-/// assert_eq!(policy.delay(30, 0), Duration::from_secs(5));
+/// assert_eq!(policy.delay(30, 0), Duration::from_secs(1));
 ///
 /// // With jitter, the caller passes the randomness.
 /// let policy = ReconnectPolicy::default();
@@ -54,12 +54,13 @@ pub enum Jitter {
 impl ReconnectPolicy {
     /// The default first delay: 50 ms.
     pub const DEFAULT_INITIAL: Duration = Duration::from_millis(50);
-    /// The default longest delay: 5 s.
-    pub const DEFAULT_MAX: Duration = Duration::from_secs(5);
+    /// The default longest delay: 1 s, so that a connection is back within
+    /// about a second of its server, however long the server was away.
+    pub const DEFAULT_MAX: Duration = Duration::from_secs(1);
     /// The default growth factor from one attempt to the next.
     pub const DEFAULT_FACTOR: u32 = 2;
 
-    /// Reconnecting enabled, with the defaults: 50 ms doubling up to 5 s,
+    /// Reconnecting enabled, with the defaults: 50 ms doubling up to 1 s,
     /// equal jitter.
     pub const fn new() -> ReconnectPolicy {
         ReconnectPolicy {
@@ -200,7 +201,7 @@ mod tests {
         let p = ReconnectPolicy::default();
         assert!(p.is_enabled());
         assert_eq!(p.initial(), 50 * MS);
-        assert_eq!(p.max(), 5000 * MS);
+        assert_eq!(p.max(), 1000 * MS);
         assert_eq!(p.factor(), 2);
         assert_eq!(p.jitter(), Jitter::Equal);
         assert!(!ReconnectPolicy::disabled().is_enabled());
@@ -217,9 +218,9 @@ mod tests {
         };
         assert_eq!(
             delays,
-            ms(&[50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000])
+            ms(&[50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000])
         );
-        assert_eq!(p.delay(u32::MAX, u64::MAX), 5000 * MS);
+        assert_eq!(p.delay(u32::MAX, u64::MAX), 1000 * MS);
     }
 
     #[test]
