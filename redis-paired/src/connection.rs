@@ -81,7 +81,7 @@ impl PairedConnection {
     ) -> Result<PairedConnection, Error> {
         let conn = redis_conn::connect(config).await?;
         let shared = Arc::new(Shared::new(options));
-        tokio::spawn(driver::run(shared.clone(), config.clone(), conn));
+        driver::spawn(shared.clone(), config.clone(), conn);
         tracing::info!(address = %config.address(), "connected");
         Ok(PairedConnection {
             handle: Arc::new(Handle { shared }),

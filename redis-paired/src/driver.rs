@@ -19,20 +19,24 @@ use crate::shared::{Shared, Taken};
 /// Bytes kept free in the read buffer before each read.
 const READ_RESERVE: usize = 64 * 1024;
 
+/// Starts the task that runs a connection. However the task ends (even
+/// dropped with its runtime before it first ran), the connection is closed
+/// for its users from then on, not left waiting for a driver that is gone.
+pub(crate) fn spawn(shared: Arc<Shared>, config: ConnectionConfig, conn: Connection<Stream>) {
+    let guard = CloseOnDrop(shared);
+    tokio::spawn(async move {
+        run(&guard.0, config, conn).await;
+        drop(guard);
+    });
+}
+
 /// Runs a connection until every handle is gone, reconnecting as the
 /// config's policy says.
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    config: ConnectionConfig,
-    mut conn: Connection<Stream>,
-) {
-    // However this task ends (even dropped with its runtime), commands are
-    // refused from then on instead of queued for a driver that is gone.
-    let _closed = CloseOnDrop(&shared);
+async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Stream>) {
     let policy = config.reconnect();
     loop {
         shared.set_connected();
-        let reason = match Io::new(&shared, conn).run().await {
+        let reason = match Io::new(shared, conn).run().await {
             Ending::Shutdown => {
                 tracing::debug!("connection closed: every handle is gone");
                 return;
@@ -57,9 +61,9 @@ pub(crate) async fn run(
     }
 }
 
-struct CloseOnDrop<'a>(&'a Shared);
+struct CloseOnDrop(Arc<Shared>);
 
-impl Drop for CloseOnDrop<'_> {
+impl Drop for CloseOnDrop {
     fn drop(&mut self) {
         self.0.set_closed();
     }

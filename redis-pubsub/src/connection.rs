@@ -95,7 +95,7 @@ impl PubsubConnection {
     ) -> Result<PubsubConnection, Error> {
         let conn = redis_conn::connect(config).await?;
         let shared = Arc::new(Shared::new(options));
-        tokio::spawn(driver::run(shared.clone(), config.clone(), conn));
+        driver::spawn(shared.clone(), config.clone(), conn);
         tracing::info!(address = %config.address(), "pub/sub connection open");
         Ok(PubsubConnection {
             handle: Arc::new(Handle { shared }),

@@ -22,19 +22,23 @@ use crate::shared::{Shared, Work};
 /// thousands of small messages, all handed over under one lock.
 const READ_RESERVE: usize = 64 * 1024;
 
+/// Starts the task that runs a connection. However the task ends (even
+/// dropped with its runtime before it first ran), the connection is closed
+/// for its users from then on, not left waiting for a driver that is gone.
+pub(crate) fn spawn(shared: Arc<Shared>, config: ConnectionConfig, conn: Connection<Stream>) {
+    let guard = CloseOnDrop(shared);
+    tokio::spawn(async move {
+        run(&guard.0, config, conn).await;
+        drop(guard);
+    });
+}
+
 /// Runs a connection until every handle and stream is gone, reconnecting as
 /// the config's policy says.
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    config: ConnectionConfig,
-    mut conn: Connection<Stream>,
-) {
-    // However this task ends (even dropped with its runtime), nobody is
-    // left waiting on a stream that will never get anything.
-    let _close = CloseOnDrop(&shared);
+async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Stream>) {
     let policy = config.reconnect();
     loop {
-        let reason = match Io::new(&shared, conn).run().await {
+        let reason = match Io::new(shared, conn).run().await {
             Ending::Shutdown => {
                 tracing::debug!("every handle and subscription is gone; closing the connection");
                 return;
@@ -66,9 +70,9 @@ pub(crate) async fn run(
     }
 }
 
-struct CloseOnDrop<'a>(&'a Shared);
+struct CloseOnDrop(Arc<Shared>);
 
-impl Drop for CloseOnDrop<'_> {
+impl Drop for CloseOnDrop {
     fn drop(&mut self) {
         self.0.close();
     }
