@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod bench;
 mod check_pure;
 mod test;
 
@@ -17,7 +18,10 @@ usage: cargo xtask <task> [args...]
 tasks:
   test [args...]  check that `resp` is pure, then run `cargo test --workspace [args...]`
                   with REDIS_URL pointing at a throwaway redis-server
-  check-pure      check that `resp` depends on no runtime and uses no sockets or clock";
+  check-pure      check that `resp` depends on no runtime and uses no sockets or clock
+  bench [filter]  build the benchmarks in release mode and run the cases whose name
+                  contains `filter` (`cargo xtask bench --list` lists them,
+                  `--help` tells the options)";
 
 fn main() -> ExitCode {
     let mut args = env::args_os().skip(1);
@@ -26,7 +30,8 @@ fn main() -> ExitCode {
     let result = match task.as_ref().and_then(|task| task.to_str()) {
         Some("test") => test::run(&rest),
         Some("check-pure") => check_pure::run().map(|()| ExitCode::SUCCESS),
-        // More tasks (`bench`, `demo`, ...) go here, one module each.
+        Some("bench") => bench::run(&rest),
+        // More tasks (`demo`, ...) go here, one module each.
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
