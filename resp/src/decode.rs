@@ -231,6 +231,22 @@ impl Decoder {
                     if !is_type_byte(tag) {
                         return Err(Error::InvalidType(tag));
                     }
+                    // The common case of a bulk string whose header and
+                    // payload have arrived, without searching for the line
+                    // end first; anything else takes the general path below.
+                    if tag == b'$' {
+                        if let Some((len, start)) = bulk_header(buf, self.config.max_line_len) {
+                            let len = self.check(len, self.config.max_bulk_len, "bulk")?;
+                            let need = start + len + 2;
+                            if buf.len() >= need && buf[start + len..need] == *b"\r\n" {
+                                self.scanned = 0;
+                                let mut data = buf.split_to(need).freeze();
+                                data.advance(start);
+                                data.truncate(len);
+                                deliver!(self, Value::BulkString(data))
+                            }
+                        }
+                    }
                     let newline = match self.line_end(buf)? {
                         Some(newline) => newline,
                         None => return Ok(None),
@@ -525,6 +541,32 @@ fn pair_up(items: Vec<Value>) -> Vec<(Value, Value)> {
         pairs.push((k, v));
     }
     pairs
+}
+
+/// A bulk string header `$<digits>\r\n` at the front of `buf`, its line
+/// within `max_line` bytes: the length and where the payload starts. `None`
+/// for anything else (a null, a bad or incomplete header), left to the
+/// general path.
+#[inline(always)]
+fn bulk_header(buf: &[u8], max_line: usize) -> Option<(u64, usize)> {
+    let mut len: u64 = 0;
+    // At most 18 digits, so that the length cannot overflow.
+    for (i, &b) in buf.iter().enumerate().skip(1).take(19) {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            len = len * 10 + u64::from(d);
+            continue;
+        }
+        let digits = i - 1;
+        if b != b'\r' || digits == 0 || digits > 18 || digits > max_line {
+            return None;
+        }
+        return match buf.get(i + 1) {
+            Some(b'\n') => Some((len, i + 2)),
+            _ => None,
+        };
+    }
+    None
 }
 
 /// A length header: decimal digits, or `-1` for a RESP2 null.

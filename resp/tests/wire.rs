@@ -244,6 +244,8 @@ rejects! {
     over_bulk_limit_blob_error: b"!5\r\nERR x\r\n", bulk_limit(4) => too_large("bulk", 5, 4);
     over_bulk_limit_verbatim: b"=9\r\ntxt:hello\r\n", bulk_limit(8) => too_large("bulk", 9, 8);
     over_bulk_limit_nested: b"*2\r\n$1\r\na\r\n$5\r\nhello\r\n", bulk_limit(4) => too_large("bulk", 5, 4);
+    over_bulk_limit_18_digits: b"$999999999999999999\r\n" => too_large("bulk", 999_999_999_999_999_999, DecoderConfig::DEFAULT_MAX_BULK_LEN);
+    over_bulk_limit_19_digits: b"$9999999999999999999\r\n" => too_large("bulk", 9_999_999_999_999_999_999, DecoderConfig::DEFAULT_MAX_BULK_LEN);
     over_bulk_limit_u64_max: b"$18446744073709551615\r\n" => too_large("bulk", u64::MAX, DecoderConfig::DEFAULT_MAX_BULK_LEN);
     over_default_bulk_limit: b"$536870913\r\n" => too_large("bulk", 536_870_913, DecoderConfig::DEFAULT_MAX_BULK_LEN);
     over_aggregate_limit_array: b"*3\r\n:1\r\n:2\r\n:3\r\n", aggregate_limit(2) => too_large("aggregate", 3, 2);
