@@ -234,6 +234,13 @@ impl Decoder {
                     // The common case of a bulk string whose header and
                     // payload have arrived, without searching for the line
                     // end first; anything else takes the general path below.
+                    if tag == b':' {
+                        if let Some((n, end)) = short_integer(buf, self.config.max_line_len) {
+                            self.scanned = 0;
+                            buf.advance(end);
+                            deliver!(self, Value::Integer(n))
+                        }
+                    }
                     if tag == b'$' {
                         if let Some((len, start)) = bulk_header(buf, self.config.max_line_len) {
                             let len = self.check(len, self.config.max_bulk_len, "bulk")?;
@@ -543,6 +550,10 @@ fn pair_up(items: Vec<Value>) -> Vec<(Value, Value)> {
     pairs
 }
 
+/// The most digits the fast paths below read: no such number overflows an
+/// `i64`.
+const MAX_SHORT_DIGITS: usize = 18;
+
 /// A bulk string header `$<digits>\r\n` at the front of `buf`, its line
 /// within `max_line` bytes: the length and where the payload starts. `None`
 /// for anything else (a null, a bad or incomplete header), left to the
@@ -550,19 +561,52 @@ fn pair_up(items: Vec<Value>) -> Vec<(Value, Value)> {
 #[inline(always)]
 fn bulk_header(buf: &[u8], max_line: usize) -> Option<(u64, usize)> {
     let mut len: u64 = 0;
-    // At most 18 digits, so that the length cannot overflow.
-    for (i, &b) in buf.iter().enumerate().skip(1).take(19) {
+    for (i, &b) in buf.iter().enumerate().skip(1) {
         let d = b.wrapping_sub(b'0');
         if d <= 9 {
+            // Longer numbers are left to the general path, which checks
+            // them for overflow.
+            if i > MAX_SHORT_DIGITS {
+                return None;
+            }
             len = len * 10 + u64::from(d);
             continue;
         }
         let digits = i - 1;
-        if b != b'\r' || digits == 0 || digits > 18 || digits > max_line {
+        if b != b'\r' || digits == 0 || digits > max_line {
             return None;
         }
         return match buf.get(i + 1) {
             Some(b'\n') => Some((len, i + 2)),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// An integer frame `:[-]<digits>\r\n` of at most 18 digits at the front
+/// of `buf`, its line within `max_line` bytes: the value and the frame's
+/// length. `None` for anything else, left to the general path.
+#[inline(always)]
+fn short_integer(buf: &[u8], max_line: usize) -> Option<(i64, usize)> {
+    let negative = buf.get(1) == Some(&b'-');
+    let first = 1 + usize::from(negative);
+    let mut n: i64 = 0;
+    for (i, &b) in buf.iter().enumerate().skip(first) {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            if i - first >= MAX_SHORT_DIGITS {
+                return None;
+            }
+            n = n * 10 + i64::from(d);
+            continue;
+        }
+        let digits = i - first;
+        if b != b'\r' || digits == 0 || i - 1 > max_line {
+            return None;
+        }
+        return match buf.get(i + 1) {
+            Some(b'\n') => Some((if negative { -n } else { n }, i + 2)),
             _ => None,
         };
     }

@@ -67,6 +67,9 @@ canonical! {
     integer_zero: b":0\r\n" => Value::Integer(0);
     integer_positive: b":1000\r\n" => Value::Integer(1000);
     integer_negative: b":-42\r\n" => Value::Integer(-42);
+    integer_18_digits: b":999999999999999999\r\n" => Value::Integer(999_999_999_999_999_999);
+    integer_negative_18_digits: b":-999999999999999999\r\n" => Value::Integer(-999_999_999_999_999_999);
+    integer_19_digits: b":1000000000000000000\r\n" => Value::Integer(1_000_000_000_000_000_000);
     integer_max: b":9223372036854775807\r\n" => Value::Integer(i64::MAX);
     integer_min: b":-9223372036854775808\r\n" => Value::Integer(i64::MIN);
     bulk: b"$5\r\nhello\r\n" => Value::bulk("hello");
