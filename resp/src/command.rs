@@ -41,7 +41,8 @@ pub struct Command {
 impl Command {
     /// Starts a command with its name, such as `"GET"` or `"CLIENT"`.
     pub fn new(name: &str) -> Command {
-        Command::with_capacity(name, 64)
+        // Room for the name, a key and a small value without regrowing.
+        Command::with_capacity(name, 160)
     }
 
     /// Starts a command whose arguments will take about `capacity` bytes.
@@ -84,12 +85,18 @@ impl Command {
 
     /// Appends one bulk string argument.
     pub fn push_bulk(&mut self, data: &[u8]) {
-        self.buf.reserve(data.len() + 16);
-        self.buf.put_u8(b'$');
-        put_int(&mut self.buf, data.len());
-        self.buf.put_slice(b"\r\n");
-        self.buf.put_slice(data);
-        self.buf.put_slice(b"\r\n");
+        // The header goes in as one slice: `$`, up to 20 digits, CRLF.
+        let mut header = [0u8; 24];
+        header[0] = b'$';
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(data.len()).as_bytes();
+        let end = 1 + digits.len();
+        header[1..end].copy_from_slice(digits);
+        header[end..end + 2].copy_from_slice(b"\r\n");
+        self.buf.reserve(end + 2 + data.len() + 2);
+        self.buf.extend_from_slice(&header[..end + 2]);
+        self.buf.extend_from_slice(data);
+        self.buf.extend_from_slice(b"\r\n");
         self.argc += 1;
     }
 

@@ -206,10 +206,7 @@ impl Decoder {
                     // `len` passed `check`, which keeps it below `usize::MAX - 2`.
                     let need = len + 2;
                     if buf.len() < need {
-                        // The header passed the limit check, so reserving for
-                        // the rest of the payload now saves the reader
-                        // regrowing the buffer piecemeal.
-                        buf.reserve(need - buf.len());
+                        reserve_ahead(buf, need - buf.len());
                         return Ok(None);
                     }
                     self.pending = None;
@@ -318,7 +315,7 @@ impl Decoder {
                             if buf.len() < need {
                                 buf.advance(start);
                                 self.pending = Some(Pending { kind, len });
-                                buf.reserve(need - start - buf.len());
+                                reserve_ahead(buf, need - start - buf.len());
                                 return Ok(None);
                             }
                             if buf[start + len..need] != *b"\r\n" {
@@ -611,6 +608,16 @@ fn short_integer(buf: &[u8], max_line: usize) -> Option<(i64, usize)> {
         };
     }
     None
+}
+
+/// Room reserved ahead for a payload still arriving, at most: enough to save
+/// the reader regrowing the buffer piecemeal for values of a few MiB, while a
+/// header alone (`$536870912`, within the default limit) cannot make the
+/// decoder reserve hundreds of MiB before any payload came.
+const MAX_RESERVE_AHEAD: usize = 4 << 20;
+
+fn reserve_ahead(buf: &mut BytesMut, missing: usize) {
+    buf.reserve(missing.min(MAX_RESERVE_AHEAD));
 }
 
 /// A length header: decimal digits, or `-1` for a RESP2 null.
