@@ -95,7 +95,7 @@ impl PairedConnection {
     /// margin instead of the response timeout.
     pub fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
         match cmd.into_command() {
-            Ok(cmd) => self.send_command(&cmd, Timeout::Default),
+            Ok(cmd) => self.send_command(cmd, Timeout::Default),
             Err(e) => Reply::failed(e.into()),
         }
     }
@@ -108,7 +108,7 @@ impl PairedConnection {
         timeout: Option<Duration>,
     ) -> Reply<T> {
         match cmd.into_command() {
-            Ok(cmd) => self.send_command(&cmd, Timeout::Given(timeout)),
+            Ok(cmd) => self.send_command(cmd, Timeout::Given(timeout)),
             Err(e) => Reply::failed(e.into()),
         }
     }
@@ -117,14 +117,14 @@ impl PairedConnection {
     /// like any other; its reply, even an error, is read and discarded.
     /// Fails only when the command cannot be queued.
     pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
-        let cmd = cmd.into_command()?;
+        let mut cmd = cmd.into_command()?;
         let timeout = self.prepare(&cmd, Timeout::Default)?;
         let request = Request {
             tx: None,
             replies: 1,
             timeout,
         };
-        self.shared().enqueue(&cmd, 1, request)
+        self.shared().enqueue(cmd.encoded(), 1, request)
     }
 
     /// Starts a pipeline: commands sent together, their replies returned
@@ -156,8 +156,8 @@ impl PairedConnection {
         &self.shared().options
     }
 
-    fn send_command<T: FromValue>(&self, cmd: &Command, timeout: Timeout) -> Reply<T> {
-        let timeout = match self.prepare(cmd, timeout) {
+    fn send_command<T: FromValue>(&self, mut cmd: Command, timeout: Timeout) -> Reply<T> {
+        let timeout = match self.prepare(&cmd, timeout) {
             Ok(timeout) => timeout,
             Err(e) => return Reply::failed(e),
         };
@@ -167,7 +167,7 @@ impl PairedConnection {
             replies: 1,
             timeout,
         };
-        match self.shared().enqueue(cmd, 1, request) {
+        match self.shared().enqueue(cmd.encoded(), 1, request) {
             Ok(()) => Reply::waiting(rx),
             Err(e) => Reply::failed(e),
         }

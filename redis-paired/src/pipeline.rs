@@ -155,11 +155,7 @@ impl<'a> Pipeline<'a> {
             replies,
             timeout: self.timeout,
         };
-        let buf = std::mem::take(&mut self.buf);
-        let shared = self.conn.shared();
-        match shared.enqueue_with(buf.len(), replies, request, |out| {
-            out.extend_from_slice(&buf)
-        }) {
+        match self.conn.shared().enqueue(&self.buf, replies, request) {
             Ok(()) => Reply::waiting(rx),
             Err(e) => Reply::failed(e),
         }

@@ -7,7 +7,6 @@ use std::task::Waker;
 
 use bytes::BytesMut;
 use redis_conn::Error;
-use resp::Command;
 use tokio::sync::Notify;
 
 use crate::queue::Request;
@@ -115,23 +114,13 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues an encoded request, in call order, or fails at once.
+    /// Queues a request with its encoded bytes, in call order, or fails at
+    /// once.
     pub(crate) fn enqueue(
         &self,
-        cmd: &Command,
+        bytes: &[u8],
         commands: usize,
         request: Request,
-    ) -> Result<(), Error> {
-        self.enqueue_with(cmd.encoded_len(), commands, request, |out| cmd.encode(out))
-    }
-
-    /// Queues a request whose bytes `write` appends, or fails at once.
-    pub(crate) fn enqueue_with(
-        &self,
-        len: usize,
-        commands: usize,
-        request: Request,
-        write: impl FnOnce(&mut BytesMut),
     ) -> Result<(), Error> {
         let mut inner = self.lock();
         inner.state.check()?;
@@ -140,10 +129,10 @@ impl Shared {
             return Err(Error::Backpressure { limit: max });
         }
         let max_bytes = self.options.max_unwritten_bytes();
-        if !inner.out.is_empty() && inner.out.len() + len > max_bytes {
+        if !inner.out.is_empty() && inner.out.len() + bytes.len() > max_bytes {
             return Err(Error::Backpressure { limit: max_bytes });
         }
-        write(&mut inner.out);
+        inner.out.extend_from_slice(bytes);
         inner.requests.push(request);
         inner.commands += commands as u64;
         self.outstanding.fetch_add(1, Ordering::Relaxed);

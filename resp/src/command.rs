@@ -67,7 +67,7 @@ impl Command {
     /// A command without arguments yet; callers add at least one.
     fn empty(capacity: usize) -> Command {
         let mut buf = BytesMut::with_capacity(HEADROOM + capacity);
-        buf.put_bytes(0, HEADROOM);
+        buf.extend_from_slice(&[0; HEADROOM]);
         Command { buf, argc: 0 }
     }
 
@@ -85,18 +85,27 @@ impl Command {
 
     /// Appends one bulk string argument.
     pub fn push_bulk(&mut self, data: &[u8]) {
-        // The header goes in as one slice: `$`, up to 20 digits, CRLF.
-        let mut header = [0u8; 24];
-        header[0] = b'$';
+        // `$`, up to 20 digits, CRLF: small arguments (most keys and values)
+        // are assembled on the stack and copied in once.
+        const SMALL: usize = 64;
+        let mut frame = [0u8; 24 + SMALL + 2];
+        frame[0] = b'$';
         let mut digits = itoa::Buffer::new();
         let digits = digits.format(data.len()).as_bytes();
-        let end = 1 + digits.len();
-        header[1..end].copy_from_slice(digits);
-        header[end..end + 2].copy_from_slice(b"\r\n");
-        self.buf.reserve(end + 2 + data.len() + 2);
-        self.buf.extend_from_slice(&header[..end + 2]);
-        self.buf.extend_from_slice(data);
-        self.buf.extend_from_slice(b"\r\n");
+        let header = 1 + digits.len() + 2;
+        frame[1..header - 2].copy_from_slice(digits);
+        frame[header - 2..header].copy_from_slice(b"\r\n");
+        if data.len() <= SMALL {
+            let end = header + data.len();
+            frame[header..end].copy_from_slice(data);
+            frame[end..end + 2].copy_from_slice(b"\r\n");
+            self.buf.extend_from_slice(&frame[..end + 2]);
+        } else {
+            self.buf.reserve(header + data.len() + 2);
+            self.buf.extend_from_slice(&frame[..header]);
+            self.buf.extend_from_slice(data);
+            self.buf.extend_from_slice(b"\r\n");
+        }
         self.argc += 1;
     }
 
@@ -152,17 +161,31 @@ impl Command {
         out.put_slice(&self.buf[HEADROOM..]);
     }
 
+    /// The encoded command as a slice, without copying the arguments: the
+    /// array header is written into the room kept in front of them.
+    pub fn encoded(&mut self) -> &[u8] {
+        let start = self.write_header();
+        &self.buf[start..]
+    }
+
     /// The encoded command, without copying the arguments: the array header
     /// is written into the room kept in front of them.
     pub fn into_bytes(mut self) -> Bytes {
+        let start = self.write_header();
+        self.buf.advance(start);
+        self.buf.freeze()
+    }
+
+    /// Writes `*<count>\r\n` to end where the arguments start; returns where
+    /// it starts.
+    fn write_header(&mut self) -> usize {
         let mut digits = itoa::Buffer::new();
         let count = digits.format(self.argc).as_bytes();
         let start = HEADROOM - count.len() - 3;
         self.buf[start] = b'*';
         self.buf[start + 1..start + 1 + count.len()].copy_from_slice(count);
         self.buf[HEADROOM - 2..HEADROOM].copy_from_slice(b"\r\n");
-        self.buf.advance(start);
-        self.buf.freeze()
+        start
     }
 }
 
