@@ -1,1 +1,130 @@
-//! Placeholder.
+//! An asynchronous Redis client: the crate applications depend on.
+//!
+//! A [`Client`] holds where and how to reach a server and opens the
+//! connections; everything else is re-exported from the crates that
+//! implement it, so one dependency and one import path serve a whole
+//! service:
+//!
+//! - [`PairedConnection`] (from `redis-paired`): one shared socket, cloned
+//!   into every task, with each task's commands pipelined onto it without
+//!   anyone writing a pipeline; typed [`Commands`], explicit
+//!   [`pipeline`](PairedConnection::pipeline)s and
+//!   [`transaction`](PairedConnection::transaction)s; reconnects by itself.
+//!   [`ExclusiveConnection`] is its unshared sibling for `WATCH` and
+//!   blocking work.
+//! - [`PubsubConnection`] (from `redis-pubsub`): subscriptions as streams
+//!   of [`Event`]s that survive reconnects.
+//! - [`Connection`] (from `redis-conn`): the raw framed connection, for
+//!   `MONITOR` and other streams of replies. Also the configuration
+//!   ([`ConnectionConfig`]) and the one client [`Error`].
+//! - [`Value`], [`Command`], [`cmd!`], [`resp_array!`], [`FromValue`] and
+//!   [`ToArgs`] (from `resp`): the protocol and the conversions between
+//!   replies and Rust types.
+//!
+//! This crate adds nothing but the [`Client`] constructors, the
+//! [`paired_connect`] and [`pubsub_connect`] shortcuts, and, with the
+//! `serde` feature, JSON values and struct-to-hash mapping. It is the place
+//! to start; depend on the crates below it only to leave the others out
+//! (a proxy that needs the protocol alone wants `resp`, which has no
+//! runtime at all).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use redis_facade::prelude::*;
+//!
+//! # async fn run() -> Result<(), Error> {
+//! let client = Client::open("redis://127.0.0.1:6379")?;
+//! let conn = client.paired().await?;
+//!
+//! // Clones share the socket; the three INCRs go out in one write.
+//! let replies: Vec<_> = (0..3).map(|_| conn.incr("visits")).collect();
+//! for reply in replies {
+//!     println!("visit number {}", reply.await?);
+//! }
+//! let missing: Option<String> = conn.get("no such key").await?;
+//! assert_eq!(missing, None);
+//!
+//! // Any command, typed by the caller.
+//! let length: i64 = conn.send(cmd!("RPUSH", "queue", "job-1", "job-2")).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! - `tls`: `rediss://` URLs, through rustls (ring) and the system's root
+//!   certificates unless the [`ConnectionConfig`] names others.
+//! - `serde`: `Json<T>`, a value stored as one JSON string
+//!   (`conn.set("user:1", Json(&user))`), and `to_hash_fields` /
+//!   `from_hash`, a struct stored as a hash of its fields.
+//!
+//! # Layout
+//!
+//! - [`Client`], [`paired_connect`], [`pubsub_connect`] (`client.rs`).
+//! - `Json` (`json.rs`), `to_hash_fields` and `from_hash` (`hash.rs`),
+//!   with the `serde` feature.
+//! - [`prelude`]: the names nearly every user imports.
+//! - [`resp`], [`conn`], [`paired`], [`pubsub`]: the crates below, whole.
+#![deny(missing_docs)]
+
+mod client;
+#[cfg(feature = "serde")]
+mod hash;
+#[cfg(feature = "serde")]
+mod json;
+
+/// The protocol: values, the decoder, commands and conversions (the `resp`
+/// crate).
+pub use resp;
+
+/// The transport: configuration, the client error, the low-level
+/// connection (the `redis-conn` crate).
+pub use redis_conn as conn;
+
+/// The shared pipelined connection and typed commands (the `redis-paired`
+/// crate).
+pub use redis_paired as paired;
+
+/// Publish/subscribe streams (the `redis-pubsub` crate).
+pub use redis_pubsub as pubsub;
+
+pub use redis_conn::{
+    Address, ConfigError, Connection, ConnectionConfig, Error, HandshakeInfo, PemSource, Protocol,
+    ReconnectPolicy, Result,
+};
+pub use redis_paired::{
+    Commands, Direction, ExclusiveConnection, Expiry, IntoCommand, Options, PairedConnection,
+    Pipeline, Reply, Scan, ScanStream, Script, Sender, SetOptions, Stats,
+};
+pub use redis_pubsub::{
+    Event, IntoChannel, IntoChannels, Kind, Message, Messages, PubsubConnection, PubsubOptions,
+    Subscribing, Subscription,
+};
+pub use resp::{bytes, cmd, resp_array, Command, FromValue, ServerError, ToArgs, Value};
+
+pub use crate::client::{paired_connect, pubsub_connect, Client};
+#[cfg(feature = "serde")]
+pub use crate::hash::{from_hash, to_hash_fields};
+#[cfg(feature = "serde")]
+pub use crate::json::Json;
+
+/// The names nearly every user of the client needs, for a glob import:
+/// `use redis_facade::prelude::*;`.
+///
+/// It holds the [`Client`] and the connections, the [`Commands`] and
+/// [`Sender`] traits (whose methods are otherwise out of scope), the
+/// conversion traits, the command macros, the client [`Error`], the options
+/// of `SET`, the pub/sub [`Event`]s and `StreamExt` (to read a
+/// subscription with `.next()`), and `Json` with the `serde` feature. It
+/// leaves `Result` out, so as not to shadow the standard one.
+pub mod prelude {
+    pub use futures_util::StreamExt;
+
+    #[cfg(feature = "serde")]
+    pub use crate::Json;
+    pub use crate::{
+        cmd, resp_array, Client, Commands, Error, Event, ExclusiveConnection, Expiry, FromValue,
+        Message, PairedConnection, PubsubConnection, Sender, SetOptions, ToArgs, Value,
+    };
+}

@@ -1,25 +1,24 @@
 //! Prints every message published to a channel until Ctrl-C.
 //!
-//! ```sh
-//! cargo run -p redis-pubsub --example pubsub -- [channel]   # default: test-topic
-//! redis-cli publish test-topic hello                       # in another terminal
+//! ```text
+//! cargo run -p examples --example pubsub -- [channel]   # default: test-topic
+//! redis-cli publish test-topic hello                   # in another terminal
 //! ```
 //!
 //! The server is `REDIS_URL` (default `redis://127.0.0.1:6379`). Stop the
-//! server and start it again: the subscription comes back by itself.
+//! server and start it again: the subscription comes back by itself, and
+//! the stream says so.
 
-use futures_util::StreamExt;
-use redis_pubsub::{ConnectionConfig, Event, PubsubConnection};
+use redis_facade::prelude::*;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+async fn main() -> Result<(), Error> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let channel = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "test-topic".to_string());
-    let config: ConnectionConfig = url.parse()?;
+        .unwrap_or_else(|| "test-topic".into());
 
-    let conn = PubsubConnection::connect(&config).await?;
+    let conn = Client::open(url)?.pubsub().await?;
     let mut subscription = conn.subscribe(channel.as_str()).await?;
     println!("subscribed to {channel}; Ctrl-C to stop");
 

@@ -1,25 +1,21 @@
 //! Prints every message published to a channel matching a pattern until
 //! Ctrl-C, with the channel it went to.
 //!
-//! ```sh
-//! cargo run -p redis-pubsub --example psubscribe -- [pattern]   # default: test-*
-//! redis-cli publish test-news hello                            # in another terminal
+//! ```text
+//! cargo run -p examples --example psubscribe -- [pattern]   # default: test-*
+//! redis-cli publish test-news hello                        # in another terminal
 //! ```
 //!
 //! The server is `REDIS_URL` (default `redis://127.0.0.1:6379`).
 
-use futures_util::StreamExt;
-use redis_pubsub::{ConnectionConfig, Event, PubsubConnection};
+use redis_facade::prelude::*;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
-    let pattern = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "test-*".to_string());
-    let config: ConnectionConfig = url.parse()?;
+async fn main() -> Result<(), Error> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let pattern = std::env::args().nth(1).unwrap_or_else(|| "test-*".into());
 
-    let conn = PubsubConnection::connect(&config).await?;
+    let conn = Client::open(url)?.pubsub().await?;
     let mut subscription = conn.psubscribe(pattern.as_str()).await?;
     println!("subscribed to channels matching {pattern}; Ctrl-C to stop");
 
