@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod check_pure;
+mod demo;
 mod test;
 
 const USAGE: &str = "\
@@ -18,6 +19,8 @@ usage: cargo xtask <task> [args...]
 tasks:
   test [args...]  check that `resp` is pure, then run `cargo test --workspace [args...]`
                   with REDIS_URL pointing at a throwaway redis-server
+  demo [args...]  run the `realistic` and `sessions` examples against a throwaway
+                  redis-server (or REDIS_URL); args go to cargo (`--release`)
   check-pure      check that `resp` depends on no runtime and uses no sockets or clock
   bench [filter]  build the benchmarks in release mode and run the cases whose name
                   contains `filter` (`cargo xtask bench --list` lists them,
@@ -29,9 +32,10 @@ fn main() -> ExitCode {
     let rest: Vec<OsString> = args.collect();
     let result = match task.as_ref().and_then(|task| task.to_str()) {
         Some("test") => test::run(&rest),
+        Some("demo") => demo::run(&rest),
         Some("check-pure") => check_pure::run().map(|()| ExitCode::SUCCESS),
         Some("bench") => bench::run(&rest),
-        // More tasks (`demo`, ...) go here, one module each.
+        // More tasks go here, one module each.
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

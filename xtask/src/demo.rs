@@ -1,0 +1,74 @@
+//! `cargo xtask demo [cargo args...]`: the client at work, against a throwaway redis-server.
+//!
+//! Builds the `realistic` and `sessions` examples, starts a server (unless
+//! `REDIS_URL` names one), runs both against it with `REDIS_URL` set, and
+//! stops the server. Extra arguments go to `cargo build` and `cargo run`
+//! (`cargo xtask demo --release` for the optimized numbers).
+
+use std::ffi::OsString;
+use std::process::{Command, ExitCode};
+
+use xtask::RedisServer;
+
+use crate::{cargo, project_root, TaskError};
+
+/// The examples the demo runs, in order, each with its arguments: a short
+/// `realistic` run, so the whole demo takes seconds.
+const EXAMPLES: &[(&str, &[&str])] = &[("realistic", &["2"]), ("sessions", &[])];
+
+pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
+    // Build before any server starts: a compile error is shown at once,
+    // and compile time does not eat into the timed run.
+    let mut build = cargo_examples("build", args);
+    for (example, _) in EXAMPLES {
+        build.args(["--example", example]);
+    }
+    let status = build
+        .status()
+        .map_err(|e| format!("cannot run `cargo build`: {e}"))?;
+    if !status.success() {
+        eprintln!("xtask: building the examples failed ({status})");
+        return Ok(ExitCode::FAILURE);
+    }
+
+    // The server stops when `own` is dropped, on every way out.
+    let (url, own) = match std::env::var("REDIS_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let server = RedisServer::start()?;
+            (server.url(), Some(server))
+        }
+    };
+    eprintln!("xtask: redis-server at {url}");
+
+    for (example, example_args) in EXAMPLES {
+        let shown = match example_args {
+            [] => String::new(),
+            given => format!(" -- {}", given.join(" ")),
+        };
+        eprintln!("\nxtask: cargo run -p examples --example {example}{shown}");
+        let status = cargo_examples("run", args)
+            .args(["--quiet", "--example", example, "--"])
+            .args(*example_args)
+            .env("REDIS_URL", &url)
+            .status()
+            .map_err(|e| format!("cannot run `cargo run`: {e}"))?;
+        if !status.success() {
+            eprintln!("xtask: the {example} example failed ({status})");
+            if let Some(server) = &own {
+                eprintln!("xtask: redis-server log:\n{}", server.log());
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cargo <verb> -p examples [args...]`, from the workspace root.
+fn cargo_examples(verb: &str, args: &[OsString]) -> Command {
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(project_root())
+        .args([verb, "-p", "examples"])
+        .args(args);
+    cmd
+}
