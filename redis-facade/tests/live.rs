@@ -254,3 +254,35 @@ mod serde_values {
         assert!(matches!(err, Error::Conversion { .. }), "{err:?}");
     }
 }
+
+#[cfg(feature = "tls")]
+mod tls {
+    use super::*;
+
+    #[tokio::test]
+    async fn rediss_urls_connect_over_tls() {
+        let server = RedisServer::builder().tls().start().unwrap();
+        let url = format!("rediss://127.0.0.1:{}", server.tls_port().unwrap());
+        let config = redis_facade::ConnectionConfig::from_url(&url)
+            .unwrap()
+            .with_tls_root_pem(server.tls_ca_cert_pem().unwrap());
+        let client = Client::new(config);
+        assert!(client.config().is_tls());
+
+        let conn = client.paired().await.unwrap();
+        let mut sub = client
+            .pubsub()
+            .await
+            .unwrap()
+            .subscribe("tls")
+            .await
+            .unwrap();
+        assert_eq!(conn.publish("tls", "secret").await.unwrap(), 1);
+        match next(&mut sub).await {
+            Event::Message(message) => assert_eq!(&message.payload()[..], b"secret"),
+            other => panic!("expected a message, got {other:?}"),
+        }
+        let raw = client.connect().await.unwrap();
+        assert!(raw.stream().is_tls());
+    }
+}
