@@ -79,8 +79,16 @@ impl PairedConnection {
         config: &ConnectionConfig,
         options: Options,
     ) -> Result<PairedConnection, Error> {
+        PairedConnection::open(config, options, false).await
+    }
+
+    async fn open(
+        config: &ConnectionConfig,
+        options: Options,
+        exclusive: bool,
+    ) -> Result<PairedConnection, Error> {
         let conn = redis_conn::connect(config).await?;
-        let shared = Arc::new(Shared::new(options));
+        let shared = Arc::new(Shared::new(options, exclusive));
         driver::spawn(shared.clone(), config.clone(), conn);
         tracing::info!(address = %config.address(), "connected");
         Ok(PairedConnection {
@@ -122,6 +130,7 @@ impl PairedConnection {
         let request = Request {
             tx: None,
             replies: 1,
+            batch: false,
             timeout,
         };
         self.shared().enqueue(cmd.encoded(), 1, request)
@@ -165,6 +174,7 @@ impl PairedConnection {
         let request = Request {
             tx: Some(tx),
             replies: 1,
+            batch: false,
             timeout,
         };
         match self.shared().enqueue(cmd.encoded(), 1, request) {
@@ -180,7 +190,7 @@ impl PairedConnection {
         timeout: Timeout,
     ) -> Result<Option<Duration>, Error> {
         let name = cmd.name();
-        check_pairable(name, cmd)?;
+        check_pairable(name, cmd, self.shared().exclusive)?;
         // The name only: arguments may be secrets.
         tracing::trace!(command = %String::from_utf8_lossy(name), "send");
         Ok(match timeout {
@@ -234,7 +244,7 @@ impl ExclusiveConnection {
         options: Options,
     ) -> Result<ExclusiveConnection, Error> {
         let config = config.clone().with_reconnect(ReconnectPolicy::disabled());
-        let conn = PairedConnection::connect_with(&config, options).await?;
+        let conn = PairedConnection::open(&config, options, true).await?;
         Ok(ExclusiveConnection { conn })
     }
 
@@ -329,18 +339,22 @@ impl Sender for ExclusiveConnection {
 ///
 /// Subscriptions and MONITOR push an unbounded stream of frames, and
 /// `CLIENT REPLY` switches replies off: either would shift every later reply
-/// onto the wrong caller. SELECT, AUTH, HELLO and RESET change the state of
-/// the connection for every clone at once, and a reconnect would silently
-/// undo them: the database, credentials and protocol belong in the
-/// [`ConnectionConfig`]. QUIT would close it under everyone.
-fn check_pairable(name: &[u8], cmd: &Command) -> Result<(), Error> {
+/// onto the wrong caller; SYNC, PSYNC and REPLCONF turn the connection into a
+/// replication stream. SELECT, AUTH, HELLO and RESET change the state of the
+/// connection for every clone at once, and a reconnect would silently undo
+/// them: the database, credentials and protocol belong in the
+/// [`ConnectionConfig`]. QUIT would close it under everyone. On a shared
+/// connection MULTI, EXEC, DISCARD, WATCH and UNWATCH would pull every other
+/// clone's commands into one caller's transaction: use
+/// [`PairedConnection::transaction`], or an [`ExclusiveConnection`] for WATCH.
+pub(crate) fn check_pairable(name: &[u8], cmd: &Command, exclusive: bool) -> Result<(), Error> {
     if !matches!(
         name.first().map(u8::to_ascii_uppercase),
-        Some(b'S' | b'P' | b'U' | b'M' | b'C' | b'A' | b'H' | b'R' | b'Q')
+        Some(b'S' | b'P' | b'U' | b'M' | b'C' | b'A' | b'H' | b'R' | b'Q' | b'E' | b'D' | b'W')
     ) {
         return Ok(());
     }
-    const REFUSED: [&str; 12] = [
+    const REFUSED: [&str; 15] = [
         "SUBSCRIBE",
         "PSUBSCRIBE",
         "SSUBSCRIBE",
@@ -348,17 +362,23 @@ fn check_pairable(name: &[u8], cmd: &Command) -> Result<(), Error> {
         "PUNSUBSCRIBE",
         "SUNSUBSCRIBE",
         "MONITOR",
+        "SYNC",
+        "PSYNC",
+        "REPLCONF",
         "SELECT",
         "AUTH",
         "HELLO",
         "RESET",
         "QUIT",
     ];
-    if let Some(refused) = REFUSED
-        .iter()
-        .find(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-    {
+    let is = |n: &&&str| name.eq_ignore_ascii_case(n.as_bytes());
+    if let Some(refused) = REFUSED.iter().find(is) {
         return Err(Error::Unsupported(refused));
+    }
+    if !exclusive {
+        if let Some(refused) = TRANSACTION_CONTROL.iter().find(is) {
+            return Err(Error::Unsupported(refused));
+        }
     }
     if name.eq_ignore_ascii_case(b"CLIENT")
         && cmd
@@ -370,3 +390,6 @@ fn check_pairable(name: &[u8], cmd: &Command) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The commands that open, close or guard a transaction by hand.
+pub(crate) const TRANSACTION_CONTROL: [&str; 5] = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"];

@@ -107,7 +107,7 @@ impl<'a> Io<'a> {
             write_buf: BytesMut::with_capacity(16 * 1024),
             written: 0,
             taken: Vec::new(),
-            queue: Queue::default(),
+            queue: Queue::new(shared.options.response_timeout()),
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             timer_at: None,
             closing: false,
@@ -153,7 +153,14 @@ impl<'a> Io<'a> {
                 Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
                 Poll::Pending => {}
             }
-            if self.closing && self.write_buf.is_empty() && self.queue.is_empty() {
+            // With every handle gone, what is still queued is written and
+            // its replies awaited (callers may still hold them), but a
+            // command that blocks forever would hold the socket forever:
+            // closing it ends the block.
+            if self.closing
+                && self.write_buf.is_empty()
+                && (self.queue.is_empty() || self.queue.waits_forever())
+            {
                 return Poll::Ready(Ending::Shutdown);
             }
             if !progress {

@@ -8,7 +8,7 @@ use redis_conn::Error;
 use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
 
-use crate::connection::{IntoCommand, Timeout};
+use crate::connection::{IntoCommand, Timeout, TRANSACTION_CONTROL};
 use crate::queue::Request;
 use crate::{PairedConnection, Reply};
 
@@ -82,6 +82,18 @@ impl<'a> Pipeline<'a> {
                 return self;
             }
         };
+        let name = cmd.name();
+        if self.transaction {
+            // The block is MULTI ... EXEC already; these inside it would
+            // nest, end or poison it.
+            if let Some(refused) = TRANSACTION_CONTROL
+                .iter()
+                .find(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            {
+                self.error = Some(Error::Unsupported(refused));
+                return self;
+            }
+        }
         let own = match self.conn.prepare(&cmd, Timeout::Default) {
             Ok(own) => own,
             Err(e) => {
@@ -127,9 +139,9 @@ impl<'a> Pipeline<'a> {
         let reply = self.send();
         let transaction = self.transaction;
         async move {
-            let all: Vec<Value> = match reply.await? {
+            // A batch's replies always come together as one array.
+            let all = match reply.await? {
                 Value::Array(all) => all,
-                // An empty pipeline answers nothing: no command, no reply.
                 other => vec![other],
             };
             let results = if transaction { exec_results(all)? } else { all };
@@ -153,6 +165,7 @@ impl<'a> Pipeline<'a> {
         let request = Request {
             tx: Some(tx),
             replies,
+            batch: true,
             timeout: self.timeout,
         };
         match self.conn.shared().enqueue(&self.buf, replies, request) {
@@ -167,20 +180,21 @@ fn exec_results(mut all: Vec<Value>) -> Result<Vec<Value>, Error> {
     let exec = all.pop().ok_or(Error::Protocol(resp::Error::InvalidFrame(
         "transaction reply",
     )))?;
-    // A command refused at queueing time (wrong arity, unknown command) is
-    // the error worth reporting; EXEC then only says EXECABORT.
-    for reply in all {
-        match reply {
-            Value::Error(text) | Value::BlobError(text) => {
-                return Err(Error::Server(ServerError::new(text)))
-            }
-            _ => {}
-        }
-    }
     match exec {
+        // EXEC ran the transaction: its results are the answer, whatever was
+        // said while queueing.
         Value::Array(results) => Ok(results),
         Value::Null | Value::NullArray | Value::NullBulkString => Err(Error::TransactionAborted),
-        Value::Error(text) | Value::BlobError(text) => Err(Error::Server(ServerError::new(text))),
+        Value::Error(text) | Value::BlobError(text) => {
+            // EXECABORT only says a command was refused while queueing (wrong
+            // arity, unknown command): that refusal is the error worth
+            // reporting.
+            let refusal = all.into_iter().find_map(|reply| match reply {
+                Value::Error(text) | Value::BlobError(text) => Some(text),
+                _ => None,
+            });
+            Err(Error::Server(ServerError::new(refusal.unwrap_or(text))))
+        }
         other => Err(Error::Conversion {
             target: "transaction results",
             found: other.kind(),
@@ -221,5 +235,14 @@ mod tests {
             Err(Error::Server(e)) => assert!(e.message().contains("wrong number")),
             other => panic!("unexpected {other:?}"),
         }
+
+        // EXEC ran: an error said while queueing did not stop it.
+        let ran = vec![
+            ok("OK"),
+            Value::Error("ERR something refused but not fatal".into()),
+            ok("QUEUED"),
+            Value::Array(vec![Value::Integer(1)]),
+        ];
+        assert_eq!(exec_results(ran).unwrap(), vec![Value::Integer(1)]);
     }
 }

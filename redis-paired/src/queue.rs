@@ -18,8 +18,11 @@ pub(crate) struct Request {
     /// The caller waiting for the reply; `None` for fire-and-forget.
     pub(crate) tx: Option<ReplyTx>,
     /// How many replies the request's bytes produce: 1 for a command, N for
-    /// a pipeline or transaction delivered together as an array.
+    /// a pipeline or transaction.
     pub(crate) replies: usize,
+    /// A pipeline or transaction: its replies are delivered together as one
+    /// array, even when there is only one.
+    pub(crate) batch: bool,
     /// How long after being written the reply may take; `None` waits as long
     /// as the server does (a blocking command with timeout 0).
     pub(crate) timeout: Option<Duration>,
@@ -43,10 +46,14 @@ pub(crate) struct Unsolicited;
 /// Invariant: the front slot owns the next reply off the wire. A caller that
 /// gives up (dropped future, timeout) keeps its slot until its reply arrives
 /// and is discarded, so no reply ever shifts onto the next caller.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Queue {
     slots: VecDeque<Slot>,
-    /// The earliest deadline of any slot, or later: refreshed by `expire`.
+    /// How long the oldest request may go unanswered before the server is
+    /// presumed gone: the connection's response timeout (or the request's
+    /// own timeout, when that is longer).
+    patience: Duration,
+    /// The earliest time `expire` has work, or earlier: refreshed by `expire`.
     next_deadline: Option<Instant>,
 }
 
@@ -54,49 +61,65 @@ pub(crate) struct Queue {
 struct Slot {
     tx: Option<ReplyTx>,
     remaining: usize,
-    /// Replies gathered so far for a batch request.
-    collected: Vec<Value>,
+    /// Replies gathered so far, for a batch request.
+    collected: Option<Vec<Value>>,
+    /// When the caller stops waiting; `None` once told, or never.
     deadline: Option<Instant>,
+    /// When, as the oldest request, its missing reply means the server is
+    /// gone; `None` for a request that may wait as long as the server takes.
+    give_up: Option<Instant>,
 }
 
 impl Queue {
+    /// An empty queue; `patience` is the connection's response timeout.
+    pub(crate) fn new(patience: Duration) -> Queue {
+        Queue {
+            slots: VecDeque::new(),
+            patience,
+            next_deadline: None,
+        }
+    }
+
     /// Adds a request that was just written at `now`.
     pub(crate) fn push(&mut self, request: Request, now: Instant) {
-        let deadline = request.timeout.map(|t| now + t);
-        if let Some(d) = deadline {
+        // A deadline past the end of time is no deadline.
+        let deadline = request.timeout.and_then(|t| now.checked_add(t));
+        let give_up = request
+            .timeout
+            .and_then(|t| now.checked_add(t.max(self.patience)));
+        if let Some(d) = deadline.or(give_up) {
             if self.next_deadline.is_none_or(|n| d < n) {
                 self.next_deadline = Some(d);
             }
         }
-        let collected = if request.replies > 1 {
-            Vec::with_capacity(request.replies)
-        } else {
-            Vec::new()
-        };
+        let collected = request.batch.then(|| Vec::with_capacity(request.replies));
         self.slots.push_back(Slot {
             tx: request.tx,
             remaining: request.replies,
             collected,
             deadline,
+            give_up,
         });
     }
 
     /// Hands the next reply off the wire to the request that owns it.
     pub(crate) fn complete(&mut self, value: Value) -> Result<Completion, Unsolicited> {
         let slot = self.slots.front_mut().ok_or(Unsolicited)?;
-        slot.remaining -= 1;
+        slot.remaining = slot.remaining.saturating_sub(1);
         if slot.remaining > 0 {
-            slot.collected.push(value);
+            if let Some(collected) = &mut slot.collected {
+                collected.push(value);
+            }
             return Ok(Completion::Partial);
         }
         let slot = self.slots.pop_front().ok_or(Unsolicited)?;
         if let Some(tx) = slot.tx {
-            let value = if slot.collected.capacity() == 0 {
-                value
-            } else {
-                let mut all = slot.collected;
-                all.push(value);
-                Value::Array(all)
+            let value = match slot.collected {
+                None => value,
+                Some(mut all) => {
+                    all.push(value);
+                    Value::Array(all)
+                }
             };
             // The caller may have gone; its reply is then simply dropped.
             let _ = tx.send(Ok(value));
@@ -104,26 +127,38 @@ impl Queue {
         Ok(Completion::Finished)
     }
 
-    /// Fails every request whose deadline has passed with a timeout, keeping
-    /// its slot. Returns true when the oldest request is overdue: the server
-    /// has not answered it in time, so the connection is presumed dead.
+    /// Fails every request whose own deadline has passed with a timeout,
+    /// keeping its slot. Returns true when the oldest request has gone
+    /// unanswered past its patience: the server is presumed gone. One
+    /// caller's short timeout alone never condemns the connection.
     pub(crate) fn expire(&mut self, now: Instant) -> bool {
-        self.next_deadline = None;
-        let mut front_overdue = false;
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            match slot.deadline {
-                Some(d) if d <= now => {
-                    if let Some(tx) = slot.tx.take() {
-                        let _ = tx.send(Err(Error::Timeout("response")));
-                    }
-                    slot.deadline = None;
-                    front_overdue |= i == 0;
+        let mut next: Option<Instant> = None;
+        for slot in &mut self.slots {
+            if slot.deadline.is_some_and(|d| d <= now) {
+                if let Some(tx) = slot.tx.take() {
+                    let _ = tx.send(Err(Error::Timeout("response")));
                 }
-                Some(d) if self.next_deadline.is_none_or(|n| d < n) => self.next_deadline = Some(d),
-                _ => {}
+                slot.deadline = None;
+            }
+            for d in [slot.deadline, slot.give_up].into_iter().flatten() {
+                if next.is_none_or(|n| d < n) {
+                    next = Some(d);
+                }
             }
         }
-        front_overdue
+        self.next_deadline = next;
+        self.slots
+            .front()
+            .and_then(|slot| slot.give_up)
+            .is_some_and(|g| g <= now)
+    }
+
+    /// True when the oldest request may wait as long as the server takes (a
+    /// blocking command with timeout 0): nothing behind it can finish first.
+    pub(crate) fn waits_forever(&self) -> bool {
+        self.slots
+            .front()
+            .is_some_and(|slot| slot.give_up.is_none())
     }
 
     /// Fails every request with `error` and empties the queue. Returns how
@@ -160,6 +195,8 @@ impl Queue {
 mod tests {
     use super::*;
 
+    const PATIENCE: Duration = Duration::from_millis(1_000);
+
     fn request(
         replies: usize,
         timeout: Option<u64>,
@@ -168,6 +205,7 @@ mod tests {
         let request = Request {
             tx: Some(tx),
             replies,
+            batch: replies > 1,
             timeout: timeout.map(Duration::from_millis),
         };
         (request, rx)
@@ -180,7 +218,7 @@ mod tests {
     #[test]
     fn replies_go_to_requests_in_order() {
         let now = Instant::now();
-        let mut q = Queue::default();
+        let mut q = Queue::new(PATIENCE);
         let (a, mut ra) = request(1, None);
         let (b, mut rb) = request(1, None);
         q.push(a, now);
@@ -195,7 +233,7 @@ mod tests {
     #[test]
     fn a_dropped_caller_keeps_its_slot() {
         let now = Instant::now();
-        let mut q = Queue::default();
+        let mut q = Queue::new(PATIENCE);
         let (a, ra) = request(1, None);
         let (b, mut rb) = request(1, None);
         q.push(a, now);
@@ -209,7 +247,7 @@ mod tests {
     #[test]
     fn a_batch_collects_its_replies_into_one_array() {
         let now = Instant::now();
-        let mut q = Queue::default();
+        let mut q = Queue::new(PATIENCE);
         let (a, mut ra) = request(3, None);
         let (b, mut rb) = request(1, None);
         q.push(a, now);
@@ -235,7 +273,7 @@ mod tests {
     #[test]
     fn a_timed_out_caller_is_told_and_its_late_reply_discarded() {
         let start = Instant::now();
-        let mut q = Queue::default();
+        let mut q = Queue::new(PATIENCE);
         let (slow, mut rslow) = request(1, None); // blocking forever, at the front
         let (a, mut ra) = request(1, Some(100));
         let (b, mut rb) = request(1, Some(500));
@@ -263,19 +301,82 @@ mod tests {
     }
 
     #[test]
-    fn an_overdue_front_means_a_silent_peer() {
+    fn an_unanswered_front_means_a_silent_peer_after_the_patience() {
+        let ms = Duration::from_millis;
         let start = Instant::now();
-        let mut q = Queue::default();
-        let (a, _ra) = request(1, Some(10));
+        let mut q = Queue::new(PATIENCE);
+        let (short, mut rshort) = request(1, Some(10));
+        let (long, _rlong) = request(1, Some(3_000));
+        q.push(short, start);
+        q.push(long, start);
+        assert!(!q.expire(start + ms(5)));
+        // The short caller gives up; the connection does not.
+        assert!(!q.expire(start + ms(10)));
+        assert!(matches!(rshort.try_recv(), Ok(Err(Error::Timeout(_)))));
+        assert_eq!(q.next_deadline(), Some(start + PATIENCE));
+        // Unanswered for the whole response timeout: the server is gone.
+        assert!(q.expire(start + PATIENCE));
+    }
+
+    #[test]
+    fn a_long_own_timeout_extends_the_patience_and_none_is_forever() {
+        let start = Instant::now();
+        let mut q = Queue::new(PATIENCE);
+        let (long, _r) = request(1, Some(5_000));
+        q.push(long, start);
+        assert!(!q.expire(start + PATIENCE));
+        assert!(q.expire(start + Duration::from_millis(5_000)));
+
+        let mut q = Queue::new(PATIENCE);
+        let (forever, _r) = request(1, None);
+        q.push(forever, start);
+        assert!(q.waits_forever());
+        assert!(!q.expire(start + Duration::from_secs(3_600)));
+        assert_eq!(q.next_deadline(), None);
+    }
+
+    #[test]
+    fn timeouts_past_the_end_of_time_are_no_timeouts() {
+        let start = Instant::now();
+        let mut q = Queue::new(Duration::MAX);
+        let (a, _r) = request(1, Some(u64::MAX));
         q.push(a, start);
-        assert!(!q.expire(start + Duration::from_millis(5)));
-        assert!(q.expire(start + Duration::from_millis(10)));
+        let (tx, _rx) = oneshot::channel();
+        q.push(
+            Request {
+                tx: Some(tx),
+                replies: 1,
+                batch: false,
+                timeout: Some(Duration::MAX),
+            },
+            start,
+        );
+        assert!(!q.expire(start + Duration::from_secs(3_600)));
+    }
+
+    #[test]
+    fn a_batch_of_one_is_still_an_array() {
+        let now = Instant::now();
+        let mut q = Queue::new(PATIENCE);
+        let (tx, mut rx) = oneshot::channel();
+        q.push(
+            Request {
+                tx: Some(tx),
+                replies: 1,
+                batch: true,
+                timeout: None,
+            },
+            now,
+        );
+        let reply = Value::Array(vec![Value::bulk("a"), Value::bulk("b")]);
+        q.complete(reply.clone()).unwrap();
+        assert_eq!(ok(&mut rx), Value::Array(vec![reply]));
     }
 
     #[test]
     fn failing_all_tells_every_caller() {
         let now = Instant::now();
-        let mut q = Queue::default();
+        let mut q = Queue::new(PATIENCE);
         let (a, mut ra) = request(1, None);
         let (b, mut rb) = request(2, None);
         q.push(a, now);

@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     /// Signals the driver, while it waits to reconnect, that every handle is gone.
     pub(crate) closing: Notify,
     pub(crate) options: Options,
+    /// Only one user: transaction commands may be sent by hand.
+    pub(crate) exclusive: bool,
     requests: AtomicU64,
     commands: AtomicU64,
     writes: AtomicU64,
@@ -87,7 +89,7 @@ pub(crate) enum Taken {
 }
 
 impl Shared {
-    pub(crate) fn new(options: Options) -> Shared {
+    pub(crate) fn new(options: Options, exclusive: bool) -> Shared {
         Shared {
             inner: Mutex::new(Inner {
                 state: State::Connected,
@@ -101,6 +103,7 @@ impl Shared {
             outstanding: AtomicUsize::new(0),
             closing: Notify::new(),
             options,
+            exclusive,
             requests: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             writes: AtomicU64::new(0),

@@ -283,3 +283,130 @@ async fn the_last_handle_dropped_still_delivers_what_was_queued() {
         tokio::task::yield_now().await;
     }
 }
+
+#[tokio::test]
+async fn transaction_commands_by_hand_are_for_exclusive_connections_only() {
+    let server = Server::get();
+    let conn = server.connect().await;
+    for refused in [
+        cmd!("MULTI"),
+        cmd!("EXEC"),
+        cmd!("WATCH", "k"),
+        cmd!("DISCARD"),
+        cmd!("UNWATCH"),
+    ] {
+        let err = conn.send::<Value>(refused).await.unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    }
+    let err = conn
+        .transaction()
+        .add(cmd!("WATCH", "tx:w"))
+        .add(cmd!("INCR", "tx:n"))
+        .query::<Vec<Value>>()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unsupported("WATCH")), "{err:?}");
+
+    let exclusive = ExclusiveConnection::connect(&server.config())
+        .await
+        .unwrap();
+    let _: () = exclusive.send(cmd!("MULTI")).await.unwrap();
+    let queued: String = exclusive.send(cmd!("INCR", "tx:byhand")).await.unwrap();
+    assert_eq!(queued, "QUEUED");
+    let results: Vec<i64> = exclusive.send(cmd!("EXEC")).await.unwrap();
+    assert_eq!(results.len(), 1);
+}
+
+#[tokio::test]
+async fn a_pipeline_of_one_keeps_its_array_reply_whole() {
+    let server = Server::get();
+    let conn = server.connect().await;
+    let _: i64 = conn.send(cmd!("DEL", "one:list")).await.unwrap();
+    let _: i64 = conn
+        .send(cmd!("RPUSH", "one:list", "a", "b", "c"))
+        .await
+        .unwrap();
+    let (list,): (Vec<String>,) = conn
+        .pipeline()
+        .add(cmd!("LRANGE", "one:list", 0, -1))
+        .query()
+        .await
+        .unwrap();
+    assert_eq!(list, ["a", "b", "c"]);
+}
+
+#[tokio::test]
+async fn one_callers_short_timeout_does_not_condemn_the_connection() {
+    let server = Server::get();
+    let conn = server.connect().await;
+    let pauser = server.connect().await;
+    let _: () = pauser.send(cmd!("CLIENT", "PAUSE", 300)).await.unwrap();
+    let short = conn.send_with_timeout::<String>(cmd!("PING"), Some(Duration::from_millis(50)));
+    let patient = conn.send::<String>(cmd!("PING"));
+    assert!(matches!(short.await, Err(Error::Timeout(_))));
+    assert_eq!(patient.await.unwrap(), "PONG");
+    assert_eq!(conn.stats().reconnects, 0);
+}
+
+#[tokio::test]
+async fn endless_timeouts_are_fine() {
+    let server = Server::get();
+    let conn = server.connect().await;
+    let pong: String = conn
+        .send_with_timeout(cmd!("PING"), Some(Duration::MAX))
+        .await
+        .unwrap();
+    assert_eq!(pong, "PONG");
+    let options = redis_paired::Options::default().with_response_timeout(Duration::MAX);
+    let conn = PairedConnection::connect_with(&server.config(), options)
+        .await
+        .unwrap();
+    let pong: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+    // A blocking timeout too large for any clock: the server refuses it, the
+    // client does not fall over.
+    let err = conn
+        .send::<Value>(cmd!("BLPOP", "endless:list", "1e19"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_code(), Some("ERR"), "{err}");
+    let pong: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn a_forever_blocked_connection_closes_when_its_last_handle_goes() {
+    let server = Server::get();
+    let config = server.config().with_client_name("forever-blocked");
+    let conn = PairedConnection::connect(&config).await.unwrap();
+    conn.send_and_forget(cmd!("BLPOP", "forever:empty", 0))
+        .unwrap();
+    let observer = server.connect().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let clients: String = observer.send(cmd!("CLIENT", "LIST")).await.unwrap();
+        if clients
+            .lines()
+            .any(|c| c.contains("name=forever-blocked") && c.contains("cmd=blpop"))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never blocked:\n{clients}"
+        );
+        tokio::task::yield_now().await;
+    }
+    drop(conn);
+    loop {
+        let clients: String = observer.send(cmd!("CLIENT", "LIST")).await.unwrap();
+        if !clients.contains("name=forever-blocked") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still connected:\n{clients}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
