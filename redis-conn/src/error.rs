@@ -51,10 +51,12 @@ pub enum Error {
     #[error("{0} timed out")]
     Timeout(&'static str),
     /// A bounded queue is full; the request was not queued.
-    #[error("queue full: at most {limit} requests may wait")]
+    #[error("queue full: at most {limit} {unit} may wait")]
     Backpressure {
         /// The bound of the queue.
         limit: usize,
+        /// What the bound counts: `"requests"` or `"bytes"`.
+        unit: &'static str,
     },
     /// The command cannot be sent on this kind of connection; the field names
     /// it. On a request/response connection these are the commands whose
@@ -289,7 +291,10 @@ mod tests {
             Error::Connection(Arc::new(Error::Closed)),
             Error::Closed,
             Error::Timeout("connect"),
-            Error::Backpressure { limit: 3 },
+            Error::Backpressure {
+                limit: 3,
+                unit: "requests",
+            },
             Error::Config(ConfigError::MissingHost),
             Error::Config(ConfigError::from(url::ParseError::InvalidPort)),
             Error::Config(ConfigError::UnknownQueryParameter("x".into())),

@@ -154,13 +154,18 @@ impl<'a> Handshake<'a> {
             .pop_front()
             .ok_or(Error::Protocol(resp::Error::InvalidFrame("unrequested")))?;
         let error = match &reply {
-            Value::Error(text) | Value::BlobError(text) => Some(ServerError::new(text.clone())),
+            // HELLO and AUTH carry the password, and some servers echo the
+            // arguments of a command they refuse.
+            Value::Error(text) | Value::BlobError(text) => Some(redact(text)),
             _ => None,
         };
         match (expect, error) {
             (Expect::Hello, None) => self.hello(reply)?,
             (Expect::Hello, Some(e)) if self.hello_not_understood(&e) => {
-                tracing::debug!(reply = %e, "server refused HELLO; falling back to RESP2");
+                tracing::debug!(
+                    code = e.code(),
+                    "server refused HELLO; falling back to RESP2"
+                );
                 self.fallback = Fallback::Pending;
                 self.info.protocol = Protocol::Resp2;
             }
@@ -270,6 +275,19 @@ impl<'a> Handshake<'a> {
 }
 
 /// Whether an error reply means the credentials were rejected or missing.
+/// An error reply to a handshake command, without the arguments a server may
+/// have echoed: Redis before 6 answers an unknown HELLO with ``ERR unknown
+/// command `HELLO`, with args beginning with: `3`, `AUTH`, `user`,
+/// `password`, ``.
+fn redact(text: &bytes::Bytes) -> ServerError {
+    const ECHO: &[u8] = b", with args beginning with";
+    let end = text
+        .windows(ECHO.len())
+        .position(|w| w == ECHO)
+        .unwrap_or(text.len());
+    ServerError::new(text.slice(..end))
+}
+
 fn is_auth_error(e: &ServerError) -> bool {
     if matches!(e.code(), "WRONGPASS" | "NOAUTH") {
         return true;
@@ -405,6 +423,20 @@ mod tests {
         assert_eq!(info.protocol(), Protocol::Resp2);
         assert_eq!(info.round_trips(), 2);
         assert_eq!(info.server_version(), None);
+    }
+
+    #[test]
+    fn echoed_credentials_never_reach_the_error() {
+        let config = base().with_password("hunter2");
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        let e = hs
+            .receive(err(
+                "ERR odd refusal, with args beginning with: `3`, `AUTH`, `default`, `hunter2`, ",
+            ))
+            .unwrap_err();
+        assert!(matches!(e, Error::Server(_)), "{e:?}");
+        assert!(!format!("{e} {e:?}").contains("hunter2"), "{e}");
     }
 
     #[test]

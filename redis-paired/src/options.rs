@@ -57,9 +57,11 @@ impl Options {
         self
     }
 
-    /// The most encoded bytes that may wait to be written. At the bound,
-    /// sending fails at once with a backpressure error (a single larger
-    /// command is accepted when nothing else waits).
+    /// The most encoded bytes that may wait for the driver to take them. At
+    /// the bound, sending fails at once with a backpressure error (a single
+    /// larger command is accepted when nothing else waits). The batch the
+    /// driver is writing at that moment comes on top: at most twice the bound
+    /// is held in all.
     pub const fn with_max_unwritten_bytes(mut self, max: usize) -> Options {
         self.max_unwritten_bytes = max;
         self

@@ -129,11 +129,17 @@ impl Shared {
         inner.state.check()?;
         let max = self.options.max_pending();
         if self.outstanding.load(Ordering::Relaxed) >= max {
-            return Err(Error::Backpressure { limit: max });
+            return Err(Error::Backpressure {
+                limit: max,
+                unit: "requests",
+            });
         }
         let max_bytes = self.options.max_unwritten_bytes();
         if !inner.out.is_empty() && inner.out.len() + bytes.len() > max_bytes {
-            return Err(Error::Backpressure { limit: max_bytes });
+            return Err(Error::Backpressure {
+                limit: max_bytes,
+                unit: "bytes",
+            });
         }
         inner.out.extend_from_slice(bytes);
         inner.requests.push(request);

@@ -243,9 +243,16 @@ impl<'a> Io<'a> {
         let options = &self.shared.options;
         // A server that keeps sending is alive, even if the answer owed is
         // still queued behind a flood of messages: only silence counts.
+        // A deadline past the end of time, or a zero ping interval, is none.
         let deadline = match self.owed_since {
-            Some(since) => since.max(self.last_read) + options.response_timeout(),
-            None => self.last_read + options.ping_interval(),
+            Some(since) => since
+                .max(self.last_read)
+                .checked_add(options.response_timeout()),
+            None if options.ping_interval().is_zero() => None,
+            None => self.last_read.checked_add(options.ping_interval()),
+        };
+        let Some(deadline) = deadline else {
+            return Poll::Pending;
         };
         if deadline > now {
             if self.timer_at != Some(deadline) {

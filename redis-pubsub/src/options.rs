@@ -43,7 +43,9 @@ impl PubsubOptions {
     }
 
     /// After how long without anything from the server a `PING` checks
-    /// that it is still there.
+    /// that it is still there. `Duration::ZERO` switches pings off (then a
+    /// server that vanishes without closing the socket goes unnoticed until
+    /// TCP keepalive gives up).
     pub const fn with_ping_interval(mut self, interval: Duration) -> PubsubOptions {
         self.ping_interval = interval;
         self

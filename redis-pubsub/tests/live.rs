@@ -373,3 +373,22 @@ async fn the_connection_closes_when_the_last_handle_and_stream_go() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test]
+async fn extreme_timeouts_neither_panic_nor_spin() {
+    let mut client = Client::connect(&url()).await;
+    for options in [
+        PubsubOptions::default()
+            .with_ping_interval(Duration::MAX)
+            .with_response_timeout(Duration::MAX),
+        PubsubOptions::default().with_ping_interval(Duration::ZERO),
+    ] {
+        let conn = PubsubConnection::connect_with(&config(&url(), Protocol::Resp3), options)
+            .await
+            .unwrap();
+        let channel = unique("extreme");
+        let mut sub = conn.subscribe(channel.as_str()).await.unwrap();
+        assert_eq!(client.publish(&channel, "still here").await, 1);
+        assert_eq!(next_message(&mut sub).await.payload_str(), Ok("still here"));
+    }
+}
