@@ -45,7 +45,10 @@ impl DecoderConfig {
     }
 
     /// Sets the largest element count of an array, set or push, and the
-    /// largest pair count of a map or attribute.
+    /// largest pair count of a map or attribute. It also bounds all the
+    /// elements of one reply together, so that nested aggregates cannot
+    /// multiply it: a reply holds at most twice this many values (a map's
+    /// pairs counting as two each).
     pub const fn with_max_aggregate_len(mut self, len: usize) -> DecoderConfig {
         self.max_aggregate_len = len;
         self
@@ -159,6 +162,8 @@ pub struct Decoder {
     pending: Option<Pending>,
     /// How many bytes of the current line were already searched for its end.
     scanned: usize,
+    /// Elements announced so far by the aggregates of the reply being decoded.
+    announced: usize,
 }
 
 impl Decoder {
@@ -190,6 +195,7 @@ impl Decoder {
         self.stack.clear();
         self.pending = None;
         self.scanned = 0;
+        self.announced = 0;
     }
 
     /// Decodes the next complete frame from the front of `buf`.
@@ -396,6 +402,20 @@ impl Decoder {
             b'%' => (Kind::Map, len * 2),
             _ => (Kind::Attribute, len * 2),
         };
+        // The budget of one reply: a fresh one for each top-level frame.
+        let announced = if self.stack.is_empty() {
+            want
+        } else {
+            self.announced.saturating_add(want)
+        };
+        if announced > self.config.max_aggregate_len.saturating_mul(2) {
+            return Err(Error::TooLarge {
+                what: "reply element",
+                len: announced as u64,
+                limit: self.config.max_aggregate_len.saturating_mul(2),
+            });
+        }
+        self.announced = announced;
         if want == 0 {
             return Ok(match kind {
                 Kind::Array => Some(Value::Array(Vec::new())),

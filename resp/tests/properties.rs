@@ -80,8 +80,10 @@ proptest! {
         }
         if needs.aggregate > 0 {
             let got = decode(fits.with_max_aggregate_len(needs.aggregate - 1));
+            let limit = needs.aggregate - 1;
             prop_assert!(
-                matches!(got, Err(Error::TooLarge { what: "aggregate", limit, .. }) if limit == needs.aggregate - 1),
+                matches!(got, Err(Error::TooLarge { what: "aggregate", limit: l, .. }) if l == limit)
+                    || matches!(got, Err(Error::TooLarge { what: "reply element", limit: l, .. }) if l == 2 * limit),
                 "{:?}", got
             );
         }
@@ -310,6 +312,9 @@ fn small_limits() -> DecoderConfig {
 struct Needs {
     depth: usize,
     aggregate: usize,
+    /// Elements of all aggregates together (pairs count twice): the reply
+    /// may hold at most twice the aggregate limit.
+    elements: usize,
     bulk: usize,
     line: usize,
 }
@@ -318,6 +323,7 @@ impl Needs {
     fn of(value: &Value) -> Needs {
         let mut needs = Needs::default();
         needs.visit(value, 0);
+        needs.aggregate = needs.aggregate.max(needs.elements.div_ceil(2));
         needs
     }
 
@@ -333,6 +339,7 @@ impl Needs {
             Value::VerbatimString { text, .. } => self.blob(text.len() + 4),
             Value::Array(items) | Value::Set(items) | Value::Push(items) => {
                 self.aggregate(items.len(), depth);
+                self.elements += items.len();
                 for item in items {
                     self.visit(item, depth + 1);
                 }
@@ -354,6 +361,7 @@ impl Needs {
 
     fn pairs(&mut self, pairs: &[(Value, Value)], depth: usize) {
         self.aggregate(pairs.len(), depth);
+        self.elements += 2 * pairs.len();
         for (k, v) in pairs {
             self.visit(k, depth + 1);
             self.visit(v, depth + 1);
@@ -373,6 +381,7 @@ impl Needs {
     fn within(&self, config: &DecoderConfig) -> bool {
         self.depth <= config.max_depth()
             && self.aggregate <= config.max_aggregate_len()
+            && self.elements <= 2 * config.max_aggregate_len()
             && self.bulk <= config.max_bulk_len()
             && self.line <= config.max_line_len()
     }

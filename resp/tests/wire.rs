@@ -545,3 +545,25 @@ fn assert_rejects(wire: &[u8], error: Error, config: DecoderConfig) {
     }
     assert_eq!(got, Err(error), "byte by byte: {shown}");
 }
+
+#[test]
+fn nested_aggregates_share_one_element_budget() {
+    // Each array is within the limit of 4; together they exceed twice it.
+    let config = DecoderConfig::new().with_max_aggregate_len(4);
+    let mut decoder = Decoder::with_config(config);
+    let mut buf = BytesMut::from(&b"*4\r\n*4\r\n:1\r\n:2\r\n:3\r\n:4\r\n*4\r\n"[..]);
+    assert_eq!(
+        decoder.decode(&mut buf),
+        Err(Error::TooLarge {
+            what: "reply element",
+            len: 12,
+            limit: 8
+        })
+    );
+    // The budget is per reply: two replies of eight elements each pass.
+    let mut decoder = Decoder::with_config(config);
+    let one = b"*2\r\n*3\r\n:1\r\n:2\r\n:3\r\n*3\r\n:4\r\n:5\r\n:6\r\n";
+    let mut buf = BytesMut::from(&[&one[..], &one[..]].concat()[..]);
+    assert!(decoder.decode(&mut buf).unwrap().is_some());
+    assert!(decoder.decode(&mut buf).unwrap().is_some());
+}
