@@ -9,19 +9,14 @@ use std::time::{Duration, Instant};
 
 use redis_conn::{Connection, ConnectionConfig, Error, Protocol, Stream};
 use resp::{cmd, Command, FromValue, Value};
-use xtask::RedisServer;
+use xtask::{RedisServer, TestServer};
 
 /// The plain server of this test: the one at `REDIS_URL`, or a new one
 /// (kept alive by the returned handle).
-fn plain_server() -> (Option<RedisServer>, String) {
-    match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let server = RedisServer::start().expect("start redis-server");
-            let url = server.url();
-            (Some(server), url)
-        }
-    }
+fn plain_server() -> (TestServer, String) {
+    let server = TestServer::get().expect("start redis-server");
+    let url = server.url().to_string();
+    (server, url)
 }
 
 /// `base` with extra query parameters.

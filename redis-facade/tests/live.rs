@@ -6,31 +6,19 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use redis_facade::prelude::*;
 use redis_facade::{paired_connect, pubsub_connect};
-use xtask::RedisServer;
+use xtask::TestServer;
 
 /// The server under test: `REDIS_URL` when set, or one started for this
 /// test alone (and stopped when the test ends).
-struct Server {
-    url: String,
-    _own: Option<RedisServer>,
-}
+struct Server(TestServer);
 
 impl Server {
     fn get() -> Server {
-        match std::env::var("REDIS_URL") {
-            Ok(url) => Server { url, _own: None },
-            Err(_) => {
-                let own = RedisServer::start().expect("redis-server starts");
-                Server {
-                    url: own.url(),
-                    _own: Some(own),
-                }
-            }
-        }
+        Server(TestServer::get().expect("redis-server starts"))
     }
 
     fn client(&self) -> Client {
-        Client::open(&self.url).unwrap()
+        Client::open(self.0.url()).unwrap()
     }
 }
 
@@ -100,8 +88,8 @@ async fn subscriptions_receive_what_the_paired_connection_publishes() {
 #[tokio::test]
 async fn the_shortcuts_connect_from_a_url() {
     let server = Server::get();
-    let conn = paired_connect(&server.url).await.unwrap();
-    let pubsub = pubsub_connect(&server.url).await.unwrap();
+    let conn = paired_connect(server.0.url()).await.unwrap();
+    let pubsub = pubsub_connect(server.0.url()).await.unwrap();
     let mut messages = pubsub
         .psubscribe("facade:short:*")
         .await

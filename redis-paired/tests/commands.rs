@@ -13,31 +13,19 @@ use redis_paired::{
     Commands, Direction, ExclusiveConnection, Expiry, PairedConnection, Script, SetOptions,
 };
 use resp::{cmd, Value};
-use xtask::RedisServer;
+use xtask::TestServer;
 
 /// The server of one test: `REDIS_URL`'s, or a server of its own that lives
 /// as long as this value.
-struct Redis {
-    url: String,
-    _server: Option<RedisServer>,
-}
+struct Redis(TestServer);
 
 impl Redis {
     fn new() -> Redis {
-        match std::env::var("REDIS_URL") {
-            Ok(url) => Redis { url, _server: None },
-            Err(_) => {
-                let server = RedisServer::start().expect("redis-server starts");
-                Redis {
-                    url: server.url(),
-                    _server: Some(server),
-                }
-            }
-        }
+        Redis(TestServer::get().expect("redis-server starts"))
     }
 
     fn config(&self, protocol: Protocol) -> ConnectionConfig {
-        ConnectionConfig::from_url(&self.url)
+        ConnectionConfig::from_url(self.0.url())
             .unwrap()
             .with_protocol(protocol)
     }

@@ -6,31 +6,19 @@ use std::time::Duration;
 use redis_conn::{ConnectionConfig, Error};
 use redis_paired::{ExclusiveConnection, PairedConnection};
 use resp::{cmd, resp_array, Value};
-use xtask::RedisServer;
+use xtask::TestServer;
 
 /// The server under test: `REDIS_URL` when `cargo xtask test` set it, or
 /// one started for this test alone (and stopped when the test ends).
-struct Server {
-    url: String,
-    _own: Option<RedisServer>,
-}
+struct Server(TestServer);
 
 impl Server {
     fn get() -> Server {
-        match std::env::var("REDIS_URL") {
-            Ok(url) => Server { url, _own: None },
-            Err(_) => {
-                let own = RedisServer::start().expect("redis-server starts");
-                Server {
-                    url: own.url(),
-                    _own: Some(own),
-                }
-            }
-        }
+        Server(TestServer::get().expect("redis-server starts"))
     }
 
     fn config(&self) -> ConnectionConfig {
-        self.url.parse().unwrap()
+        self.0.url().parse().unwrap()
     }
 
     async fn connect(&self) -> PairedConnection {

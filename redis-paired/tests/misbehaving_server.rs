@@ -4,7 +4,7 @@
 //! reconnect.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -24,17 +24,28 @@ enum Act {
 /// Starts a fake server; `script(connection_number, command_name)` decides
 /// each answer. Connection numbers start at 0. The client speaks RESP2 with
 /// no credentials, so it sends no handshake.
-async fn fake_server(script: fn(usize, &str) -> Act) -> (ConnectionConfig, Arc<AtomicUsize>) {
+/// A fake server: how to reach it, how many connections it took, and every
+/// command it received.
+struct Fake {
+    config: ConnectionConfig,
+    connections: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn fake_server(script: fn(usize, &str) -> Act) -> Fake {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let connections = Arc::new(AtomicUsize::new(0));
+    let received = Arc::new(Mutex::new(Vec::new()));
     let counter = connections.clone();
+    let log = received.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
             let n = counter.fetch_add(1, Ordering::SeqCst);
+            let log = log.clone();
             tokio::spawn(async move {
                 let mut decoder = Decoder::new();
                 let mut buf = BytesMut::new();
@@ -47,6 +58,7 @@ async fn fake_server(script: fn(usize, &str) -> Act) -> (ConnectionConfig, Arc<A
                         },
                         Err(_) => return,
                     };
+                    log.lock().unwrap().push(cmd.clone());
                     let name = match cmd {
                         Value::Array(args) => match args.first().and_then(Value::as_bytes) {
                             Some(name) => String::from_utf8_lossy(name).to_uppercase(),
@@ -75,7 +87,11 @@ async fn fake_server(script: fn(usize, &str) -> Act) -> (ConnectionConfig, Arc<A
     let config = config
         .with_connect_timeout(Duration::from_secs(2))
         .with_reconnect(ReconnectPolicy::default().with_max(Duration::from_millis(50)));
-    (config, connections)
+    Fake {
+        config,
+        connections,
+        received,
+    }
 }
 
 /// Sends PING until it succeeds (after the reconnect), within a deadline.
@@ -95,7 +111,11 @@ async fn recovers(conn: &PairedConnection) -> String {
 
 #[tokio::test]
 async fn garbage_is_a_protocol_error_then_the_connection_heals() {
-    let (config, connections) = fake_server(|n, name| match (n, name) {
+    let Fake {
+        config,
+        connections,
+        ..
+    } = fake_server(|n, name| match (n, name) {
         (0, "GET") => Act::Reply(b"?what is this\r\n"),
         _ => Act::Reply(b"+PONG\r\n"),
     })
@@ -118,7 +138,7 @@ async fn garbage_is_a_protocol_error_then_the_connection_heals() {
 
 #[tokio::test]
 async fn an_oversized_length_header_is_refused_before_anything_is_reserved() {
-    let (config, _) = fake_server(|n, name| match (n, name) {
+    let Fake { config, .. } = fake_server(|n, name| match (n, name) {
         (0, "GET") => Act::Reply(b"$99999999999\r\n"),
         _ => Act::Reply(b"+PONG\r\n"),
     })
@@ -136,7 +156,7 @@ async fn an_oversized_length_header_is_refused_before_anything_is_reserved() {
 async fn an_unsolicited_frame_breaks_the_connection_not_the_pairing() {
     // The first connection answers PING twice: the extra reply has no
     // request to go to.
-    let (config, _) = fake_server(|n, name| match (n, name) {
+    let Fake { config, .. } = fake_server(|n, name| match (n, name) {
         (0, "PING") => Act::Reply(b"+PONG\r\n+EXTRA\r\n"),
         _ => Act::Reply(b"+PONG\r\n"),
     })
@@ -155,7 +175,7 @@ async fn an_unsolicited_frame_breaks_the_connection_not_the_pairing() {
 
 #[tokio::test]
 async fn a_hang_up_mid_reply_fails_the_callers_concerned() {
-    let (config, _) = fake_server(|n, name| match (n, name) {
+    let Fake { config, .. } = fake_server(|n, name| match (n, name) {
         (0, "GET") => Act::ReplyAndClose(b"$10\r\nabc"),
         _ => Act::Reply(b"+PONG\r\n"),
     })
@@ -174,7 +194,11 @@ async fn a_hang_up_mid_reply_fails_the_callers_concerned() {
 #[tokio::test]
 async fn a_silent_server_is_detected_and_replaced() {
     // The first connection never answers GET.
-    let (config, connections) = fake_server(|n, name| match (n, name) {
+    let Fake {
+        config,
+        connections,
+        ..
+    } = fake_server(|n, name| match (n, name) {
         (0, "GET") => Act::Reply(b""),
         _ => Act::Reply(b"+PONG\r\n"),
     })
@@ -194,4 +218,36 @@ async fn a_silent_server_is_detected_and_replaced() {
         connections.load(Ordering::SeqCst) >= 2,
         "the silent connection was replaced"
     );
+}
+
+#[tokio::test]
+async fn commands_in_flight_when_the_server_hangs_up_are_never_sent_again() {
+    // The first connection takes commands and hangs up without answering.
+    let Fake {
+        config, received, ..
+    } = fake_server(|n, name| match (n, name) {
+        (0, "INCR") => Act::ReplyAndClose(b""),
+        (_, "INCR") => Act::Reply(b":1\r\n"),
+        _ => Act::Reply(b"+PONG\r\n"),
+    })
+    .await;
+    let conn = PairedConnection::connect(&config).await.unwrap();
+    let replies: Vec<_> = (0..20)
+        .map(|i| conn.send::<i64>(cmd!("INCR", format!("once:{i}"))))
+        .collect();
+    for reply in replies {
+        let err = reply.await.unwrap_err();
+        assert!(matches!(err, Error::Connection(_)), "{err:?}");
+    }
+    assert_eq!(recovers(&conn).await, "PONG");
+    let _: i64 = conn.send(cmd!("INCR", "after")).await.unwrap();
+    let received = received.lock().unwrap();
+    for i in 0..20 {
+        let key = Value::bulk(format!("once:{i}"));
+        let times = received
+            .iter()
+            .filter(|cmd| matches!(cmd, Value::Array(args) if args.get(1) == Some(&key)))
+            .count();
+        assert!(times <= 1, "INCR once:{i} arrived {times} times");
+    }
 }

@@ -32,6 +32,8 @@
 //!   its options (password, ACL users, Unix socket, TLS, extra arguments).
 //! - `server/certs.rs`: the CA, server and client certificates generated for
 //!   TLS servers at run time.
+//! - [`TestServer`] and [`shared_url`] (`shared.rs`): the server a plain test
+//!   talks to, `REDIS_URL`'s or a throwaway one.
 //!
 //! The `xtask` binary of this package (`cargo xtask test`) is built on the
 //! same library.
@@ -39,5 +41,7 @@
 #![deny(missing_docs)]
 
 pub mod server;
+mod shared;
 
 pub use server::{RedisServer, ServerBuilder};
+pub use shared::{shared_url, TestServer};

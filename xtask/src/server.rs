@@ -153,6 +153,11 @@ impl RedisServer {
         read_lossy(&self.log_path(), 0)
     }
 
+    /// The server's private directory (its log, sockets, certificates).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The process id, while the server is running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -8,7 +8,7 @@ use xtask::RedisServer;
 use crate::{cargo, check_pure, project_root, TaskError};
 
 /// Checks that `resp` is pure, starts a server, runs
-/// `cargo test --workspace --features redis-conn/tls [args...]` (or just
+/// `cargo test --workspace --features redis-conn/tls,redis-facade/tls [args...]` (or just
 /// `cargo test [args...]` when they pick packages) with `REDIS_URL` set, prints the
 /// server log if the tests failed, stops the server and passes on the
 /// tests' exit status.
@@ -50,7 +50,11 @@ fn scope(args: &[OsString]) -> Vec<&'static str> {
     if picks_packages {
         Vec::new()
     } else {
-        vec!["--workspace", "--features", "redis-conn/tls"]
+        vec![
+            "--workspace",
+            "--features",
+            "redis-conn/tls,redis-facade/tls",
+        ]
     }
 }
 

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +11,6 @@ use redis_conn::{Connection, ConnectionConfig, Protocol};
 use redis_pubsub::{Event, Message, Subscription};
 use resp::{cmd, Command, FromValue, Value};
 use tokio::time::{timeout, Instant};
-use xtask::RedisServer;
 
 /// How long anything in these tests may take before it counts as hung.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -20,15 +18,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// The server of `cargo xtask test` (`REDIS_URL`), or one started for this
 /// test binary.
 pub fn url() -> String {
-    static SERVER: OnceLock<(String, Option<RedisServer>)> = OnceLock::new();
-    let (url, _) = SERVER.get_or_init(|| match std::env::var("REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let server = RedisServer::start().expect("redis-server starts");
-            (server.url(), Some(server))
-        }
-    });
-    url.clone()
+    xtask::shared_url()
 }
 
 pub fn config(url: &str, protocol: Protocol) -> ConnectionConfig {
