@@ -16,6 +16,11 @@
 //! - `corpus.rs`: the reply streams and what decoding them must yield.
 //! - `parsers.rs`: `resp` and the peer parsers behind one trait.
 //! - `protocol.rs`: the `resp` section: decoding and command encoding.
+//! - `live.rs`: what the sections against a live server share: process CPU
+//!   time, server preparation, the table of operations per second.
+//! - `clients.rs`: `redis-paired` and the peer clients behind one trait.
+//! - `paired.rs`: the `paired` section: many tasks on one connection.
+//! - `pubsub.rs`: the `pubsub` section: messages to one subscriber.
 //!
 //! A section is a module with a `run(&Options) -> Result<(), String>` listed
 //! in [`SECTIONS`]. A section that needs a live server starts its own with
@@ -25,18 +30,36 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod clients;
 mod corpus;
+mod live;
 mod measure;
+mod paired;
 mod parsers;
 mod protocol;
+mod pubsub;
 
 /// The sections, in the order they run.
-const SECTIONS: &[Section] = &[Section {
-    name: "resp",
-    about: "decoding replies and encoding commands, resp against peer parsers",
-    cases: protocol::CASES,
-    run: protocol::run,
-}];
+const SECTIONS: &[Section] = &[
+    Section {
+        name: "resp",
+        about: "decoding replies and encoding commands, resp against peer parsers",
+        cases: protocol::CASES,
+        run: protocol::run,
+    },
+    Section {
+        name: "paired",
+        about: "many tasks on one connection, redis-paired against redis-rs, fred and redis-async",
+        cases: paired::CASES,
+        run: paired::run,
+    },
+    Section {
+        name: "pubsub",
+        about: "messages delivered to one subscriber, redis-pubsub against redis-rs and fred",
+        cases: pubsub::CASES,
+        run: pubsub::run,
+    },
+];
 
 const USAGE: &str = "\
 usage: cargo xtask bench [filter] [options]
