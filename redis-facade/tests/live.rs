@@ -249,7 +249,7 @@ mod tls {
 
     #[tokio::test]
     async fn rediss_urls_connect_over_tls() {
-        let server = RedisServer::builder().tls().start().unwrap();
+        let server = xtask::RedisServer::builder().tls().start().unwrap();
         let url = format!("rediss://127.0.0.1:{}", server.tls_port().unwrap());
         let config = redis_facade::ConnectionConfig::from_url(&url)
             .unwrap()
