@@ -92,7 +92,8 @@ struct Io<'a> {
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
     closing: bool,
-    /// Replies were just handed out: their callers are about to send again.
+    /// Replies were just handed to several callers: they are about to send
+    /// again.
     delivered: bool,
 }
 
@@ -253,7 +254,10 @@ impl<'a> Io<'a> {
             }
         };
         self.shared.finished(finished);
-        self.delivered |= finished > 0;
+        // One reply woke one caller: yielding would only make the runtime
+        // wake another worker to steal the driver (a futex call and a
+        // context switch), for a batch of one. Several make it worth it.
+        self.delivered |= finished > 1;
         Poll::Ready(result)
     }
 
