@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use crate::blocking::reply_timeout;
 use crate::pipeline::Pipeline;
 use crate::queue::Request;
-use crate::shared::{Shared, Stats};
+use crate::shared::{Encoded, Shared, Stats};
 use crate::{driver, Options, Reply};
 
 /// One Redis connection shared by every task that holds a clone.
@@ -126,14 +126,15 @@ impl PairedConnection {
     /// Fails only when the command cannot be queued.
     pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
         let mut cmd = cmd.into_command()?;
-        let timeout = self.prepare(&cmd, Timeout::Default)?;
+        let timeout = self.prepare(&cmd, Timeout::Default, false)?;
         let request = Request {
             tx: None,
             replies: 1,
             batch: false,
             timeout,
         };
-        self.shared().enqueue(cmd.encoded(), 1, request)
+        self.shared()
+            .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
     }
 
     /// Starts a pipeline: commands sent together, their replies returned
@@ -166,7 +167,7 @@ impl PairedConnection {
     }
 
     fn send_command<T: FromValue>(&self, mut cmd: Command, timeout: Timeout) -> Reply<T> {
-        let timeout = match self.prepare(&cmd, timeout) {
+        let timeout = match self.prepare(&cmd, timeout, false) {
             Ok(timeout) => timeout,
             Err(e) => return Reply::failed(e),
         };
@@ -177,7 +178,10 @@ impl PairedConnection {
             batch: false,
             timeout,
         };
-        match self.shared().enqueue(cmd.encoded(), 1, request) {
+        match self
+            .shared()
+            .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
+        {
             Ok(()) => Reply::waiting(rx),
             Err(e) => Reply::failed(e),
         }
@@ -188,9 +192,17 @@ impl PairedConnection {
         &self,
         cmd: &Command,
         timeout: Timeout,
+        in_transaction: bool,
     ) -> Result<Option<Duration>, Error> {
         let name = cmd.name();
-        check_pairable(name, cmd, self.shared().exclusive)?;
+        let place = if in_transaction {
+            Place::Transaction
+        } else if self.shared().exclusive {
+            Place::Exclusive
+        } else {
+            Place::Shared
+        };
+        check_pairable(name, cmd, place)?;
         // The name only: arguments may be secrets.
         tracing::trace!(command = %String::from_utf8_lossy(name), "send");
         Ok(match timeout {
@@ -347,49 +359,60 @@ impl Sender for ExclusiveConnection {
 /// connection MULTI, EXEC, DISCARD, WATCH and UNWATCH would pull every other
 /// clone's commands into one caller's transaction: use
 /// [`PairedConnection::transaction`], or an [`ExclusiveConnection`] for WATCH.
-pub(crate) fn check_pairable(name: &[u8], cmd: &Command, exclusive: bool) -> Result<(), Error> {
-    if !matches!(
-        name.first().map(u8::to_ascii_uppercase),
-        Some(b'S' | b'P' | b'U' | b'M' | b'C' | b'A' | b'H' | b'R' | b'Q' | b'E' | b'D' | b'W')
-    ) {
+fn check_pairable(name: &[u8], cmd: &Command, place: Place) -> Result<(), Error> {
+    // The longest name refused has twelve letters; most commands stop here
+    // or at the match, without a loop over names.
+    let mut upper = [0u8; 12];
+    let Some(upper) = upper.get_mut(..name.len()) else {
         return Ok(());
-    }
-    const REFUSED: [&str; 15] = [
-        "SUBSCRIBE",
-        "PSUBSCRIBE",
-        "SSUBSCRIBE",
-        "UNSUBSCRIBE",
-        "PUNSUBSCRIBE",
-        "SUNSUBSCRIBE",
-        "MONITOR",
-        "SYNC",
-        "PSYNC",
-        "REPLCONF",
-        "SELECT",
-        "AUTH",
-        "HELLO",
-        "RESET",
-        "QUIT",
-    ];
-    let is = |n: &&&str| name.eq_ignore_ascii_case(n.as_bytes());
-    if let Some(refused) = REFUSED.iter().find(is) {
-        return Err(Error::Unsupported(refused));
-    }
-    if !exclusive {
-        if let Some(refused) = TRANSACTION_CONTROL.iter().find(is) {
-            return Err(Error::Unsupported(refused));
+    };
+    upper.copy_from_slice(name);
+    upper.make_ascii_uppercase();
+    let transaction_control = match place {
+        Place::Shared | Place::Transaction => Err(()),
+        Place::Exclusive => Ok(()),
+    };
+    let refused = match &*upper {
+        b"SUBSCRIBE" => "SUBSCRIBE",
+        b"PSUBSCRIBE" => "PSUBSCRIBE",
+        b"SSUBSCRIBE" => "SSUBSCRIBE",
+        b"UNSUBSCRIBE" => "UNSUBSCRIBE",
+        b"PUNSUBSCRIBE" => "PUNSUBSCRIBE",
+        b"SUNSUBSCRIBE" => "SUNSUBSCRIBE",
+        b"MONITOR" => "MONITOR",
+        b"SYNC" => "SYNC",
+        b"PSYNC" => "PSYNC",
+        b"REPLCONF" => "REPLCONF",
+        b"SELECT" => "SELECT",
+        b"AUTH" => "AUTH",
+        b"HELLO" => "HELLO",
+        b"RESET" => "RESET",
+        b"QUIT" => "QUIT",
+        b"MULTI" => return transaction_control.map_err(|()| Error::Unsupported("MULTI")),
+        b"EXEC" => return transaction_control.map_err(|()| Error::Unsupported("EXEC")),
+        b"DISCARD" => return transaction_control.map_err(|()| Error::Unsupported("DISCARD")),
+        b"WATCH" => return transaction_control.map_err(|()| Error::Unsupported("WATCH")),
+        b"UNWATCH" => return transaction_control.map_err(|()| Error::Unsupported("UNWATCH")),
+        b"CLIENT"
+            if cmd
+                .args()
+                .nth(1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"REPLY")) =>
+        {
+            "CLIENT REPLY"
         }
-    }
-    if name.eq_ignore_ascii_case(b"CLIENT")
-        && cmd
-            .args()
-            .nth(1)
-            .is_some_and(|a| a.eq_ignore_ascii_case(b"REPLY"))
-    {
-        return Err(Error::Unsupported("CLIENT REPLY"));
-    }
-    Ok(())
+        _ => return Ok(()),
+    };
+    Err(Error::Unsupported(refused))
 }
 
-/// The commands that open, close or guard a transaction by hand.
-pub(crate) const TRANSACTION_CONTROL: [&str; 5] = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"];
+/// Where a command is about to go, for [`check_pairable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// A connection every clone shares.
+    Shared,
+    /// A connection of one user: transactions may be run by hand.
+    Exclusive,
+    /// Inside a `MULTI ... EXEC` block that is built already.
+    Transaction,
+}

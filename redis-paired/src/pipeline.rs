@@ -8,8 +8,9 @@ use redis_conn::Error;
 use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
 
-use crate::connection::{IntoCommand, Timeout, TRANSACTION_CONTROL};
+use crate::connection::{IntoCommand, Timeout};
 use crate::queue::Request;
+use crate::shared::Encoded;
 use crate::{PairedConnection, Reply};
 
 /// A batch of commands sent together, whose replies come back together.
@@ -82,19 +83,7 @@ impl<'a> Pipeline<'a> {
                 return self;
             }
         };
-        let name = cmd.name();
-        if self.transaction {
-            // The block is MULTI ... EXEC already; these inside it would
-            // nest, end or poison it.
-            if let Some(refused) = TRANSACTION_CONTROL
-                .iter()
-                .find(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-            {
-                self.error = Some(Error::Unsupported(refused));
-                return self;
-            }
-        }
-        let own = match self.conn.prepare(&cmd, Timeout::Default) {
+        let own = match self.conn.prepare(&cmd, Timeout::Default, self.transaction) {
             Ok(own) => own,
             Err(e) => {
                 self.error = Some(e);
@@ -168,7 +157,11 @@ impl<'a> Pipeline<'a> {
             batch: true,
             timeout: self.timeout,
         };
-        match self.conn.shared().enqueue(&self.buf, replies, request) {
+        match self
+            .conn
+            .shared()
+            .enqueue(Encoded::Buffer(&mut self.buf), replies, request)
+        {
             Ok(()) => Reply::waiting(rx),
             Err(e) => Reply::failed(e),
         }

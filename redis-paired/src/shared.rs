@@ -78,6 +78,23 @@ impl State {
     }
 }
 
+/// The encoded bytes of a request, as [`Shared::enqueue`] takes them.
+pub(crate) enum Encoded<'a> {
+    /// Bytes to copy (one command).
+    Slice(&'a [u8]),
+    /// A buffer of its own (a pipeline), which may be taken whole.
+    Buffer(&'a mut BytesMut),
+}
+
+impl Encoded<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Encoded::Slice(bytes) => bytes.len(),
+            Encoded::Buffer(buf) => buf.len(),
+        }
+    }
+}
+
 /// What the driver found when it looked for work.
 pub(crate) enum Taken {
     /// New requests were moved into the driver's buffers.
@@ -121,7 +138,7 @@ impl Shared {
     /// once.
     pub(crate) fn enqueue(
         &self,
-        bytes: &[u8],
+        bytes: Encoded<'_>,
         commands: usize,
         request: Request,
     ) -> Result<(), Error> {
@@ -141,7 +158,13 @@ impl Shared {
                 unit: "bytes",
             });
         }
-        inner.out.extend_from_slice(bytes);
+        match bytes {
+            // A large batch into an empty queue moves over instead of being
+            // copied.
+            Encoded::Buffer(buf) if inner.out.is_empty() => std::mem::swap(&mut inner.out, buf),
+            Encoded::Buffer(buf) => inner.out.extend_from_slice(buf),
+            Encoded::Slice(bytes) => inner.out.extend_from_slice(bytes),
+        }
         inner.requests.push(request);
         inner.commands += commands as u64;
         self.outstanding.fetch_add(1, Ordering::Relaxed);
