@@ -225,23 +225,12 @@ impl Shared {
     /// The connection is down for `reason`: fail what is queued and refuse new
     /// commands until it is back. With `for_good`, it never comes back.
     pub(crate) fn set_disconnected(&self, reason: Arc<Error>, for_good: bool) {
-        let mut inner = self.lock();
-        inner.state = if for_good {
+        let state = if for_good {
             State::Closed(Some(reason.clone()))
         } else {
             State::Disconnected(reason.clone())
         };
-        inner.out.clear();
-        inner.commands = 0;
-        let queued = std::mem::take(&mut inner.requests);
-        drop(inner);
-        let error = Error::Connection(reason);
-        self.finished(queued.len());
-        for request in queued {
-            if let Some(tx) = request.tx {
-                let _ = tx.send(Err(error.clone()));
-            }
-        }
+        self.fail_queued(state, &Error::Connection(reason));
     }
 
     /// While reconnecting: the latest reason commands are refused.
@@ -254,12 +243,18 @@ impl Shared {
 
     /// Stops accepting commands for good, and fails those still queued.
     pub(crate) fn set_closed(&self) {
-        let mut inner = self.lock();
-        let reason = match &inner.state {
+        let reason = match &self.lock().state {
             State::Disconnected(reason) | State::Closed(Some(reason)) => Some(reason.clone()),
             _ => None,
         };
-        inner.state = State::Closed(reason);
+        self.fail_queued(State::Closed(reason), &Error::Closed);
+    }
+
+    /// Moves to `state` and fails every request not yet taken by the driver
+    /// with `error`.
+    fn fail_queued(&self, state: State, error: &Error) {
+        let mut inner = self.lock();
+        inner.state = state;
         inner.out.clear();
         inner.commands = 0;
         let queued = std::mem::take(&mut inner.requests);
@@ -267,7 +262,7 @@ impl Shared {
         self.finished(queued.len());
         for request in queued {
             if let Some(tx) = request.tx {
-                let _ = tx.send(Err(Error::Closed));
+                let _ = tx.send(Err(error.clone()));
             }
         }
     }
