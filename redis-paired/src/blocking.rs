@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use resp::Command;
 
-/// The reply timeout for `cmd`: `None` means as long as the server takes
-/// (a blocking command given timeout 0).
+/// The reply timeout for `cmd` (`None`: as long as the server takes, for a
+/// blocking command given timeout 0), and whether it blocks: a blocking
+/// command's clock starts only once it is the oldest on the socket, when the
+/// server starts on it, not while it waits behind slow commands.
 ///
 /// Blocking commands carry their own timeout, so the default would either
 /// cut them short or wait far too long: BLPOP, BRPOP, BRPOPLPUSH, BLMOVE,
@@ -18,11 +20,11 @@ pub(crate) fn reply_timeout(
     cmd: &Command,
     default: Duration,
     margin: Duration,
-) -> Option<Duration> {
+) -> (Option<Duration>, bool) {
     match blocking_time(name, cmd) {
-        None => Some(default),
-        Some(Blocks::Forever) => None,
-        Some(Blocks::For(t)) => Some(t.saturating_add(margin)),
+        None => (Some(default), false),
+        Some(Blocks::Forever) => (None, true),
+        Some(Blocks::For(t)) => (Some(t.saturating_add(margin)), true),
     }
 }
 
@@ -85,7 +87,7 @@ mod tests {
     const MARGIN: Duration = Duration::from_secs(5);
 
     fn timeout(cmd: Command) -> Option<Duration> {
-        reply_timeout(cmd.name(), &cmd, DEFAULT, MARGIN)
+        reply_timeout(cmd.name(), &cmd, DEFAULT, MARGIN).0
     }
 
     #[test]

@@ -126,12 +126,13 @@ impl PairedConnection {
     /// Fails only when the command cannot be queued.
     pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
         let mut cmd = cmd.into_command()?;
-        let timeout = self.prepare(&cmd, Timeout::Default, false)?;
+        let (timeout, from_front) = self.prepare(&cmd, Timeout::Default, false)?;
         let request = Request {
             tx: None,
             replies: 1,
             batch: false,
             timeout,
+            from_front,
         };
         self.shared()
             .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
@@ -167,7 +168,7 @@ impl PairedConnection {
     }
 
     fn send_command<T: FromValue>(&self, mut cmd: Command, timeout: Timeout) -> Reply<T> {
-        let timeout = match self.prepare(&cmd, timeout, false) {
+        let (timeout, from_front) = match self.prepare(&cmd, timeout, false) {
             Ok(timeout) => timeout,
             Err(e) => return Reply::failed(e),
         };
@@ -177,6 +178,7 @@ impl PairedConnection {
             replies: 1,
             batch: false,
             timeout,
+            from_front,
         };
         match self
             .shared()
@@ -193,7 +195,7 @@ impl PairedConnection {
         cmd: &Command,
         timeout: Timeout,
         in_transaction: bool,
-    ) -> Result<Option<Duration>, Error> {
+    ) -> Result<(Option<Duration>, bool), Error> {
         let name = cmd.name();
         let place = if in_transaction {
             Place::Transaction
@@ -206,7 +208,7 @@ impl PairedConnection {
         // The name only: arguments may be secrets.
         tracing::trace!(command = %String::from_utf8_lossy(name), "send");
         Ok(match timeout {
-            Timeout::Given(timeout) => timeout,
+            Timeout::Given(timeout) => (timeout, false),
             Timeout::Default => {
                 let options = &self.shared().options;
                 reply_timeout(

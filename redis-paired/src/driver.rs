@@ -230,6 +230,7 @@ impl<'a> Io<'a> {
             );
             return Poll::Ready(Err(eof.into()));
         }
+        let now = Instant::now();
         let mut finished = 0;
         let result = loop {
             let value = match self.decoder.decode(&mut self.read_buf) {
@@ -243,7 +244,7 @@ impl<'a> Io<'a> {
                 tracing::debug!("ignored a push frame on a paired connection");
                 continue;
             }
-            match self.queue.complete(value) {
+            match self.queue.complete(value, now) {
                 Ok(Completion::Finished) => finished += 1,
                 Ok(Completion::Partial) => {}
                 Err(Unsolicited) => {

@@ -36,9 +36,12 @@
 //!   [`Options::with_max_unwritten_bytes`]); at the bound, sending fails at
 //!   once with [`Error::Backpressure`].
 //! - Every reply resolves: blocking commands wait their own timeout plus a
-//!   margin, others the response timeout ([`Options::with_response_timeout`]).
-//!   When even the oldest reply is overdue, the server is presumed gone and
-//!   the connection is replaced.
+//!   margin, counted from when they are the oldest on the socket (when the
+//!   server gets to them); others wait the response timeout
+//!   ([`Options::with_response_timeout`]) from when they are written. A
+//!   caller that times out alone fails alone; when the oldest request has
+//!   gone unanswered for the whole response timeout, the server is presumed
+//!   gone and the connection is replaced.
 #![deny(missing_docs)]
 
 mod blocking;

@@ -83,7 +83,7 @@ impl<'a> Pipeline<'a> {
                 return self;
             }
         };
-        let own = match self.conn.prepare(&cmd, Timeout::Default, self.transaction) {
+        let (own, _) = match self.conn.prepare(&cmd, Timeout::Default, self.transaction) {
             Ok(own) => own,
             Err(e) => {
                 self.error = Some(e);
@@ -156,6 +156,7 @@ impl<'a> Pipeline<'a> {
             replies,
             batch: true,
             timeout: self.timeout,
+            from_front: false,
         };
         match self
             .conn

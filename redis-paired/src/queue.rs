@@ -26,6 +26,10 @@ pub(crate) struct Request {
     /// How long after being written the reply may take; `None` waits as long
     /// as the server does (a blocking command with timeout 0).
     pub(crate) timeout: Option<Duration>,
+    /// The clock starts when the request is the oldest on the socket, not
+    /// when it is written: for blocking commands, whose time only starts to
+    /// run when the server gets to them.
+    pub(crate) from_front: bool,
 }
 
 /// What happened to a reply handed to [`Queue::complete`].
@@ -68,6 +72,29 @@ struct Slot {
     /// When, as the oldest request, its missing reply means the server is
     /// gone; `None` for a request that may wait as long as the server takes.
     give_up: Option<Instant>,
+    /// A timeout whose clock starts when this request is the oldest.
+    deferred: Option<Duration>,
+}
+
+impl Slot {
+    /// Starts the clock of a request with `timeout` at `now`; keeps
+    /// `next_deadline` no later than its deadlines.
+    fn start(
+        &mut self,
+        timeout: Option<Duration>,
+        patience: Duration,
+        now: Instant,
+        next_deadline: &mut Option<Instant>,
+    ) {
+        // A deadline past the end of time is no deadline.
+        self.deadline = timeout.and_then(|t| now.checked_add(t));
+        self.give_up = timeout.and_then(|t| now.checked_add(t.max(patience)));
+        if let Some(d) = self.deadline.or(self.give_up) {
+            if next_deadline.is_none_or(|n| d < n) {
+                *next_deadline = Some(d);
+            }
+        }
+    }
 }
 
 impl Queue {
@@ -82,28 +109,33 @@ impl Queue {
 
     /// Adds a request that was just written at `now`.
     pub(crate) fn push(&mut self, request: Request, now: Instant) {
-        // A deadline past the end of time is no deadline.
-        let deadline = request.timeout.and_then(|t| now.checked_add(t));
-        let give_up = request
-            .timeout
-            .and_then(|t| now.checked_add(t.max(self.patience)));
-        if let Some(d) = deadline.or(give_up) {
-            if self.next_deadline.is_none_or(|n| d < n) {
-                self.next_deadline = Some(d);
-            }
-        }
         let collected = request.batch.then(|| Vec::with_capacity(request.replies));
-        self.slots.push_back(Slot {
+        // A blocking command behind others starts its clock when it is the
+        // oldest; any other request now.
+        let deferred = !self.slots.is_empty() && request.from_front;
+        let mut slot = Slot {
             tx: request.tx,
             remaining: request.replies,
             collected,
-            deadline,
-            give_up,
-        });
+            deadline: None,
+            give_up: None,
+            deferred: None,
+        };
+        if deferred {
+            slot.deferred = request.timeout;
+        } else {
+            slot.start(request.timeout, self.patience, now, &mut self.next_deadline);
+        }
+        self.slots.push_back(slot);
     }
 
-    /// Hands the next reply off the wire to the request that owns it.
-    pub(crate) fn complete(&mut self, value: Value) -> Result<Completion, Unsolicited> {
+    /// Hands the next reply off the wire, read at `now`, to the request that
+    /// owns it.
+    pub(crate) fn complete(
+        &mut self,
+        value: Value,
+        now: Instant,
+    ) -> Result<Completion, Unsolicited> {
         let slot = self.slots.front_mut().ok_or(Unsolicited)?;
         slot.remaining = slot.remaining.saturating_sub(1);
         if slot.remaining > 0 {
@@ -113,6 +145,11 @@ impl Queue {
             return Ok(Completion::Partial);
         }
         let slot = self.slots.pop_front().ok_or(Unsolicited)?;
+        if let Some(next) = self.slots.front_mut() {
+            if let Some(timeout) = next.deferred.take() {
+                next.start(Some(timeout), self.patience, now, &mut self.next_deadline);
+            }
+        }
         if let Some(tx) = slot.tx {
             let value = match slot.collected {
                 None => value,
@@ -197,6 +234,13 @@ mod tests {
 
     const PATIENCE: Duration = Duration::from_millis(1_000);
 
+    impl Queue {
+        /// `complete`, at a time that does not matter to the test.
+        fn complete_at(&mut self, value: Value) -> Result<Completion, Unsolicited> {
+            self.complete(value, Instant::now())
+        }
+    }
+
     fn request(
         replies: usize,
         timeout: Option<u64>,
@@ -207,6 +251,7 @@ mod tests {
             replies,
             batch: replies > 1,
             timeout: timeout.map(Duration::from_millis),
+            from_front: false,
         };
         (request, rx)
     }
@@ -223,11 +268,11 @@ mod tests {
         let (b, mut rb) = request(1, None);
         q.push(a, now);
         q.push(b, now);
-        assert_eq!(q.complete(Value::Integer(1)), Ok(Completion::Finished));
-        assert_eq!(q.complete(Value::Integer(2)), Ok(Completion::Finished));
+        assert_eq!(q.complete_at(Value::Integer(1)), Ok(Completion::Finished));
+        assert_eq!(q.complete_at(Value::Integer(2)), Ok(Completion::Finished));
         assert_eq!(ok(&mut ra), Value::Integer(1));
         assert_eq!(ok(&mut rb), Value::Integer(2));
-        assert_eq!(q.complete(Value::Integer(3)), Err(Unsolicited));
+        assert_eq!(q.complete_at(Value::Integer(3)), Err(Unsolicited));
     }
 
     #[test]
@@ -239,8 +284,14 @@ mod tests {
         q.push(a, now);
         q.push(b, now);
         drop(ra);
-        assert_eq!(q.complete(Value::bulk("for a")), Ok(Completion::Finished));
-        assert_eq!(q.complete(Value::bulk("for b")), Ok(Completion::Finished));
+        assert_eq!(
+            q.complete_at(Value::bulk("for a")),
+            Ok(Completion::Finished)
+        );
+        assert_eq!(
+            q.complete_at(Value::bulk("for b")),
+            Ok(Completion::Finished)
+        );
         assert_eq!(ok(&mut rb), Value::bulk("for b"));
     }
 
@@ -252,13 +303,13 @@ mod tests {
         let (b, mut rb) = request(1, None);
         q.push(a, now);
         q.push(b, now);
-        assert_eq!(q.complete(Value::Integer(1)), Ok(Completion::Partial));
+        assert_eq!(q.complete_at(Value::Integer(1)), Ok(Completion::Partial));
         assert_eq!(
-            q.complete(Value::Error("ERR x".into())),
+            q.complete_at(Value::Error("ERR x".into())),
             Ok(Completion::Partial)
         );
-        assert_eq!(q.complete(Value::Integer(3)), Ok(Completion::Finished));
-        assert_eq!(q.complete(Value::Null), Ok(Completion::Finished));
+        assert_eq!(q.complete_at(Value::Integer(3)), Ok(Completion::Finished));
+        assert_eq!(q.complete_at(Value::Null), Ok(Completion::Finished));
         assert_eq!(
             ok(&mut ra),
             Value::Array(vec![
@@ -292,9 +343,9 @@ mod tests {
         assert_eq!(q.next_deadline(), Some(start + Duration::from_millis(500)));
         assert_eq!(q.len(), 3, "the timed-out slot stays");
 
-        q.complete(Value::bulk("slow")).unwrap();
-        q.complete(Value::bulk("late a")).unwrap();
-        q.complete(Value::bulk("b")).unwrap();
+        q.complete_at(Value::bulk("slow")).unwrap();
+        q.complete_at(Value::bulk("late a")).unwrap();
+        q.complete_at(Value::bulk("b")).unwrap();
         assert_eq!(ok(&mut rslow), Value::bulk("slow"));
         assert_eq!(ok(&mut rb), Value::bulk("b"));
         assert!(q.is_empty());
@@ -348,10 +399,38 @@ mod tests {
                 replies: 1,
                 batch: false,
                 timeout: Some(Duration::MAX),
+                from_front: false,
             },
             start,
         );
         assert!(!q.expire(start + Duration::from_secs(3_600)));
+    }
+
+    #[test]
+    fn a_blocking_command_starts_its_clock_when_it_is_the_oldest() {
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let mut q = Queue::new(PATIENCE);
+        let (slow, _rslow) = request(1, None);
+        q.push(slow, start);
+        let (tx, mut rx) = oneshot::channel();
+        let blocking = Request {
+            tx: Some(tx),
+            replies: 1,
+            batch: false,
+            timeout: Some(ms(100)),
+            from_front: true,
+        };
+        q.push(blocking, start);
+        // Behind a command that takes 10 s, its 100 ms have not started.
+        assert!(!q.expire(start + ms(5_000)));
+        assert!(rx.try_recv().is_err());
+        q.complete(Value::Null, start + ms(10_000)).unwrap();
+        assert_eq!(q.next_deadline(), Some(start + ms(10_100)));
+        assert!(!q.expire(start + ms(10_050)));
+        assert!(rx.try_recv().is_err());
+        q.expire(start + ms(10_100));
+        assert!(matches!(rx.try_recv(), Ok(Err(Error::Timeout(_)))));
     }
 
     #[test]
@@ -365,11 +444,12 @@ mod tests {
                 replies: 1,
                 batch: true,
                 timeout: None,
+                from_front: false,
             },
             now,
         );
         let reply = Value::Array(vec![Value::bulk("a"), Value::bulk("b")]);
-        q.complete(reply.clone()).unwrap();
+        q.complete_at(reply.clone()).unwrap();
         assert_eq!(ok(&mut rx), Value::Array(vec![reply]));
     }
 
@@ -381,7 +461,7 @@ mod tests {
         let (b, mut rb) = request(2, None);
         q.push(a, now);
         q.push(b, now);
-        q.complete(Value::Integer(1)).unwrap();
+        q.complete_at(Value::Integer(1)).unwrap();
         let (c, mut rc) = request(1, None);
         q.push(c, now);
         assert_eq!(q.fail_all(&Error::Closed), 2);
