@@ -7,11 +7,11 @@ use std::io;
 use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use futures_util::future::Either;
 use futures_util::{Sink, SinkExt, StreamExt};
 use resp::{Command, Decoder, DecoderConfig, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::handshake::{Handshake, Step};
 use crate::{ConnectionConfig, Error, HandshakeInfo, Protocol, Result, Stream};
@@ -115,7 +115,9 @@ pub async fn reconnect(
 pub struct Connection<S = Stream> {
     stream: S,
     read_buf: BytesMut,
+    /// Encoded commands, and how much of them is written.
     write_buf: BytesMut,
+    written: usize,
     decoder: Decoder,
     handshake: HandshakeInfo,
     /// The stream of replies ended (end of file or an error).
@@ -164,6 +166,7 @@ impl<S> Connection<S> {
             stream,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: BytesMut::new(),
+            written: 0,
             decoder: Decoder::with_config(decoder),
             handshake: HandshakeInfo::without_handshake(Protocol::Resp2),
             finished: false,
@@ -209,6 +212,7 @@ impl<S> Connection<S> {
             stream: parts.stream,
             read_buf: parts.read_buf,
             write_buf: BytesMut::new(),
+            written: 0,
             decoder: parts.decoder,
             handshake: HandshakeInfo::without_handshake(parts.protocol),
             finished: false,
@@ -275,16 +279,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 }
 
 impl<S: AsyncWrite + Unpin> Connection<S> {
-    /// Writes the write buffer out, without flushing the stream.
+    /// Writes the write buffer out and flushes the stream.
     fn poll_write_buf(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        while !self.write_buf.is_empty() {
-            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.write_buf))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
-            }
-            self.write_buf.advance(n);
-        }
-        Poll::Ready(Ok(()))
+        crate::io::poll_write_all(&mut self.stream, cx, &mut self.write_buf, &mut self.written)
+            .map_err(Error::from)
     }
 }
 
@@ -305,10 +303,7 @@ impl<S: AsyncWrite + Unpin> Sink<Command> for Connection<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_write_buf(cx))?;
-        ready!(Pin::new(&mut this.stream).poll_flush(cx))?;
-        Poll::Ready(Ok(()))
+        self.get_mut().poll_write_buf(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -336,14 +331,9 @@ impl<S: AsyncRead + Unpin> futures_util::Stream for Connection<S> {
                     return Poll::Ready(Some(Err(Error::Protocol(e))));
                 }
             }
-            if this.read_buf.capacity() - this.read_buf.len() < READ_CHUNK / 2 {
-                this.read_buf.reserve(READ_CHUNK);
-            }
-            // The read future holds no state of its own: dropping it while
-            // pending loses nothing, so a fresh one per poll is sound.
-            let read = pin!(this.stream.read_buf(&mut this.read_buf));
-            let result = ready!(read.poll(cx));
-            match result {
+            let read =
+                crate::io::poll_read_more(&mut this.stream, cx, &mut this.read_buf, READ_CHUNK);
+            match ready!(read) {
                 Ok(0) => {
                     this.finished = true;
                     if this.read_buf.is_empty() && this.decoder.is_idle() {

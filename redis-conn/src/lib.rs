@@ -30,8 +30,10 @@
 //!   the rustls configuration (feature `tls`).
 //! - [`HandshakeInfo`] (`handshake.rs`): the handshake as a state machine fed
 //!   replies, and what it learned.
-//! - [`connect`], [`Connection`], [`Parts`] (`connection.rs`): the framed
-//!   connection.
+//! - [`connect`], [`reconnect`], [`Connection`], [`Parts`] (`connection.rs`):
+//!   the framed connection.
+//! - [`io`]: moving bytes between a socket and buffers, for `Connection` and
+//!   for the drivers that take its socket over.
 //!
 //! # Features
 //!
@@ -65,6 +67,7 @@ mod config;
 mod connection;
 mod error;
 mod handshake;
+pub mod io;
 mod reconnect;
 #[cfg(feature = "tls")]
 mod tls;

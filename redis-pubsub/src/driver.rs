@@ -11,7 +11,6 @@ use std::task::{ready, Context, Poll};
 use bytes::BytesMut;
 use redis_conn::{Connection, ConnectionConfig, Error, Stream};
 use resp::Decoder;
-use tokio::io::AsyncWrite;
 use tokio::time::{Instant, Sleep};
 
 use crate::buffer::Buffer;
@@ -177,30 +176,22 @@ impl<'a> Io<'a> {
         if self.write_buf.is_empty() {
             return Poll::Ready(Ok(false));
         }
-        while self.written < self.write_buf.len() {
-            let n =
-                ready!(Pin::new(&mut self.stream).poll_write(cx, &self.write_buf[self.written..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
-            }
-            self.written += n;
-        }
-        // TLS buffers records; a plain socket's flush does nothing.
-        ready!(Pin::new(&mut self.stream).poll_flush(cx))?;
-        self.write_buf.clear();
-        self.written = 0;
+        ready!(redis_conn::io::poll_write_all(
+            &mut self.stream,
+            cx,
+            &mut self.write_buf,
+            &mut self.written
+        ))?;
         Poll::Ready(Ok(true))
     }
 
     /// Reads what has arrived and hands all of it to the table at once.
     fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Result<(), Error>> {
-        if self.read_buf.capacity() - self.read_buf.len() < READ_RESERVE / 4 {
-            self.read_buf.reserve(READ_RESERVE);
-        }
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.stream),
+        let n = ready!(redis_conn::io::poll_read_more(
+            &mut self.stream,
             cx,
-            &mut self.read_buf
+            &mut self.read_buf,
+            READ_RESERVE
         ))?;
         if n == 0 {
             let eof = io::Error::new(
