@@ -72,6 +72,22 @@ impl Peer {
     async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.expect("written");
     }
+
+    /// Expects `SUBSCRIBE channel` and confirms it.
+    async fn confirm_subscribe(&mut self, channel: &str) {
+        self.expect(&["SUBSCRIBE", channel]).await;
+        let mut confirmation = Vec::new();
+        resp::resp_array!["subscribe", channel, 1].encode(&mut confirmation);
+        self.send(&confirmation).await;
+    }
+}
+
+/// A connection to a fake server, the server's side of it, and the listener
+/// for the connections that follow.
+async fn connected() -> (TcpListener, PubsubConnection, Peer) {
+    let (listener, config) = listen().await;
+    let (conn, peer) = tokio::join!(PubsubConnection::connect(&config), Peer::accept(&listener));
+    (listener, conn.expect("connects"), peer)
 }
 
 async fn listen() -> (TcpListener, ConnectionConfig) {
@@ -87,10 +103,7 @@ async fn listen() -> (TcpListener, ConnectionConfig) {
 
 #[tokio::test]
 async fn unexpected_frames_are_ignored() {
-    let (listener, config) = listen().await;
-    let (conn, mut peer) =
-        tokio::join!(PubsubConnection::connect(&config), Peer::accept(&listener));
-    let conn = conn.unwrap();
+    let (_listener, conn, mut peer) = connected().await;
     let subscribing = conn.subscribe(["a", "b"]);
     peer.expect(&["SUBSCRIBE", "a", "b"]).await;
     #[rustfmt::skip]
@@ -138,10 +151,7 @@ async fn unexpected_frames_are_ignored() {
 
 #[tokio::test]
 async fn an_error_reply_fails_only_its_subscribe() {
-    let (listener, config) = listen().await;
-    let (conn, mut peer) =
-        tokio::join!(PubsubConnection::connect(&config), Peer::accept(&listener));
-    let conn = conn.unwrap();
+    let (_listener, conn, mut peer) = connected().await;
     let refused = conn.subscribe("secret");
     let accepted = conn.psubscribe("open.*");
     peer.expect(&["SUBSCRIBE", "secret"]).await;
@@ -161,14 +171,9 @@ async fn an_error_reply_fails_only_its_subscribe() {
 
 #[tokio::test]
 async fn garbage_drops_the_connection_and_the_subscriptions_come_back() {
-    let (listener, config) = listen().await;
-    let (conn, mut peer) =
-        tokio::join!(PubsubConnection::connect(&config), Peer::accept(&listener));
-    let conn = conn.unwrap();
+    let (listener, conn, mut peer) = connected().await;
     let subscribing = conn.subscribe("a");
-    peer.expect(&["SUBSCRIBE", "a"]).await;
-    peer.send(b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
-        .await;
+    peer.confirm_subscribe("a").await;
     let mut sub = timeout(PATIENCE, subscribing).await.unwrap().unwrap();
 
     // A message, then bytes that are not RESP: the message still arrives.
@@ -181,9 +186,7 @@ async fn garbage_drops_the_connection_and_the_subscriptions_come_back() {
     }
 
     let mut peer = Peer::accept(&listener).await;
-    peer.expect(&["SUBSCRIBE", "a"]).await;
-    peer.send(b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
-        .await;
+    peer.confirm_subscribe("a").await;
     assert!(matches!(next_event(&mut sub).await, Event::Resubscribed));
     peer.send(b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$5\r\nagain\r\n")
         .await;
@@ -192,10 +195,7 @@ async fn garbage_drops_the_connection_and_the_subscriptions_come_back() {
 
 #[tokio::test]
 async fn a_hang_up_mid_frame_is_a_disconnection() {
-    let (listener, config) = listen().await;
-    let (conn, mut peer) =
-        tokio::join!(PubsubConnection::connect(&config), Peer::accept(&listener));
-    let conn = conn.unwrap();
+    let (listener, conn, mut peer) = connected().await;
     let subscribing = conn.subscribe("a");
     peer.expect(&["SUBSCRIBE", "a"]).await;
     peer.send(
@@ -230,9 +230,7 @@ async fn a_quiet_connection_is_pinged_and_a_silent_one_replaced() {
     );
     let conn = conn.unwrap();
     let subscribing = conn.subscribe("a");
-    peer.expect(&["SUBSCRIBE", "a"]).await;
-    peer.send(b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
-        .await;
+    peer.confirm_subscribe("a").await;
     let mut sub = timeout(PATIENCE, subscribing).await.unwrap().unwrap();
     // Answered pings keep it up.
     for _ in 0..3 {
@@ -294,9 +292,7 @@ async fn an_answer_late_behind_a_flood_is_waited_for() {
     );
     let conn = conn.unwrap();
     let subscribing = conn.subscribe("a");
-    peer.expect(&["SUBSCRIBE", "a"]).await;
-    peer.send(b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
-        .await;
+    peer.confirm_subscribe("a").await;
     let mut sub = timeout(PATIENCE, subscribing).await.unwrap().unwrap();
 
     // The answer to b comes after twice the response timeout, but messages

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
-use crate::measure::{times, Contender, Role, Runs, Sample};
+use crate::measure::{run_count, times, Contender, Role, Runs, Sample};
 use crate::Options;
 
 /// True when the contender is to run: `--only NAME` keeps the one of that
@@ -197,15 +197,7 @@ pub(crate) fn print_table(
                 versus.push(Versus { peer, wall, cpu });
             }
         }
-        let mut count = row.rates.len().to_string();
-        if row.skipped > 0 {
-            let _ = write!(
-                count,
-                " ({} cut by the {} s budget)",
-                row.skipped,
-                budget.as_secs()
-            );
-        }
+        let count = run_count(row.rates.len(), row.skipped, budget);
         let _ = writeln!(out, "  {count}{}", row.note);
     }
     print!("{out}");

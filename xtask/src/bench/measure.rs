@@ -188,15 +188,7 @@ pub(crate) fn print_case<T>(
         if let (Role::Ours, Some(wall)) = (runs.role, wall) {
             ours = Some(Ratios { wall, cpu });
         }
-        let mut count = runs.samples.len().to_string();
-        if runs.skipped > 0 {
-            let _ = write!(
-                count,
-                " ({} cut by the {} s budget)",
-                runs.skipped,
-                budget.as_secs()
-            );
-        }
+        let count = run_count(runs.samples.len(), runs.skipped, budget);
         let _ = writeln!(
             out,
             "  {:<15} {:>9.1} {:>9.2} {:>9.2} {:>9} {:>8} {:>8}  {}",
@@ -216,6 +208,19 @@ pub(crate) fn print_case<T>(
 }
 
 /// A ratio as `1.23x`, or `-` when there is none.
+/// The run count of a table row, and how many runs the budget cut.
+pub(crate) fn run_count(runs: usize, skipped: usize, budget: Duration) -> String {
+    let mut count = runs.to_string();
+    if skipped > 0 {
+        let _ = write!(
+            count,
+            " ({skipped} cut by the {} s budget)",
+            budget.as_secs()
+        );
+    }
+    count
+}
+
 pub(crate) fn times(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "-".to_string(), |r| format!("{r:.2}x"))
 }
