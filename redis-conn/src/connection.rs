@@ -6,6 +6,7 @@ use std::future::Future;
 use std::io;
 use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::future::Either;
@@ -62,9 +63,9 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
     }
 }
 
-/// Opens a connection again after one was lost: waits as the config's
-/// [`ReconnectPolicy`](crate::ReconnectPolicy) says before each attempt, and
-/// tries until one works or `stop` completes (then `None`). `failed` hears
+/// Opens a connection again after one was lost: tries at once, then waits
+/// as the config's [`ReconnectPolicy`](crate::ReconnectPolicy) says after
+/// each failed attempt, and tries until one works or `stop` completes (then `None`). `failed` hears
 /// why each attempt failed, so that a caller can report it while it waits.
 ///
 /// This crate never reconnects by itself; this is the loop the connections
@@ -77,10 +78,13 @@ pub async fn reconnect(
     let policy = config.reconnect();
     let mut stop = pin!(stop);
     let mut attempt: u32 = 0;
+    // The first attempt goes at once; the backoff starts after a failure.
+    let mut delay = Duration::ZERO;
     loop {
-        let delay = policy.delay(attempt, crate::jitter_seed());
-        let next = pin!(async {
-            tokio::time::sleep(delay).await;
+        let next = pin!(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             connect(config).await
         });
         match futures_util::future::select(next, stop.as_mut()).await {
@@ -88,6 +92,7 @@ pub async fn reconnect(
             Either::Left((Err(error), _)) => {
                 tracing::debug!(%error, attempt, "reconnect failed");
                 failed(error);
+                delay = policy.delay(attempt, crate::jitter_seed());
                 attempt = attempt.saturating_add(1);
             }
             Either::Right(((), _)) => return None,

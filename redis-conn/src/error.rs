@@ -80,17 +80,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The code of a server error reply, such as `WRONGTYPE`, `MOVED` or
-    /// `WRONGPASS` (for [`Error::Server`] and [`Error::Auth`]).
+    /// `WRONGPASS` (for [`Error::Server`] and [`Error::Auth`], also when
+    /// they are the reason a connection is unavailable).
     pub fn server_code(&self) -> Option<&str> {
-        match self {
+        match self.root() {
             Error::Server(e) | Error::Auth(e) => Some(e.code()),
             _ => None,
         }
     }
 
-    /// True when something timed out ([`Error::Timeout`]).
+    /// True when something timed out ([`Error::Timeout`]), also when a
+    /// timeout is the reason a connection is unavailable.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout(_))
+        matches!(self.root(), Error::Timeout(_))
     }
 
     /// True when the error means the connection cannot be used any more:
@@ -99,9 +101,30 @@ impl Error {
         matches!(self, Error::Io(_) | Error::Connection(_) | Error::Closed)
     }
 
-    /// True when the server rejected the credentials ([`Error::Auth`]).
+    /// True when the server rejected the credentials ([`Error::Auth`]), also
+    /// when that is the reason a connection is unavailable (a reconnect whose
+    /// handshake was refused).
     pub fn is_auth(&self) -> bool {
-        matches!(self, Error::Auth(_))
+        matches!(self.root(), Error::Auth(_))
+    }
+
+    /// The error behind any number of [`Error::Connection`] wrappers: what
+    /// actually went wrong.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use redis_conn::Error;
+    ///
+    /// let wrapped = Error::Connection(Arc::new(Error::Timeout("response")));
+    /// assert!(matches!(wrapped.root(), Error::Timeout("response")));
+    /// assert!(wrapped.is_timeout() && wrapped.is_connection());
+    /// ```
+    pub fn root(&self) -> &Error {
+        let mut error = self;
+        while let Error::Connection(cause) = error {
+            error = cause;
+        }
+        error
     }
 }
 
@@ -281,6 +304,32 @@ mod tests {
         let auth = Error::Auth(resp::ServerError::new(&b"WRONGPASS invalid"[..]));
         assert!(auth.is_auth());
         assert_eq!(auth.server_code(), Some("WRONGPASS"));
+    }
+
+    #[test]
+    fn helpers_look_through_an_unavailable_connection() {
+        let auth = Error::Auth(resp::ServerError::new(&b"WRONGPASS invalid"[..]));
+        // A reconnect refused by the server, as callers see it.
+        let wrapped = Error::Connection(Arc::new(auth));
+        assert_eq!(
+            wrapped.to_string(),
+            "connection unavailable: authentication failed: WRONGPASS invalid"
+        );
+        assert!(wrapped.is_auth() && wrapped.is_connection());
+        assert_eq!(wrapped.server_code(), Some("WRONGPASS"));
+        let timeout = Error::Connection(Arc::new(Error::Connection(Arc::new(Error::Timeout(
+            "response",
+        )))));
+        assert_eq!(
+            timeout.to_string(),
+            "connection unavailable: connection unavailable: response timed out"
+        );
+        assert!(timeout.is_timeout() && !timeout.is_auth());
+        assert!(matches!(timeout.root(), Error::Timeout("response")));
+        let io = Error::Connection(Arc::new(Error::from(io::Error::from(
+            io::ErrorKind::ConnectionRefused,
+        ))));
+        assert!(!io.is_timeout() && !io.is_auth() && io.server_code().is_none());
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// This crate never reconnects; `redis-paired` and `redis-pubsub` follow the
 /// policy found in their [`ConnectionConfig`](crate::ConnectionConfig). The
-/// delay before attempt `n` (counting from 0) is
+/// first attempt after a connection is lost is made at once: most losses
+/// are a restart or a dropped socket, and waiting only adds to the outage.
+/// After failed attempt `n` (counting from 0) the wait is
 /// `min(max, initial * factor^n)`, spread by the [`Jitter`] so that many
 /// clients that lost the same server do not all come back at once.
 ///
@@ -18,14 +20,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// use redis_conn::{Jitter, ReconnectPolicy};
 ///
 /// let policy = ReconnectPolicy::default().with_jitter(Jitter::None);
-/// assert_eq!(policy.delay(0, 0), Duration::from_millis(50));
-/// assert_eq!(policy.delay(3, 0), Duration::from_millis(400));
+/// assert_eq!(policy.delay(0, 0), Duration::from_millis(1));
+/// assert_eq!(policy.delay(3, 0), Duration::from_millis(8));
 /// assert_eq!(policy.delay(30, 0), Duration::from_secs(1));
 ///
 /// // With jitter, the caller passes the randomness.
 /// let policy = ReconnectPolicy::default();
 /// let delay = policy.delay(3, redis_conn::jitter_seed());
-/// assert!(delay >= Duration::from_millis(200) && delay <= Duration::from_millis(400));
+/// assert!(delay >= Duration::from_millis(4) && delay <= Duration::from_millis(8));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReconnectPolicy {
@@ -52,16 +54,19 @@ pub enum Jitter {
 }
 
 impl ReconnectPolicy {
-    /// The default first delay: 50 ms.
-    pub const DEFAULT_INITIAL: Duration = Duration::from_millis(50);
+    /// The default wait after the first failed attempt: 1 ms. A restarted
+    /// server is usually back within tens of milliseconds, and doubling
+    /// from 1 ms tries a dozen times in that window (a refused connection
+    /// costs the server next to nothing), then backs off quickly.
+    pub const DEFAULT_INITIAL: Duration = Duration::from_millis(1);
     /// The default longest delay: 1 s, so that a connection is back within
     /// about a second of its server, however long the server was away.
     pub const DEFAULT_MAX: Duration = Duration::from_secs(1);
     /// The default growth factor from one attempt to the next.
     pub const DEFAULT_FACTOR: u32 = 2;
 
-    /// Reconnecting enabled, with the defaults: 50 ms doubling up to 1 s,
-    /// equal jitter.
+    /// Reconnecting enabled, with the defaults: at once, then 1 ms doubling
+    /// up to 1 s, equal jitter.
     pub const fn new() -> ReconnectPolicy {
         ReconnectPolicy {
             enabled: true,
@@ -85,7 +90,7 @@ impl ReconnectPolicy {
         self.enabled
     }
 
-    /// Sets the delay before the first attempt (before jitter).
+    /// Sets the wait after the first failed attempt (before jitter).
     pub const fn with_initial(mut self, initial: Duration) -> ReconnectPolicy {
         self.initial = initial;
         self
@@ -110,7 +115,7 @@ impl ReconnectPolicy {
         self
     }
 
-    /// The delay before the first attempt.
+    /// The wait after the first failed attempt.
     pub const fn initial(&self) -> Duration {
         self.initial
     }
@@ -130,8 +135,8 @@ impl ReconnectPolicy {
         self.jitter
     }
 
-    /// How long to wait before reconnect attempt `attempt` (0 for the first
-    /// attempt after the connection was lost).
+    /// How long to wait after failed reconnect attempt `attempt` (0 for the
+    /// first attempt, which is made as soon as the connection is lost).
     ///
     /// `random` is any random number, for example from [`jitter_seed`]; the
     /// same inputs always give the same delay, which keeps callers testable.
@@ -200,7 +205,7 @@ mod tests {
     fn defaults() {
         let p = ReconnectPolicy::default();
         assert!(p.is_enabled());
-        assert_eq!(p.initial(), 50 * MS);
+        assert_eq!(p.initial(), MS);
         assert_eq!(p.max(), 1000 * MS);
         assert_eq!(p.factor(), 2);
         assert_eq!(p.jitter(), Jitter::Equal);
@@ -210,7 +215,7 @@ mod tests {
     #[test]
     fn backoff_grows_exponentially_to_the_cap() {
         let p = ReconnectPolicy::default().with_jitter(Jitter::None);
-        let delays: Vec<_> = (0..10).map(|n| p.delay(n, 12345)).collect();
+        let delays: Vec<_> = (0..13).map(|n| p.delay(n, 12345)).collect();
         let ms = |v: &[u64]| {
             v.iter()
                 .map(|&m| Duration::from_millis(m))
@@ -218,7 +223,7 @@ mod tests {
         };
         assert_eq!(
             delays,
-            ms(&[50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000])
+            ms(&[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 1000, 1000])
         );
         assert_eq!(p.delay(u32::MAX, u64::MAX), 1000 * MS);
     }
@@ -251,7 +256,7 @@ mod tests {
     fn full_jitter_spans_zero_to_the_backoff() {
         let p = ReconnectPolicy::default().with_jitter(Jitter::Full);
         assert_eq!(p.delay(2, 0), Duration::ZERO);
-        let d = 200 * MS;
+        let d = 4 * MS;
         let nanos = d.as_nanos() as u64;
         assert_eq!(p.delay(2, nanos), d);
         assert_eq!(p.delay(2, nanos + 1), Duration::ZERO);
@@ -263,7 +268,7 @@ mod tests {
     #[test]
     fn equal_jitter_spans_half_to_the_backoff() {
         let p = ReconnectPolicy::default();
-        let d = 400 * MS;
+        let d = 8 * MS;
         assert_eq!(p.delay(3, 0), d / 2);
         assert_eq!(p.delay(3, (d / 2).as_nanos() as u64), d);
         for _ in 0..1000 {

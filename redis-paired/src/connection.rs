@@ -6,8 +6,10 @@ use std::time::Duration;
 use redis_conn::{ConnectionConfig, Error, ReconnectPolicy};
 use resp::{Command, FromValue, Value};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-use crate::blocking::reply_timeout;
+use crate::blocking::{timing, Timing};
+use crate::lanes::{Exchange, Lanes};
 use crate::pipeline::Pipeline;
 use crate::queue::Request;
 use crate::shared::{Encoded, Shared, Stats};
@@ -23,11 +25,22 @@ use crate::{driver, Options, Reply};
 ///
 /// A background task owns the socket. When the connection breaks, commands
 /// awaiting replies fail with [`Error::Connection`] (they are never sent
-/// again), new commands fail at once with the reason until the connection is
-/// back, and the task reconnects with backoff as the config's
-/// [`ReconnectPolicy`] says, replaying the handshake. When the last clone is
-/// dropped, the task writes what is queued, waits for those replies, and
-/// closes the socket.
+/// again), and the task reconnects at once and then with backoff as the
+/// config's [`ReconnectPolicy`] says, replaying the handshake. Commands sent
+/// meanwhile wait for the connection to be back, within their timeout (or,
+/// with [`Options::with_fail_fast`], fail at once with the reason). When the
+/// last clone is dropped, the task writes what is queued, waits for those
+/// replies, and closes the socket.
+///
+/// Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD and
+/// XREADGROUP with BLOCK, ...) would hold up every caller behind them, so
+/// each runs on a connection of its own that this handle keeps for them
+/// ([`Options::with_max_blocking_connections`]): a `BLPOP k 0` waits forever
+/// for its own caller only. Dropping its [`Reply`] closes that connection,
+/// which ends the wait on the server too. Such a command is not ordered with
+/// the commands of the shared socket. `WAIT` and `WAITAOF` stay on the
+/// shared socket, since they wait for its writes to replicate; there they
+/// need a timeout other than 0.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), redis_conn::Error> {
@@ -88,7 +101,9 @@ impl PairedConnection {
         exclusive: bool,
     ) -> Result<PairedConnection, Error> {
         let conn = redis_conn::connect(config).await?;
-        let shared = Arc::new(Shared::new(options, exclusive));
+        let lanes = (!exclusive && options.max_blocking_connections() > 0)
+            .then(|| Lanes::new(config, &options, tokio::runtime::Handle::current()));
+        let shared = Arc::new(Shared::new(options, exclusive, lanes));
         driver::spawn(shared.clone(), config.clone(), conn);
         tracing::info!(address = %config.address(), "connected");
         Ok(PairedConnection {
@@ -126,13 +141,21 @@ impl PairedConnection {
     /// Fails only when the command cannot be queued.
     pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
         let mut cmd = cmd.into_command()?;
-        let (timeout, from_front) = self.prepare(&cmd, Timeout::Default, false)?;
+        let called = Instant::now();
+        let timing = self.prepare(&cmd, Timeout::Default, false)?;
+        if let Some(lanes) = self.lanes_for(&timing) {
+            self.shared().status_for_lanes()?;
+            lanes.send(Exchange::one(cmd, timing, called), None);
+            return Ok(());
+        }
         let request = Request {
             tx: None,
             replies: 1,
             batch: false,
-            timeout,
-            from_front,
+            timeout: timing.timeout,
+            from_front: timing.blocks,
+            called,
+            len: 0,
         };
         self.shared()
             .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
@@ -151,7 +174,9 @@ impl PairedConnection {
         Pipeline::new(self, true)
     }
 
-    /// Whether commands are accepted now; if not, the error says why.
+    /// Whether the connection is up now; if not, the error says why (while
+    /// it is being re-established, commands sent wait for it, unless
+    /// [`Options::with_fail_fast`] is set).
     pub fn status(&self) -> Result<(), Error> {
         self.shared().status()
     }
@@ -168,17 +193,27 @@ impl PairedConnection {
     }
 
     fn send_command<T: FromValue>(&self, mut cmd: Command, timeout: Timeout) -> Reply<T> {
-        let (timeout, from_front) = match self.prepare(&cmd, timeout, false) {
-            Ok(timeout) => timeout,
+        let called = Instant::now();
+        let timing = match self.prepare(&cmd, timeout, false) {
+            Ok(timing) => timing,
             Err(e) => return Reply::failed(e),
         };
         let (tx, rx) = oneshot::channel();
+        if let Some(lanes) = self.lanes_for(&timing) {
+            if let Err(e) = self.shared().status_for_lanes() {
+                return Reply::failed(e);
+            }
+            lanes.send(Exchange::one(cmd, timing, called), Some(tx));
+            return Reply::waiting(rx);
+        }
         let request = Request {
             tx: Some(tx),
             replies: 1,
             batch: false,
-            timeout,
-            from_front,
+            timeout: timing.timeout,
+            from_front: timing.blocks,
+            called,
+            len: 0,
         };
         match self
             .shared()
@@ -189,13 +224,23 @@ impl PairedConnection {
         }
     }
 
+    /// The lanes a command with `timing` goes to instead of the shared
+    /// socket, if it goes to any.
+    pub(crate) fn lanes_for(&self, timing: &Timing) -> Option<&Arc<Lanes>> {
+        if timing.movable {
+            self.shared().lanes.as_ref()
+        } else {
+            None
+        }
+    }
+
     /// Checks that `cmd` may be sent here and works out its reply timeout.
     pub(crate) fn prepare(
         &self,
         cmd: &Command,
         timeout: Timeout,
         in_transaction: bool,
-    ) -> Result<(Option<Duration>, bool), Error> {
+    ) -> Result<Timing, Error> {
         let name = cmd.name();
         let place = if in_transaction {
             Place::Transaction
@@ -204,21 +249,28 @@ impl PairedConnection {
         } else {
             Place::Shared
         };
-        check_pairable(name, cmd, place)?;
+        check_pairable(name, cmd, place, !self.shared().exclusive)?;
         // The name only: arguments may be secrets.
         tracing::trace!(command = %String::from_utf8_lossy(name), "send");
-        Ok(match timeout {
-            Timeout::Given(timeout) => (timeout, false),
-            Timeout::Default => {
-                let options = &self.shared().options;
-                reply_timeout(
-                    name,
-                    cmd,
-                    options.response_timeout(),
-                    options.blocking_margin(),
-                )
-            }
-        })
+        let options = &self.shared().options;
+        let mut timing = timing(
+            name,
+            cmd,
+            options.response_timeout(),
+            options.blocking_margin(),
+        );
+        let forever = timing.blocks && timing.timeout.is_none();
+        if let Timeout::Given(timeout) = timeout {
+            timing.timeout = timeout;
+        }
+        if forever && !timing.movable && place == Place::Shared {
+            // WAIT 0 for a replica that never answers would hold up every
+            // caller of the connection for good.
+            return Err(Error::Unsupported(
+                "WAIT or WAITAOF without a timeout (every caller would wait behind it)",
+            ));
+        }
+        Ok(timing)
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -361,7 +413,7 @@ impl Sender for ExclusiveConnection {
 /// connection MULTI, EXEC, DISCARD, WATCH and UNWATCH would pull every other
 /// clone's commands into one caller's transaction: use
 /// [`PairedConnection::transaction`], or an [`ExclusiveConnection`] for WATCH.
-fn check_pairable(name: &[u8], cmd: &Command, place: Place) -> Result<(), Error> {
+fn check_pairable(name: &[u8], cmd: &Command, place: Place, shared: bool) -> Result<(), Error> {
     // The longest name refused has twelve letters; most commands stop here
     // or at the match, without a loop over names.
     let mut upper = [0u8; 12];
@@ -395,17 +447,54 @@ fn check_pairable(name: &[u8], cmd: &Command, place: Place) -> Result<(), Error>
         b"DISCARD" => return transaction_control.map_err(|()| Error::Unsupported("DISCARD")),
         b"WATCH" => return transaction_control.map_err(|()| Error::Unsupported("WATCH")),
         b"UNWATCH" => return transaction_control.map_err(|()| Error::Unsupported("UNWATCH")),
-        b"CLIENT"
-            if cmd
-                .args()
-                .nth(1)
-                .is_some_and(|a| a.eq_ignore_ascii_case(b"REPLY")) =>
-        {
-            "CLIENT REPLY"
+        b"CLIENT" => return check_client(cmd, shared),
+        b"READONLY" | b"READWRITE" if shared => {
+            "READONLY and READWRITE (a reconnect would undo them)"
         }
         _ => return Ok(()),
     };
     Err(Error::Unsupported(refused))
+}
+
+/// The `CLIENT` subcommands a paired connection refuses.
+///
+/// `CLIENT REPLY` switches replies off. `CLIENT TRACKING` makes the server
+/// push invalidations that answer no request, and a paired connection has
+/// nowhere to deliver them: track keys with `REDIRECT` to a
+/// `PubsubConnection` subscribed to `__redis__:invalidate`. On a shared
+/// connection, the subcommands that set state of the connection (its name,
+/// its library, `NO-EVICT`, `NO-TOUCH`) would be undone by a reconnect
+/// without anyone knowing: name a connection in its [`ConnectionConfig`].
+fn check_client(cmd: &Command, shared: bool) -> Result<(), Error> {
+    let Some(sub) = cmd.args().nth(1) else {
+        return Ok(());
+    };
+    let is = |name: &str| sub.eq_ignore_ascii_case(name.as_bytes());
+    if is("REPLY") {
+        return Err(Error::Unsupported("CLIENT REPLY"));
+    }
+    if is("TRACKING") {
+        return Err(Error::Unsupported(
+            "CLIENT TRACKING (its pushes would be lost; redirect them to a pubsub connection)",
+        ));
+    }
+    if shared {
+        if is("SETNAME") {
+            return Err(Error::Unsupported(
+                "CLIENT SETNAME (a reconnect would undo it; name the connection in its config)",
+            ));
+        }
+        for (name, refused) in [
+            ("SETINFO", "CLIENT SETINFO (a reconnect would undo it)"),
+            ("NO-EVICT", "CLIENT NO-EVICT (a reconnect would undo it)"),
+            ("NO-TOUCH", "CLIENT NO-TOUCH (a reconnect would undo it)"),
+        ] {
+            if is(name) {
+                return Err(Error::Unsupported(refused));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where a command is about to go, for [`check_pairable`].

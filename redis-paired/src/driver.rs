@@ -49,15 +49,39 @@ async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Str
         }
         tracing::warn!(error = %reason, "connection lost; reconnecting");
         shared.set_disconnected(reason, false);
-        let stop = shared.closing.notified();
-        let failed = |error| shared.set_reason(Arc::new(error));
-        conn = match redis_conn::reconnect(&config, stop, failed).await {
+        let started = Instant::now();
+        conn = match reconnect(shared, &config).await {
             Some(conn) => conn,
             None => return,
         };
         shared.count_reconnect();
-        tracing::info!("reconnected");
+        tracing::info!(after = ?started.elapsed(), "reconnected");
     }
+}
+
+/// Reconnects as the config's policy says, until it works (`Some`) or every
+/// handle is gone (`None`). Meanwhile commands queued for the connection
+/// wait, and those whose callers' time is up are failed.
+async fn reconnect(shared: &Shared, config: &ConnectionConfig) -> Option<Connection<Stream>> {
+    let stop = shared.closing.notified();
+    let failed = |error| shared.set_reason(Arc::new(error));
+    let mut reconnect = std::pin::pin!(redis_conn::reconnect(config, stop, failed));
+    let mut timer = Box::pin(tokio::time::sleep_until(Instant::now()));
+    poll_fn(|cx| {
+        if let Poll::Ready(conn) = reconnect.as_mut().poll(cx) {
+            return Poll::Ready(conn);
+        }
+        loop {
+            let Some(next) = shared.expire_queued(Instant::now(), cx.waker()) else {
+                return Poll::Pending;
+            };
+            timer.as_mut().reset(next);
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await
 }
 
 struct CloseOnDrop(Arc<Shared>);

@@ -48,6 +48,7 @@ mod blocking;
 mod commands;
 mod connection;
 mod driver;
+mod lanes;
 mod options;
 mod pipeline;
 mod queue;

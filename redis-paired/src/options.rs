@@ -11,6 +11,9 @@ pub struct Options {
     blocking_margin: Duration,
     max_pending: usize,
     max_unwritten_bytes: usize,
+    fail_fast: bool,
+    max_blocking_connections: usize,
+    blocking_idle_timeout: Duration,
 }
 
 impl Options {
@@ -22,6 +25,10 @@ impl Options {
     pub const DEFAULT_MAX_PENDING: usize = 1 << 16;
     /// Default bound on encoded bytes not yet written: 64 MiB.
     pub const DEFAULT_MAX_UNWRITTEN_BYTES: usize = 64 << 20;
+    /// Default bound on the connections kept for blocking commands: 32.
+    pub const DEFAULT_MAX_BLOCKING_CONNECTIONS: usize = 32;
+    /// Default time a connection for blocking commands stays open unused: 30 s.
+    pub const DEFAULT_BLOCKING_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// The defaults.
     pub const fn new() -> Options {
@@ -30,20 +37,26 @@ impl Options {
             blocking_margin: Self::DEFAULT_BLOCKING_MARGIN,
             max_pending: Self::DEFAULT_MAX_PENDING,
             max_unwritten_bytes: Self::DEFAULT_MAX_UNWRITTEN_BYTES,
+            fail_fast: false,
+            max_blocking_connections: Self::DEFAULT_MAX_BLOCKING_CONNECTIONS,
+            blocking_idle_timeout: Self::DEFAULT_BLOCKING_IDLE_TIMEOUT,
         }
     }
 
-    /// How long a reply may take once its command is written. A caller whose
+    /// How long a caller waits for its reply, counted from its call (time
+    /// spent queued or waiting for a reconnect included). A caller whose
     /// reply is later gets [`Error::Timeout`](redis_conn::Error::Timeout);
-    /// when the oldest command on the socket is that late, the server is
-    /// presumed gone and the connection is replaced.
+    /// when the oldest command on the socket has gone unanswered that long
+    /// since it was written, the server is presumed gone and the connection
+    /// is replaced.
     pub const fn with_response_timeout(mut self, timeout: Duration) -> Options {
         self.response_timeout = timeout;
         self
     }
 
     /// What a blocking command (BLPOP, XREAD BLOCK, WAIT, ...) may take beyond
-    /// its own timeout argument. It replaces the response timeout for them.
+    /// its own timeout argument, counted from when the server gets to it. It
+    /// replaces the response timeout for them.
     pub const fn with_blocking_margin(mut self, margin: Duration) -> Options {
         self.blocking_margin = margin;
         self
@@ -65,6 +78,58 @@ impl Options {
     pub const fn with_max_unwritten_bytes(mut self, max: usize) -> Options {
         self.max_unwritten_bytes = max;
         self
+    }
+
+    /// While the connection is down, fail new commands at once with
+    /// [`Error::Connection`](redis_conn::Error::Connection) (`true`), or let
+    /// them wait for the reconnect (`false`, the default).
+    ///
+    /// Waiting commands were never written, so sending them once the
+    /// connection is back sends nothing twice. They wait at most their own
+    /// timeout (the response timeout by default) and count against
+    /// [`max_pending`](Self::with_max_pending) and
+    /// [`max_unwritten_bytes`](Self::with_max_unwritten_bytes); a caller
+    /// whose timeout passes first gets the reason the connection is down.
+    /// With reconnecting disabled, or once the connection is closed, they
+    /// fail at once either way.
+    pub const fn with_fail_fast(mut self, fail_fast: bool) -> Options {
+        self.fail_fast = fail_fast;
+        self
+    }
+
+    /// The most connections kept for blocking commands. On a shared
+    /// connection, a blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, ...,
+    /// XREAD or XREADGROUP with BLOCK) runs on a connection of its own, so
+    /// that it stalls no other caller: these connections are opened when
+    /// needed, reused, and closed after the
+    /// [idle timeout](Self::with_blocking_idle_timeout). When all are busy,
+    /// the next blocking command waits for one (at most the response
+    /// timeout). `0` sends blocking commands on the shared connection, where
+    /// every other caller waits behind them.
+    pub const fn with_max_blocking_connections(mut self, max: usize) -> Options {
+        self.max_blocking_connections = max;
+        self
+    }
+
+    /// How long a connection for blocking commands stays open unused.
+    pub const fn with_blocking_idle_timeout(mut self, timeout: Duration) -> Options {
+        self.blocking_idle_timeout = timeout;
+        self
+    }
+
+    /// Whether new commands fail at once while the connection is down.
+    pub const fn fail_fast(&self) -> bool {
+        self.fail_fast
+    }
+
+    /// The bound on connections for blocking commands.
+    pub const fn max_blocking_connections(&self) -> usize {
+        self.max_blocking_connections
+    }
+
+    /// How long a connection for blocking commands stays open unused.
+    pub const fn blocking_idle_timeout(&self) -> Duration {
+        self.blocking_idle_timeout
     }
 
     /// The response timeout.

@@ -7,8 +7,10 @@ use bytes::BytesMut;
 use redis_conn::Error;
 use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::connection::{IntoCommand, Timeout};
+use crate::lanes::Exchange;
 use crate::queue::Request;
 use crate::shared::Encoded;
 use crate::{PairedConnection, Reply};
@@ -43,6 +45,9 @@ pub struct Pipeline<'a> {
     commands: usize,
     transaction: bool,
     timeout: Option<Duration>,
+    /// A plain pipeline holds a blocking command: it runs on a connection of
+    /// its own, as the command would alone.
+    blocks: bool,
     /// The first command that could not be added, reported by `query`.
     error: Option<Error>,
 }
@@ -55,6 +60,7 @@ impl<'a> Pipeline<'a> {
             commands: 0,
             transaction,
             timeout: Some(conn.options().response_timeout()),
+            blocks: false,
             error: None,
         };
         if transaction {
@@ -83,8 +89,8 @@ impl<'a> Pipeline<'a> {
                 return self;
             }
         };
-        let (own, _) = match self.conn.prepare(&cmd, Timeout::Default, self.transaction) {
-            Ok(own) => own,
+        let timing = match self.conn.prepare(&cmd, Timeout::Default, self.transaction) {
+            Ok(timing) => timing,
             Err(e) => {
                 self.error = Some(e);
                 return self;
@@ -93,10 +99,11 @@ impl<'a> Pipeline<'a> {
         // Inside MULTI nothing blocks, so only a plain pipeline waits for its
         // slowest blocking command.
         if !self.transaction {
-            self.timeout = match (self.timeout, own) {
+            self.timeout = match (self.timeout, timing.timeout) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 _ => None,
             };
+            self.blocks |= timing.movable;
         }
         cmd.encode(&mut self.buf);
         self.commands += 1;
@@ -150,13 +157,34 @@ impl<'a> Pipeline<'a> {
         if replies == 0 {
             return Reply::failed(Error::Protocol(resp::Error::EmptyCommand));
         }
+        let called = Instant::now();
         let (tx, rx) = oneshot::channel();
+        if let Some(lanes) = self
+            .blocks
+            .then(|| self.conn.shared().lanes.as_ref())
+            .flatten()
+        {
+            if let Err(e) = self.conn.shared().status_for_lanes() {
+                return Reply::failed(e);
+            }
+            let exchange = Exchange {
+                bytes: self.buf.split().freeze(),
+                replies,
+                batch: true,
+                timeout: self.timeout,
+                called,
+            };
+            lanes.send(exchange, Some(tx));
+            return Reply::waiting(rx);
+        }
         let request = Request {
             tx: Some(tx),
             replies,
             batch: true,
             timeout: self.timeout,
             from_front: false,
+            called,
+            len: 0,
         };
         match self
             .conn

@@ -23,13 +23,28 @@ pub(crate) struct Request {
     /// A pipeline or transaction: its replies are delivered together as one
     /// array, even when there is only one.
     pub(crate) batch: bool,
-    /// How long after being written the reply may take; `None` waits as long
-    /// as the server does (a blocking command with timeout 0).
+    /// How long the caller waits for the reply, counted from `called`;
+    /// `None` waits as long as the server does (a blocking command with
+    /// timeout 0).
     pub(crate) timeout: Option<Duration>,
     /// The clock starts when the request is the oldest on the socket, not
-    /// when it is written: for blocking commands, whose time only starts to
+    /// when it is called: for blocking commands, whose time only starts to
     /// run when the server gets to them.
     pub(crate) from_front: bool,
+    /// When the caller sent it: its timeout counts from here, so time spent
+    /// queued (behind a large write, or waiting for a reconnect) is part of
+    /// it.
+    pub(crate) called: Instant,
+    /// The length of its encoded bytes.
+    pub(crate) len: usize,
+}
+
+impl Request {
+    /// When the caller stops waiting, as long as the request is not written:
+    /// `None` for never.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.timeout.and_then(|t| self.called.checked_add(t))
+    }
 }
 
 /// What happened to a reply handed to [`Queue::complete`].
@@ -77,17 +92,20 @@ struct Slot {
 }
 
 impl Slot {
-    /// Starts the clock of a request with `timeout` at `now`; keeps
+    /// Starts the clock of a request with `timeout`: the caller's from
+    /// `from` (its call, or when it reached the front), the connection's
+    /// patience from `now`, when it is written or reaches the front; keeps
     /// `next_deadline` no later than its deadlines.
     fn start(
         &mut self,
         timeout: Option<Duration>,
         patience: Duration,
-        now: Instant,
+        (from, now): (Instant, Instant),
         next_deadline: &mut Option<Instant>,
     ) {
         // A deadline past the end of time is no deadline.
-        self.deadline = timeout.and_then(|t| now.checked_add(t));
+        self.deadline = timeout.and_then(|t| from.checked_add(t));
+        // Time spent waiting to be written says nothing about the server.
         self.give_up = timeout.and_then(|t| now.checked_add(t.max(patience)));
         if let Some(d) = self.deadline.or(self.give_up) {
             if next_deadline.is_none_or(|n| d < n) {
@@ -124,7 +142,17 @@ impl Queue {
         if deferred {
             slot.deferred = request.timeout;
         } else {
-            slot.start(request.timeout, self.patience, now, &mut self.next_deadline);
+            let from = if request.from_front {
+                now
+            } else {
+                request.called
+            };
+            slot.start(
+                request.timeout,
+                self.patience,
+                (from, now),
+                &mut self.next_deadline,
+            );
         }
         self.slots.push_back(slot);
     }
@@ -147,7 +175,12 @@ impl Queue {
         let slot = self.slots.pop_front().ok_or(Unsolicited)?;
         if let Some(next) = self.slots.front_mut() {
             if let Some(timeout) = next.deferred.take() {
-                next.start(Some(timeout), self.patience, now, &mut self.next_deadline);
+                next.start(
+                    Some(timeout),
+                    self.patience,
+                    (now, now),
+                    &mut self.next_deadline,
+                );
             }
         }
         if let Some(tx) = slot.tx {
@@ -244,6 +277,7 @@ mod tests {
     fn request(
         replies: usize,
         timeout: Option<u64>,
+        called: Instant,
     ) -> (Request, oneshot::Receiver<Result<Value, Error>>) {
         let (tx, rx) = oneshot::channel();
         let request = Request {
@@ -252,6 +286,8 @@ mod tests {
             batch: replies > 1,
             timeout: timeout.map(Duration::from_millis),
             from_front: false,
+            called,
+            len: 0,
         };
         (request, rx)
     }
@@ -264,8 +300,8 @@ mod tests {
     fn replies_go_to_requests_in_order() {
         let now = Instant::now();
         let mut q = Queue::new(PATIENCE);
-        let (a, mut ra) = request(1, None);
-        let (b, mut rb) = request(1, None);
+        let (a, mut ra) = request(1, None, now);
+        let (b, mut rb) = request(1, None, now);
         q.push(a, now);
         q.push(b, now);
         assert_eq!(q.complete_at(Value::Integer(1)), Ok(Completion::Finished));
@@ -279,8 +315,8 @@ mod tests {
     fn a_dropped_caller_keeps_its_slot() {
         let now = Instant::now();
         let mut q = Queue::new(PATIENCE);
-        let (a, ra) = request(1, None);
-        let (b, mut rb) = request(1, None);
+        let (a, ra) = request(1, None, now);
+        let (b, mut rb) = request(1, None, now);
         q.push(a, now);
         q.push(b, now);
         drop(ra);
@@ -299,8 +335,8 @@ mod tests {
     fn a_batch_collects_its_replies_into_one_array() {
         let now = Instant::now();
         let mut q = Queue::new(PATIENCE);
-        let (a, mut ra) = request(3, None);
-        let (b, mut rb) = request(1, None);
+        let (a, mut ra) = request(3, None, now);
+        let (b, mut rb) = request(1, None, now);
         q.push(a, now);
         q.push(b, now);
         assert_eq!(q.complete_at(Value::Integer(1)), Ok(Completion::Partial));
@@ -325,9 +361,9 @@ mod tests {
     fn a_timed_out_caller_is_told_and_its_late_reply_discarded() {
         let start = Instant::now();
         let mut q = Queue::new(PATIENCE);
-        let (slow, mut rslow) = request(1, None); // blocking forever, at the front
-        let (a, mut ra) = request(1, Some(100));
-        let (b, mut rb) = request(1, Some(500));
+        let (slow, mut rslow) = request(1, None, start); // blocking forever, at the front
+        let (a, mut ra) = request(1, Some(100), start);
+        let (b, mut rb) = request(1, Some(500), start);
         q.push(slow, start);
         q.push(a, start);
         q.push(b, start);
@@ -356,8 +392,8 @@ mod tests {
         let ms = Duration::from_millis;
         let start = Instant::now();
         let mut q = Queue::new(PATIENCE);
-        let (short, mut rshort) = request(1, Some(10));
-        let (long, _rlong) = request(1, Some(3_000));
+        let (short, mut rshort) = request(1, Some(10), start);
+        let (long, _rlong) = request(1, Some(3_000), start);
         q.push(short, start);
         q.push(long, start);
         assert!(!q.expire(start + ms(5)));
@@ -373,13 +409,13 @@ mod tests {
     fn a_long_own_timeout_extends_the_patience_and_none_is_forever() {
         let start = Instant::now();
         let mut q = Queue::new(PATIENCE);
-        let (long, _r) = request(1, Some(5_000));
+        let (long, _r) = request(1, Some(5_000), start);
         q.push(long, start);
         assert!(!q.expire(start + PATIENCE));
         assert!(q.expire(start + Duration::from_millis(5_000)));
 
         let mut q = Queue::new(PATIENCE);
-        let (forever, _r) = request(1, None);
+        let (forever, _r) = request(1, None, start);
         q.push(forever, start);
         assert!(q.waits_forever());
         assert!(!q.expire(start + Duration::from_secs(3_600)));
@@ -390,7 +426,7 @@ mod tests {
     fn timeouts_past_the_end_of_time_are_no_timeouts() {
         let start = Instant::now();
         let mut q = Queue::new(Duration::MAX);
-        let (a, _r) = request(1, Some(u64::MAX));
+        let (a, _r) = request(1, Some(u64::MAX), start);
         q.push(a, start);
         let (tx, _rx) = oneshot::channel();
         q.push(
@@ -400,6 +436,8 @@ mod tests {
                 batch: false,
                 timeout: Some(Duration::MAX),
                 from_front: false,
+                called: start,
+                len: 0,
             },
             start,
         );
@@ -411,7 +449,7 @@ mod tests {
         let ms = Duration::from_millis;
         let start = Instant::now();
         let mut q = Queue::new(PATIENCE);
-        let (slow, _rslow) = request(1, None);
+        let (slow, _rslow) = request(1, None, start);
         q.push(slow, start);
         let (tx, mut rx) = oneshot::channel();
         let blocking = Request {
@@ -420,6 +458,8 @@ mod tests {
             batch: false,
             timeout: Some(ms(100)),
             from_front: true,
+            called: start,
+            len: 0,
         };
         q.push(blocking, start);
         // Behind a command that takes 10 s, its 100 ms have not started.
@@ -434,6 +474,23 @@ mod tests {
     }
 
     #[test]
+    fn a_callers_timeout_counts_from_its_call_not_its_write() {
+        let ms = Duration::from_millis;
+        let called = Instant::now();
+        let mut q = Queue::new(PATIENCE);
+        // Waited 400 ms to be written (a reconnect, a large write ahead).
+        let (a, mut ra) = request(1, Some(500), called);
+        let written = called + ms(400);
+        q.push(a, written);
+        assert_eq!(q.next_deadline(), Some(called + ms(500)));
+        assert!(!q.expire(called + ms(500)), "the server is not late yet");
+        assert!(matches!(ra.try_recv(), Ok(Err(Error::Timeout(_)))));
+        // The connection's patience counts from the write.
+        assert!(!q.expire(written + ms(999)));
+        assert!(q.expire(written + PATIENCE));
+    }
+
+    #[test]
     fn a_batch_of_one_is_still_an_array() {
         let now = Instant::now();
         let mut q = Queue::new(PATIENCE);
@@ -445,6 +502,8 @@ mod tests {
                 batch: true,
                 timeout: None,
                 from_front: false,
+                called: now,
+                len: 0,
             },
             now,
         );
@@ -457,12 +516,12 @@ mod tests {
     fn failing_all_tells_every_caller() {
         let now = Instant::now();
         let mut q = Queue::new(PATIENCE);
-        let (a, mut ra) = request(1, None);
-        let (b, mut rb) = request(2, None);
+        let (a, mut ra) = request(1, None, now);
+        let (b, mut rb) = request(2, None, now);
         q.push(a, now);
         q.push(b, now);
         q.complete_at(Value::Integer(1)).unwrap();
-        let (c, mut rc) = request(1, None);
+        let (c, mut rc) = request(1, None, now);
         q.push(c, now);
         assert_eq!(q.fail_all(&Error::Closed), 2);
         assert!(ok(&mut ra) == Value::Integer(1));

@@ -8,7 +8,9 @@ use std::task::Waker;
 use bytes::BytesMut;
 use redis_conn::Error;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
+use crate::lanes::Lanes;
 use crate::queue::Request;
 use crate::Options;
 
@@ -26,6 +28,9 @@ pub struct Stats {
     pub writes: u64,
     /// Connections made after the first one.
     pub reconnects: u64,
+    /// Connections opened for blocking commands, so that they stall no
+    /// other caller.
+    pub blocking_connections: u64,
 }
 
 pub(crate) struct Shared {
@@ -37,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     /// Only one user: transaction commands may be sent by hand.
     pub(crate) exclusive: bool,
+    /// Where blocking commands go, on a shared connection.
+    pub(crate) lanes: Option<Arc<Lanes>>,
     requests: AtomicU64,
     commands: AtomicU64,
     writes: AtomicU64,
@@ -61,15 +68,17 @@ struct Inner {
 #[derive(Debug, Clone)]
 enum State {
     Connected,
+    /// Reconnecting; commands wait for it unless `fail_fast`.
     Disconnected(Arc<Error>),
     Closed(Option<Arc<Error>>),
 }
 
 impl State {
     /// Whether commands are accepted; if not, the error that says why.
-    fn check(&self) -> Result<(), Error> {
+    fn check(&self, fail_fast: bool) -> Result<(), Error> {
         match self {
             State::Connected => Ok(()),
+            State::Disconnected(_) if !fail_fast => Ok(()),
             State::Disconnected(reason) | State::Closed(Some(reason)) => {
                 Err(Error::Connection(reason.clone()))
             }
@@ -106,7 +115,7 @@ pub(crate) enum Taken {
 }
 
 impl Shared {
-    pub(crate) fn new(options: Options, exclusive: bool) -> Shared {
+    pub(crate) fn new(options: Options, exclusive: bool, lanes: Option<Lanes>) -> Shared {
         Shared {
             inner: Mutex::new(Inner {
                 state: State::Connected,
@@ -121,6 +130,7 @@ impl Shared {
             closing: Notify::new(),
             options,
             exclusive,
+            lanes: lanes.map(Arc::new),
             requests: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -140,10 +150,11 @@ impl Shared {
         &self,
         bytes: Encoded<'_>,
         commands: usize,
-        request: Request,
+        mut request: Request,
     ) -> Result<(), Error> {
+        request.len = bytes.len();
         let mut inner = self.lock();
-        inner.state.check()?;
+        inner.state.check(self.options.fail_fast())?;
         let max = self.options.max_pending();
         if self.outstanding.load(Ordering::Relaxed) >= max {
             return Err(Error::Backpressure {
@@ -208,6 +219,9 @@ impl Shared {
 
     /// Called when the last handle is dropped.
     pub(crate) fn close(&self) {
+        if let Some(lanes) = &self.lanes {
+            lanes.close();
+        }
         let mut inner = self.lock();
         inner.closing = true;
         if let Some(waker) = inner.waker.take() {
@@ -222,15 +236,71 @@ impl Shared {
         self.lock().state = State::Connected;
     }
 
-    /// The connection is down for `reason`: fail what is queued and refuse new
-    /// commands until it is back. With `for_good`, it never comes back.
+    /// The connection is down for `reason`. Commands not yet taken wait for
+    /// the reconnect, or with `fail_fast` fail now, as new ones will until it
+    /// is back. With `for_good`, it never comes back.
     pub(crate) fn set_disconnected(&self, reason: Arc<Error>, for_good: bool) {
-        let state = if for_good {
-            State::Closed(Some(reason.clone()))
+        if let Some(lanes) = &self.lanes {
+            lanes.lost(&reason);
+        }
+        if for_good {
+            let state = State::Closed(Some(reason.clone()));
+            self.fail_queued(state, &Error::Connection(reason));
+        } else if self.options.fail_fast() {
+            let state = State::Disconnected(reason.clone());
+            self.fail_queued(state, &Error::Connection(reason));
         } else {
-            State::Disconnected(reason.clone())
-        };
-        self.fail_queued(state, &Error::Connection(reason));
+            self.lock().state = State::Disconnected(reason);
+        }
+    }
+
+    /// While reconnecting: fails the queued requests whose callers' time is
+    /// up (they were never written, so they are simply dropped), and
+    /// registers the driver's waker for new ones. Returns the next time a
+    /// queued request's time is up.
+    pub(crate) fn expire_queued(&self, now: Instant, waker: &Waker) -> Option<Instant> {
+        let mut inner = self.lock();
+        inner.driver_waiting = true;
+        if !inner.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            inner.waker = Some(waker.clone());
+        }
+        let due = |r: &Request| r.deadline().is_some_and(|d| d <= now);
+        let mut expired = Vec::new();
+        if inner.requests.iter().any(due) {
+            let reason = match &inner.state {
+                State::Disconnected(reason) => Error::Connection(reason.clone()),
+                _ => Error::Timeout("response"),
+            };
+            // Rebuild the bytes without the expired requests' commands.
+            let Inner {
+                out,
+                requests,
+                commands,
+                ..
+            } = &mut *inner;
+            let old = std::mem::replace(out, BytesMut::with_capacity(out.len()));
+            let mut at = 0;
+            for request in std::mem::take(requests) {
+                let bytes = &old[at..at + request.len];
+                at += request.len;
+                if due(&request) {
+                    *commands = commands.saturating_sub(request.replies as u64);
+                    expired.push((request, reason.clone()));
+                } else {
+                    out.extend_from_slice(bytes);
+                    requests.push(request);
+                }
+            }
+        }
+        let next = inner.requests.iter().filter_map(Request::deadline).min();
+        drop(inner);
+        self.finished(expired.len());
+        for (request, error) in expired {
+            if let Some(tx) = request.tx {
+                let _ = tx.send(Err(error));
+            }
+        }
+        next
     }
 
     /// While reconnecting: the latest reason commands are refused.
@@ -282,9 +352,15 @@ impl Shared {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether commands are accepted now, and if not, why.
+    /// Whether a command may be sent on a lane now: not once the connection
+    /// is closed, nor while it is down with `fail_fast`.
+    pub(crate) fn status_for_lanes(&self) -> Result<(), Error> {
+        self.lock().state.check(self.options.fail_fast())
+    }
+
+    /// Whether the connection is up now, and if not, why.
     pub(crate) fn status(&self) -> Result<(), Error> {
-        self.lock().state.check()
+        self.lock().state.check(true)
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -293,6 +369,7 @@ impl Shared {
             commands: self.commands.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            blocking_connections: self.lanes.as_ref().map_or(0, |l| l.opened()),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What the sections against a live server share: plain admin commands to
 //! prepare the server, contenders timed on the whole process's CPU clock, and
-//! the table of operations per second with each row's ratio to every peer.
+//! the table of median operations per second with each row's per-round
+//! ratio to every peer.
 //!
 //! The server is another process, so the process's CPU time is the client's:
 //! its runtime's worker threads, their idle spinning included, and the
@@ -13,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 
-use crate::measure::{run_count, times, Contender, Role, Runs, Sample};
+use crate::measure::{
+    median, per_round, range, run_count, times, times_spread, Contender, Role, Runs, Sample,
+    Spread, Versus,
+};
 use crate::Options;
 
 /// True when the contender is to run: `--only NAME` keeps the one of that
@@ -87,10 +91,10 @@ pub(crate) fn check_outputs<T>(case: &str, runs: &[Runs<Result<T, String>>]) -> 
 pub(crate) struct Row {
     pub(crate) name: String,
     pub(crate) role: Role,
-    /// Operations per second of each run.
+    /// Operations per second of each run, one a round (see [`Runs::samples`]).
     pub(crate) rates: Vec<f64>,
-    /// The least CPU time per operation over the runs, where known.
-    pub(crate) cpu_per_op: Option<Duration>,
+    /// CPU seconds per operation of each run, where known.
+    pub(crate) cpu_per_op: Vec<Option<f64>>,
     /// Runs cut by the time budget.
     pub(crate) skipped: usize,
     /// Said after the run count, such as messages a subscriber missed.
@@ -100,53 +104,52 @@ pub(crate) struct Row {
 impl Row {
     /// The row of a contender's runs, each of which did `ops` operations.
     pub(crate) fn from_runs<T>(runs: &Runs<T>, ops: u64) -> Row {
+        let ops = ops.max(1) as f64;
         Row {
             name: runs.name.to_string(),
             role: runs.role,
             rates: runs
                 .samples
                 .iter()
-                .map(|s| ops as f64 / s.wall.as_secs_f64().max(1e-9))
+                .map(|s| ops / s.wall.as_secs_f64().max(1e-9))
                 .collect(),
             cpu_per_op: runs
                 .samples
                 .iter()
-                .filter_map(|s| s.cpu)
-                .min()
-                .map(|cpu| cpu / u32::try_from(ops.max(1)).unwrap_or(u32::MAX)),
+                .map(|s| s.cpu.map(|cpu| cpu.as_secs_f64() / ops))
+                .collect(),
             skipped: runs.skipped,
             note: String::new(),
         }
     }
 
-    /// The highest rate.
-    pub(crate) fn best(&self) -> f64 {
-        self.rates.iter().copied().fold(0.0, f64::max)
-    }
-
-    /// The median rate.
-    fn median(&self) -> f64 {
-        let mut rates = self.rates.clone();
-        rates.sort_unstable_by(f64::total_cmp);
-        rates.get(rates.len() / 2).copied().unwrap_or_default()
+    /// How this row compares with `peer`, round by round.
+    fn versus(&self, peer: &'static str, peer_row: &Row) -> Versus {
+        Versus {
+            peer,
+            wall: per_round(&self.rates, &peer_row.rates, |o, p| Some(o / p.max(1e-9))),
+            cpu: per_round(&self.cpu_per_op, &peer_row.cpu_per_op, |o, p| {
+                Some((*p)? / (*o)?.max(1e-15))
+            }),
+        }
     }
 }
 
-/// How the crate under test compares with one peer in one case.
-#[derive(Debug, Clone)]
-pub(crate) struct Versus {
-    pub(crate) peer: &'static str,
-    /// Our best rate over the peer's.
-    pub(crate) wall: Option<f64>,
-    /// The peer's CPU time per operation over ours: above 1, ours spends less.
-    pub(crate) cpu: Option<f64>,
+/// Prints what the figures of [`print_table`] and [`print_summary`] are.
+pub(crate) fn print_legend() {
+    println!(
+        "(each figure is the median of a contender's runs, the rate with its min–max beside \
+         it; the contenders take turns, one run each a round, and a ratio is the median of \
+         the per-round ratios)"
+    );
 }
 
-/// Prints a case's table, one row per contender: the best and median rate,
-/// the least CPU time per operation, and the row's best rate over each
-/// peer's in `peers` (those that ran; `--only` leaves none). Rows whose
-/// role is [`Role::Peer`] but whose name is not in `peers` (a yardstick) get
-/// ratios but are no column. Returns how ours compares with each peer.
+/// Prints a case's table, one row per contender: the median rate with its
+/// least and greatest, the median CPU time per operation, and the median of
+/// the row's per-round rate over each peer's in `peers` (those that ran;
+/// `--only` leaves none). Rows whose role is [`Role::Peer`] but whose name
+/// is not in `peers` (a yardstick) get ratios but are no column. Returns
+/// how ours compares with each peer.
 pub(crate) fn print_table(
     case: &str,
     what: &str,
@@ -155,46 +158,41 @@ pub(crate) fn print_table(
     peers: &[&'static str],
     budget: Duration,
 ) -> Vec<Versus> {
-    let peer_rows: Vec<(&'static str, Option<&Row>)> = peers
+    let peer_rows: Vec<(&'static str, &Row)> = peers
         .iter()
-        .map(|&p| (p, rows.iter().find(|r| r.name == p)))
+        .filter_map(|&p| Some((p, rows.iter().find(|r| r.name == p)?)))
         .collect();
     let mut out = String::new();
     let _ = writeln!(out, "\n{case}: {what}");
     let _ = write!(
         out,
-        "  {:<26} {:>9} {:>9} {:>10}",
+        "  {:<26} {:>9} {:>15} {:>10}",
         "contender",
         format!("k{unit}/s"),
-        "median",
+        "min–max",
         format!("cpu µs/{}", if unit == "msg" { "msg" } else { "op" }),
     );
     for (peer, _) in &peer_rows {
-        let _ = write!(out, " {:>12}", format!("vs {peer}"));
+        let _ = write!(out, " {:>14}", format!("vs {peer}"));
     }
     let _ = writeln!(out, "  runs");
     let mut versus = Vec::new();
     for row in rows {
+        let rate = Spread::of(row.rates.iter().copied()).map(|s| s.scaled(1e-3));
+        let cpu = Spread::of(row.cpu_per_op.iter().flatten().copied()).map(|s| s.scaled(1e6));
         let _ = write!(
             out,
-            "  {:<26} {:>9.1} {:>9.1} {:>10}",
+            "  {:<26} {:>9} {:>15} {:>10}",
             row.name,
-            row.best() / 1e3,
-            row.median() / 1e3,
-            row.cpu_per_op.map_or_else(
-                || "-".to_string(),
-                |d| format!("{:.2}", d.as_secs_f64() * 1e6)
-            ),
+            median(rate, 1),
+            range(rate, 1),
+            median(cpu, 2),
         );
         for (peer, peer_row) in &peer_rows {
-            let wall = peer_row.map(|p| row.best() / p.best().max(1e-9));
-            let _ = write!(out, " {:>12}", times(wall));
+            let v = row.versus(peer, peer_row);
+            let _ = write!(out, " {:>14}", times(v.wall.map(|s| s.median)));
             if row.role == Role::Ours {
-                let cpu = peer_row
-                    .and_then(|p| p.cpu_per_op)
-                    .zip(row.cpu_per_op)
-                    .map(|(p, o)| p.as_secs_f64() / o.as_secs_f64().max(1e-12));
-                versus.push(Versus { peer, wall, cpu });
+                versus.push(v);
             }
         }
         let count = run_count(row.rates.len(), row.skipped, budget);
@@ -204,35 +202,37 @@ pub(crate) fn print_table(
     versus
 }
 
-/// Prints, per case, how ours compares with each peer: rate over the
-/// peer's, and the peer's CPU per operation over ours.
+/// Prints, per case and peer, how ours compares with the peer round by
+/// round: rate over the peer's, and the peer's CPU per operation over ours,
+/// each the median of the rounds with their least and greatest.
 pub(crate) fn print_summary(ours: &str, peers: &[&str], cases: &[(String, Vec<Versus>)]) {
     // Without a peer (`--only`) there is nothing to compare with.
-    if cases
-        .iter()
-        .all(|(_, versus)| versus.iter().all(|v| v.wall.is_none()))
-    {
+    if cases.iter().all(|(_, versus)| versus.is_empty()) {
         return;
     }
     println!(
-        "\n{ours} against each peer: best rate over the peer's / the peer's CPU per \
-         operation over ours (above 1: {ours} is faster / spends less)"
+        "\n{ours} against each peer, round by round: rate over the peer's, and the peer's \
+         cpu per operation over {ours}'s (median of the rounds, min–max; above 1: {ours} is \
+         faster / spends less)"
     );
-    let mut header = format!("  {:<30}", "case");
-    for peer in peers {
-        let _ = write!(header, " {:>17}", peer);
-    }
-    println!("{header}");
+    println!(
+        "  {:<30} {:<12} {:>18} {:>18}",
+        "case", "peer", "rate", "cpu"
+    );
     for (case, versus) in cases {
-        let mut line = format!("  {case:<30}");
+        let mut case = case.as_str();
         for peer in peers {
-            let cell = versus.iter().find(|v| v.peer == *peer).map_or_else(
-                || "-".to_string(),
-                |v| format!("{} / {}", times(v.wall), times(v.cpu)),
+            let Some(v) = versus.iter().find(|v| v.peer == *peer) else {
+                continue;
+            };
+            println!(
+                "  {case:<30} {peer:<12} {:>18} {:>18}",
+                times_spread(v.wall),
+                times_spread(v.cpu)
             );
-            let _ = write!(line, " {cell:>17}");
+            // The case is named on its first line only.
+            case = "";
         }
-        println!("{line}");
     }
 }
 

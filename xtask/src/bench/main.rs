@@ -4,15 +4,21 @@
 //! Every measurement is a case named `section/what/corpus/mode`, such as
 //! `resp/decode/small/pieces`; the filter keeps the cases whose name contains
 //! it. Each case runs every contender on the same input a few times, in
-//! rounds so that load from elsewhere hits all of them alike, and prints the
-//! best and median wall time, the least CPU time, the throughput, and the
-//! ratio to the fastest peer by wall time and by CPU time. A contender whose
-//! output does not add up (frames, leaves, payload bytes, integers) fails
-//! the run: a benchmark that measures nothing is worthless.
+//! rounds (one run of each contender a round) so that load from elsewhere
+//! hits all of them alike, and prints per contender the median throughput
+//! with its least and greatest, the median CPU time, and its ratio to the
+//! peers. A ratio is taken within each round, between runs that met the same
+//! load, and reported as the median of the rounds; each section's summary
+//! adds their least and greatest. No figure comes from the best run: on a
+//! shared machine that is the luckiest run, and luck is not what a client
+//! costs. A contender whose output does not add up (frames, leaves, payload
+//! bytes, integers) fails the run: a benchmark that measures nothing is
+//! worthless.
 //!
 //! # Layout
 //!
-//! - `measure.rs`: wall and CPU time, repetitions, the time budget, the table.
+//! - `measure.rs`: wall and CPU time, rounds, the time budget, medians and
+//!   per-round ratios, the table of the `resp` section.
 //! - `corpus.rs`: the reply streams and what decoding them must yield.
 //! - `parsers.rs`: `resp` and the peer parsers behind one trait.
 //! - `protocol.rs`: the `resp` section: decoding and command encoding.
@@ -67,7 +73,9 @@ usage: cargo xtask bench [filter] [options]
 Runs the benchmark cases whose name contains `filter` (all by default).
 
 options:
-  --runs N      timed runs per contender and case (default 5)
+  --runs N      timed runs per contender and case, one each a round (default
+                5); tables show their median and min–max, ratios the median
+                and min–max of the per-round ratios
   --budget S    seconds a contender may spend on one case before its runs
                 are cut short (default 30)
   --only NAME   run only the contender NAME (for profiling; no ratios)

@@ -1,5 +1,6 @@
 //! Timing: wall and CPU time per run, contenders raced in rounds under a
-//! time budget, and the plain table every case prints.
+//! time budget, medians and per-round ratios, and the plain table every
+//! case of the `resp` section prints.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -62,41 +63,75 @@ pub(crate) struct Sample {
 pub(crate) struct Runs<T> {
     pub(crate) name: &'static str,
     pub(crate) role: Role,
+    /// One a round, from the first: the budget only ever cuts a contender's
+    /// last rounds, so `samples[i]` ran in round `i`, beside every other
+    /// contender's `samples[i]`.
     pub(crate) samples: Vec<Sample>,
     pub(crate) outputs: Vec<T>,
     /// Runs that were asked for but cut by the time budget.
     pub(crate) skipped: usize,
 }
 
-impl<T> Runs<T> {
-    /// The lowest wall time.
-    fn best(&self) -> Duration {
-        self.samples
-            .iter()
-            .map(|s| s.wall)
-            .min()
-            .unwrap_or_default()
+/// The median of some measurements, and the least and the greatest.
+///
+/// A table reports the median rather than the best run: on a shared machine
+/// the best run is the one that was luckiest with the load from elsewhere,
+/// and which contender gets lucky is chance. The extremes show how far to
+/// trust the median.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Spread {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+impl Spread {
+    /// The spread of the values that are finite, or `None` if none is. An
+    /// even count has the mean of the middle two as its median.
+    pub(crate) fn of(values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+        let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        values.sort_unstable_by(f64::total_cmp);
+        let (&min, &max) = (values.first()?, values.last()?);
+        let upper = values.len() / 2;
+        // `values` is not empty, so an even count has `upper` at least 1.
+        let median = if values.len() % 2 == 0 {
+            (values[upper - 1] + values[upper]) / 2.0
+        } else {
+            values[upper]
+        };
+        Some(Spread { median, min, max })
     }
 
-    /// The median wall time.
-    fn median(&self) -> Duration {
-        let mut walls: Vec<Duration> = self.samples.iter().map(|s| s.wall).collect();
-        walls.sort_unstable();
-        walls.get(walls.len() / 2).copied().unwrap_or_default()
-    }
-
-    /// The lowest CPU time, if the system tells it.
-    fn cpu(&self) -> Option<Duration> {
-        self.samples.iter().filter_map(|s| s.cpu).min()
+    /// Every figure multiplied by `factor`, to change the unit.
+    pub(crate) fn scaled(self, factor: f64) -> Spread {
+        Spread {
+            median: self.median * factor,
+            min: self.min * factor,
+            max: self.max * factor,
+        }
     }
 }
 
-/// How our contender compares with the fastest peer: throughput over the
-/// fastest peer's, by best wall time and by least CPU time.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ratios {
-    pub(crate) wall: f64,
-    pub(crate) cpu: Option<f64>,
+/// The spread, over the rounds both contenders ran, of `ratio` between
+/// their runs of the same round. A ratio taken within a round compares runs
+/// that met the same load from elsewhere, so it is steadier than a ratio of
+/// two figures each taken over all the rounds.
+pub(crate) fn per_round<A, B>(
+    ours: &[A],
+    peer: &[B],
+    ratio: impl Fn(&A, &B) -> Option<f64>,
+) -> Option<Spread> {
+    Spread::of(ours.iter().zip(peer).filter_map(|(o, p)| ratio(o, p)))
+}
+
+/// How a contender compares with one peer in one case, round by round:
+/// throughput over the peer's, and the peer's CPU time over the
+/// contender's for the same work (above 1, the contender spends less).
+#[derive(Debug, Clone)]
+pub(crate) struct Versus {
+    pub(crate) peer: &'static str,
+    pub(crate) wall: Option<Spread>,
+    pub(crate) cpu: Option<Spread>,
 }
 
 /// Runs every contender `options.runs` times, in rounds (one run of each,
@@ -120,6 +155,9 @@ pub(crate) fn race<T>(options: &Options, contenders: Vec<Contender<'_, T>>) -> V
         .collect();
     for round in 0..options.runs {
         for (contender, runs, spent, slowest) in &mut racing {
+            // A cut contender stays cut, as `spent` no longer grows: its
+            // samples remain those of the first rounds, which the per-round
+            // ratios rely on.
             if round > 0 && *spent + *slowest > options.budget {
                 runs.skipped += 1;
                 continue;
@@ -150,64 +188,68 @@ fn thread_cpu_time() -> Option<Duration> {
     None
 }
 
-/// Prints a case's table: throughput over `bytes` per contender from its
-/// best run, and each contender's throughput over the fastest peer's, by
-/// wall time and by CPU time (the steadier of the two on a busy machine).
-/// Returns our ratios, when there is a peer to compare with.
+/// Prints a case's table: per contender, the median throughput over
+/// `bytes` with its least and greatest, the median wall and CPU time, and
+/// the median of its per-round ratios to the fastest peer by median
+/// throughput. Returns how ours compares with that peer, when there is one.
 pub(crate) fn print_case<T>(
     case: &str,
     what: &str,
     bytes: usize,
     contenders: &[Runs<T>],
     budget: Duration,
-) -> Option<Ratios> {
+) -> Option<Versus> {
     let rate = |d: Duration| bytes as f64 / d.as_secs_f64().max(1e-9);
-    let fastest = |of: &dyn Fn(&Runs<T>) -> Option<f64>| {
-        contenders
-            .iter()
-            .filter(|r| r.role == Role::Peer)
-            .filter_map(of)
-            .fold(None, |best: Option<f64>, x| {
-                Some(best.map_or(x, |b| b.max(x)))
-            })
-    };
-    let peer_wall = fastest(&|r| Some(rate(r.best())));
-    let peer_cpu = fastest(&|r| r.cpu().map(rate));
+    let rates = |r: &Runs<T>| Spread::of(r.samples.iter().map(|s| rate(s.wall)));
+    // Without a peer (`--only`) there is nothing to compare with.
+    let fastest = contenders
+        .iter()
+        .filter(|r| r.role == Role::Peer)
+        .filter_map(|r| Some((r, rates(r)?.median)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(r, _)| r);
+    let against = fastest.map_or_else(|| "vs peer".to_string(), |p| format!("vs {}", p.name));
     let mut out = String::new();
     let _ = writeln!(out, "\n{case}: {what}, {:.2} MB", bytes as f64 / 1e6);
     let _ = writeln!(
         out,
-        "  {:<15} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  runs",
-        "contender", "MB/s", "best ms", "median ms", "cpu ms", "vs peer", "(cpu)"
+        "  {:<15} {:>9} {:>15} {:>9} {:>9} {:>17} {:>8}  runs",
+        "contender", "MB/s", "min–max", "ms", "cpu ms", against, "(cpu)"
     );
     let mut ours = None;
     for runs in contenders {
-        // Without a peer (`--only`) there is nothing to compare with.
-        let wall = peer_wall.map(|peer| rate(runs.best()) / peer);
-        let cpu = peer_cpu.zip(runs.cpu()).map(|(peer, cpu)| rate(cpu) / peer);
-        if let (Role::Ours, Some(wall)) = (runs.role, wall) {
-            ours = Some(Ratios { wall, cpu });
-        }
-        let count = run_count(runs.samples.len(), runs.skipped, budget);
+        let versus = fastest.map(|peer| Versus {
+            peer: peer.name,
+            wall: per_round(&runs.samples, &peer.samples, |o, p| {
+                Some(rate(o.wall) / rate(p.wall))
+            }),
+            cpu: per_round(&runs.samples, &peer.samples, |o, p| {
+                Some(p.cpu?.as_secs_f64() / o.cpu?.as_secs_f64().max(1e-12))
+            }),
+        });
+        let throughput = rates(runs).map(|s| s.scaled(1e-6));
+        let wall = Spread::of(runs.samples.iter().map(|s| millis(s.wall)));
+        let cpu = Spread::of(runs.samples.iter().filter_map(|s| s.cpu).map(millis));
         let _ = writeln!(
             out,
-            "  {:<15} {:>9.1} {:>9.2} {:>9.2} {:>9} {:>8} {:>8}  {}",
+            "  {:<15} {:>9} {:>15} {:>9} {:>9} {:>17} {:>8}  {}",
             runs.name,
-            rate(runs.best()) / 1e6,
-            millis(runs.best()),
-            millis(runs.median()),
-            runs.cpu()
-                .map_or_else(|| "-".to_string(), |d| format!("{:.2}", millis(d))),
-            times(wall),
-            times(cpu),
-            count
+            median(throughput, 1),
+            range(throughput, 1),
+            median(wall, 2),
+            median(cpu, 2),
+            times(versus.as_ref().and_then(|v| v.wall).map(|s| s.median)),
+            times(versus.as_ref().and_then(|v| v.cpu).map(|s| s.median)),
+            run_count(runs.samples.len(), runs.skipped, budget)
         );
+        if runs.role == Role::Ours {
+            ours = versus;
+        }
     }
     print!("{out}");
     ours
 }
 
-/// A ratio as `1.23x`, or `-` when there is none.
 /// The run count of a table row, and how many runs the budget cut.
 pub(crate) fn run_count(runs: usize, skipped: usize, budget: Duration) -> String {
     let mut count = runs.to_string();
@@ -221,8 +263,32 @@ pub(crate) fn run_count(runs: usize, skipped: usize, budget: Duration) -> String
     count
 }
 
+/// A ratio as `1.23x`, or `-` when there is none.
 pub(crate) fn times(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "-".to_string(), |r| format!("{r:.2}x"))
+}
+
+/// A spread of ratios as its median and its extremes, `1.23x (1.10–1.35)`,
+/// or `-` when there is none. A single round has no extremes to show.
+pub(crate) fn times_spread(spread: Option<Spread>) -> String {
+    match spread {
+        None => "-".to_string(),
+        Some(s) if s.min == s.max => format!("{:.2}x", s.median),
+        Some(s) => format!("{:.2}x ({:.2}–{:.2})", s.median, s.min, s.max),
+    }
+}
+
+/// The median of a spread with `decimals` decimals, or `-`.
+pub(crate) fn median(spread: Option<Spread>, decimals: usize) -> String {
+    spread.map_or_else(|| "-".to_string(), |s| format!("{:.decimals$}", s.median))
+}
+
+/// The least and greatest of a spread as `1.0–2.0`, or `-`.
+pub(crate) fn range(spread: Option<Spread>, decimals: usize) -> String {
+    spread.map_or_else(
+        || "-".to_string(),
+        |s| format!("{:.decimals$}–{:.decimals$}", s.min, s.max),
+    )
 }
 
 fn millis(d: Duration) -> f64 {

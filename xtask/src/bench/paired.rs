@@ -11,11 +11,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::future::join;
 
 use crate::clients::{Client, Fred, Ours, RedisAsync, RedisRs, Target};
-use crate::live::{self, Row, Versus};
-use crate::measure::{race, Contender, Role, Sample};
+use crate::live::{self, Row};
+use crate::measure::{race, Contender, Role, Sample, Versus};
 use crate::Options;
 
 /// Every case of this section.
@@ -50,6 +49,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
          another process)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    live::print_legend();
     let mut summary = Vec::new();
     for case in plan.iter().filter(|c| options.selects(c.name)) {
         let versus = run_case(options, &target, case)?;
@@ -66,8 +66,9 @@ enum Work {
     Get,
     /// `SET` of a task's own key to the value.
     Set,
-    /// `INCR` a shared counter, then `SET realistic:{n} n` without waiting
-    /// for it before the next `INCR`; two operations a loop.
+    /// `INCR` a shared counter, then `SET realistic:{n} n`, awaiting each
+    /// reply before the next command, as a caller writes it
+    /// (`let n = incr().await?; set(n).await?;`); two operations a loop.
     IncrSet,
     /// One task sending explicit batches of `SET`s.
     Pipeline { batch: usize },
@@ -297,27 +298,19 @@ async fn drive<C: Client>(client: C, case: &Case, value: Bytes) -> Result<u64, S
 }
 
 /// One task of `incr-set`: `loops` times, `INCR` the counter, then `SET` a
-/// key named after the result to it, sent along with the next `INCR`
-/// rather than awaited before it. Two operations a loop.
-async fn incr_set<C: Client>(client: C, loops: u64) -> Result<u64, String> {
-    if loops == 0 {
-        return Ok(0);
-    }
-    let (mut counter, mut setter) = (client.clone(), client);
-    let mut n = counter.incr(COUNTER).await?;
-    for i in 0..loops {
-        let key = format!("realistic:{n}");
-        if i + 1 == loops {
-            setter.set_int(&key, n).await?;
-        } else {
-            let (set, next) = join(setter.set_int(&key, n), counter.incr(COUNTER)).await;
-            set?;
-            let next = next?;
-            if next <= n {
-                return Err(format!("INCR went from {n} to {next}"));
-            }
-            n = next;
+/// key named after the result to it, each awaited before the next command:
+/// the `SET` needs the `INCR`'s reply, and a caller that writes
+/// `set(n).await` waits for its `OK` too. Two operations a loop.
+async fn incr_set<C: Client>(mut client: C, loops: u64) -> Result<u64, String> {
+    let mut last = 0;
+    for _ in 0..loops {
+        let n = client.incr(COUNTER).await?;
+        // Other tasks share the counter, so this task's values only rise.
+        if n <= last {
+            return Err(format!("INCR went from {last} to {n}"));
         }
+        client.set_int(&format!("realistic:{n}"), n).await?;
+        last = n;
     }
     Ok(2 * loops)
 }
@@ -350,8 +343,8 @@ fn describe(case: &Case, yardstick: Option<&Yardstick>) -> String {
             case.tasks
         ),
         Work::IncrSet => format!(
-            "{} tasks looping INCR counter, then SET realistic:{{n}} n sent with the next \
-             INCR (two operations a loop)",
+            "{} tasks looping INCR counter, then SET realistic:{{n}} n, each awaiting every \
+             reply (two operations a loop)",
             case.tasks
         ),
         Work::Pipeline { batch } => format!(

@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::corpus::{self, Corpus, Tally};
-use crate::measure::{print_case, race, times, Contender, Ratios, Role};
+use crate::measure::{print_case, race, times_spread, Contender, Role, Versus};
 use crate::parsers::{pieces, whole, Parser, RedisAsync, RedisProtocol, RedisRs, Resp};
 use crate::Options;
 
@@ -70,6 +70,11 @@ const DECODERS: &[Decoding] = &[
 
 /// Runs the selected cases and a summary of `resp`'s ratios.
 pub(crate) fn run(options: &Options) -> Result<(), String> {
+    println!(
+        "(each figure is the median of a contender's runs, the throughput with its min–max \
+         beside it; the contenders take turns, one run each a round, and a ratio is the \
+         median of the per-round ratios to the fastest peer by median throughput)"
+    );
     let mut summary = Vec::new();
     for &Source { name, build } in CORPORA {
         let modes: Vec<Mode> = [Mode::Whole, Mode::Pieces]
@@ -95,18 +100,24 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             summary.push((case.to_string(), ratio, None));
         }
     }
-    println!("\nresp against the fastest peer (throughput over the fastest peer's):");
-    println!("  {:<32} {:>8} {:>8}", "case", "wall", "cpu");
-    for (case, ratios, target) in summary {
-        let (wall, cpu) = match ratios {
-            Some(Ratios { wall, cpu }) => (Some(wall), cpu),
-            None => (None, None),
+    println!(
+        "\nresp against the fastest peer by median throughput, round by round: throughput \
+         over the peer's, and the peer's cpu time over resp's (median of the rounds, min–max)"
+    );
+    println!(
+        "  {:<30} {:<15} {:>18} {:>18}",
+        "case", "peer", "throughput", "cpu"
+    );
+    for (case, versus, target) in summary {
+        let target = target.map_or_else(String::new, |t| format!("  (target {t:.1}x)"));
+        let (peer, wall, cpu) = match versus {
+            Some(Versus { peer, wall, cpu }) => (peer, wall, cpu),
+            None => ("-", None, None),
         };
-        let target = target.map_or_else(String::new, |t| format!("(target {t:.1}x)"));
         println!(
-            "  {case:<32} {:>8} {:>8}  {target}",
-            times(wall),
-            times(cpu)
+            "  {case:<30} {peer:<15} {:>18} {:>18}{target}",
+            times_spread(wall),
+            times_spread(cpu)
         );
     }
     Ok(())
@@ -132,7 +143,7 @@ fn decode(
     case: &str,
     corpus: &Corpus,
     mode: Mode,
-) -> Result<Option<Ratios>, String> {
+) -> Result<Option<Versus>, String> {
     let contenders = DECODERS
         .iter()
         .filter(|d| options.includes(d.name))
@@ -345,7 +356,7 @@ fn each<T: AsRef<[u8]>>(count: usize, mut encode: impl FnMut(usize) -> T) -> Enc
 }
 
 /// Times every encoder on `COMMANDS` `SET`s and checks their bytes.
-fn encode(options: &Options, case: &str, shared: bool) -> Result<Option<Ratios>, String> {
+fn encode(options: &Options, case: &str, shared: bool) -> Result<Option<Versus>, String> {
     let args = SetArgs::new();
     let lens: Vec<usize> = (0..KEYS).map(|i| args.expected(i).len()).collect();
     let expected = Encoded {

@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 
 use crate::clients::{Client, Fred, Ours, Target};
 use crate::live::{self, Row};
-use crate::measure::{race, Contender, Role, Sample};
+use crate::measure::{race, Contender, Role, Sample, Versus};
 use crate::Options;
 
 /// Every case of this section.
@@ -74,6 +74,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
          redis-pubsub {BUFFER} messages (its default), fred's broadcast capacity set to \
          {BUFFER} (its default is 32), redis-rs unbounded)"
     );
+    live::print_legend();
     let mut summary = Vec::new();
     for case in plan.iter().filter(|c| options.selects(c.name)) {
         let versus = run_case(options, &target, case)?;
@@ -106,7 +107,7 @@ struct Received {
     stalled: bool,
 }
 
-fn run_case(options: &Options, target: &Target, case: &Case) -> Result<Vec<live::Versus>, String> {
+fn run_case(options: &Options, target: &Target, case: &Case) -> Result<Vec<Versus>, String> {
     let payload: Bytes = (0..case.size).map(|i| b'a' + (i % 26) as u8).collect();
     let mut contenders = Vec::new();
     add::<OursSubscriber>(&mut contenders, options, target, case, &payload);
