@@ -151,3 +151,27 @@ async fn a_silent_server_is_given_up_and_recovered_from() {
     client.publish("quiet", "awake").await;
     assert_eq!(next_message(&mut sub).await.payload_str(), Ok("awake"));
 }
+
+#[tokio::test]
+async fn resubscribing_after_a_restart_follows_the_server_at_once() {
+    let mut server = RedisServer::start().expect("server starts");
+    // The default policy: the first attempt at once, then 1 ms doubling.
+    let config = support::config(&server.url(), Protocol::Resp3);
+    let conn = PubsubConnection::connect(&config).await.unwrap();
+    let mut sub = conn.subscribe("restarts").await.unwrap();
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        server.restart().expect("server restarts");
+        let accepting = tokio::time::Instant::now();
+        expect_disconnected(&mut sub).await;
+        expect_resubscribed(&mut sub).await;
+        delays.push(accepting.elapsed());
+    }
+    delays.sort();
+    let median = delays[delays.len() / 2];
+    println!("resubscribed {median:?} (median) after the server accepted connections: {delays:?}");
+    assert!(median < Duration::from_secs(1), "{delays:?}");
+    let mut client = Client::connect(&server.url()).await;
+    client.publish("restarts", "still here").await;
+    assert_eq!(next_message(&mut sub).await.payload_str(), Ok("still here"));
+}
