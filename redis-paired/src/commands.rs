@@ -349,6 +349,12 @@ pub trait Commands: Sender {
     ///
     /// The reply is awaited for the timeout plus the blocking margin
     /// ([`Options::with_blocking_margin`](crate::Options::with_blocking_margin)).
+    /// On a [`PairedConnection`](crate::PairedConnection) the command runs on
+    /// a connection of its own, so it holds up no other caller, however long
+    /// it waits; dropping the reply future closes that connection and ends
+    /// the wait on the server too. On an
+    /// [`ExclusiveConnection`](crate::ExclusiveConnection) it holds that
+    /// connection for as long as it waits.
     fn blpop<K: FromValue, T: FromValue>(
         &self,
         keys: impl ToArgs,

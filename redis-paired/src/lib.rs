@@ -23,7 +23,8 @@
 //!   streams; [`Script`] (`script.rs`): EVALSHA with a fallback to EVAL.
 //! - `queue.rs`: the pure in-flight queue that pairs replies with requests;
 //!   `driver.rs`: the task that moves bytes; `shared.rs`: what they share;
-//!   `blocking.rs`: reply timeouts of blocking commands.
+//!   `blocking.rs`: reply timeouts of blocking commands; `lanes.rs`: the
+//!   connections blocking commands run on.
 //!
 //! # Guarantees
 //!
@@ -35,13 +36,22 @@
 //! - Every queue is bounded ([`Options::with_max_pending`],
 //!   [`Options::with_max_unwritten_bytes`]); at the bound, sending fails at
 //!   once with [`Error::Backpressure`].
-//! - Every reply resolves: blocking commands wait their own timeout plus a
-//!   margin, counted from when they are the oldest on the socket (when the
-//!   server gets to them); others wait the response timeout
-//!   ([`Options::with_response_timeout`]) from when they are written. A
-//!   caller that times out alone fails alone; when the oldest request has
-//!   gone unanswered for the whole response timeout, the server is presumed
-//!   gone and the connection is replaced.
+//! - Every reply resolves: a caller waits at most its timeout, counted from
+//!   its call (the response timeout, [`Options::with_response_timeout`], or
+//!   for a blocking command its own plus a margin, counted from when the
+//!   server gets to it). A caller that times out alone fails alone; when the
+//!   oldest request has gone unanswered for the whole response timeout since
+//!   it was written, the server is presumed gone and the connection is
+//!   replaced.
+//! - Blocking commands stall no one: on a [`PairedConnection`] each runs on a
+//!   connection of its own (`lanes.rs`), bounded in number
+//!   ([`Options::with_max_blocking_connections`]); a caller who drops its
+//!   [`Reply`] closes that connection.
+//! - Nothing accepted is lost on a reconnect: commands whose effect a
+//!   reconnect would undo (`CLIENT SETNAME`, `READONLY`, ...) or whose pushes
+//!   would have nowhere to go (`CLIENT TRACKING`) are refused. Commands sent
+//!   while the connection is down wait for it (they were never written), or
+//!   fail at once with [`Options::with_fail_fast`].
 #![deny(missing_docs)]
 
 mod blocking;
