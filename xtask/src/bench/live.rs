@@ -166,14 +166,14 @@ pub(crate) fn print_table(
     let _ = writeln!(out, "\n{case}: {what}");
     let _ = write!(
         out,
-        "  {:<26} {:>9} {:>15} {:>10}",
+        "  {:<26} {:>9} {:>16} {:>10}",
         "contender",
         format!("k{unit}/s"),
         "min–max",
         format!("cpu µs/{}", if unit == "msg" { "msg" } else { "op" }),
     );
     for (peer, _) in &peer_rows {
-        let _ = write!(out, " {:>14}", format!("vs {peer}"));
+        let _ = write!(out, " {:>15}", format!("vs {peer}"));
     }
     let _ = writeln!(out, "  runs");
     let mut versus = Vec::new();
@@ -182,7 +182,7 @@ pub(crate) fn print_table(
         let cpu = Spread::of(row.cpu_per_op.iter().flatten().copied()).map(|s| s.scaled(1e6));
         let _ = write!(
             out,
-            "  {:<26} {:>9} {:>15} {:>10}",
+            "  {:<26} {:>9} {:>16} {:>10}",
             row.name,
             median(rate, 1),
             range(rate, 1),
@@ -190,7 +190,7 @@ pub(crate) fn print_table(
         );
         for (peer, peer_row) in &peer_rows {
             let v = row.versus(peer, peer_row);
-            let _ = write!(out, " {:>14}", times(v.wall.map(|s| s.median)));
+            let _ = write!(out, " {:>15}", times(v.wall.map(|s| s.median)));
             if row.role == Role::Ours {
                 versus.push(v);
             }
@@ -203,16 +203,22 @@ pub(crate) fn print_table(
 }
 
 /// Prints, per case and peer, how ours compares with the peer round by
-/// round: rate over the peer's, and the peer's CPU per operation over ours,
-/// each the median of the rounds with their least and greatest.
-pub(crate) fn print_summary(ours: &str, peers: &[&str], cases: &[(String, Vec<Versus>)]) {
+/// round: rate over the peer's, and the peer's CPU per operation (`what`,
+/// such as `message`) over ours, each the median of the rounds with their
+/// least and greatest.
+pub(crate) fn print_summary(
+    ours: &str,
+    what: &str,
+    peers: &[&str],
+    cases: &[(String, Vec<Versus>)],
+) {
     // Without a peer (`--only`) there is nothing to compare with.
     if cases.iter().all(|(_, versus)| versus.is_empty()) {
         return;
     }
     println!(
         "\n{ours} against each peer, round by round: rate over the peer's, and the peer's \
-         cpu per operation over {ours}'s (median of the rounds, min–max; above 1: {ours} is \
+         cpu per {what} over {ours}'s (median of the rounds, min–max; above 1: {ours} is \
          faster / spends less)"
     );
     println!(

@@ -94,7 +94,7 @@ impl Spread {
         let (&min, &max) = (values.first()?, values.last()?);
         let upper = values.len() / 2;
         // `values` is not empty, so an even count has `upper` at least 1.
-        let median = if values.len() % 2 == 0 {
+        let median = if values.len().is_multiple_of(2) {
             (values[upper - 1] + values[upper]) / 2.0
         } else {
             values[upper]

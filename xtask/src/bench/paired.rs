@@ -55,7 +55,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         let versus = run_case(options, &target, case)?;
         summary.push((case.name.to_string(), versus));
     }
-    live::print_summary(Ours::NAME, PEERS, &summary);
+    live::print_summary(Ours::NAME, "operation", PEERS, &summary);
     Ok(())
 }
 

@@ -80,7 +80,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         let versus = run_case(options, &target, case)?;
         summary.push((case.name.to_string(), versus));
     }
-    live::print_summary(OursSubscriber::NAME, PEERS, &summary);
+    live::print_summary(OursSubscriber::NAME, "message", PEERS, &summary);
     Ok(())
 }
 
