@@ -459,9 +459,9 @@ fn check_pairable(name: &[u8], cmd: &Command, place: Place, shared: bool) -> Res
 /// The `CLIENT` subcommands a paired connection refuses.
 ///
 /// `CLIENT REPLY` switches replies off. `CLIENT TRACKING` makes the server
-/// push invalidations that answer no request, and a paired connection has
-/// nowhere to deliver them: track keys with `REDIRECT` to a
-/// `PubsubConnection` subscribed to `__redis__:invalidate`. On a shared
+/// push invalidations that answer no request (or, with `REDIRECT`, tracks
+/// this connection's reads, which a reconnect would silently stop), and a
+/// paired connection has nowhere to deliver them. On a shared
 /// connection, the subcommands that set state of the connection (its name,
 /// its library, `NO-EVICT`, `NO-TOUCH`) would be undone by a reconnect
 /// without anyone knowing: name a connection in its [`ConnectionConfig`].
@@ -475,7 +475,7 @@ fn check_client(cmd: &Command, shared: bool) -> Result<(), Error> {
     }
     if is("TRACKING") {
         return Err(Error::Unsupported(
-            "CLIENT TRACKING (its pushes would be lost; redirect them to a pubsub connection)",
+            "CLIENT TRACKING (a paired connection has nowhere to deliver invalidations)",
         ));
     }
     if shared {
