@@ -55,7 +55,10 @@ pub trait Commands: Sender {
     ///
     /// With [`SetOptions::nx`] or [`SetOptions::xx`], `bool` says whether the
     /// value was set; with [`SetOptions::get`], `Option<V>` is the old value
-    /// (`None` when there was none); otherwise `()`.
+    /// (`None` when there was none); otherwise `()`. Name the type where the
+    /// reply is not used (`conn.set_with::<()>(..)`); for the common cases
+    /// [`set_ex`](Commands::set_ex), [`set_px`](Commands::set_px) and
+    /// [`set_nx`](Commands::set_nx) need none.
     fn set_with<T: FromValue>(
         &self,
         key: impl ToArgs,
@@ -63,6 +66,34 @@ pub trait Commands: Sender {
         options: SetOptions,
     ) -> Reply<T> {
         self.send(Command::new("SET").arg(key).arg(value).arg(options))
+    }
+
+    /// `SET key value EX seconds`: stores the value with a time to live.
+    fn set_ex(&self, key: impl ToArgs, value: impl ToArgs, seconds: u64) -> Reply<()> {
+        self.send(
+            Command::new("SET")
+                .arg(key)
+                .arg(value)
+                .arg("EX")
+                .arg(seconds),
+        )
+    }
+
+    /// `SET key value PX milliseconds`: stores the value with a time to live.
+    fn set_px(&self, key: impl ToArgs, value: impl ToArgs, milliseconds: u64) -> Reply<()> {
+        self.send(
+            Command::new("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(milliseconds),
+        )
+    }
+
+    /// `SET key value NX`: stores the value only if the key does not exist;
+    /// `true` when it was stored.
+    fn set_nx(&self, key: impl ToArgs, value: impl ToArgs) -> Reply<bool> {
+        self.send(Command::new("SET").arg(key).arg(value).arg("NX"))
     }
 
     /// `MGET key [key ...]`: the values in the order of the keys, `None`

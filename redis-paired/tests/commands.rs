@@ -181,6 +181,18 @@ async fn set_options() {
         .expiry(Expiry::PxAt(in_an_hour * 1000));
     assert!(conn.set_with::<bool>(k("c"), "x", options).await.unwrap());
     assert!((3500..=3600).contains(&conn.ttl(k("c")).await.unwrap()));
+
+    // The common cases need no type named.
+    conn.set_ex(k("d"), "x", 100).await.unwrap();
+    assert!((1..=100).contains(&conn.ttl(k("d")).await.unwrap()));
+    conn.set_px(k("d"), "y", 100_000).await.unwrap();
+    assert!((1..=100_000).contains(&conn.pttl(k("d")).await.unwrap()));
+    assert!(!conn.set_nx(k("d"), "z").await.unwrap());
+    assert!(conn.set_nx(k("e"), "z").await.unwrap());
+    assert_eq!(
+        conn.get::<String>(k("d")).await.unwrap().as_deref(),
+        Some("y")
+    );
 }
 
 #[tokio::test]

@@ -34,12 +34,15 @@
 //!   TLS servers at run time.
 //! - [`TestServer`] and [`shared_url`] (`shared.rs`): the server a plain test
 //!   talks to, `REDIS_URL`'s or a throwaway one.
+//! - [`catalogue`]: the snapshot of the server's command docs and the table
+//!   generated from it (`cargo xtask gen-commands`).
 //!
 //! The `xtask` binary of this package (`cargo xtask test`) is built on the
 //! same library.
 
 #![deny(missing_docs)]
 
+pub mod catalogue;
 pub mod server;
 mod shared;
 

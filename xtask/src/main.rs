@@ -11,6 +11,7 @@ use std::process::ExitCode;
 mod bench;
 mod check_pure;
 mod demo;
+mod gen_commands;
 mod test;
 
 const USAGE: &str = "\
@@ -22,6 +23,9 @@ tasks:
   demo [args...]  run the `realistic` and `sessions` examples against a throwaway
                   redis-server (or REDIS_URL); args go to cargo (`--release`)
   check-pure      check that `resp` depends on no runtime and uses no sockets or clock
+  gen-commands    store the COMMAND DOCS and COMMAND INFO of a throwaway redis-server
+                  as the command catalogue's snapshot and generate its table
+                  (`--offline`: regenerate the table from the stored snapshot)
   bench [filter]  build the benchmarks in release mode and run the cases whose name
                   contains `filter` (`cargo xtask bench --list` lists them,
                   `--help` tells the options)";
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&rest),
         Some("check-pure") => check_pure::run().map(|()| ExitCode::SUCCESS),
         Some("bench") => bench::run(&rest),
+        Some("gen-commands") => gen_commands::run(&rest),
         // More tasks go here, one module each.
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");

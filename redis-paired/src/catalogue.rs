@@ -1,0 +1,420 @@
+//! The command catalogue: what the server says about each of its commands
+//! (arity, flags, group, the version that brought it, a summary) and where
+//! the keys of a command line are, generated from Redis 7.0's own
+//! `COMMAND DOCS` and `COMMAND INFO` (`cargo xtask gen-commands`).
+//!
+//! Finding the keys of a command is what routing a command to the node that
+//! owns its slot needs: [`keys`] reads the server's key specifications, the
+//! rules by which Redis itself finds keys, so no command's key positions are
+//! written here by hand.
+
+use resp::Command;
+
+#[rustfmt::skip]
+mod table;
+
+/// What the server says about one command (or one subcommand, such as
+/// `CLIENT KILL`).
+#[derive(Debug)]
+pub struct CommandInfo {
+    name: &'static str,
+    arity: i32,
+    flags: &'static [&'static str],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    key_specs: &'static [KeySpec],
+    subcommands: &'static [CommandInfo],
+}
+
+impl CommandInfo {
+    /// The name in lowercase (for a subcommand, its own name: `kill`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The number of arguments, the name included; negative for "at least"
+    /// that many.
+    pub fn arity(&self) -> i32 {
+        self.arity
+    }
+
+    /// The command's flags as the server names them: `readonly`, `write`,
+    /// `blocking`, `movablekeys`, `noscript`, ...
+    pub fn flags(&self) -> &'static [&'static str] {
+        self.flags
+    }
+
+    /// Whether the command has the flag `flag`.
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+    }
+
+    /// Whether the command only reads (the server's `readonly` flag): what a
+    /// replica may serve.
+    pub fn is_read_only(&self) -> bool {
+        self.has_flag("readonly")
+    }
+
+    /// The group of the command: `string`, `list`, `stream`, `server`, ...
+    pub fn group(&self) -> &'static str {
+        self.group
+    }
+
+    /// The Redis version that brought the command.
+    pub fn since(&self) -> &'static str {
+        self.since
+    }
+
+    /// The server's one-line description of the command.
+    pub fn summary(&self) -> &'static str {
+        self.summary
+    }
+
+    /// How the server finds the command's keys.
+    pub fn key_specs(&self) -> &'static [KeySpec] {
+        self.key_specs
+    }
+
+    /// The subcommands of a container command (`CLIENT`, `CONFIG`, ...).
+    pub fn subcommands(&self) -> &'static [CommandInfo] {
+        self.subcommands
+    }
+}
+
+/// One rule by which the server finds keys among a command's arguments: where
+/// to start, then which arguments from there are keys.
+#[derive(Debug)]
+pub struct KeySpec {
+    flags: &'static [&'static str],
+    begin: BeginSearch,
+    find: FindKeys,
+}
+
+impl KeySpec {
+    /// What the command does with these keys, as the server names it: `RO`,
+    /// `RW`, `OW`, `RM`, `access`, `update`, `insert`, `delete`, `not_key`,
+    /// `incomplete`, `variable_flags`.
+    pub fn flags(&self) -> &'static [&'static str] {
+        self.flags
+    }
+
+    /// Where the search for keys starts.
+    pub fn begin(&self) -> &BeginSearch {
+        &self.begin
+    }
+
+    /// Which arguments, from the start, are keys.
+    pub fn find(&self) -> &FindKeys {
+        &self.find
+    }
+
+    fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+    }
+}
+
+/// Where the search for a key specification's keys starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeginSearch {
+    /// At this argument (the name is argument 0).
+    Index(i32),
+    /// After the first argument equal to `keyword` (ignoring case), searched
+    /// from argument `start_from` onwards, or backwards from the end when it
+    /// is negative (-1 is the last argument).
+    Keyword {
+        /// The keyword, such as `STREAMS`.
+        keyword: &'static str,
+        /// Where the search starts.
+        start_from: i32,
+    },
+    /// The server finds these keys by code of its own.
+    Unknown,
+}
+
+/// Which arguments are keys, counted from where the search began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindKeys {
+    /// Every `key_step`-th argument up to `last_key`: relative to the start
+    /// when it is 0 or more, from the end when negative (-1 is the last
+    /// argument). With `last_key` -1 and a `limit` above 1, only the first
+    /// `1/limit` of the remaining arguments (`XREAD ... STREAMS k1 k2 id1
+    /// id2`).
+    Range {
+        /// The last key.
+        last_key: i32,
+        /// The distance from one key to the next.
+        key_step: i32,
+        /// The share of the remaining arguments that are keys.
+        limit: i32,
+    },
+    /// The argument at `key_num_index` gives the number of keys; the first
+    /// is at `first_key`, the others every `key_step` after it
+    /// (`EVAL script numkeys k1 k2 ...`).
+    KeyNum {
+        /// Where the number of keys is.
+        key_num_index: i32,
+        /// Where the first key is.
+        first_key: i32,
+        /// The distance from one key to the next.
+        key_step: i32,
+    },
+    /// The server finds these keys by code of its own.
+    Unknown,
+}
+
+/// Every command of the catalogue, sorted by name.
+pub fn commands() -> &'static [CommandInfo] {
+    table::COMMANDS
+}
+
+/// What the catalogue says about the command `cmd` sends: the subcommand's
+/// entry for a container command (`CLIENT KILL ...`), `None` for a command
+/// the catalogue does not know (a module's, or a newer server's).
+pub fn lookup(cmd: &Command) -> Option<&'static CommandInfo> {
+    let command = find(table::COMMANDS, cmd.name())?;
+    if command.subcommands.is_empty() {
+        return Some(command);
+    }
+    let sub = cmd.args().nth(1)?;
+    find(command.subcommands, sub)
+}
+
+fn find(list: &'static [CommandInfo], name: &[u8]) -> Option<&'static CommandInfo> {
+    list.binary_search_by(|c| {
+        let known = c.name.bytes().map(|b| b.to_ascii_lowercase());
+        known.cmp(name.iter().map(|b| b.to_ascii_lowercase()))
+    })
+    .ok()
+    .map(|i| &list[i])
+}
+
+/// The keys of a command line, in the order the server finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys<'a> {
+    /// The keys.
+    pub keys: Vec<&'a [u8]>,
+    /// False when these may not be exactly the keys: the command is not in
+    /// the catalogue, a key specification is one the server evaluates by
+    /// code of its own (`SORT ... BY`) or marks incomplete (`MIGRATE`,
+    /// whose key argument is an empty placeholder when it moves `KEYS`), or
+    /// the arguments do not fit the command (the server will refuse it).
+    pub complete: bool,
+}
+
+/// The keys of `cmd`, found by the server's key specifications as Redis
+/// itself finds them (arguments the specifications mark `not_key`, such as
+/// a sharded channel, are left out, as `COMMAND GETKEYS` leaves them out).
+///
+/// ```
+/// use resp::cmd;
+///
+/// let keys = redis_paired::catalogue::keys(&cmd!("MSET", "a", 1, "b", 2));
+/// assert_eq!(keys.keys, vec![&b"a"[..], &b"b"[..]]);
+/// let eval = redis_paired::catalogue::keys(&cmd!("EVAL", "return 1", 2, "x", "y", "arg"));
+/// assert_eq!(eval.keys, vec![&b"x"[..], &b"y"[..]]);
+/// assert!(eval.complete);
+/// ```
+pub fn keys(cmd: &Command) -> Keys<'_> {
+    let Some(info) = lookup(cmd) else {
+        return Keys {
+            keys: Vec::new(),
+            complete: false,
+        };
+    };
+    let args: Vec<&[u8]> = cmd.args().collect();
+    let mut keys = Vec::new();
+    let mut complete = true;
+    for spec in info.key_specs {
+        if spec.has_flag("not_key") {
+            continue;
+        }
+        if spec.has_flag("incomplete") {
+            complete = false;
+        }
+        if !find_keys(spec, &args, &mut keys) {
+            complete = false;
+        }
+    }
+    Keys { keys, complete }
+}
+
+/// Adds the arguments `spec` names in `args` (the name first) to `keys`.
+/// False when the spec cannot say (an unknown kind, or arguments that do not
+/// fit it). A keyword that is not there names no keys.
+fn find_keys<'a>(spec: &KeySpec, args: &[&'a [u8]], keys: &mut Vec<&'a [u8]>) -> bool {
+    match positions(spec, args) {
+        Some(Some((first, last, step))) => {
+            keys.extend((first..=last).step_by(step).map(|i| args[i]));
+            true
+        }
+        Some(None) => true,
+        None => false,
+    }
+}
+
+/// The first and last positions of the keys `spec` names in `args`, and
+/// the step between them: `Some(None)` for none, `None` when the spec cannot
+/// say.
+fn positions(spec: &KeySpec, args: &[&[u8]]) -> Option<Option<(usize, usize, usize)>> {
+    let argc = i64::try_from(args.len()).ok()?;
+    let first: i64 = match spec.begin {
+        BeginSearch::Index(i) => i64::from(i),
+        BeginSearch::Keyword {
+            keyword,
+            start_from,
+        } => {
+            let start = i64::from(start_from);
+            let from_end = start < 0;
+            let start = if from_end { argc + start } else { start };
+            let found = if from_end {
+                (1..=start).rev().find(|&i| is_keyword(args, i, keyword))
+            } else {
+                (start.max(1)..argc).find(|&i| is_keyword(args, i, keyword))
+            };
+            match found {
+                Some(i) => i + 1,
+                // No keyword, no keys of this spec.
+                None => return Some(None),
+            }
+        }
+        BeginSearch::Unknown => return None,
+    };
+    let (first, last, step) = match spec.find {
+        FindKeys::Range {
+            last_key,
+            key_step,
+            limit,
+        } => {
+            let last_key = i64::from(last_key);
+            let last = if last_key >= 0 {
+                first + last_key
+            } else if limit <= 1 {
+                argc + last_key
+            } else {
+                first + (argc - first) / i64::from(limit) + last_key
+            };
+            (first, last, i64::from(key_step))
+        }
+        FindKeys::KeyNum {
+            key_num_index,
+            first_key,
+            key_step,
+        } => {
+            let count_at = usize::try_from(first + i64::from(key_num_index)).ok()?;
+            let count: i64 = std::str::from_utf8(args.get(count_at)?)
+                .ok()?
+                .parse()
+                .ok()?;
+            if count < 0 {
+                return None;
+            }
+            let first = first + i64::from(first_key);
+            if count == 0 {
+                return Some(None);
+            }
+            let step = i64::from(key_step);
+            (first, first + (count - 1) * step, step)
+        }
+        FindKeys::Unknown => return None,
+    };
+    if first < 1 || last < first || last >= argc || step < 1 {
+        return None;
+    }
+    let first = usize::try_from(first).ok()?;
+    let last = usize::try_from(last).ok()?;
+    let step = usize::try_from(step).ok()?;
+    Some(Some((first, last, step)))
+}
+
+fn is_keyword(args: &[&[u8]], i: i64, keyword: &str) -> bool {
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| args.get(i))
+        .is_some_and(|a| a.eq_ignore_ascii_case(keyword.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resp::cmd;
+
+    fn keys_of(cmd: Command) -> (Vec<String>, bool) {
+        let found = keys(&cmd);
+        let names = found
+            .keys
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        (names, found.complete)
+    }
+
+    macro_rules! keys {
+        ($($cmd:expr => [$($key:expr),*] $(, $complete:expr)?;)*) => {$(
+            let expected: Vec<String> = vec![$($key.to_string()),*];
+            let complete = true $(&& $complete)?;
+            assert_eq!(keys_of($cmd), (expected, complete), "{:?}", stringify!($cmd));
+        )*};
+    }
+
+    #[test]
+    fn the_catalogue_is_sorted_and_knows_every_core_command() {
+        let names: Vec<&str> = commands().iter().map(CommandInfo::name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert!(commands().len() >= 200, "{}", commands().len());
+        for list in commands().iter().map(CommandInfo::subcommands) {
+            let names: Vec<&str> = list.iter().map(CommandInfo::name).collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted);
+        }
+        let get = lookup(&cmd!("get", "k")).expect("GET is known");
+        assert_eq!((get.name(), get.arity(), get.group()), ("get", 2, "string"));
+        assert!(get.is_read_only());
+        let kill = lookup(&cmd!("CLIENT", "kill", "ID", 1)).expect("CLIENT KILL");
+        assert_eq!(kill.name(), "kill");
+        assert!(lookup(&cmd!("NOSUCHCOMMAND")).is_none());
+        assert!(lookup(&cmd!("CLIENT", "NOSUCH")).is_none());
+        assert!(lookup(&cmd!("CLIENT")).is_none());
+    }
+
+    #[test]
+    fn keys_are_found_as_the_server_finds_them() {
+        keys! {
+            cmd!("GET", "k") => ["k"];
+            cmd!("PING") => [];
+            cmd!("MSET", "a", 1, "b", 2) => ["a", "b"];
+            cmd!("MGET", "a", "b", "c") => ["a", "b", "c"];
+            cmd!("DEL", "a") => ["a"];
+            cmd!("RENAME", "a", "b") => ["a", "b"];
+            cmd!("EVAL", "return 1", 0, "arg") => [];
+            cmd!("EVALSHA", "abc", 2, "x", "y", "arg") => ["x", "y"];
+            cmd!("FCALL", "f", 1, "x", "arg") => ["x"];
+            cmd!("ZUNIONSTORE", "dest", 2, "a", "b", "WEIGHTS", 1, 2) => ["dest", "a", "b"];
+            cmd!("XREAD", "COUNT", 2, "STREAMS", "s1", "s2", "0", "0") => ["s1", "s2"];
+            cmd!("xreadgroup", "GROUP", "g", "c", "streams", "s1", ">") => ["s1"];
+            cmd!("BLPOP", "a", "b", 0) => ["a", "b"];
+            cmd!("BLMPOP", 0, 2, "a", "b", "LEFT") => ["a", "b"];
+            cmd!("LMPOP", 1, "a", "RIGHT", "COUNT", 2) => ["a"];
+            cmd!("OBJECT", "ENCODING", "k") => ["k"];
+            cmd!("SPUBLISH", "channel", "m") => [];
+            cmd!("SET", "k", "v", "EX", 10) => ["k"];
+            cmd!("GEORADIUS", "g", 0, 0, 1, "km", "STORE", "dest") => ["g", "dest"];
+        }
+    }
+
+    #[test]
+    fn what_the_specs_cannot_tell_is_said() {
+        // SORT's BY and GET patterns name keys the server finds by itself.
+        keys! {
+            cmd!("SORT", "list", "BY", "w_*") => ["list"], false;
+            cmd!("NOSUCHCOMMAND", "k") => [], false;
+            // Arguments that do not fit: the server will refuse the command.
+            cmd!("EVAL", "return 1", "many", "x") => [], false;
+            cmd!("EVAL", "return 1", 3, "x") => [], false;
+            cmd!("GET") => [], false;
+        }
+    }
+}

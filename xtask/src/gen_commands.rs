@@ -1,0 +1,67 @@
+//! `cargo xtask gen-commands`: asks a throwaway redis-server for its
+//! `COMMAND DOCS` and `COMMAND INFO`, stores them as the catalogue's
+//! snapshot, and generates the catalogue's table from it.
+//!
+//! `cargo xtask gen-commands --offline` regenerates the table from the
+//! snapshot already in the repository, without a server.
+
+use std::ffi::OsString;
+use std::fs;
+use std::process::{Command, ExitCode};
+
+use xtask::catalogue::{self, SNAPSHOT_PATH, TABLE_PATH};
+use xtask::RedisServer;
+
+use crate::{project_root, TaskError};
+
+pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
+    let root = project_root();
+    let offline = match args {
+        [] => false,
+        [flag] if flag == "--offline" => true,
+        _ => return Err("usage: cargo xtask gen-commands [--offline]".into()),
+    };
+    let snapshot_path = root.join(SNAPSHOT_PATH);
+    if !offline {
+        let server = RedisServer::start()?;
+        let port = server.port().to_string();
+        let cli = |args: &[&str]| -> Result<String, TaskError> {
+            let output = Command::new("redis-cli")
+                .args(["-p", &port])
+                .args(args)
+                .output()
+                .map_err(|e| format!("cannot run redis-cli: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "redis-cli {args:?} failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+                .into());
+            }
+            Ok(String::from_utf8(output.stdout)?)
+        };
+        let version = cli(&["INFO", "server"])?
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .map(|v| v.trim().to_string())
+            .ok_or("INFO server names no redis_version")?;
+        let docs = cli(&["--json", "COMMAND", "DOCS"])?;
+        let info = cli(&["--json", "COMMAND", "INFO"])?;
+        let text = catalogue::snapshot(&version, &docs, &info)?;
+        if let Some(dir) = snapshot_path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        fs::write(&snapshot_path, text)?;
+        eprintln!("xtask: wrote {SNAPSHOT_PATH} (redis {version})");
+    }
+    let snapshot = fs::read_to_string(&snapshot_path)
+        .map_err(|e| format!("cannot read {SNAPSHOT_PATH}: {e}"))?;
+    let table = catalogue::generate(&snapshot)?;
+    let table_path = root.join(TABLE_PATH);
+    if let Some(dir) = table_path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(&table_path, table)?;
+    eprintln!("xtask: wrote {TABLE_PATH}");
+    Ok(ExitCode::SUCCESS)
+}
