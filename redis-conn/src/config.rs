@@ -551,10 +551,16 @@ impl fmt::Debug for TlsOptions {
 
 /// The URL parser behind [`ConnectionConfig::from_url`].
 fn parse_url(input: &str) -> Result<ConnectionConfig, ConfigError> {
-    let url = url::Url::parse(input)?;
+    let url = match url::Url::parse(input) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => return Err(ConfigError::MissingScheme),
+        Err(e) => return Err(e.into()),
+    };
     let tls = match url.scheme() {
         "redis" | "redis+unix" | "unix" => false,
         "rediss" => true,
+        // `localhost:6379` reads as the scheme `localhost`.
+        _ if !input.contains("://") => return Err(ConfigError::MissingScheme),
         other => return Err(ConfigError::UnsupportedScheme(other.to_owned())),
     };
     if tls && !cfg!(feature = "tls") {
@@ -871,8 +877,10 @@ mod tests {
         use ConfigError::*;
         #[rustfmt::skip]
         let cases: &[Rejected] = &[
-            ("", |e| matches!(e, Url(url::ParseError::RelativeUrlWithoutBase)), "invalid url: relative URL without a base"),
-            ("localhost:6379", |e| matches!(e, UnsupportedScheme(s) if s == "localhost"), "unsupported url scheme \"localhost\": expected redis, rediss, redis+unix or unix"),
+            ("", |e| matches!(e, MissingScheme), "no url scheme: expected a url such as redis://host:port/db, rediss://host:port or redis+unix:///path"),
+            ("localhost:6379", |e| matches!(e, MissingScheme), "no url scheme"),
+            ("127.0.0.1:6379", |e| matches!(e, MissingScheme), "no url scheme"),
+            ("redis-host", |e| matches!(e, MissingScheme), "no url scheme"),
             ("http://h", |e| matches!(e, UnsupportedScheme(s) if s == "http"), "unsupported url scheme \"http\""),
             ("redis://", |e| matches!(e, MissingHost), "url has no host"),
             ("redis:///3", |e| matches!(e, MissingHost), "url has no host"),

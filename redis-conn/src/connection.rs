@@ -15,6 +15,7 @@ use resp::{Command, Decoder, DecoderConfig, Value};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::handshake::{Handshake, Step};
+use crate::transport::Phase;
 use crate::{ConnectionConfig, Error, HandshakeInfo, Protocol, Result, Stream};
 
 /// Opens a connection: the transport, then the handshake, all within the
@@ -23,7 +24,10 @@ use crate::{ConnectionConfig, Error, HandshakeInfo, Protocol, Result, Stream};
 /// The handshake authenticates, selects the database, names the client and
 /// negotiates the protocol, in one round trip when the server speaks RESP3
 /// (see [`HandshakeInfo::round_trips`]). A server that does not answer in
-/// time gives [`Error::Timeout("connect")`](Error::Timeout); rejected
+/// time gives [`Error::Timeout`] naming what it was waiting for:
+/// `"connect"` (resolving the name, the TCP connection), `"tls handshake"`
+/// or `"handshake"` (the server accepted the connection but did not answer
+/// the Redis handshake: a stalled or paused server); rejected
 /// credentials give [`Error::Auth`].
 ///
 /// ```no_run
@@ -39,8 +43,13 @@ use crate::{ConnectionConfig, Error, HandshakeInfo, Protocol, Result, Stream};
 /// ```
 pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
     config.validate()?;
+    // What the attempt was doing when time ran out: "connect" (resolving,
+    // TCP), "tls handshake" or "handshake" (the Redis one), so that a
+    // stalled server reads differently from an unreachable one.
+    let phase = Phase::new("connect");
     let attempt = async {
-        let stream = Stream::connect(config).await?;
+        let stream = Stream::connect_in(config, &phase).await?;
+        phase.set("handshake");
         Connection::establish(stream, config).await
     };
     match tokio::time::timeout(config.connect_timeout(), attempt).await {
@@ -59,7 +68,7 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
             tracing::debug!(address = %config.address(), error = %e, "connect failed");
             Err(e)
         }
-        Err(_elapsed) => Err(Error::Timeout("connect")),
+        Err(_elapsed) => Err(Error::Timeout(phase.get())),
     }
 }
 

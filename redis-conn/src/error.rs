@@ -202,10 +202,15 @@ pub enum ConfigError {
     /// the password alone.
     #[error("a user name was given without a password")]
     UsernameWithoutPassword,
-    /// `rediss://` or a TLS option, but the crate was built without its `tls`
-    /// feature.
-    #[error("tls requested but redis-conn was built without its `tls` feature")]
+    /// `rediss://` or a TLS option, but the client was built without TLS.
+    #[error(
+        "tls requested but the client was built without it: enable the `tls` feature \
+         of the client crate you depend on (redis-facade, or redis-conn, redis-paired, redis-pubsub)"
+    )]
     TlsNotEnabled,
+    /// The URL has no scheme: `localhost:6379` or `127.0.0.1`.
+    #[error("no url scheme: expected a url such as redis://host:port/db, rediss://host:port or redis+unix:///path")]
+    MissingScheme,
     /// TLS was requested for a Unix socket.
     #[error("tls is not supported over a unix socket")]
     TlsOverUnix,

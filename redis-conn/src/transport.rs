@@ -12,6 +12,25 @@ use tokio::net::TcpStream;
 
 use crate::{Address, ConnectionConfig, Result};
 
+/// What a connection attempt is doing, for the error when its time runs
+/// out. Shared with the future that sets it, which must stay `Send`.
+#[derive(Debug)]
+pub(crate) struct Phase(std::sync::Mutex<&'static str>);
+
+impl Phase {
+    pub(crate) fn new(phase: &'static str) -> Phase {
+        Phase(std::sync::Mutex::new(phase))
+    }
+
+    pub(crate) fn set(&self, phase: &'static str) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+    }
+
+    pub(crate) fn get(&self) -> &'static str {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// An open byte stream to a server: TCP, a Unix socket, or TLS over TCP
 /// (feature `tls`).
 ///
@@ -38,11 +57,18 @@ impl Stream {
     /// server certificate is verified against the host name, or the name
     /// given with [`ConnectionConfig::with_tls_server_name`].
     pub async fn connect(config: &ConnectionConfig) -> Result<Stream> {
+        Stream::connect_in(config, &Phase::new("connect")).await
+    }
+
+    /// As [`connect`](Self::connect), saying in `phase` what it is doing:
+    /// `"connect"`, then `"tls handshake"`.
+    pub(crate) async fn connect_in(config: &ConnectionConfig, phase: &Phase) -> Result<Stream> {
         config.validate()?;
         let inner = match config.address() {
             Address::Tcp { host, port } => {
                 let tcp = connect_tcp(host, *port, config.tcp_keepalive()).await?;
                 if config.is_tls() {
+                    phase.set("tls handshake");
                     tls_over(tcp, config).await?
                 } else {
                     Inner::Tcp(tcp)

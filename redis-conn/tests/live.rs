@@ -255,7 +255,8 @@ async fn connect_times_out_on_a_paused_server() {
     let e = redis_conn::connect(&config).await.unwrap_err();
     let elapsed = start.elapsed();
     server.resume();
-    assert!(matches!(e, Error::Timeout("connect")), "{e:?}");
+    assert!(matches!(e, Error::Timeout("handshake")), "{e:?}");
+    assert_eq!(e.to_string(), "handshake timed out");
     assert!(elapsed >= timeout && elapsed < timeout * 5, "{elapsed:?}");
     // Once resumed, the server answers.
     redis_conn::connect(&config).await.unwrap();

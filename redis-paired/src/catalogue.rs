@@ -207,13 +207,15 @@ pub struct Keys<'a> {
 /// a sharded channel, are left out, as `COMMAND GETKEYS` leaves them out).
 ///
 /// ```
+/// use redis_paired::catalogue;
 /// use resp::cmd;
 ///
-/// let keys = redis_paired::catalogue::keys(&cmd!("MSET", "a", 1, "b", 2));
-/// assert_eq!(keys.keys, vec![&b"a"[..], &b"b"[..]]);
-/// let eval = redis_paired::catalogue::keys(&cmd!("EVAL", "return 1", 2, "x", "y", "arg"));
-/// assert_eq!(eval.keys, vec![&b"x"[..], &b"y"[..]]);
-/// assert!(eval.complete);
+/// let mset = cmd!("MSET", "a", 1, "b", 2);
+/// assert_eq!(catalogue::keys(&mset).keys, vec![&b"a"[..], &b"b"[..]]);
+/// let eval = cmd!("EVAL", "return 1", 2, "x", "y", "arg");
+/// let keys = catalogue::keys(&eval);
+/// assert_eq!(keys.keys, vec![&b"x"[..], &b"y"[..]]);
+/// assert!(keys.complete);
 /// ```
 pub fn keys(cmd: &Command) -> Keys<'_> {
     let Some(info) = lookup(cmd) else {

@@ -2,8 +2,10 @@
 //!
 //! Builds the `realistic` and `sessions` examples, starts a server (unless
 //! `REDIS_URL` names one), runs both against it with `REDIS_URL` set, and
-//! stops the server. Extra arguments go to `cargo build` and `cargo run`
-//! (`cargo xtask demo --release` for the optimized numbers).
+//! stops the server. The examples are built optimized (`--release`), since
+//! they print rates next to which a debug build's would mislead; extra
+//! arguments go to `cargo build` and `cargo run` (`--profile dev` for a
+//! debug build).
 
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
@@ -70,5 +72,11 @@ fn cargo_examples(verb: &str, args: &[OsString]) -> Command {
     cmd.current_dir(project_root())
         .args([verb, "-p", "examples"])
         .args(args);
+    let profile_given = args.iter().any(|a| {
+        a == "--release" || a == "--profile" || a.to_string_lossy().starts_with("--profile=")
+    });
+    if !profile_given {
+        cmd.arg("--release");
+    }
     cmd
 }

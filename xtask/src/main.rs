@@ -21,7 +21,7 @@ tasks:
   test [args...]  check that `resp` is pure, then run `cargo test --workspace [args...]`
                   with REDIS_URL pointing at a throwaway redis-server
   demo [args...]  run the `realistic` and `sessions` examples against a throwaway
-                  redis-server (or REDIS_URL); args go to cargo (`--release`)
+                  redis-server (or REDIS_URL), built with `--release`; args go to cargo
   check-pure      check that `resp` depends on no runtime and uses no sockets or clock
   gen-commands    store the COMMAND DOCS and COMMAND INFO of a throwaway redis-server
                   as the command catalogue's snapshot and generate its table

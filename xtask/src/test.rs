@@ -10,8 +10,9 @@ use crate::{cargo, check_pure, project_root, TaskError};
 /// Checks that `resp` is pure, starts a server, runs
 /// `cargo test --workspace --features redis-conn/tls,redis-facade/tls [args...]` (or just
 /// `cargo test [args...]` when they pick packages) with `REDIS_URL` set, prints the
-/// server log if the tests failed, stops the server and passes on the
-/// tests' exit status.
+/// server log if the tests failed, stops the server, and for the whole
+/// workspace checks that the docs build without warnings. Passes on the
+/// first failing exit status.
 pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     check_pure::run()?;
 
@@ -37,6 +38,23 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
         );
     }
     server.kill();
+    if !status.success() || !scope(args).contains(&"--workspace") {
+        return Ok(exit_code(status));
+    }
+    check_docs()
+}
+
+/// Builds the documentation of every crate as warnings-free, broken links
+/// included: a link that resolves nowhere is a bug in the docs users read.
+fn check_docs() -> Result<ExitCode, TaskError> {
+    eprintln!("xtask: checking the docs (cargo doc, warnings denied)");
+    let status = Command::new(cargo())
+        .current_dir(project_root())
+        .args(["doc", "--workspace", "--no-deps", "--features"])
+        .arg("redis-conn/tls,redis-facade/tls,redis-facade/serde")
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .map_err(|e| format!("cannot run `cargo doc`: {e}"))?;
     Ok(exit_code(status))
 }
 
