@@ -73,6 +73,29 @@ pub enum Error {
     /// unreadable certificates, ...).
     #[error("invalid configuration: {0}")]
     Config(#[source] ConfigError),
+    /// A Redis Cluster could not serve the command (`redis-cluster`).
+    #[error("cluster: {0}")]
+    Cluster(#[source] ClusterError),
+}
+
+/// Why a Redis Cluster could not serve a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The command was redirected (`MOVED`, `ASK`) or told to wait
+    /// (`TRYAGAIN`, `CLUSTERDOWN`) this many times without an answer: the
+    /// cluster is reconfiguring, or its nodes disagree.
+    #[error("no answer after {0} redirects or retries")]
+    TooManyRedirects(usize),
+    /// No node serves the slot of the command's keys.
+    #[error("no node serves slot {0}")]
+    SlotUnserved(u16),
+    /// No node gave a usable topology; the text says what was wrong.
+    #[error("{0}")]
+    Topology(String),
+    /// A transaction's keys are in several slots: it cannot run on one node.
+    #[error("the keys of a transaction are in more than one slot")]
+    CrossSlotTransaction,
 }
 
 /// The result type of this crate and the crates built on it.

@@ -75,7 +75,7 @@ mod transport;
 
 pub use crate::config::{Address, ConnectionConfig, PemSource, Protocol};
 pub use crate::connection::{connect, reconnect, Connection, Parts};
-pub use crate::error::{ConfigError, Error, Result};
+pub use crate::error::{ClusterError, ConfigError, Error, Result};
 pub use crate::handshake::HandshakeInfo;
 pub use crate::reconnect::{jitter_seed, Jitter, ReconnectPolicy};
 pub use crate::transport::Stream;

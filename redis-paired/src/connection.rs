@@ -118,9 +118,15 @@ impl PairedConnection {
     /// margin instead of the response timeout.
     pub fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
         match cmd.into_command() {
-            Ok(cmd) => self.send_command(cmd, Timeout::Default),
+            Ok(mut cmd) => self.send_command(&mut cmd, Timeout::Default),
             Err(e) => Reply::failed(e.into()),
         }
+    }
+
+    /// As [`send`](Self::send), without taking the command, so that it can
+    /// be sent again (a cluster connection follows a redirect with it).
+    pub fn send_ref<T: FromValue>(&self, cmd: &mut Command) -> Reply<T> {
+        self.send_command(cmd, Timeout::Default)
     }
 
     /// Sends a command with its own reply timeout (`None` waits as long as
@@ -131,7 +137,7 @@ impl PairedConnection {
         timeout: Option<Duration>,
     ) -> Reply<T> {
         match cmd.into_command() {
-            Ok(cmd) => self.send_command(cmd, Timeout::Given(timeout)),
+            Ok(mut cmd) => self.send_command(&mut cmd, Timeout::Given(timeout)),
             Err(e) => Reply::failed(e.into()),
         }
     }
@@ -181,6 +187,12 @@ impl PairedConnection {
         self.shared().status()
     }
 
+    /// Whether the connection is up now: a cheap check, without the reason
+    /// [`status`](Self::status) gives.
+    pub fn is_connected(&self) -> bool {
+        self.shared().is_up()
+    }
+
     /// Counters: commands, writes (their ratio shows the pipelining),
     /// reconnects.
     pub fn stats(&self) -> Stats {
@@ -192,9 +204,9 @@ impl PairedConnection {
         &self.shared().options
     }
 
-    fn send_command<T: FromValue>(&self, mut cmd: Command, timeout: Timeout) -> Reply<T> {
+    fn send_command<T: FromValue>(&self, cmd: &mut Command, timeout: Timeout) -> Reply<T> {
         let called = Instant::now();
-        let timing = match self.prepare(&cmd, timeout, false) {
+        let timing = match self.prepare(cmd, timeout, false) {
             Ok(timing) => timing,
             Err(e) => return Reply::failed(e),
         };
@@ -203,7 +215,7 @@ impl PairedConnection {
             if let Err(e) = self.shared().status_for_lanes() {
                 return Reply::failed(e);
             }
-            lanes.send(Exchange::one(cmd, timing, called), Some(tx));
+            lanes.send(Exchange::one(cmd.clone(), timing, called), Some(tx));
             return Reply::waiting(rx);
         }
         let request = Request {

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{ready, Context, Poll};
 
 use redis_conn::Error;
@@ -23,10 +24,25 @@ pub struct Reply<T> {
     _into: PhantomData<fn() -> T>,
 }
 
-#[derive(Debug)]
+/// A reply that a future gives.
+type BoxedReply = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>;
+
 enum State {
     Waiting(oneshot::Receiver<Result<Value, Error>>),
+    /// The mutex only makes the reply `Sync` like the others: polling has
+    /// `&mut` access and never locks.
+    Future(Mutex<BoxedReply>),
     Failed(Option<Error>),
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            State::Waiting(rx) => f.debug_tuple("Waiting").field(rx).finish(),
+            State::Future(_) => f.write_str("Future"),
+            State::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
+        }
+    }
 }
 
 impl<T> Reply<T> {
@@ -43,6 +59,32 @@ impl<T> Reply<T> {
             _into: PhantomData,
         }
     }
+
+    /// The reply `future` gives, converted into `T`: for connections built
+    /// on this crate, such as a cluster's, which follows redirects before it
+    /// has the answer.
+    pub fn from_future(
+        future: impl Future<Output = Result<Value, Error>> + Send + 'static,
+    ) -> Reply<T> {
+        Reply {
+            state: State::Future(Mutex::new(Box::pin(future))),
+            _into: PhantomData,
+        }
+    }
+
+    /// A reply that is this error.
+    pub fn from_error(error: Error) -> Reply<T> {
+        Reply::failed(error)
+    }
+
+    /// The raw reply, before any conversion: to inspect it (a redirect)
+    /// before converting it.
+    pub fn into_value(self) -> Reply<Value> {
+        Reply {
+            state: self.state,
+            _into: PhantomData,
+        }
+    }
 }
 
 impl<T: FromValue> Future for Reply<T> {
@@ -56,6 +98,10 @@ impl<T: FromValue> Future for Reply<T> {
                 // request's sender when it stops for good.
                 Err(_) => return Poll::Ready(Err(Error::Closed)),
             },
+            State::Future(future) => {
+                let future = future.get_mut().unwrap_or_else(|e| e.into_inner());
+                ready!(future.as_mut().poll(cx))?
+            }
             State::Failed(error) => return Poll::Ready(Err(error.take().unwrap_or(Error::Closed))),
         };
         Poll::Ready(T::from_value(value).map_err(Error::from))

@@ -1,7 +1,7 @@
 //! The state handles and the driver share: the queue of encoded commands not
 //! yet taken by the driver, the connection state, and counters.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     inner: Mutex<Inner>,
     /// Requests queued or awaiting replies, against `Options::max_pending`.
     outstanding: AtomicUsize,
+    /// The state is `Connected`, readable without the lock.
+    up: AtomicBool,
     /// Signals the driver, while it waits to reconnect, that every handle is gone.
     pub(crate) closing: Notify,
     pub(crate) options: Options,
@@ -127,6 +129,7 @@ impl Shared {
                 closing: false,
             }),
             outstanding: AtomicUsize::new(0),
+            up: AtomicBool::new(true),
             closing: Notify::new(),
             options,
             exclusive,
@@ -234,12 +237,19 @@ impl Shared {
     /// The connection is up: accept commands.
     pub(crate) fn set_connected(&self) {
         self.lock().state = State::Connected;
+        self.up.store(true, Ordering::Release);
+    }
+
+    /// Whether the connection is up, without taking the lock.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
     }
 
     /// The connection is down for `reason`. Commands not yet taken wait for
     /// the reconnect, or with `fail_fast` fail now, as new ones will until it
     /// is back. With `for_good`, it never comes back.
     pub(crate) fn set_disconnected(&self, reason: Arc<Error>, for_good: bool) {
+        self.up.store(false, Ordering::Release);
         if let Some(lanes) = &self.lanes {
             lanes.lost(&reason);
         }
@@ -323,6 +333,9 @@ impl Shared {
     /// Moves to `state` and fails every request not yet taken by the driver
     /// with `error`.
     fn fail_queued(&self, state: State, error: &Error) {
+        if !matches!(state, State::Connected) {
+            self.up.store(false, Ordering::Release);
+        }
         let mut inner = self.lock();
         inner.state = state;
         inner.out.clear();

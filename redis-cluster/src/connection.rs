@@ -1,0 +1,514 @@
+//! `ClusterConnection`: the handle; node connections, the topology and its
+//! refreshes, and the futures that follow redirects.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use redis_conn::{ClusterError, Error};
+use redis_paired::{IntoCommand, PairedConnection, Reply, Sender};
+use resp::{cmd, Command, FromValue, Value};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use crate::redirect::Redirect;
+use crate::route::{self, Merge, Route, Split};
+use crate::topology::{NodeAddr, Topology};
+use crate::ClusterConfig;
+
+/// One handle on a whole Redis Cluster, shared by every task that holds a
+/// clone.
+///
+/// Each command goes to the node that serves the slot of its keys, on one
+/// [`PairedConnection`] per node (opened when first needed, then reused),
+/// so commands to a node are pipelined as on a single server. The typed
+/// [`Commands`](redis_paired::Commands) work on it as on a
+/// `PairedConnection`.
+///
+/// - `MOVED` updates the slot and sends the command to its new owner; `ASK`
+///   sends `ASKING` and the command together to the importing node;
+///   `TRYAGAIN` and `CLUSTERDOWN` wait a little and try again. Each means
+///   the command did not run; after
+///   [`max_redirects`](ClusterConfig::with_max_redirects) of them the
+///   command fails with [`ClusterError::TooManyRedirects`].
+/// - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` over keys of
+///   several slots are split by slot, sent in parallel and merged in the
+///   caller's order (counts added up). Other commands over several slots go
+///   to the first key's node, which refuses them with `CROSSSLOT`.
+/// - Commands without keys go to any primary; `FLUSHALL`, `FLUSHDB`,
+///   `SCRIPT LOAD`, `SCRIPT FLUSH` and `FUNCTION LOAD`/`DELETE`/`FLUSH`/
+///   `RESTORE` go to every primary (the first reply is the answer once all
+///   succeed), `DBSIZE` is summed over the primaries and `KEYS` gathered
+///   from them.
+/// - The topology is refreshed after a `MOVED`, when a node's connection is
+///   lost, and every [`refresh_interval`](ClusterConfig::with_refresh_interval),
+///   one refresh at a time. A command whose node is down waits for the
+///   topology to name a new owner (a failover), at most its response
+///   timeout; a command that was on the socket when the node went down
+///   fails with [`Error::Connection`] and is never sent again.
+#[derive(Debug, Clone)]
+pub struct ClusterConnection {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ClusterConfig,
+    topology: RwLock<Arc<Topology>>,
+    nodes: RwLock<HashMap<NodeAddr, Arc<OnceCell<PairedConnection>>>>,
+    /// One refresh at a time; the time of the last one.
+    refresh: tokio::sync::Mutex<Option<Instant>>,
+    refreshing: AtomicBool,
+    /// Spreads keyless commands over the primaries.
+    next_any: AtomicUsize,
+    runtime: tokio::runtime::Handle,
+}
+
+/// Refreshes closer together than this are one refresh: a burst of
+/// `MOVED`s during a migration asks once.
+const MIN_REFRESH_GAP: Duration = Duration::from_millis(50);
+
+impl ClusterConnection {
+    /// Learns the topology from the first seed that gives a usable one.
+    /// Node connections are opened when first needed.
+    pub async fn connect(config: &ClusterConfig) -> Result<ClusterConnection, Error> {
+        let seeds: Vec<NodeAddr> = config
+            .seeds()
+            .iter()
+            .filter_map(|s| match s.address() {
+                redis_conn::Address::Tcp { host, port } => Some(NodeAddr {
+                    host: host.clone(),
+                    port: *port,
+                }),
+                _ => None,
+            })
+            .collect();
+        if seeds.is_empty() {
+            return Err(Error::Config(redis_conn::ConfigError::MissingHost));
+        }
+        let inner = Arc::new(Inner {
+            config: config.clone(),
+            topology: RwLock::new(Arc::new(Topology::empty())),
+            nodes: RwLock::new(HashMap::new()),
+            refresh: tokio::sync::Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+            next_any: AtomicUsize::new(0),
+            runtime: tokio::runtime::Handle::current(),
+        });
+        inner.load_topology(&seeds).await?;
+        tokio::spawn(refresh_periodically(Arc::downgrade(&inner)));
+        Ok(ClusterConnection { inner })
+    }
+
+    /// Sends a command to the node its keys say and returns its reply,
+    /// converted into `T`, once any redirects are followed.
+    pub fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+        let cmd = match cmd.into_command() {
+            Ok(cmd) => cmd,
+            Err(e) => return Reply::from_error(e.into()),
+        };
+        let inner = Arc::clone(&self.inner);
+        match route::route(&cmd) {
+            Route::Slot(slot) => inner.send_to(cmd, Some(slot)),
+            Route::Any => inner.send_to(cmd, None),
+            Route::All(merge) => Reply::from_future(fan_out(inner, cmd, merge)),
+            Route::Split(split) => Reply::from_future(split_send(inner, cmd, split)),
+        }
+    }
+
+    /// Sends a command whose reply nobody waits for; it still follows
+    /// redirects. Fails only when the command cannot be built.
+    pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
+        let cmd = cmd.into_command()?;
+        let reply: Reply<()> = self.send(cmd);
+        self.inner.runtime.spawn(async move {
+            if let Err(error) = reply.await {
+                tracing::debug!(%error, "a command sent without waiting failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The topology as last learned.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.inner.topology()
+    }
+
+    /// Asks the cluster for its topology now (at most one refresh runs at a
+    /// time; one that just ran counts).
+    pub async fn refresh(&self) -> Result<(), Error> {
+        self.inner.refresh().await
+    }
+}
+
+impl Sender for ClusterConnection {
+    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+        ClusterConnection::send(self, cmd)
+    }
+}
+
+impl Inner {
+    fn topology(&self) -> Arc<Topology> {
+        self.topology
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The primary that serves `slot`, or any primary for `None`.
+    fn owner(&self, slot: Option<u16>) -> Result<NodeAddr, Error> {
+        let topology = self.topology();
+        let shard = match slot {
+            Some(slot) => topology
+                .shard(slot)
+                .ok_or(Error::Cluster(ClusterError::SlotUnserved(slot)))?,
+            None => {
+                let shards = topology.shards();
+                let n = self.next_any.fetch_add(1, Ordering::Relaxed);
+                shards
+                    .get(n % shards.len().max(1))
+                    .ok_or(Error::Cluster(ClusterError::SlotUnserved(0)))?
+            }
+        };
+        Ok(shard.primary.clone())
+    }
+
+    /// The open connection to `addr`, without waiting.
+    fn ready_node(&self, addr: &NodeAddr) -> Option<PairedConnection> {
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        nodes.get(addr)?.get().cloned()
+    }
+
+    /// The connection to `addr`, opened if it is not yet.
+    async fn node(&self, addr: &NodeAddr) -> Result<PairedConnection, Error> {
+        let cell = {
+            let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+            nodes.entry(addr.clone()).or_default().clone()
+        };
+        let config = self.config.node(&addr.host, addr.port);
+        // A node that is down must not hold commands back: the cluster
+        // reroutes them once the topology names another owner.
+        let options = self.config.options().with_fail_fast(true);
+        cell.get_or_try_init(|| PairedConnection::connect_with(&config, options))
+            .await
+            .cloned()
+    }
+
+    /// Sends `cmd` to the owner of `slot` (any primary for `None`): at once
+    /// when its connection is up, else once the topology names an owner
+    /// that is.
+    fn send_to<T: FromValue>(self: Arc<Self>, mut cmd: Command, slot: Option<u16>) -> Reply<T> {
+        let ready = self
+            .owner(slot)
+            .ok()
+            .and_then(|addr| self.ready_node(&addr))
+            .filter(PairedConnection::is_connected);
+        match ready {
+            Some(conn) => {
+                let first = conn.send_ref::<Value>(&mut cmd);
+                Reply::from_future(follow(self, cmd, slot, Some(first)))
+            }
+            None => Reply::from_future(follow(self, cmd, slot, None)),
+        }
+    }
+
+    /// A connection that is up to the owner of `slot`, waiting (refreshing
+    /// the topology) while the owner is down, at most until `deadline`.
+    async fn live_owner(
+        &self,
+        slot: Option<u16>,
+        deadline: Instant,
+    ) -> Result<PairedConnection, Error> {
+        let mut delay = self.config.retry_delay();
+        loop {
+            let outcome = match self.owner(slot) {
+                Ok(addr) => match self.node(&addr).await {
+                    Ok(conn) if conn.is_connected() => return Ok(conn),
+                    Ok(conn) => conn.status().err().unwrap_or(Error::Closed),
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            if Instant::now() + delay >= deadline {
+                return Err(outcome);
+            }
+            tracing::debug!(error = %outcome, "the owner is unavailable; refreshing the topology");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+            let _ = self.refresh().await;
+        }
+    }
+
+    /// Learns the topology from the known primaries, then the seeds.
+    async fn refresh(&self) -> Result<(), Error> {
+        let mut last = self.refresh.lock().await;
+        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_GAP) {
+            return Ok(());
+        }
+        let mut candidates: Vec<NodeAddr> = self
+            .topology()
+            .shards()
+            .iter()
+            .flat_map(|s| std::iter::once(s.primary.clone()).chain(s.replicas.iter().cloned()))
+            .collect();
+        for seed in self.config.seeds() {
+            if let redis_conn::Address::Tcp { host, port } = seed.address() {
+                let addr = NodeAddr {
+                    host: host.clone(),
+                    port: *port,
+                };
+                if !candidates.contains(&addr) {
+                    candidates.push(addr);
+                }
+            }
+        }
+        let result = self.load_topology(&candidates).await;
+        *last = Some(Instant::now());
+        result
+    }
+
+    /// Starts a refresh unless one is running.
+    fn refresh_soon(self: &Arc<Self>) {
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::clone(self);
+        self.runtime.spawn(async move {
+            if let Err(error) = inner.refresh().await {
+                tracing::warn!(%error, "refreshing the cluster topology failed");
+            }
+            inner.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Asks each of `candidates` in turn for the topology and keeps the
+    /// first usable answer.
+    async fn load_topology(&self, candidates: &[NodeAddr]) -> Result<(), Error> {
+        let mut last_error = None;
+        for addr in candidates {
+            match self.ask_topology(addr).await {
+                Ok(topology) => {
+                    tracing::debug!(from = %addr, shards = topology.shards().len(), "cluster topology");
+                    *self.topology.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(topology);
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::debug!(node = %addr, %error, "no topology from this node");
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.unwrap_or(Error::Cluster(ClusterError::Topology(
+            "no node to ask for the topology".into(),
+        ))))
+    }
+
+    async fn ask_topology(&self, addr: &NodeAddr) -> Result<Topology, Error> {
+        let conn = self.node(addr).await?;
+        let shards: Result<Value, Error> = conn.send(cmd!("CLUSTER", "SHARDS")).await;
+        let topology = match shards {
+            Ok(reply) => Topology::from_shards(&reply, addr),
+            // Before Redis 7: CLUSTER SLOTS.
+            Err(Error::Server(_)) => {
+                let reply: Value = conn.send(cmd!("CLUSTER", "SLOTS")).await?;
+                Topology::from_slots(&reply, addr)
+            }
+            Err(e) => return Err(e),
+        };
+        topology.map_err(|e| Error::Cluster(ClusterError::Topology(e.0)))
+    }
+
+    /// After `MOVED`: the slot's new owner, at once, and a refresh soon.
+    fn moved(self: &Arc<Self>, slot: u16, addr: &NodeAddr) {
+        {
+            let mut topology = self.topology.write().unwrap_or_else(|e| e.into_inner());
+            let mut updated = Topology::clone(&topology);
+            updated.moved(slot, addr.clone());
+            *topology = Arc::new(updated);
+        }
+        self.refresh_soon();
+    }
+
+    fn deadline(&self) -> Instant {
+        let timeout = self.config.options().response_timeout();
+        Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
+    }
+}
+
+/// Sends `cmd` (already sent once if `first` is there) and follows what the
+/// cluster answers until a reply that is no redirect.
+async fn follow(
+    inner: Arc<Inner>,
+    mut cmd: Command,
+    slot: Option<u16>,
+    first: Option<Reply<Value>>,
+) -> Result<Value, Error> {
+    let mut result = match first {
+        Some(reply) => reply.await,
+        None => {
+            let conn = inner.live_owner(slot, inner.deadline()).await?;
+            conn.send_ref::<Value>(&mut cmd).await
+        }
+    };
+    let mut redirects = 0;
+    loop {
+        let redirect = match &result {
+            Err(error) => Redirect::of(error),
+            Ok(_) => None,
+        };
+        let Some(redirect) = redirect else {
+            if result.as_ref().is_err_and(Error::is_connection) {
+                // The node went away: its replica may be taking over.
+                inner.refresh_soon();
+            }
+            return result;
+        };
+        redirects += 1;
+        if redirects > inner.config.max_redirects() {
+            return Err(Error::Cluster(ClusterError::TooManyRedirects(
+                inner.config.max_redirects(),
+            )));
+        }
+        result = match redirect {
+            Redirect::Moved { slot, addr } => {
+                inner.moved(slot, &addr);
+                match inner.node(&addr).await {
+                    Ok(conn) => conn.send_ref::<Value>(&mut cmd).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Redirect::Ask { addr, .. } => match inner.node(&addr).await {
+                Ok(conn) => asking(&conn, &cmd).await,
+                Err(e) => Err(e),
+            },
+            Redirect::TryAgain | Redirect::ClusterDown => {
+                let delay =
+                    inner.config.retry_delay() * u32::try_from(redirects).unwrap_or(u32::MAX);
+                tokio::time::sleep(delay).await;
+                if matches!(redirect, Redirect::ClusterDown) {
+                    let _ = inner.refresh().await;
+                }
+                match inner.live_owner(slot, inner.deadline()).await {
+                    Ok(conn) => conn.send_ref::<Value>(&mut cmd).await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
+    }
+}
+
+/// `ASKING` and `cmd` in one write, so that nothing comes between them; the
+/// reply of `cmd`.
+async fn asking(conn: &PairedConnection, cmd: &Command) -> Result<Value, Error> {
+    let replies: Vec<Value> = conn.pipeline().add(cmd!("ASKING")).add(cmd).query().await?;
+    match replies.into_iter().nth(1) {
+        Some(Value::Error(text)) | Some(Value::BlobError(text)) => {
+            Err(Error::Server(resp::ServerError::new(text)))
+        }
+        Some(value) => Ok(value),
+        None => Err(Error::Protocol(resp::Error::InvalidFrame("ASKING reply"))),
+    }
+}
+
+/// `cmd` on every primary, the replies merged.
+async fn fan_out(inner: Arc<Inner>, cmd: Command, merge: Merge) -> Result<Value, Error> {
+    let primaries: Vec<NodeAddr> = inner
+        .topology()
+        .shards()
+        .iter()
+        .map(|s| s.primary.clone())
+        .collect();
+    let replies = join_all(primaries.iter().map(|addr| {
+        let inner = &inner;
+        let mut cmd = cmd.clone();
+        async move {
+            let conn = inner.node(addr).await?;
+            conn.send_ref::<Value>(&mut cmd).await
+        }
+    }))
+    .await;
+    let mut values = Vec::with_capacity(replies.len());
+    for reply in replies {
+        values.push(reply?);
+    }
+    match merge {
+        Merge::AllSucceed => values
+            .into_iter()
+            .next()
+            .ok_or(Error::Cluster(ClusterError::SlotUnserved(0))),
+        Merge::Sum => {
+            let mut total: i64 = 0;
+            for value in values {
+                total = total.saturating_add(i64::from_value(value)?);
+            }
+            Ok(Value::Integer(total))
+        }
+        Merge::Concat => {
+            let mut all = Vec::new();
+            for value in values {
+                all.extend(Vec::<Value>::from_value(value)?);
+            }
+            Ok(Value::Array(all))
+        }
+    }
+}
+
+/// A multi-key command over several slots: one part a slot, in parallel,
+/// merged in the caller's order.
+async fn split_send(inner: Arc<Inner>, cmd: Command, split: Split) -> Result<Value, Error> {
+    let parts = route::split_by_slot(&cmd, split);
+    let replies = join_all(parts.iter().map(|(slot, positions)| {
+        let part = route::part(&cmd, split, positions);
+        let reply: Reply<Value> = Arc::clone(&inner).send_to(part, Some(*slot));
+        reply
+    }))
+    .await;
+    match split {
+        Split::MGet => {
+            let total = parts.iter().map(|(_, p)| p.len()).sum();
+            let mut values = vec![Value::Null; total];
+            for ((_, positions), reply) in parts.iter().zip(replies) {
+                let got = Vec::<Value>::from_value(reply?)?;
+                for (&position, value) in positions.iter().zip(got) {
+                    if let Some(slot) = values.get_mut(position) {
+                        *slot = value;
+                    }
+                }
+            }
+            Ok(Value::Array(values))
+        }
+        Split::MSet => {
+            for reply in replies {
+                reply?;
+            }
+            Ok(Value::SimpleString("OK".into()))
+        }
+        Split::Count => {
+            let mut total: i64 = 0;
+            for reply in replies {
+                total = total.saturating_add(i64::from_value(reply?)?);
+            }
+            Ok(Value::Integer(total))
+        }
+    }
+}
+
+/// Refreshes the topology every interval while the connection lives.
+async fn refresh_periodically(inner: Weak<Inner>) {
+    let Some(interval) = inner.upgrade().map(|i| i.config.refresh_interval()) else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if let Err(error) = inner.refresh().await {
+            tracing::warn!(%error, "refreshing the cluster topology failed");
+        }
+    }
+}

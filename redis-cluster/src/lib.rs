@@ -1,0 +1,54 @@
+//! Redis Cluster: one cloneable handle for a whole cluster, with the same
+//! typed commands as a single server's.
+//!
+//! [`ClusterConnection`] learns which node serves which of the 16384 slots
+//! (`CLUSTER SHARDS`, or `CLUSTER SLOTS` before Redis 7), sends each command
+//! to the node that owns the slot of its keys over one pipelined
+//! `PairedConnection` per node, and follows the cluster as it changes:
+//! `MOVED` and `ASK` redirects, `TRYAGAIN` and `CLUSTERDOWN` waits,
+//! failovers. Which arguments are keys comes from the server's own key
+//! specifications (`redis_paired::catalogue`), not from a list kept here.
+//!
+//! A service written against `PairedConnection` moves to a cluster by
+//! changing how it connects: [`Commands`](redis_paired::Commands) works on
+//! both. For one server use `redis-paired`; applications usually depend on
+//! `redis-facade`, which re-exports this crate.
+//!
+//! # Layout
+//!
+//! - [`ClusterConnection`] (`connection.rs`): the handle, node connections,
+//!   topology refreshes, and the futures that follow redirects.
+//! - [`ClusterConfig`] (`config.rs`): seeds (several URLs, or one
+//!   `redis+cluster://host1:port1,host2:port2` URL) and settings.
+//! - The pure core, unit-tested without sockets: [`key_slot`] (`slot.rs`,
+//!   CRC16 and hash tags), [`Topology`] (`topology.rs`, parsed from
+//!   `CLUSTER SHARDS` and `CLUSTER SLOTS`), [`Redirect`] (`redirect.rs`) and
+//!   [`Route`] (`route.rs`: where a command goes, how split and fanned-out
+//!   replies merge).
+//!
+//! # Guarantees
+//!
+//! - Per node, everything `redis-paired` promises: replies in order, never a
+//!   silent resend, bounded queues, every reply resolves.
+//! - A redirect never sends a command twice: `MOVED`, `ASK`, `TRYAGAIN` and
+//!   `CLUSTERDOWN` all mean it did not run. A command that was on the socket
+//!   when a node went down fails with `Error::Connection`.
+//! - Redirects are bounded ([`ClusterConfig::with_max_redirects`]); a loop
+//!   ends with [`ClusterError::TooManyRedirects`](redis_conn::ClusterError).
+#![deny(missing_docs)]
+
+mod config;
+mod connection;
+mod redirect;
+mod route;
+mod slot;
+mod topology;
+
+pub use redis_conn::{ClusterError, ConnectionConfig, Error};
+
+pub use crate::config::ClusterConfig;
+pub use crate::connection::ClusterConnection;
+pub use crate::redirect::Redirect;
+pub use crate::route::{route, Merge, Route, Split};
+pub use crate::slot::{key_slot, SLOTS};
+pub use crate::topology::{NodeAddr, Shard, Topology, TopologyError};

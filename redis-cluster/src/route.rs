@@ -1,0 +1,244 @@
+//! Where a command goes in a cluster, decided from its keys as the server's
+//! own key specifications find them (`redis_paired::catalogue`). Pure.
+
+use redis_paired::catalogue;
+use resp::Command;
+
+use crate::slot::key_slot;
+
+/// Where a command goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// To the owner of this slot: every key of the command is in it (or
+    /// the keys are in several slots and the owner of the first will refuse
+    /// with `CROSSSLOT`, as the server decides).
+    Slot(u16),
+    /// No keys: to any primary.
+    Any,
+    /// To every primary, the replies merged.
+    All(Merge),
+    /// Keys in several slots of a command that is the same command on each
+    /// part of its keys: split by slot, sent in parallel, merged.
+    Split(Split),
+}
+
+/// How the replies of a command sent to every primary become one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// Every primary must succeed; the first reply is the answer
+    /// (`FLUSHALL`, `SCRIPT LOAD`: the same everywhere).
+    AllSucceed,
+    /// The integer replies added up (`DBSIZE`).
+    Sum,
+    /// The array replies one after the other (`KEYS`).
+    Concat,
+}
+
+/// A multi-key command split by slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// `MGET`: one key an argument, the values put back in the caller's
+    /// order.
+    MGet,
+    /// `MSET`: key and value pairs; `OK` once every part is set. (Not
+    /// atomic across slots, as no cluster command is.)
+    MSet,
+    /// `DEL`, `UNLINK`, `EXISTS`, `TOUCH`: one key an argument, the counts
+    /// added up.
+    Count,
+}
+
+/// Where `cmd` goes.
+pub fn route(cmd: &Command) -> Route {
+    let name = cmd.name();
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    if let Some(merge) = fan_out(cmd) {
+        return Route::All(merge);
+    }
+    // A sharded channel is no key to `COMMAND GETKEYS`, but it is hashed
+    // like one.
+    if is("SPUBLISH") || is("SSUBSCRIBE") || is("SUNSUBSCRIBE") {
+        return match cmd.args().nth(1) {
+            Some(channel) => Route::Slot(key_slot(channel)),
+            None => Route::Any,
+        };
+    }
+    let keys = catalogue::keys(cmd);
+    let Some(first) = keys.keys.first() else {
+        return Route::Any;
+    };
+    let slot = key_slot(first);
+    if keys.keys.iter().all(|k| key_slot(k) == slot) {
+        return Route::Slot(slot);
+    }
+    let split = if is("MGET") {
+        Some(Split::MGet)
+    } else if is("MSET") {
+        Some(Split::MSet)
+    } else if is("DEL") || is("UNLINK") || is("EXISTS") || is("TOUCH") {
+        Some(Split::Count)
+    } else {
+        None
+    };
+    match split {
+        Some(split) => Route::Split(split),
+        None => Route::Slot(slot),
+    }
+}
+
+/// The commands that act on every primary, and how their replies merge.
+fn fan_out(cmd: &Command) -> Option<Merge> {
+    let name = cmd.name();
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    let sub_is = |n: &str| {
+        cmd.args()
+            .nth(1)
+            .is_some_and(|s| s.eq_ignore_ascii_case(n.as_bytes()))
+    };
+    if is("FLUSHALL") || is("FLUSHDB") {
+        return Some(Merge::AllSucceed);
+    }
+    if is("SCRIPT") && (sub_is("LOAD") || sub_is("FLUSH")) {
+        return Some(Merge::AllSucceed);
+    }
+    if is("FUNCTION")
+        && (sub_is("LOAD") || sub_is("DELETE") || sub_is("FLUSH") || sub_is("RESTORE"))
+    {
+        return Some(Merge::AllSucceed);
+    }
+    if is("DBSIZE") {
+        return Some(Merge::Sum);
+    }
+    if is("KEYS") {
+        return Some(Merge::Concat);
+    }
+    None
+}
+
+/// The parts of a split command: for each slot, the positions (in the
+/// caller's order) of the key arguments that go there, with the arguments
+/// each key brings along (`MSET`'s values).
+pub fn split_by_slot(cmd: &Command, split: Split) -> Vec<(u16, Vec<usize>)> {
+    let args: Vec<&[u8]> = cmd.args().skip(1).collect();
+    let stride = match split {
+        Split::MSet => 2,
+        Split::MGet | Split::Count => 1,
+    };
+    let mut parts: Vec<(u16, Vec<usize>)> = Vec::new();
+    for (n, key) in args.iter().step_by(stride).enumerate() {
+        let slot = key_slot(key);
+        match parts.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, positions)) => positions.push(n),
+            None => parts.push((slot, vec![n])),
+        }
+    }
+    parts
+}
+
+/// The command of one part: the name, then the arguments of the keys at
+/// `positions`.
+pub fn part(cmd: &Command, split: Split, positions: &[usize]) -> Command {
+    let args: Vec<&[u8]> = cmd.args().collect();
+    let name = String::from_utf8_lossy(args[0]).into_owned();
+    let mut part = Command::new(&name);
+    let stride = match split {
+        Split::MSet => 2,
+        Split::MGet | Split::Count => 1,
+    };
+    for &n in positions {
+        for arg in args.iter().skip(1 + n * stride).take(stride) {
+            part.push_bulk(arg);
+        }
+    }
+    part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resp::cmd;
+
+    #[test]
+    fn commands_go_where_their_keys_are() {
+        assert_eq!(route(&cmd!("GET", "foo")), Route::Slot(12182));
+        assert_eq!(
+            route(&cmd!("MSET", "{u}a", 1, "{u}b", 2)),
+            Route::Slot(key_slot(b"u"))
+        );
+        assert_eq!(route(&cmd!("PING")), Route::Any);
+        assert_eq!(route(&cmd!("EVAL", "return 1", 0)), Route::Any);
+        assert_eq!(
+            route(&cmd!("EVAL", "return 1", 1, "foo")),
+            Route::Slot(12182)
+        );
+        assert_eq!(route(&cmd!("SPUBLISH", "foo", "m")), Route::Slot(12182));
+        assert_eq!(route(&cmd!("PUBLISH", "foo", "m")), Route::Any);
+        assert_eq!(
+            route(&cmd!("XREAD", "STREAMS", "foo", "$")),
+            Route::Slot(12182)
+        );
+    }
+
+    #[test]
+    fn cross_slot_commands_split_or_go_to_the_first_key() {
+        assert_eq!(
+            route(&cmd!("MGET", "foo", "bar")),
+            Route::Split(Split::MGet)
+        );
+        assert_eq!(
+            route(&cmd!("MSET", "foo", 1, "bar", 2)),
+            Route::Split(Split::MSet)
+        );
+        for name in ["DEL", "unlink", "EXISTS", "TOUCH"] {
+            assert_eq!(
+                route(&Command::new(name).arg("foo").arg("bar")),
+                Route::Split(Split::Count)
+            );
+        }
+        // Anything else is the server's to refuse with CROSSSLOT.
+        assert_eq!(route(&cmd!("RENAME", "foo", "bar")), Route::Slot(12182));
+        assert_eq!(route(&cmd!("SUNION", "foo", "bar")), Route::Slot(12182));
+    }
+
+    #[test]
+    fn fan_out_commands_go_everywhere() {
+        assert_eq!(route(&cmd!("FLUSHALL")), Route::All(Merge::AllSucceed));
+        assert_eq!(
+            route(&cmd!("SCRIPT", "load", "return 1")),
+            Route::All(Merge::AllSucceed)
+        );
+        assert_eq!(route(&cmd!("SCRIPT", "EXISTS", "abc")), Route::Any);
+        assert_eq!(route(&cmd!("DBSIZE")), Route::All(Merge::Sum));
+        assert_eq!(route(&cmd!("KEYS", "*")), Route::All(Merge::Concat));
+    }
+
+    #[test]
+    fn splits_keep_the_callers_order() {
+        let mget = cmd!("MGET", "foo", "bar", "{foo}x", "baz");
+        let parts = split_by_slot(&mget, Split::MGet);
+        let slot = |k: &str| key_slot(k.as_bytes());
+        assert_eq!(
+            parts,
+            vec![
+                (slot("foo"), vec![0, 2]),
+                (slot("bar"), vec![1]),
+                (slot("baz"), vec![3]),
+            ]
+        );
+        assert_eq!(
+            part(&mget, Split::MGet, &[0, 2]),
+            cmd!("MGET", "foo", "{foo}x")
+        );
+
+        let mset = cmd!("MSET", "foo", 1, "bar", 2, "{foo}y", 3);
+        let parts = split_by_slot(&mset, Split::MSet);
+        assert_eq!(
+            parts,
+            vec![(slot("foo"), vec![0, 2]), (slot("bar"), vec![1])]
+        );
+        assert_eq!(
+            part(&mset, Split::MSet, &[0, 2]),
+            cmd!("MSET", "foo", 1, "{foo}y", 3)
+        );
+    }
+}
