@@ -2,7 +2,7 @@
 //! refreshes, and the futures that follow redirects.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -63,7 +63,24 @@ struct Inner {
     refreshing: AtomicBool,
     /// Spreads keyless commands over the primaries.
     next_any: AtomicUsize,
+    moved: AtomicU64,
+    asked: AtomicU64,
+    retried: AtomicU64,
+    refreshes: AtomicU64,
     runtime: tokio::runtime::Handle,
+}
+
+/// Counters a cluster connection keeps about the redirects it followed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// `MOVED` replies followed.
+    pub moved: u64,
+    /// `ASK` replies followed.
+    pub asked: u64,
+    /// Commands sent again after `TRYAGAIN` or `CLUSTERDOWN`.
+    pub retried: u64,
+    /// Topology refreshes.
+    pub refreshes: u64,
 }
 
 /// Refreshes closer together than this are one refresh: a burst of
@@ -95,6 +112,10 @@ impl ClusterConnection {
             refresh: tokio::sync::Mutex::new(None),
             refreshing: AtomicBool::new(false),
             next_any: AtomicUsize::new(0),
+            moved: AtomicU64::new(0),
+            asked: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            refreshes: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
         });
         inner.load_topology(&seeds).await?;
@@ -129,6 +150,17 @@ impl ClusterConnection {
             }
         });
         Ok(())
+    }
+
+    /// Counters of the redirects followed and topology refreshes.
+    pub fn stats(&self) -> ClusterStats {
+        let inner = &self.inner;
+        ClusterStats {
+            moved: inner.moved.load(Ordering::Relaxed),
+            asked: inner.asked.load(Ordering::Relaxed),
+            retried: inner.retried.load(Ordering::Relaxed),
+            refreshes: inner.refreshes.load(Ordering::Relaxed),
+        }
     }
 
     /// The topology as last learned.
@@ -265,6 +297,7 @@ impl Inner {
             }
         }
         let result = self.load_topology(&candidates).await;
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
         *last = Some(Instant::now());
         result
     }
@@ -375,17 +408,21 @@ async fn follow(
         }
         result = match redirect {
             Redirect::Moved { slot, addr } => {
+                inner.moved.fetch_add(1, Ordering::Relaxed);
                 inner.moved(slot, &addr);
                 match inner.node(&addr).await {
                     Ok(conn) => conn.send_ref::<Value>(&mut cmd).await,
                     Err(e) => Err(e),
                 }
             }
-            Redirect::Ask { addr, .. } => match inner.node(&addr).await {
+            Redirect::Ask { addr, .. } => match inner.node(&addr).await.inspect(|_| {
+                inner.asked.fetch_add(1, Ordering::Relaxed);
+            }) {
                 Ok(conn) => asking(&conn, &cmd).await,
                 Err(e) => Err(e),
             },
             Redirect::TryAgain | Redirect::ClusterDown => {
+                inner.retried.fetch_add(1, Ordering::Relaxed);
                 let delay =
                     inner.config.retry_delay() * u32::try_from(redirects).unwrap_or(u32::MAX);
                 tokio::time::sleep(delay).await;

@@ -47,7 +47,7 @@ mod topology;
 pub use redis_conn::{ClusterError, ConnectionConfig, Error};
 
 pub use crate::config::ClusterConfig;
-pub use crate::connection::ClusterConnection;
+pub use crate::connection::{ClusterConnection, ClusterStats};
 pub use crate::redirect::Redirect;
 pub use crate::route::{route, Merge, Route, Split};
 pub use crate::slot::{key_slot, SLOTS};

@@ -68,6 +68,9 @@ async fn fake_node(
     (config, commands)
 }
 
+/// What a fake node answers to `CLUSTER SHARDS`, given its port.
+type Shards = fn(u16) -> String;
+
 /// One shard, this node, serving every slot.
 fn all_slots(port: u16) -> String {
     format!(
@@ -144,7 +147,7 @@ async fn a_cluster_that_stays_down_is_retried_a_bounded_number_of_times() {
 
 #[tokio::test]
 async fn unusable_topologies_are_refused_with_the_reason() {
-    let cases: [(fn(u16) -> String, &str); 4] = [
+    let cases: [(Shards, &str); 4] = [
         (|_| "*0\r\n".into(), "no slot is served"),
         (|_| ":42\r\n".into(), "not an array"),
         (

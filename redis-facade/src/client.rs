@@ -133,6 +133,14 @@ pub async fn pubsub_connect(url: impl AsRef<str>) -> Result<PubsubConnection> {
     Client::open(url)?.pubsub().await
 }
 
+/// Opens a [`ClusterConnection`](redis_cluster::ClusterConnection) to the
+/// cluster a `redis+cluster://host1:port1,host2:port2` URL (or
+/// `rediss+cluster://`) names: the seeds it learns the topology from.
+pub async fn cluster_connect(url: impl AsRef<str>) -> Result<redis_cluster::ClusterConnection> {
+    let config: redis_cluster::ClusterConfig = url.as_ref().parse()?;
+    redis_cluster::ClusterConnection::connect(&config).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

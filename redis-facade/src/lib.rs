@@ -14,6 +14,10 @@
 //!   blocking work.
 //! - [`PubsubConnection`] (from `redis-pubsub`): subscriptions as streams
 //!   of [`Event`]s that survive reconnects.
+//! - [`ClusterConnection`] (from `redis-cluster`): the same typed commands
+//!   on a Redis Cluster, each routed to the node that owns its keys, with
+//!   redirects and failovers followed; connect with [`cluster_connect`]
+//!   (`redis+cluster://host1:port1,host2:port2`) or a [`ClusterConfig`].
 //! - [`Connection`] (from `redis-conn`): the raw framed connection, for
 //!   `MONITOR` and other streams of replies. Also the configuration
 //!   ([`ConnectionConfig`]) and the one client [`Error`].
@@ -65,7 +69,8 @@
 //! - `Json` (`json.rs`), `to_hash_fields` and `from_hash` (`hash.rs`),
 //!   with the `serde` feature.
 //! - [`prelude`]: the names nearly every user imports.
-//! - [`resp`], [`conn`], [`paired`], [`pubsub`]: the crates below, whole.
+//! - [`resp`], [`conn`], [`paired`], [`pubsub`], [`cluster`]: the crates
+//!   below, whole.
 #![deny(missing_docs)]
 
 mod client;
@@ -89,6 +94,11 @@ pub use redis_paired as paired;
 /// Publish/subscribe streams (the `redis-pubsub` crate).
 pub use redis_pubsub as pubsub;
 
+/// Redis Cluster: routing by slot, redirects, failovers (the
+/// `redis-cluster` crate).
+pub use redis_cluster as cluster;
+
+pub use redis_cluster::{ClusterConfig, ClusterConnection, ClusterError};
 pub use redis_conn::{
     Address, ConfigError, Connection, ConnectionConfig, Error, HandshakeInfo, PemSource, Protocol,
     ReconnectPolicy, Result,
@@ -103,7 +113,7 @@ pub use redis_pubsub::{
 };
 pub use resp::{bytes, cmd, resp_array, Command, FromValue, ServerError, ToArgs, Value};
 
-pub use crate::client::{paired_connect, pubsub_connect, Client};
+pub use crate::client::{cluster_connect, paired_connect, pubsub_connect, Client};
 #[cfg(feature = "serde")]
 pub use crate::hash::{from_hash, to_hash_fields};
 #[cfg(feature = "serde")]
@@ -124,7 +134,8 @@ pub mod prelude {
     #[cfg(feature = "serde")]
     pub use crate::Json;
     pub use crate::{
-        cmd, resp_array, Client, Commands, Error, Event, ExclusiveConnection, Expiry, FromValue,
-        Message, PairedConnection, PubsubConnection, Sender, SetOptions, ToArgs, Value,
+        cmd, resp_array, Client, ClusterConnection, Commands, Error, Event, ExclusiveConnection,
+        Expiry, FromValue, Message, PairedConnection, PubsubConnection, Sender, SetOptions, ToArgs,
+        Value,
     };
 }

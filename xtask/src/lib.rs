@@ -1,4 +1,5 @@
-//! Test support for the whole workspace: a throwaway `redis-server` per test.
+//! Test support for the whole workspace: a throwaway `redis-server` per
+//! test, or a throwaway Redis Cluster.
 //!
 //! Every crate's tests use this library as a dev-dependency
 //! (`xtask = { workspace = true }`) instead of writing their own process
@@ -23,6 +24,10 @@
 //! [`RedisServer`] is dropped. The binary `redis-server` is taken from the
 //! `REDIS_SERVER_BIN` environment variable, or else from `PATH`.
 //!
+//! A [`RedisCluster`] is six such servers run as cluster nodes (three
+//! primaries, one replica each), created with `redis-cli --cluster create`;
+//! its nodes can be killed, restarted, paused and resumed to test failover.
+//!
 //! This crate does not depend on any other crate of the workspace, so a
 //! broken client crate never keeps the test harness from building.
 //!
@@ -32,8 +37,11 @@
 //!   its options (password, ACL users, Unix socket, TLS, extra arguments).
 //! - `server/certs.rs`: the CA, server and client certificates generated for
 //!   TLS servers at run time.
-//! - [`TestServer`] and [`shared_url`] (`shared.rs`): the server a plain test
-//!   talks to, `REDIS_URL`'s or a throwaway one.
+//! - [`cluster`]: [`RedisCluster`], six cluster nodes made one cluster, and
+//!   [`ClusterNode`], one of them with its role and slots.
+//! - [`TestServer`], [`shared_url`] and [`TestCluster`] (`shared.rs`): the
+//!   server or cluster a plain test talks to, `REDIS_URL`'s and
+//!   `REDIS_CLUSTER_URLS`'s or throwaway ones.
 //! - [`catalogue`]: the snapshot of the server's command docs and the table
 //!   generated from it (`cargo xtask gen-commands`).
 //!
@@ -43,8 +51,10 @@
 #![deny(missing_docs)]
 
 pub mod catalogue;
+pub mod cluster;
 pub mod server;
 mod shared;
 
+pub use cluster::{ClusterNode, RedisCluster, Role};
 pub use server::{RedisServer, ServerBuilder};
-pub use shared::{shared_url, TestServer};
+pub use shared::{shared_url, TestCluster, TestServer};

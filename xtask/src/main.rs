@@ -19,7 +19,8 @@ usage: cargo xtask <task> [args...]
 
 tasks:
   test [args...]  check that `resp` is pure, then run `cargo test --workspace [args...]`
-                  with REDIS_URL pointing at a throwaway redis-server
+                  with REDIS_URL pointing at a throwaway redis-server and
+                  REDIS_CLUSTER_URLS at the nodes of a throwaway Redis Cluster
   demo [args...]  run the `realistic` and `sessions` examples against a throwaway
                   redis-server (or REDIS_URL), built with `--release`; args go to cargo
   check-pure      check that `resp` depends on no runtime and uses no sockets or clock

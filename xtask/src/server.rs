@@ -26,6 +26,15 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// can be taken by someone else before redis-server binds it.
 const BIND_ATTEMPTS: usize = 5;
 
+/// How far above its port a cluster node listens for the cluster bus; Redis
+/// fixes it at 10000 unless `cluster-port` (Redis 7 and later) says otherwise.
+const CLUSTER_BUS_OFFSET: u16 = 10000;
+
+/// How many ports the kernel is asked for to find one whose cluster bus port
+/// is free too. Most ephemeral ports qualify (the usual range ends at 60999,
+/// and a bus port above 65535 cannot exist), so a few tries are enough.
+const BUS_PORT_ATTEMPTS: usize = 64;
+
 /// The second half of the message when no `redis-server` can be found.
 const INSTALL_HINT: &str =
     "install it with `apt-get install -y redis-server` or point REDIS_SERVER_BIN at the binary";
@@ -73,6 +82,16 @@ impl RedisServer {
     /// `redis://127.0.0.1:{port}`, without credentials.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The port of the cluster bus, 10000 above [`port`](Self::port), if
+    /// [`ServerBuilder::cluster_node`] made this server a cluster node.
+    pub fn cluster_bus_port(&self) -> Option<u16> {
+        if self.options.cluster_node {
+            self.port.checked_add(CLUSTER_BUS_OFFSET)
+        } else {
+            None
+        }
     }
 
     /// The path of the Unix socket, if [`ServerBuilder::unix_socket`] enabled it.
@@ -203,6 +222,7 @@ pub struct ServerBuilder {
     acl_users: Vec<String>,
     unix_socket: bool,
     tls: bool,
+    cluster_node: bool,
     args: Vec<String>,
 }
 
@@ -249,6 +269,23 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs the server as a Redis Cluster node (`cluster-enabled yes`), with
+    /// a node timeout of 1000 ms so that a failover takes seconds rather
+    /// than the default's tens of seconds.
+    ///
+    /// The node keeps its cluster configuration (`nodes.conf`) in its own
+    /// directory, so [`RedisServer::restart`] brings back the same node,
+    /// which rejoins its cluster. Its port is picked so that the cluster bus
+    /// port, 10000 higher, is free too. Replicas start their full sync at
+    /// once instead of waiting for more replicas to share it.
+    ///
+    /// A node serves nothing until it is part of a cluster with slots;
+    /// [`RedisCluster`](crate::RedisCluster) builds a whole one.
+    pub fn cluster_node(mut self) -> Self {
+        self.cluster_node = true;
+        self
+    }
+
     /// Passes one more argument to `redis-server`, after all the others, so
     /// it can override them. An option and its value are two calls:
     /// `.arg("--maxmemory").arg("64mb")`.
@@ -278,7 +315,8 @@ impl ServerBuilder {
         server.write_files()?;
         let mut attempt = 1;
         loop {
-            let ports = free_ports(if server.tls.is_some() { 2 } else { 1 })?;
+            let count = if server.tls.is_some() { 2 } else { 1 };
+            let ports = free_ports(count, server.options.cluster_node)?;
             server.port = ports[0];
             if let Some(tls) = &mut server.tls {
                 tls.port = ports[1];
@@ -300,6 +338,7 @@ impl fmt::Debug for ServerBuilder {
             .field("acl_users", &self.acl_users.len())
             .field("unix_socket", &self.unix_socket)
             .field("tls", &self.tls)
+            .field("cluster_node", &self.cluster_node)
             .field("args", &self.args)
             .finish()
     }
@@ -331,8 +370,18 @@ impl Launch {
 }
 
 impl RedisServer {
+    /// The `redis-server` binary this server runs, so that tools of the same
+    /// installation (`redis-cli`) can be found beside it.
+    pub(crate) fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.join("redis.log")
+    }
+
+    fn nodes_conf_path(&self) -> PathBuf {
+        self.dir.join("nodes.conf")
     }
 
     /// Where the process's stdout and stderr go: redis-server reports errors
@@ -406,6 +455,12 @@ impl RedisServer {
                 .arg("--tls-ca-cert-file")
                 .arg(&tls.ca_cert)
                 .args(["--tls-auth-clients", "optional"]);
+        }
+        if self.options.cluster_node {
+            cmd.args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+                .arg("--cluster-config-file")
+                .arg(self.nodes_conf_path())
+                .args(["--repl-diskless-sync-delay", "0"]);
         }
         cmd.args(&self.options.args);
         let stdio = OpenOptions::new()
@@ -502,12 +557,7 @@ impl RedisServer {
 /// Finds the `redis-server` binary: `explicit` (the value of
 /// `REDIS_SERVER_BIN`) if given, else the first one on `path`.
 fn find_redis_server(explicit: Option<OsString>, path: Option<OsString>) -> io::Result<PathBuf> {
-    let search = |name: &Path| {
-        path.iter()
-            .flat_map(env::split_paths)
-            .map(|dir| dir.join(name))
-            .find(|candidate| is_executable(candidate))
-    };
+    let search = |name: &Path| search_path(name, path.as_ref());
     if let Some(bin) = explicit.filter(|bin| !bin.is_empty()) {
         let bin = PathBuf::from(bin);
         let found = if bin.components().count() == 1 && !bin.is_absolute() {
@@ -533,13 +583,22 @@ fn find_redis_server(explicit: Option<OsString>, path: Option<OsString>) -> io::
     })
 }
 
-fn is_executable(path: &Path) -> bool {
+/// The first executable called `name` in the directories of `path` (the
+/// value of `PATH`).
+pub(crate) fn search_path(name: &Path, path: Option<&OsString>) -> Option<PathBuf> {
+    path.into_iter()
+        .flat_map(env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+pub(crate) fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
 /// Creates a new directory only this user can read, under the system's
 /// temporary directory.
-fn create_private_dir() -> io::Result<PathBuf> {
+pub(crate) fn create_private_dir() -> io::Result<PathBuf> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let base = env::temp_dir();
     loop {
@@ -561,16 +620,51 @@ fn create_private_dir() -> io::Result<PathBuf> {
     }
 }
 
-/// Distinct ports that were free a moment ago on 127.0.0.1. Holding all the
-/// listeners at once keeps the kernel from handing out the same port twice.
-fn free_ports(count: usize) -> io::Result<Vec<u16>> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<io::Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|listener| Ok(listener.local_addr()?.port()))
-        .collect()
+/// `count` distinct ports that were free a moment ago on 127.0.0.1; with
+/// `cluster_bus`, the first one's cluster bus port (10000 higher) was free
+/// too and is none of the others. Holding all the listeners at once keeps
+/// the kernel from handing out the same port twice.
+fn free_ports(count: usize, cluster_bus: bool) -> io::Result<Vec<u16>> {
+    let mut held = Vec::new();
+    let mut ports = Vec::with_capacity(count);
+    if cluster_bus && count > 0 {
+        ports.push(free_port_with_bus(&mut held)?);
+    }
+    while ports.len() < count {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        ports.push(listener.local_addr()?.port());
+        held.push(listener);
+    }
+    Ok(ports)
+}
+
+/// A free port whose cluster bus port is free too, both held in `held`.
+///
+/// The kernel picks the port, as for any server, and the bus port is then
+/// tried. Ports that do not fit stay held until the caller is done, so the
+/// kernel offers a different one each time.
+fn free_port_with_bus(held: &mut Vec<TcpListener>) -> io::Result<u16> {
+    for _ in 0..BUS_PORT_ATTEMPTS {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let port = listener.local_addr()?.port();
+        held.push(listener);
+        let Some(bus) = port.checked_add(CLUSTER_BUS_OFFSET) else {
+            continue;
+        };
+        if let Ok(bus_listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, bus)) {
+            held.push(bus_listener);
+            return Ok(port);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrNotAvailable,
+        format!(
+            "found no free port on 127.0.0.1 whose cluster bus port ({CLUSTER_BUS_OFFSET} higher) \
+             is free too in {BUS_PORT_ATTEMPTS} tries; the ephemeral ports \
+             (/proc/sys/net/ipv4/ip_local_port_range) must reach below {}",
+            u16::MAX - CLUSTER_BUS_OFFSET + 1
+        ),
+    ))
 }
 
 /// Whether a server on `port` is up: it answers `PING` with `+PONG`, or
@@ -713,6 +807,18 @@ mod tests {
         let found = find_redis_server(Some("my-redis".into()), Some(dir.clone().into()));
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found.unwrap(), bin);
+    }
+
+    #[test]
+    fn cluster_ports_leave_room_for_the_bus() {
+        let ports = free_ports(3, true).unwrap();
+        assert_eq!(ports.len(), 3);
+        let bus = ports[0] + CLUSTER_BUS_OFFSET;
+        assert!(!ports.contains(&bus), "{ports:?}");
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3, "{ports:?}");
     }
 
     #[test]

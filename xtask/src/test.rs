@@ -1,32 +1,47 @@
-//! `cargo xtask test [args...]`: the workspace tests against a throwaway redis-server.
+//! `cargo xtask test [args...]`: the workspace tests against a throwaway
+//! redis-server and a throwaway Redis Cluster.
 
 use std::ffi::OsString;
 use std::process::{Command, ExitCode, ExitStatus};
+use std::time::Instant;
 
-use xtask::RedisServer;
+use xtask::{RedisCluster, RedisServer};
 
 use crate::{cargo, check_pure, project_root, TaskError};
 
-/// Checks that `resp` is pure, starts a server, runs
+/// Checks that `resp` is pure, starts a server and a cluster, runs
 /// `cargo test --workspace --features redis-conn/tls,redis-facade/tls [args...]` (or just
-/// `cargo test [args...]` when they pick packages) with `REDIS_URL` set, prints the
-/// server log if the tests failed, stops the server, and for the whole
-/// workspace checks that the docs build without warnings. Passes on the
-/// first failing exit status.
+/// `cargo test [args...]` when they pick packages) with `REDIS_URL` and
+/// `REDIS_CLUSTER_URLS` set, prints the logs if the tests failed, stops the
+/// server and the cluster, and for the whole workspace checks that the docs
+/// build without warnings. Passes on the first failing exit status.
+///
+/// The cluster is started whatever the arguments: it takes a little over a
+/// second, and tests that find no `REDIS_CLUSTER_URLS` would each start one.
 pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     check_pure::run()?;
 
     let mut server = RedisServer::start()?;
     eprintln!("xtask: redis-server ready at {}", server.url());
+    let started = Instant::now();
+    let cluster = RedisCluster::start().map_err(|error| {
+        format!("cannot start the Redis Cluster for REDIS_CLUSTER_URLS: {error}")
+    })?;
+    eprintln!(
+        "xtask: Redis Cluster ready in {:.1} s at {}",
+        started.elapsed().as_secs_f64(),
+        cluster.urls_env()
+    );
     let status = Command::new(cargo())
         .current_dir(project_root())
         .arg("test")
         .args(scope(args))
         .args(args)
         .env("REDIS_URL", server.url())
+        .env("REDIS_CLUSTER_URLS", cluster.urls_env())
         .status();
-    // On every way out the server stops: early returns drop it, and the
-    // end kills it once its log has been shown.
+    // On every way out the server and the cluster stop: early returns drop
+    // them, and the end stops them once their logs have been shown.
     let status = match status {
         Ok(status) => status,
         Err(error) => return Err(format!("cannot run `cargo test`: {error}").into()),
@@ -36,8 +51,10 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
             "xtask: tests failed ({status}); redis-server log:\n{}",
             server.log()
         );
+        eprintln!("xtask: Redis Cluster logs:\n{}", cluster.log());
     }
     server.kill();
+    drop(cluster);
     if !status.success() || !scope(args).contains(&"--workspace") {
         return Ok(exit_code(status));
     }

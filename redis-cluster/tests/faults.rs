@@ -1,0 +1,197 @@
+//! Live fault tests on a cluster each test starts for itself: a primary is
+//! killed under load, a node stops answering. The client must follow the
+//! cluster: no reply handed to the wrong caller, no call left hanging, and
+//! service back within a bounded time.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis_cluster::{key_slot, ClusterConfig, ClusterConnection, Error};
+use redis_paired::{Commands, Options};
+use resp::cmd;
+use tokio::time::{timeout, Instant};
+use xtask::RedisCluster;
+
+fn config(cluster: &RedisCluster) -> ClusterConfig {
+    let options = Options::default().with_response_timeout(Duration::from_secs(10));
+    ClusterConfig::from_urls(cluster.seed_urls())
+        .unwrap()
+        .with_options(options)
+}
+
+/// Tasks that SET then GET keys of their own, spread over every slot,
+/// checking that each reads back its own value.
+struct Load {
+    stop: Arc<AtomicBool>,
+    successes: Arc<AtomicUsize>,
+    failures: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(conn: &ClusterConnection, tasks: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let successes = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..tasks)
+            .map(|task| {
+                let (conn, stop) = (conn.clone(), stop.clone());
+                let (successes, failures) = (successes.clone(), failures.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let key = format!("load:{task}:{}", n % 16);
+                        let value = format!("{task}:{n}");
+                        let round = async {
+                            conn.set(&key, &value).await?;
+                            conn.get::<String>(&key).await
+                        };
+                        match timeout(Duration::from_secs(15), round).await {
+                            Err(_) => panic!("task {task}: a call hung"),
+                            Ok(Ok(got)) => {
+                                assert_eq!(
+                                    got.as_deref(),
+                                    Some(value.as_str()),
+                                    "task {task} got a foreign value"
+                                );
+                                successes.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(Err(e)) => {
+                                assert!(
+                                    e.is_connection()
+                                        || e.is_timeout()
+                                        || matches!(e, Error::Io(_)),
+                                    "task {task}: unexpected error {e:?}"
+                                );
+                                failures.fetch_add(1, Ordering::Relaxed);
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            successes,
+            failures,
+            tasks,
+        }
+    }
+
+    async fn wait_for(&self, successes: usize) {
+        let target = self.successes.load(Ordering::Relaxed) + successes;
+        let start = Instant::now();
+        while self.successes.load(Ordering::Relaxed) < target {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the load stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn stop(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("no task panicked");
+        }
+        (
+            self.successes.load(Ordering::Relaxed),
+            self.failures.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_is_followed_to_its_promoted_replica() {
+    let mut cluster = RedisCluster::start().expect("the cluster starts");
+    let conn = ClusterConnection::connect(&config(&cluster)).await.unwrap();
+    let load = Load::start(&conn, 64);
+    load.wait_for(2_000).await;
+
+    let victim = cluster.primaries()[0].index();
+    let victim_port = cluster.node(victim).port();
+    cluster.node_mut(victim).kill();
+    let killed = Instant::now();
+    cluster.wait_for_ok().expect("a replica takes over");
+    let promoted = killed.elapsed();
+
+    // Every key is served again, the dead node's included.
+    load.wait_for(2_000).await;
+    let recovered = killed.elapsed();
+    let topology = conn.topology();
+    assert!(
+        topology
+            .shards()
+            .iter()
+            .all(|s| s.primary.port != victim_port),
+        "the client still routes to the dead node: {topology:?}"
+    );
+    let (successes, failures) = load.stop().await;
+    println!(
+        "failover: promoted after {promoted:?}, all keys served again after {recovered:?}; \
+         {successes} rounds ok, {failures} failed"
+    );
+    assert!(recovered < Duration::from_secs(30));
+    // The restarted node rejoins as a replica; nothing changes for the client.
+    cluster.node_mut(victim).restart().unwrap();
+    cluster.wait_for_ok().unwrap();
+    for i in 0..100 {
+        let key = format!("after:{i}");
+        conn.set(&key, i).await.unwrap();
+        assert_eq!(conn.get::<i64>(&key).await.unwrap(), Some(i));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_times_out_then_the_cluster_recovers() {
+    let mut cluster = RedisCluster::start().expect("the cluster starts");
+    let options = Options::default().with_response_timeout(Duration::from_millis(500));
+    let config = ClusterConfig::from_urls(cluster.seed_urls())
+        .unwrap()
+        .with_options(options);
+    let conn = ClusterConnection::connect(&config).await.unwrap();
+    let victim = cluster.primaries()[0].index();
+    let victim_port = cluster.node(victim).port();
+    // A key the paused node serves.
+    let key = (0..)
+        .map(|i| format!("paused:{i}"))
+        .find(|k| {
+            conn.topology()
+                .shard(key_slot(k.as_bytes()))
+                .is_some_and(|s| s.primary.port == victim_port)
+        })
+        .unwrap();
+    conn.set(&key, "v").await.unwrap();
+
+    cluster.node_mut(victim).pause();
+    let start = Instant::now();
+    let err = timeout(Duration::from_secs(5), conn.get::<String>(&key))
+        .await
+        .expect("a call to a paused node hung")
+        .unwrap_err();
+    assert!(err.is_timeout() || err.is_connection(), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    // The cluster fails the paused primary over; the client follows.
+    cluster.wait_for_ok().expect("a replica takes over");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match timeout(Duration::from_secs(5), conn.get::<String>(&key)).await {
+            Ok(Ok(value)) => {
+                assert_eq!(value.as_deref(), Some("v"));
+                break;
+            }
+            Ok(Err(_)) | Err(_) => {
+                assert!(Instant::now() < deadline, "never recovered");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    cluster.node_mut(victim).resume();
+    cluster.wait_for_ok().unwrap();
+    let pong: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+}

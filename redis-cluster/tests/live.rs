@@ -1,0 +1,160 @@
+//! Live tests against a real cluster: `REDIS_CLUSTER_URLS` when
+//! `cargo xtask test` set it, or one started for the test.
+
+use redis_cluster::{key_slot, ClusterConfig, ClusterConnection, Error};
+use redis_paired::Commands;
+use resp::{cmd, Value};
+
+mod support;
+use support::Cluster;
+
+async fn connect(cluster: &Cluster) -> ClusterConnection {
+    ClusterConnection::connect(&cluster.config()).await.unwrap()
+}
+
+#[tokio::test]
+async fn typed_commands_reach_every_slot() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    assert_eq!(conn.topology().slots_served(), 16384);
+    // Keys spread over every shard.
+    let mut shards_seen = std::collections::HashSet::new();
+    for i in 0..200 {
+        let key = format!("typed:{i}");
+        conn.set(&key, i).await.unwrap();
+        let shard = conn
+            .topology()
+            .shard(key_slot(key.as_bytes()))
+            .unwrap()
+            .primary
+            .clone();
+        shards_seen.insert(shard);
+    }
+    assert_eq!(shards_seen.len(), 3);
+    for i in 0..200 {
+        let got: Option<i64> = conn.get(format!("typed:{i}")).await.unwrap();
+        assert_eq!(got, Some(i));
+    }
+    let missing: Option<String> = conn.get("typed:missing").await.unwrap();
+    assert_eq!(missing, None);
+    let _: i64 = conn.send(cmd!("DEL", "typed:counter")).await.unwrap();
+    assert_eq!(conn.incr("typed:counter").await.unwrap(), 1);
+    let pong: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn the_server_agrees_on_every_slot() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    for key in ["foo", "bar", "{user1000}.following", "", "a{b}c", "ünïcode"] {
+        let slot: i64 = conn.send(cmd!("CLUSTER", "KEYSLOT", key)).await.unwrap();
+        assert_eq!(slot, i64::from(key_slot(key.as_bytes())), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn multi_key_commands_are_split_by_slot_and_merged_in_order() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    let keys: Vec<String> = (0..50).map(|i| format!("split:{i}")).collect();
+    let slots: std::collections::HashSet<u16> =
+        keys.iter().map(|k| key_slot(k.as_bytes())).collect();
+    assert!(slots.len() > 10);
+    let pairs: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), format!("v-{k}"))).collect();
+    let _: () = conn.send(cmd!("MSET", pairs.clone())).await.unwrap();
+    let mut asked = keys.clone();
+    asked.insert(7, "split:missing".into());
+    let values: Vec<Option<String>> = conn.send(cmd!("MGET", asked.clone())).await.unwrap();
+    for (key, value) in asked.iter().zip(&values) {
+        let expected = (key != "split:missing").then(|| format!("v-{key}"));
+        assert_eq!(value, &expected, "{key}");
+    }
+    let exists: i64 = conn.send(cmd!("EXISTS", asked.clone())).await.unwrap();
+    assert_eq!(exists, 50);
+    let deleted: i64 = conn.send(cmd!("DEL", asked)).await.unwrap();
+    assert_eq!(deleted, 50);
+    // Other commands across slots are the server's to refuse.
+    let err = conn
+        .send::<Value>(cmd!("SUNIONSTORE", "split:a", "split:b", "split:c"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_code(), Some("CROSSSLOT"), "{err}");
+    // With a hash tag they share a node.
+    let _: i64 = conn.send(cmd!("SADD", "{tag}:a", "x")).await.unwrap();
+    let _: i64 = conn.send(cmd!("SADD", "{tag}:b", "y")).await.unwrap();
+    let union: i64 = conn
+        .send(cmd!("SUNIONSTORE", "{tag}:c", "{tag}:a", "{tag}:b"))
+        .await
+        .unwrap();
+    assert_eq!(union, 2);
+}
+
+#[tokio::test]
+async fn fan_out_commands_reach_every_primary() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    for i in 0..30 {
+        conn.set(format!("fan:{i}"), i).await.unwrap();
+    }
+    let keys: Vec<String> = conn.send(cmd!("KEYS", "fan:*")).await.unwrap();
+    assert_eq!(keys.len(), 30);
+    let size: i64 = conn.send(cmd!("DBSIZE")).await.unwrap();
+    assert!(size >= 30, "{size}");
+    let sha: String = conn.send(cmd!("SCRIPT", "LOAD", "return 7")).await.unwrap();
+    // Loaded on every primary: EVALSHA works whichever node a key picks.
+    for key in ["a", "b", "c", "d", "e", "f"] {
+        let n: i64 = conn.send(cmd!("EVALSHA", &sha, 1, key)).await.unwrap();
+        assert_eq!(n, 7);
+    }
+}
+
+#[tokio::test]
+async fn a_moved_slot_is_followed() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    conn.set("moved:k", "v").await.unwrap();
+    let slot = key_slot(b"moved:k");
+    // Make the client believe the slot lives elsewhere: the server answers
+    // MOVED, and the client follows and learns.
+    let topology = conn.topology();
+    let owner = topology.shard(slot).unwrap().primary.clone();
+    let other = topology
+        .shards()
+        .iter()
+        .map(|s| s.primary.clone())
+        .find(|p| *p != owner)
+        .unwrap();
+    let other_conn =
+        redis_paired::PairedConnection::connect(&format!("redis://{other}").parse().unwrap())
+            .await
+            .unwrap();
+    let err = other_conn
+        .send::<Value>(cmd!("GET", "moved:k"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_code(), Some("MOVED"), "{err}");
+    let got: Option<String> = conn.get("moved:k").await.unwrap();
+    assert_eq!(got.as_deref(), Some("v"));
+}
+
+#[tokio::test]
+async fn cluster_urls_connect() {
+    let cluster = Cluster::get();
+    let urls = cluster.urls();
+    let hosts: Vec<&str> = urls
+        .iter()
+        .map(|u| u.trim_start_matches("redis://").trim_end_matches('/'))
+        .collect();
+    let url = format!("redis+cluster://{}", hosts.join(","));
+    let config: ClusterConfig = url.parse().unwrap();
+    let conn = ClusterConnection::connect(&config).await.unwrap();
+    let pong: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+    let bad = ClusterConfig::from_urls(["redis://127.0.0.1:1"]).unwrap();
+    let err = ClusterConnection::connect(&bad).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Io(_) | Error::Connection(_)),
+        "{err:?}"
+    );
+}
