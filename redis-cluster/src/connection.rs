@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use redis_conn::{ClusterError, Error};
-use redis_paired::{IntoCommand, PairedConnection, Reply, Sender};
+use redis_paired::{ExclusiveConnection, IntoCommand, PairedConnection, Reply, Sender};
 use resp::{cmd, Command, FromValue, Value};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::redirect::Redirect;
 use crate::route::{self, Merge, Route, Split};
+use crate::slot::key_slot;
 use crate::topology::{NodeAddr, Topology};
-use crate::ClusterConfig;
+use crate::{ClusterConfig, ClusterPipeline};
 
 /// One handle on a whole Redis Cluster, shared by every task that holds a
 /// clone.
@@ -54,7 +55,7 @@ pub struct ClusterConnection {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     config: ClusterConfig,
     topology: RwLock<Arc<Topology>>,
     nodes: RwLock<HashMap<NodeAddr, Arc<OnceCell<PairedConnection>>>>,
@@ -130,13 +131,28 @@ impl ClusterConnection {
             Ok(cmd) => cmd,
             Err(e) => return Reply::from_error(e.into()),
         };
-        let inner = Arc::clone(&self.inner);
-        match route::route(&cmd) {
-            Route::Slot(slot) => inner.send_to(cmd, Some(slot)),
-            Route::Any => inner.send_to(cmd, None),
-            Route::All(merge) => Reply::from_future(fan_out(inner, cmd, merge)),
-            Route::Split(split) => Reply::from_future(split_send(inner, cmd, split)),
-        }
+        Arc::clone(&self.inner).send_value(cmd)
+    }
+
+    /// Starts a pipeline over any keys: split per node, sent in parallel,
+    /// the replies in the caller's order (see [`ClusterPipeline`]).
+    pub fn pipeline(&self) -> ClusterPipeline {
+        ClusterPipeline::new(Arc::clone(&self.inner), false)
+    }
+
+    /// Starts a transaction: one `MULTI ... EXEC` block on the node that
+    /// owns its keys, which must all be in one slot.
+    pub fn transaction(&self) -> ClusterPipeline {
+        ClusterPipeline::new(Arc::clone(&self.inner), true)
+    }
+
+    /// A connection of one's own to the primary that owns `key`'s slot: for
+    /// `WATCH` on keys of that slot, and `MULTI` by hand. It does not follow
+    /// redirects; a slot that moves makes its commands fail with `MOVED`.
+    pub async fn exclusive(&self, key: impl AsRef<[u8]>) -> Result<ExclusiveConnection, Error> {
+        let addr = self.inner.owner(Some(key_slot(key.as_ref())))?;
+        let config = self.inner.config.node(&addr.host, addr.port);
+        ExclusiveConnection::connect_with(&config, *self.inner.config.options()).await
     }
 
     /// Sends a command whose reply nobody waits for; it still follows
@@ -182,6 +198,40 @@ impl Sender for ClusterConnection {
 }
 
 impl Inner {
+    /// Sends `cmd` where its route says.
+    pub(crate) fn send_value<T: FromValue>(self: Arc<Self>, cmd: Command) -> Reply<T> {
+        match route::route(&cmd) {
+            Route::Slot(slot) => self.send_to(cmd, Some(slot)),
+            Route::Any => self.send_to(cmd, None),
+            Route::All(merge) => Reply::from_future(fan_out(self, cmd, merge)),
+            Route::Split(split) => Reply::from_future(split_send(self, cmd, split)),
+        }
+    }
+
+    pub(crate) fn max_redirects(&self) -> usize {
+        self.config.max_redirects()
+    }
+
+    /// Does what a redirect asks before the command is sent again: learns
+    /// a moved slot, or waits (`TRYAGAIN`, `CLUSTERDOWN`) the retry delay
+    /// times the number of `tries` so far.
+    pub(crate) async fn follow_hint(self: &Arc<Self>, redirect: &Redirect, tries: usize) {
+        match redirect {
+            Redirect::Moved { slot, addr } => {
+                self.moved.fetch_add(1, Ordering::Relaxed);
+                self.moved(*slot, addr);
+            }
+            Redirect::Ask { .. } | Redirect::TryAgain | Redirect::ClusterDown => {
+                self.retried.fetch_add(1, Ordering::Relaxed);
+                let tries = u32::try_from(tries).unwrap_or(u32::MAX);
+                tokio::time::sleep(self.config.retry_delay() * tries).await;
+                if matches!(redirect, Redirect::ClusterDown) {
+                    let _ = self.refresh().await;
+                }
+            }
+        }
+    }
+
     fn topology(&self) -> Arc<Topology> {
         self.topology
             .read()
@@ -190,7 +240,7 @@ impl Inner {
     }
 
     /// The primary that serves `slot`, or any primary for `None`.
-    fn owner(&self, slot: Option<u16>) -> Result<NodeAddr, Error> {
+    pub(crate) fn owner(&self, slot: Option<u16>) -> Result<NodeAddr, Error> {
         let topology = self.topology();
         let shard = match slot {
             Some(slot) => topology
@@ -248,7 +298,7 @@ impl Inner {
 
     /// A connection that is up to the owner of `slot`, waiting (refreshing
     /// the topology) while the owner is down, at most until `deadline`.
-    async fn live_owner(
+    pub(crate) async fn live_owner(
         &self,
         slot: Option<u16>,
         deadline: Instant,
@@ -364,7 +414,7 @@ impl Inner {
         self.refresh_soon();
     }
 
-    fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         let timeout = self.config.options().response_timeout();
         Instant::now()
             .checked_add(timeout)

@@ -18,6 +18,8 @@
 //!
 //! - [`ClusterConnection`] (`connection.rs`): the handle, node connections,
 //!   topology refreshes, and the futures that follow redirects.
+//! - [`ClusterPipeline`] (`pipeline.rs`): batches split per node and
+//!   merged in order; transactions kept to one slot.
 //! - [`ClusterConfig`] (`config.rs`): seeds (several URLs, or one
 //!   `redis+cluster://host1:port1,host2:port2` URL) and settings.
 //! - The pure core, unit-tested without sockets: [`key_slot`] (`slot.rs`,
@@ -39,6 +41,7 @@
 
 mod config;
 mod connection;
+mod pipeline;
 mod redirect;
 mod route;
 mod slot;
@@ -48,6 +51,7 @@ pub use redis_conn::{ClusterError, ConnectionConfig, Error};
 
 pub use crate::config::ClusterConfig;
 pub use crate::connection::{ClusterConnection, ClusterStats};
+pub use crate::pipeline::ClusterPipeline;
 pub use crate::redirect::Redirect;
 pub use crate::route::{route, Merge, Route, Split};
 pub use crate::slot::{key_slot, SLOTS};

@@ -158,3 +158,103 @@ async fn cluster_urls_connect() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_pipeline_over_many_slots_answers_in_the_callers_order() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    let mut sets = conn.pipeline();
+    for i in 0..1000 {
+        sets.push(cmd!("SET", format!("pipe:{i}"), i));
+    }
+    let done: Vec<String> = sets.query().await.unwrap();
+    assert_eq!(done.len(), 1000);
+    let mut gets = conn.pipeline();
+    for i in (0..1000).rev() {
+        gets.push(cmd!("GET", format!("pipe:{i}")));
+    }
+    let values: Vec<i64> = gets.query().await.unwrap();
+    assert_eq!(values, (0..1000).rev().collect::<Vec<i64>>());
+
+    // Commands that span nodes run as they would alone; an error reply is
+    // kept in its place when the caller asks for raw values.
+    let _: () = conn.send(cmd!("SET", "pipe:text", "x")).await.unwrap();
+    let replies = conn
+        .pipeline()
+        .add(cmd!("MGET", "pipe:1", "pipe:2", "pipe:3"))
+        .add(cmd!("INCR", "pipe:text"))
+        .add(cmd!("DBSIZE"))
+        .add(cmd!("GET", "pipe:999"))
+        .query::<Value>()
+        .await
+        .unwrap();
+    let Value::Array(replies) = replies else {
+        panic!("not an array: {replies:?}")
+    };
+    assert_eq!(
+        replies[0],
+        Value::Array(vec![Value::bulk("1"), Value::bulk("2"), Value::bulk("3")])
+    );
+    assert!(
+        matches!(&replies[1], Value::Error(e) if e.starts_with(b"ERR")),
+        "{replies:?}"
+    );
+    assert!(matches!(replies[2], Value::Integer(n) if n >= 1000));
+    assert_eq!(replies[3], Value::bulk("999"));
+    // Typed, the error fails the whole.
+    let err = conn
+        .pipeline()
+        .add(cmd!("GET", "pipe:1"))
+        .add(cmd!("INCR", "pipe:text"))
+        .query::<(i64, i64)>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_code(), Some("ERR"), "{err}");
+}
+
+#[tokio::test]
+async fn transactions_stay_in_one_slot() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    let _: i64 = conn
+        .send(cmd!("DEL", "{cart:1}:n", "{cart:1}:items"))
+        .await
+        .unwrap();
+    let (n, len): (i64, i64) = conn
+        .transaction()
+        .add(cmd!("INCR", "{cart:1}:n"))
+        .add(cmd!("RPUSH", "{cart:1}:items", "apple"))
+        .query()
+        .await
+        .unwrap();
+    assert_eq!((n, len), (1, 1));
+    // Keys of two slots: refused before anything is sent.
+    let err = conn
+        .transaction()
+        .add(cmd!("SET", "tx:a", 1))
+        .add(cmd!("SET", "tx:b", 1))
+        .query::<Value>()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Cluster(redis_cluster::ClusterError::CrossSlotTransaction)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(conn.get::<String>("tx:a").await.unwrap(), None);
+
+    // WATCH on the owner of the slot, through a connection of one's own.
+    let watcher = conn.exclusive("{cart:1}:n").await.unwrap();
+    let _: () = watcher.send(cmd!("WATCH", "{cart:1}:n")).await.unwrap();
+    conn.incr("{cart:1}:n").await.unwrap();
+    let aborted = watcher
+        .transaction()
+        .add(cmd!("INCR", "{cart:1}:n"))
+        .query::<Value>()
+        .await
+        .unwrap_err();
+    assert!(matches!(aborted, Error::TransactionAborted), "{aborted:?}");
+    assert_eq!(conn.get::<i64>("{cart:1}:n").await.unwrap(), Some(2));
+}

@@ -203,6 +203,18 @@ async fn a_key_of_a_migrating_slot_is_asked_for_at_the_importing_node() {
     // the source first.
     assert_eq!(conn.topology().shard(slot).unwrap().primary, *source_addr);
     settle(&conn, slot, target_id).await;
+    // The client still takes the source for the owner: in a pipeline, the
+    // source's MOVED sends the command again, alone, to the target.
+    let moved_before = conn.stats().moved;
+    let (got, other): (Option<String>, Option<String>) = conn
+        .pipeline()
+        .add(cmd!("GET", "{asking}:new"))
+        .add(cmd!("GET", "{elsewhere}:none"))
+        .query()
+        .await
+        .unwrap();
+    assert_eq!((got.as_deref(), other), (Some("here"), None));
+    assert!(conn.stats().moved > moved_before, "{:?}", conn.stats());
     let got: Option<String> = conn.get("{asking}:new").await.unwrap();
     assert_eq!(got.as_deref(), Some("here"));
 }

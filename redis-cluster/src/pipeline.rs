@@ -1,0 +1,232 @@
+//! `ClusterPipeline`: a batch over any keys, split per node and sent in
+//! parallel, its replies given back in the caller's order; and
+//! transactions, which must stay in one slot.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use redis_conn::{ClusterError, Error};
+use redis_paired::{IntoCommand, Reply};
+use resp::{Command, FromValue, Value};
+
+use crate::connection::Inner;
+use crate::redirect::Redirect;
+use crate::route::{self, Route};
+use crate::slot::key_slot;
+use crate::topology::NodeAddr;
+
+/// A batch of commands sent together, whose replies come back together, in
+/// the order they were added, wherever their keys live.
+///
+/// Made by [`ClusterConnection::pipeline`](crate::ClusterConnection::pipeline)
+/// or, as a `MULTI ... EXEC` transaction, by
+/// [`ClusterConnection::transaction`](crate::ClusterConnection::transaction).
+///
+/// A plain pipeline is split by node: each node gets its commands as one
+/// pipeline of its own, in order, and the nodes are sent to in parallel.
+/// A command a node redirects (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`:
+/// it did not run) is sent again alone to where it belongs. Commands that go
+/// to every node or are split by slot (`KEYS`, `MGET` over several slots)
+/// run as they would alone.
+///
+/// A transaction runs on one node, so its keys must all be in one slot (use
+/// a hash tag: `{user:1}:a`, `{user:1}:b`); otherwise it fails with
+/// [`ClusterError::CrossSlotTransaction`] before anything is sent.
+#[derive(Debug)]
+#[must_use = "a pipeline does nothing until queried"]
+pub struct ClusterPipeline {
+    inner: Arc<Inner>,
+    commands: Vec<Command>,
+    transaction: bool,
+    /// The first command that could not be added, reported by `query`.
+    error: Option<Error>,
+}
+
+impl ClusterPipeline {
+    pub(crate) fn new(inner: Arc<Inner>, transaction: bool) -> ClusterPipeline {
+        ClusterPipeline {
+            inner,
+            commands: Vec::new(),
+            transaction,
+            error: None,
+        }
+    }
+
+    /// Adds a command.
+    // `add` reads best in a chain; a pipeline is no number to `+`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(mut self, cmd: impl IntoCommand) -> ClusterPipeline {
+        self.push(cmd);
+        self
+    }
+
+    /// Adds a command in place.
+    pub fn push(&mut self, cmd: impl IntoCommand) -> &mut ClusterPipeline {
+        if self.error.is_none() {
+            match cmd.into_command() {
+                Ok(cmd) => self.commands.push(cmd),
+                Err(e) => self.error = Some(e.into()),
+            }
+        }
+        self
+    }
+
+    /// How many commands were added.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// True when no command was added.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Sends the batch and returns its replies converted into `T`, a tuple
+    /// or `Vec` with one element per command. As for a single server's
+    /// pipeline, the first error reply fails the whole unless `T` keeps raw
+    /// [`Value`]s (`Value` itself does).
+    pub fn query<T: FromValue>(self) -> Reply<T> {
+        if let Some(error) = self.error {
+            Reply::from_error(error)
+        } else if self.transaction {
+            Reply::from_future(transaction(self.inner, self.commands))
+        } else {
+            Reply::from_future(pipeline(self.inner, self.commands))
+        }
+    }
+}
+
+/// A plain pipeline: one sub-pipeline a node, in parallel; redirected
+/// commands again alone.
+async fn pipeline(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Error> {
+    if commands.is_empty() {
+        return Err(Error::Protocol(resp::Error::EmptyCommand));
+    }
+    // Which node each command goes to; commands that span nodes run alone.
+    let mut groups: Vec<(NodeAddr, Option<u16>, Vec<usize>)> = Vec::new();
+    let mut alone = Vec::new();
+    for (i, cmd) in commands.iter().enumerate() {
+        let slot = match route::route(cmd) {
+            Route::Slot(slot) => Some(slot),
+            Route::Any => None,
+            Route::All(_) | Route::Split(_) => {
+                alone.push(i);
+                continue;
+            }
+        };
+        let addr = inner.owner(slot)?;
+        match groups.iter_mut().find(|(a, _, _)| *a == addr) {
+            Some((_, _, members)) => members.push(i),
+            None => groups.push((addr, slot, vec![i])),
+        }
+    }
+    let mut results: Vec<Option<Result<Value, Error>>> = vec![None; commands.len()];
+    let sent = join_all(groups.iter().map(|(_, slot, members)| {
+        let inner = &inner;
+        let commands = &commands;
+        async move {
+            let conn = inner.live_owner(*slot, inner.deadline()).await?;
+            let mut batch = conn.pipeline();
+            for &i in members {
+                batch.push(&commands[i]);
+            }
+            let replies = match batch.query::<Value>().await? {
+                Value::Array(replies) => replies,
+                other => vec![other],
+            };
+            Ok::<_, Error>(replies)
+        }
+    }))
+    .await;
+    for ((_, _, members), outcome) in groups.iter().zip(sent) {
+        match outcome {
+            Ok(replies) if replies.len() == members.len() => {
+                for (&i, reply) in members.iter().zip(replies) {
+                    results[i] = Some(Ok(reply));
+                }
+            }
+            Ok(_) => {
+                let error = Error::Protocol(resp::Error::InvalidFrame("pipeline reply"));
+                for &i in members {
+                    results[i] = Some(Err(error.clone()));
+                }
+            }
+            Err(error) => {
+                for &i in members {
+                    results[i] = Some(Err(error.clone()));
+                }
+            }
+        }
+    }
+    // Redirected commands did not run: each goes again alone, following the
+    // cluster as a single command does. So do the ones that span nodes.
+    let again: Vec<usize> = (0..commands.len())
+        .filter(|&i| {
+            alone.contains(&i)
+                || matches!(&results[i], Some(Ok(reply)) if redirect_of(reply).is_some())
+        })
+        .collect();
+    let resent = join_all(again.iter().map(|&i| {
+        let reply: Reply<Value> = inner.clone().send_value(commands[i].clone());
+        reply
+    }))
+    .await;
+    for (&i, reply) in again.iter().zip(resent) {
+        results[i] = Some(reply.or_else(|e| match e {
+            // Keep a server's refusal as the reply of its command, as the
+            // other replies are kept.
+            Error::Server(e) => Ok(Value::Error(bytes::Bytes::copy_from_slice(e.text_bytes()))),
+            other => Err(other),
+        }));
+    }
+    let mut all = Vec::with_capacity(results.len());
+    for result in results {
+        all.push(result.unwrap_or(Err(Error::Closed))?);
+    }
+    Ok(Value::Array(all))
+}
+
+/// A transaction: every key in one slot, sent as one `MULTI ... EXEC` to
+/// its owner; sent again after a redirect, since an aborted `EXEC` ran
+/// nothing.
+async fn transaction(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Error> {
+    let mut slot = None;
+    for cmd in &commands {
+        for key in redis_paired::catalogue::keys(cmd).keys {
+            let s = key_slot(key);
+            if slot.is_some_and(|known| known != s) {
+                return Err(Error::Cluster(ClusterError::CrossSlotTransaction));
+            }
+            slot = Some(s);
+        }
+    }
+    let mut redirects = 0;
+    loop {
+        let conn = inner.live_owner(slot, inner.deadline()).await?;
+        let mut batch = conn.transaction();
+        for cmd in &commands {
+            batch.push(cmd);
+        }
+        let result = batch.query::<Value>().await;
+        let Some(redirect) = result.as_ref().err().and_then(Redirect::of) else {
+            return result;
+        };
+        redirects += 1;
+        if redirects > inner.max_redirects() {
+            return Err(Error::Cluster(ClusterError::TooManyRedirects(
+                inner.max_redirects(),
+            )));
+        }
+        inner.follow_hint(&redirect, redirects).await;
+    }
+}
+
+/// The redirect an error reply kept in a pipeline's replies asks for.
+fn redirect_of(reply: &Value) -> Option<Redirect> {
+    match reply {
+        Value::Error(text) | Value::BlobError(text) => {
+            Redirect::of(&Error::Server(resp::ServerError::new(text.clone())))
+        }
+        _ => None,
+    }
+}
