@@ -17,7 +17,7 @@ use crate::redirect::Redirect;
 use crate::route::{self, Merge, Route, Split};
 use crate::slot::key_slot;
 use crate::topology::{NodeAddr, Topology};
-use crate::{ClusterConfig, ClusterPipeline};
+use crate::{ClusterConfig, ClusterPipeline, ClusterScan};
 
 /// One handle on a whole Redis Cluster, shared by every task that holds a
 /// clone.
@@ -134,6 +134,13 @@ impl ClusterConnection {
         Arc::clone(&self.inner).send_value(cmd)
     }
 
+    /// `SCAN` over the whole cluster: every primary in turn (see
+    /// [`ClusterScan`]). A plain `SCAN` sent as a command is refused, since
+    /// its cursor would go to a different node each page.
+    pub fn scan(&self) -> ClusterScan {
+        ClusterScan::new(Arc::clone(&self.inner))
+    }
+
     /// Starts a pipeline over any keys: split per node, sent in parallel,
     /// the replies in the caller's order (see [`ClusterPipeline`]).
     pub fn pipeline(&self) -> ClusterPipeline {
@@ -200,6 +207,12 @@ impl Sender for ClusterConnection {
 impl Inner {
     /// Sends `cmd` where its route says.
     pub(crate) fn send_value<T: FromValue>(self: Arc<Self>, cmd: Command) -> Reply<T> {
+        if cmd.name().eq_ignore_ascii_case(b"SCAN") {
+            return Reply::from_error(Error::Unsupported(
+                "SCAN sent as a command to a cluster (each node has its own cursor): \
+                 use ClusterConnection::scan",
+            ));
+        }
         match route::route(&cmd) {
             Route::Slot(slot) => self.send_to(cmd, Some(slot)),
             Route::Any => self.send_to(cmd, None),
@@ -232,7 +245,7 @@ impl Inner {
         }
     }
 
-    fn topology(&self) -> Arc<Topology> {
+    pub(crate) fn topology(&self) -> Arc<Topology> {
         self.topology
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -264,7 +277,7 @@ impl Inner {
     }
 
     /// The connection to `addr`, opened if it is not yet.
-    async fn node(&self, addr: &NodeAddr) -> Result<PairedConnection, Error> {
+    pub(crate) async fn node(&self, addr: &NodeAddr) -> Result<PairedConnection, Error> {
         let cell = {
             let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
             nodes.entry(addr.clone()).or_default().clone()

@@ -20,6 +20,7 @@
 //!   topology refreshes, and the futures that follow redirects.
 //! - [`ClusterPipeline`] (`pipeline.rs`): batches split per node and
 //!   merged in order; transactions kept to one slot.
+//! - [`ClusterScan`] (`scan.rs`): `SCAN` over every primary.
 //! - [`ClusterConfig`] (`config.rs`): seeds (several URLs, or one
 //!   `redis+cluster://host1:port1,host2:port2` URL) and settings.
 //! - The pure core, unit-tested without sockets: [`key_slot`] (`slot.rs`,
@@ -44,6 +45,7 @@ mod connection;
 mod pipeline;
 mod redirect;
 mod route;
+mod scan;
 mod slot;
 mod topology;
 
@@ -54,5 +56,6 @@ pub use crate::connection::{ClusterConnection, ClusterStats};
 pub use crate::pipeline::ClusterPipeline;
 pub use crate::redirect::Redirect;
 pub use crate::route::{route, Merge, Route, Split};
+pub use crate::scan::ClusterScan;
 pub use crate::slot::{key_slot, SLOTS};
 pub use crate::topology::{NodeAddr, Shard, Topology, TopologyError};

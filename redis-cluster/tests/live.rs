@@ -258,3 +258,39 @@ async fn transactions_stay_in_one_slot() {
     assert!(matches!(aborted, Error::TransactionAborted), "{aborted:?}");
     assert_eq!(conn.get::<i64>("{cart:1}:n").await.unwrap(), Some(2));
 }
+
+#[tokio::test]
+async fn scan_walks_every_primary() {
+    use futures_util::TryStreamExt;
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    for i in 0..300 {
+        conn.set(format!("scanned:{i}"), i).await.unwrap();
+    }
+    let mut keys: Vec<String> = conn
+        .scan()
+        .match_pattern("scanned:*")
+        .count(50)
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 300);
+    // A SCAN sent as a plain command would mix the nodes' cursors.
+    let err = conn.send::<Value>(cmd!("SCAN", 0)).await.unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    // Scans of one key's collection go to that key's node.
+    let _: i64 = conn
+        .send(cmd!("HSET", "scanned:hash", "a", 1, "b", 2))
+        .await
+        .unwrap();
+    let fields: Vec<(String, i64)> = conn
+        .hscan("scanned:hash")
+        .into_stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(fields.len(), 2);
+}
