@@ -21,8 +21,9 @@ tasks:
   test [args...]  check that `resp` is pure, then run `cargo test --workspace [args...]`
                   with REDIS_URL pointing at a throwaway redis-server and
                   REDIS_CLUSTER_URLS at the nodes of a throwaway Redis Cluster
-  demo [args...]  run the `realistic` and `sessions` examples against a throwaway
-                  redis-server (or REDIS_URL), built with `--release`; args go to cargo
+  demo [args...]  run the `realistic`, `sessions` and `cluster` examples against a throwaway
+                  redis-server and cluster (or REDIS_URL, REDIS_CLUSTER_URLS), built with
+                  `--release`; args go to cargo
   check-pure      check that `resp` depends on no runtime and uses no sockets or clock
   gen-commands    store the COMMAND DOCS and COMMAND INFO of a throwaway redis-server
                   as the command catalogue's snapshot and generate its table

@@ -134,7 +134,7 @@ impl Client for Ours {
     }
 }
 
-fn ours_ok(value: &resp::Value) -> Result<(), String> {
+pub(crate) fn ours_ok(value: &resp::Value) -> Result<(), String> {
     match value {
         resp::Value::SimpleString(s) if s == "OK" => Ok(()),
         other => Err(format!("expected OK, got {other:?}")),
@@ -213,7 +213,7 @@ impl Client for RedisRs {
     async fn close(self) {}
 }
 
-fn redis_rs_ok(value: &redis::Value) -> Result<(), String> {
+pub(crate) fn redis_rs_ok(value: &redis::Value) -> Result<(), String> {
     match value {
         redis::Value::Okay => Ok(()),
         other => Err(format!("expected OK, got {other:?}")),

@@ -316,14 +316,14 @@ async fn incr_set<C: Client>(mut client: C, loops: u64) -> Result<u64, String> {
 }
 
 /// Task `task`'s part of `total` spread over `tasks`.
-fn share(total: u64, tasks: usize, task: usize) -> u64 {
+pub(crate) fn share(total: u64, tasks: usize, task: usize) -> u64 {
     let tasks = tasks as u64;
     let task = task as u64;
     total / tasks + u64::from(task < total % tasks)
 }
 
 /// A value of `size` printable bytes.
-fn payload(size: usize) -> Bytes {
+pub(crate) fn payload(size: usize) -> Bytes {
     (0..size).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
