@@ -195,3 +195,43 @@ async fn a_paused_node_times_out_then_the_cluster_recovers() {
     let pong: String = conn.send(cmd!("PING")).await.unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_cluster_restart_is_survived() {
+    let mut cluster = RedisCluster::start().expect("the cluster starts");
+    let options = Options::default().with_response_timeout(Duration::from_secs(2));
+    let config = config(&cluster).with_options(options);
+    let conn = ClusterConnection::connect(&config).await.unwrap();
+    for i in 0..50 {
+        conn.set(format!("restart:{i}"), i).await.unwrap();
+    }
+    let nodes = cluster.nodes().len();
+    for i in 0..nodes {
+        cluster.node_mut(i).kill();
+    }
+    // Every node is gone: a command fails (bounded), it does not hang.
+    let down = timeout(Duration::from_secs(5), conn.get::<i64>("restart:1"))
+        .await
+        .expect("a call hung with the cluster down");
+    assert!(down.is_err(), "{down:?}");
+    for i in 0..nodes {
+        cluster.node_mut(i).restart().expect("the node restarts");
+    }
+    cluster.wait_for_ok().expect("the cluster is ok again");
+    // The data did not survive (the nodes persist nothing); the client did.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match timeout(Duration::from_secs(5), conn.set("restart:after", 1)).await {
+            Ok(Ok(())) => break,
+            _ => {
+                assert!(Instant::now() < deadline, "never recovered");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    for i in 0..50 {
+        let key = format!("restart:again:{i}");
+        conn.set(&key, i).await.unwrap();
+        assert_eq!(conn.get::<i64>(&key).await.unwrap(), Some(i));
+    }
+}
