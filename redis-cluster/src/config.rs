@@ -26,6 +26,7 @@ pub struct ClusterConfig {
     max_redirects: usize,
     refresh_interval: Duration,
     retry_delay: Duration,
+    read_from_replicas: bool,
 }
 
 impl ClusterConfig {
@@ -47,6 +48,7 @@ impl ClusterConfig {
             max_redirects: Self::DEFAULT_MAX_REDIRECTS,
             refresh_interval: Self::DEFAULT_REFRESH_INTERVAL,
             retry_delay: Self::DEFAULT_RETRY_DELAY,
+            read_from_replicas: false,
         }
     }
 
@@ -94,6 +96,22 @@ impl ClusterConfig {
         self
     }
 
+    /// Sends read-only commands (the server's `readonly` flag: `GET`,
+    /// `MGET`, `HGETALL`, `ZRANGE`, ...) to the replicas of their slot,
+    /// taking turns, instead of the primary; the primary serves them while
+    /// no replica is up. Off by default: a replica may be a little behind
+    /// its primary, so a read may not see a write that just succeeded.
+    /// Every node connection then ends its handshake with `READONLY`.
+    pub fn with_read_from_replicas(mut self, read_from_replicas: bool) -> ClusterConfig {
+        self.read_from_replicas = read_from_replicas;
+        self
+    }
+
+    /// Whether read-only commands go to replicas.
+    pub fn read_from_replicas(&self) -> bool {
+        self.read_from_replicas
+    }
+
     /// The seed nodes.
     pub fn seeds(&self) -> &[ConnectionConfig] {
         &self.seeds
@@ -128,6 +146,7 @@ impl ClusterConfig {
             .cloned()
             .unwrap_or_else(|| ConnectionConfig::new(Address::tcp(host, port)));
         base.with_address(Address::tcp(host, port))
+            .with_read_only(self.read_from_replicas)
     }
 }
 

@@ -234,7 +234,10 @@ impl Inner {
                 self.moved.fetch_add(1, Ordering::Relaxed);
                 self.moved(*slot, addr);
             }
-            Redirect::Ask { .. } | Redirect::TryAgain | Redirect::ClusterDown => {
+            Redirect::Ask { .. }
+            | Redirect::TryAgain
+            | Redirect::ClusterDown
+            | Redirect::Loading => {
                 self.retried.fetch_add(1, Ordering::Relaxed);
                 let tries = u32::try_from(tries).unwrap_or(u32::MAX);
                 tokio::time::sleep(self.config.retry_delay() * tries).await;
@@ -296,9 +299,12 @@ impl Inner {
     /// that is.
     fn send_to<T: FromValue>(self: Arc<Self>, mut cmd: Command, slot: Option<u16>) -> Reply<T> {
         let ready = self
-            .owner(slot)
-            .ok()
-            .and_then(|addr| self.ready_node(&addr))
+            .replica_for(&cmd, slot)
+            .or_else(|| {
+                self.owner(slot)
+                    .ok()
+                    .and_then(|addr| self.ready_node(&addr))
+            })
             .filter(PairedConnection::is_connected);
         match ready {
             Some(conn) => {
@@ -307,6 +313,38 @@ impl Inner {
             }
             None => Reply::from_future(follow(self, cmd, slot, None)),
         }
+    }
+
+    /// With reads from replicas on, a replica's connection for a read-only
+    /// command of `slot`, if one is up; the replicas take turns. A replica
+    /// not connected yet is connected in the background, and the primary
+    /// serves meanwhile.
+    fn replica_for(self: &Arc<Self>, cmd: &Command, slot: Option<u16>) -> Option<PairedConnection> {
+        if !self.config.read_from_replicas() {
+            return None;
+        }
+        let slot = slot?;
+        if !redis_paired::catalogue::lookup(cmd).is_some_and(|c| c.is_read_only()) {
+            return None;
+        }
+        let topology = self.topology();
+        let replicas = &topology.shard(slot)?.replicas;
+        if replicas.is_empty() {
+            return None;
+        }
+        let n = self.next_any.fetch_add(1, Ordering::Relaxed);
+        let addr = &replicas[n % replicas.len()];
+        if let Some(conn) = self.ready_node(addr).filter(PairedConnection::is_connected) {
+            return Some(conn);
+        }
+        let inner = Arc::clone(self);
+        let addr = addr.clone();
+        self.runtime.spawn(async move {
+            if let Err(error) = inner.node(&addr).await {
+                tracing::debug!(replica = %addr, %error, "cannot reach a replica; reading from the primary");
+            }
+        });
+        None
     }
 
     /// A connection that is up to the owner of `slot`, waiting (refreshing
@@ -484,7 +522,7 @@ async fn follow(
                 Ok(conn) => asking(&conn, &cmd).await,
                 Err(e) => Err(e),
             },
-            Redirect::TryAgain | Redirect::ClusterDown => {
+            Redirect::TryAgain | Redirect::ClusterDown | Redirect::Loading => {
                 inner.retried.fetch_add(1, Ordering::Relaxed);
                 let delay =
                     inner.config.retry_delay() * u32::try_from(redirects).unwrap_or(u32::MAX);

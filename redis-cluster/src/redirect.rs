@@ -31,6 +31,9 @@ pub enum Redirect {
     /// `CLUSTERDOWN`: the cluster cannot serve the slot now (a failover in
     /// progress); try again shortly.
     ClusterDown,
+    /// `LOADING`: the node (a replica just started or resynchronising) is
+    /// loading its data set; the slot's primary is asked instead, shortly.
+    Loading,
 }
 
 impl Redirect {
@@ -53,6 +56,7 @@ impl Redirect {
             }
             "TRYAGAIN" => Some(Redirect::TryAgain),
             "CLUSTERDOWN" => Some(Redirect::ClusterDown),
+            "LOADING" => Some(Redirect::Loading),
             _ => None,
         }
     }
@@ -98,6 +102,10 @@ mod tests {
             (
                 "CLUSTERDOWN The cluster is down",
                 Some(Redirect::ClusterDown),
+            ),
+            (
+                "LOADING Redis is loading the dataset in memory",
+                Some(Redirect::Loading),
             ),
             ("MOVED", None),
             ("MOVED x 127.0.0.1:1", None),

@@ -235,3 +235,75 @@ async fn a_whole_cluster_restart_is_survived() {
         assert_eq!(conn.get::<i64>(&key).await.unwrap(), Some(i));
     }
 }
+
+/// How many GETs the node at `port` has served.
+async fn gets_served(port: u16) -> u64 {
+    let node = redis_paired::PairedConnection::connect(
+        &format!("redis://127.0.0.1:{port}").parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let stats: String = node.send(cmd!("INFO", "commandstats")).await.unwrap();
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_go_to_replicas_when_asked_and_to_the_primary_without_them() {
+    let mut cluster = RedisCluster::start().expect("the cluster starts");
+    let config = config(&cluster).with_read_from_replicas(true);
+    let conn = ClusterConnection::connect(&config).await.unwrap();
+    let keys: Vec<String> = (0..60).map(|i| format!("replicated:{i}")).collect();
+    for key in &keys {
+        conn.set(key, "v").await.unwrap();
+    }
+    let replica_ports: Vec<u16> = cluster.replicas().iter().map(|n| n.port()).collect();
+    let before: u64 = {
+        let mut total = 0;
+        for &port in &replica_ports {
+            total += gets_served(port).await;
+        }
+        total
+    };
+    // Replicas catch up asynchronously, and their connections open in the
+    // background: read until every key has been seen from a replica.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for key in &keys {
+            let value: Option<String> = conn.get(key).await.unwrap();
+            assert!(matches!(value.as_deref(), Some("v") | None), "{value:?}");
+        }
+        let mut total = 0;
+        for &port in &replica_ports {
+            total += gets_served(port).await;
+        }
+        if total >= before + keys.len() as u64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no read reached a replica");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Writes still go to the primaries.
+    conn.set("replicated:write", "w").await.unwrap();
+
+    // Without its replica, a shard's reads go to its primary.
+    let replica = cluster.replicas()[0].index();
+    cluster.node_mut(replica).kill();
+    for key in &keys {
+        let value = timeout(Duration::from_secs(5), conn.get::<String>(key))
+            .await
+            .expect("a read hung");
+        match value {
+            Ok(value) => assert!(matches!(value.as_deref(), Some("v") | None)),
+            // A read on the replica's socket when it died.
+            Err(e) => assert!(e.is_connection(), "{e:?}"),
+        }
+    }
+    for key in &keys {
+        assert_eq!(conn.get::<String>(key).await.unwrap().as_deref(), Some("v"));
+    }
+}

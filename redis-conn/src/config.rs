@@ -43,6 +43,7 @@ pub struct ConnectionConfig {
     username: Option<String>,
     password: Option<Secret>,
     client_name: Option<String>,
+    read_only: bool,
     protocol: Protocol,
     connect_timeout: Duration,
     tcp_keepalive: Option<Duration>,
@@ -110,6 +111,7 @@ impl ConnectionConfig {
             username: None,
             password: None,
             client_name: None,
+            read_only: false,
             protocol: Protocol::Resp3,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
@@ -172,6 +174,15 @@ impl ConnectionConfig {
     /// Sets the name the connection gets on the server (`CLIENT LIST`).
     pub fn with_client_name(mut self, name: impl Into<String>) -> ConnectionConfig {
         self.client_name = Some(name.into());
+        self
+    }
+
+    /// Sends `READONLY` at the end of the handshake (and so after every
+    /// reconnect): a Redis Cluster replica then serves reads of its
+    /// primary's slots instead of redirecting them. `redis-cluster` sets it
+    /// on the connections it reads from replicas with.
+    pub fn with_read_only(mut self, read_only: bool) -> ConnectionConfig {
+        self.read_only = read_only;
         self
     }
 
@@ -278,6 +289,11 @@ impl ConnectionConfig {
     /// The client name, if any.
     pub fn client_name(&self) -> Option<&str> {
         self.client_name.as_deref()
+    }
+
+    /// Whether the handshake ends with `READONLY`.
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The protocol version asked for.

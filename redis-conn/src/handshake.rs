@@ -75,6 +75,9 @@ pub(crate) struct Handshake<'a> {
     fallback: Fallback,
     /// `SELECT` succeeded already.
     selected: bool,
+    /// `READONLY` was sent: once everything else is answered, so that a
+    /// fallback to RESP2 never has it in the way.
+    read_only_sent: bool,
 }
 
 /// What the connection should do next.
@@ -94,6 +97,7 @@ enum Expect {
     Auth,
     Select,
     SetName,
+    ReadOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +117,7 @@ impl<'a> Handshake<'a> {
             info: HandshakeInfo::without_handshake(config.protocol()),
             fallback: Fallback::No,
             selected: false,
+            read_only_sent: false,
         }
     }
 
@@ -177,7 +182,7 @@ impl<'a> Handshake<'a> {
             (Expect::Auth, Some(e)) => return Err(Error::Auth(e)),
             (_, Some(e)) if is_auth_error(&e) => return Err(Error::Auth(e)),
             (_, Some(e)) => return Err(Error::Server(e)),
-            (Expect::Auth | Expect::SetName, None) => {}
+            (Expect::Auth | Expect::SetName | Expect::ReadOnly, None) => {}
         }
         if !self.expect.is_empty() {
             return Ok(Step::Wait);
@@ -186,6 +191,12 @@ impl<'a> Handshake<'a> {
             self.fallback = Fallback::Sent;
             let mut batch = BytesMut::new();
             self.push_resp2(&mut batch);
+            return Ok(self.send(batch));
+        }
+        if self.config.read_only() && !self.read_only_sent {
+            self.read_only_sent = true;
+            let mut batch = BytesMut::new();
+            self.push(&mut batch, &Command::new("READONLY"), Expect::ReadOnly);
             return Ok(self.send(batch));
         }
         Ok(Step::Done(self.info.clone()))
@@ -265,7 +276,12 @@ impl<'a> Handshake<'a> {
         self.expect.push_back(expect);
     }
 
-    fn send(&mut self, batch: BytesMut) -> Step {
+    fn send(&mut self, mut batch: BytesMut) -> Step {
+        if batch.is_empty() && self.config.read_only() && !self.read_only_sent {
+            // Nothing else to say: READONLY goes alone.
+            self.read_only_sent = true;
+            self.push(&mut batch, &Command::new("READONLY"), Expect::ReadOnly);
+        }
         if batch.is_empty() {
             return Step::Done(self.info.clone());
         }
@@ -348,6 +364,33 @@ mod tests {
             cmd.encode(&mut out);
         }
         out.freeze()
+    }
+
+    #[test]
+    fn read_only_comes_last_in_a_round_trip_of_its_own() {
+        let config = base().with_read_only(true);
+        let mut hs = Handshake::new(&config);
+        assert_eq!(sent(hs.start()), wire(&[resp::cmd!("HELLO", 3)]));
+        let readonly = sent(hs.receive(hello_reply(3)).unwrap());
+        assert_eq!(readonly, wire(&[resp::cmd!("READONLY")]));
+        let info = done(hs.receive(ok()).unwrap());
+        assert_eq!(info.round_trips(), 2);
+
+        // RESP2 with nothing else to say: READONLY alone.
+        let config = base().with_protocol(Protocol::Resp2).with_read_only(true);
+        let mut hs = Handshake::new(&config);
+        assert_eq!(sent(hs.start()), wire(&[resp::cmd!("READONLY")]));
+        done(hs.receive(ok()).unwrap());
+
+        // A server that refuses it (not a cluster node) says so.
+        let config = base().with_read_only(true);
+        let mut hs = Handshake::new(&config);
+        sent(hs.start());
+        sent(hs.receive(hello_reply(3)).unwrap());
+        let e = hs
+            .receive(err("ERR This instance has cluster support disabled"))
+            .unwrap_err();
+        assert_eq!(e.server_code(), Some("ERR"));
     }
 
     #[test]
