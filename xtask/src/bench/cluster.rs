@@ -84,7 +84,7 @@ impl Target {
         let warm_keys = primaries
             .iter()
             .map(|node| {
-                (0..SLOTS_SEARCHED)
+                (0..WARM_KEYS_TRIED)
                     .map(|i| format!("bench:warm:{i}"))
                     .find(|key| {
                         let slot = redis_cluster::key_slot(key.as_bytes());
@@ -103,8 +103,8 @@ impl Target {
 }
 
 /// How many `bench:warm:{i}` keys are tried to find one in a primary's
-/// slots; with a third of the slots each, a handful suffices.
-const SLOTS_SEARCHED: u32 = 100_000;
+/// slots; with a third of the slots each, a handful is enough.
+const WARM_KEYS_TRIED: u32 = 100_000;
 
 /// What the tasks of a case do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -488,8 +488,8 @@ impl ClusterClient for Ours {
 }
 
 /// redis-rs 1.x: `redis::cluster_async::ClusterConnection` from
-/// `ClusterClient::get_async_connection`, with default settings (RESP2,
-/// connections to every node opened on connect).
+/// `ClusterClient::get_async_connection`, with default settings (RESP2).
+/// Its pipelines must stay in one slot.
 #[derive(Clone)]
 struct RedisRs(redis::cluster_async::ClusterConnection);
 
@@ -542,9 +542,9 @@ impl ClusterClient for RedisRs {
     async fn close(self) {}
 }
 
-/// fred 10: one `fred::clients::Client` with fred's default config (RESP2,
-/// a connection to every primary opened on connect), given the nodes as a
-/// `redis-cluster://` URL. The commands are those of the `paired` section's
+/// fred 10: one `fred::clients::Client` with fred's default config (RESP2),
+/// given the nodes as a `redis-cluster://` URL; clustering needs no cargo
+/// feature of fred's. The commands are those of the `paired` section's
 /// fred client, which works the same on a cluster.
 #[derive(Clone)]
 struct Fred(clients::Fred);

@@ -221,8 +221,14 @@ pub(crate) fn print_summary(
          cpu per {what} over {ours}'s (median of the rounds, min–max; above 1: {ours} is \
          faster / spends less)"
     );
+    // Wide enough for the longest case name, and never narrower than the
+    // 30 columns the shorter names were laid out in.
+    let width = cases
+        .iter()
+        .map(|(case, _)| case.chars().count())
+        .fold(30, usize::max);
     println!(
-        "  {:<30} {:<12} {:>18} {:>18}",
+        "  {:<width$} {:<12} {:>18} {:>18}",
         "case", "peer", "rate", "cpu"
     );
     for (case, versus) in cases {
@@ -232,7 +238,7 @@ pub(crate) fn print_summary(
                 continue;
             };
             println!(
-                "  {case:<30} {peer:<12} {:>18} {:>18}",
+                "  {case:<width$} {peer:<12} {:>18} {:>18}",
                 times_spread(v.wall),
                 times_spread(v.cpu)
             );

@@ -27,16 +27,20 @@
 //! - `clients.rs`: `redis-paired` and the peer clients behind one trait.
 //! - `paired.rs`: the `paired` section: many tasks on one connection.
 //! - `pubsub.rs`: the `pubsub` section: messages to one subscriber.
+//! - `cluster.rs`: the `cluster` section: many tasks on one handle on a
+//!   whole cluster, and its clients.
 //!
 //! A section is a module with a `run(&Options) -> Result<(), String>` listed
 //! in [`SECTIONS`]. A section that needs a live server starts its own with
 //! `xtask::RedisServer::start()` (this binary is part of the `xtask`
-//! package), only when one of its cases is selected.
+//! package), or its own cluster with `xtask::RedisCluster::start()`, only
+//! when one of its cases is selected.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 mod clients;
+mod cluster;
 mod corpus;
 mod live;
 mod measure;
@@ -64,6 +68,13 @@ const SECTIONS: &[Section] = &[
         about: "messages delivered to one subscriber, redis-pubsub against redis-rs and fred",
         cases: pubsub::CASES,
         run: pubsub::run,
+    },
+    Section {
+        name: "cluster",
+        about:
+            "many tasks on one handle on a whole cluster, redis-cluster against redis-rs and fred",
+        cases: cluster::CASES,
+        run: cluster::run,
     },
 ];
 
