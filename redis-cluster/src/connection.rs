@@ -9,10 +9,12 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use redis_conn::{ClusterError, Error};
 use redis_paired::{ExclusiveConnection, IntoCommand, PairedConnection, Reply, Sender};
+use redis_pubsub::{IntoChannels, Kind, PubsubConnection};
 use resp::{cmd, Command, FromValue, Value};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+use crate::pubsub::{self, ClusterSubscription};
 use crate::redirect::Redirect;
 use crate::route::{self, Merge, Route, Split};
 use crate::slot::key_slot;
@@ -59,6 +61,8 @@ pub(crate) struct Inner {
     config: ClusterConfig,
     topology: RwLock<Arc<Topology>>,
     nodes: RwLock<HashMap<NodeAddr, Arc<OnceCell<PairedConnection>>>>,
+    /// Subscription connections, one a node, opened when first needed.
+    pubsub: tokio::sync::Mutex<HashMap<NodeAddr, PubsubConnection>>,
     /// One refresh at a time; the time of the last one.
     refresh: tokio::sync::Mutex<Option<Instant>>,
     refreshing: AtomicBool,
@@ -110,6 +114,7 @@ impl ClusterConnection {
             config: config.clone(),
             topology: RwLock::new(Arc::new(Topology::empty())),
             nodes: RwLock::new(HashMap::new()),
+            pubsub: tokio::sync::Mutex::new(HashMap::new()),
             refresh: tokio::sync::Mutex::new(None),
             refreshing: AtomicBool::new(false),
             next_any: AtomicUsize::new(0),
@@ -132,6 +137,49 @@ impl ClusterConnection {
             Err(e) => return Reply::from_error(e.into()),
         };
         Arc::clone(&self.inner).send_value(cmd)
+    }
+
+    /// `SUBSCRIBE`: messages `PUBLISH`ed to these channels on any node (the
+    /// cluster passes them to all), received at one primary; the
+    /// subscription moves to another if that one goes away.
+    pub async fn subscribe(
+        &self,
+        channels: impl IntoChannels,
+    ) -> Result<ClusterSubscription, Error> {
+        pubsub::subscribe(
+            Arc::clone(&self.inner),
+            Kind::Channel,
+            channels.into_channels(),
+        )
+        .await
+    }
+
+    /// `PSUBSCRIBE`: as [`subscribe`](Self::subscribe), for patterns.
+    pub async fn psubscribe(
+        &self,
+        patterns: impl IntoChannels,
+    ) -> Result<ClusterSubscription, Error> {
+        pubsub::subscribe(
+            Arc::clone(&self.inner),
+            Kind::Pattern,
+            patterns.into_channels(),
+        )
+        .await
+    }
+
+    /// `SSUBSCRIBE`: sharded channels, received at the primary that owns
+    /// their slot (they must share one), where `SPUBLISH` sends them; after
+    /// a failover the subscription follows the slot to its new owner.
+    pub async fn ssubscribe(
+        &self,
+        channels: impl IntoChannels,
+    ) -> Result<ClusterSubscription, Error> {
+        pubsub::subscribe(
+            Arc::clone(&self.inner),
+            Kind::Shard,
+            channels.into_channels(),
+        )
+        .await
     }
 
     /// `SCAN` over the whole cluster: every primary in turn (see
@@ -219,6 +267,23 @@ impl Inner {
             Route::All(merge) => Reply::from_future(fan_out(self, cmd, merge)),
             Route::Split(split) => Reply::from_future(split_send(self, cmd, split)),
         }
+    }
+
+    /// The subscription connection to `addr`, opened if it is not yet.
+    pub(crate) async fn pubsub_node(&self, addr: &NodeAddr) -> Result<PubsubConnection, Error> {
+        let mut nodes = self.pubsub.lock().await;
+        if let Some(conn) = nodes.get(addr).filter(|c| c.status().is_ok()) {
+            return Ok(conn.clone());
+        }
+        let config = self.config.node(&addr.host, addr.port);
+        let conn = PubsubConnection::connect(&config).await?;
+        nodes.insert(addr.clone(), conn.clone());
+        Ok(conn)
+    }
+
+    /// Whether `addr` is a primary that serves slots.
+    pub(crate) fn is_primary(&self, addr: &NodeAddr) -> bool {
+        self.topology().shards().iter().any(|s| s.primary == *addr)
     }
 
     pub(crate) fn max_redirects(&self) -> usize {
@@ -375,7 +440,7 @@ impl Inner {
     }
 
     /// Learns the topology from the known primaries, then the seeds.
-    async fn refresh(&self) -> Result<(), Error> {
+    pub(crate) async fn refresh(&self) -> Result<(), Error> {
         let mut last = self.refresh.lock().await;
         if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_GAP) {
             return Ok(());

@@ -21,6 +21,8 @@
 //! - [`ClusterPipeline`] (`pipeline.rs`): batches split per node and
 //!   merged in order; transactions kept to one slot.
 //! - [`ClusterScan`] (`scan.rs`): `SCAN` over every primary.
+//! - [`ClusterSubscription`] (`pubsub.rs`): `SUBSCRIBE`, `PSUBSCRIBE` and
+//!   `SSUBSCRIBE` on the right node, following failovers.
 //! - [`ClusterConfig`] (`config.rs`): seeds (several URLs, or one
 //!   `redis+cluster://host1:port1,host2:port2` URL) and settings.
 //! - The pure core, unit-tested without sockets: [`key_slot`] (`slot.rs`,
@@ -43,6 +45,7 @@
 mod config;
 mod connection;
 mod pipeline;
+mod pubsub;
 mod redirect;
 mod route;
 mod scan;
@@ -54,6 +57,7 @@ pub use redis_conn::{ClusterError, ConnectionConfig, Error};
 pub use crate::config::ClusterConfig;
 pub use crate::connection::{ClusterConnection, ClusterStats};
 pub use crate::pipeline::ClusterPipeline;
+pub use crate::pubsub::ClusterSubscription;
 pub use crate::redirect::Redirect;
 pub use crate::route::{route, Merge, Route, Split};
 pub use crate::scan::ClusterScan;

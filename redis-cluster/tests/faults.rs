@@ -307,3 +307,87 @@ async fn reads_go_to_replicas_when_asked_and_to_the_primary_without_them() {
         assert_eq!(conn.get::<String>(key).await.unwrap().as_deref(), Some("v"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_subscription_follows_its_slot_through_a_failover() {
+    use futures_util::StreamExt;
+    use redis_pubsub::Event;
+    let mut cluster = RedisCluster::start().expect("the cluster starts");
+    let conn = ClusterConnection::connect(&config(&cluster)).await.unwrap();
+    let channel = "{shard}:events";
+    let owner_port = conn
+        .topology()
+        .shard(key_slot(b"shard"))
+        .unwrap()
+        .primary
+        .port;
+    let mut sub = conn.ssubscribe(channel).await.unwrap();
+    let mut global = conn.subscribe("everyone").await.unwrap();
+    let _: i64 = conn
+        .send(cmd!("SPUBLISH", channel, "before"))
+        .await
+        .unwrap();
+    let first = timeout(Duration::from_secs(5), sub.next()).await.unwrap();
+    assert!(
+        matches!(&first, Some(Event::Message(m)) if m.payload_str() == Ok("before")),
+        "{first:?}"
+    );
+
+    let victim = cluster
+        .nodes()
+        .iter()
+        .position(|n| n.port() == owner_port)
+        .unwrap();
+    cluster.node_mut(victim).kill();
+    cluster.wait_for_ok().expect("a replica takes over");
+    let mut events = Vec::new();
+    loop {
+        let event = timeout(Duration::from_secs(15), sub.next())
+            .await
+            .expect("the subscription never moved")
+            .expect("the stream ended");
+        let resubscribed = matches!(event, Event::Resubscribed);
+        events.push(format!("{event:?}"));
+        if resubscribed {
+            break;
+        }
+    }
+    assert!(events[0].starts_with("Disconnected"), "{events:?}");
+    // The new owner serves the channel.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match conn.send::<i64>(cmd!("SPUBLISH", channel, "after")).await {
+            Ok(1) => break,
+            other => {
+                assert!(Instant::now() < deadline, "never published: {other:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let after = timeout(Duration::from_secs(5), sub.next()).await.unwrap();
+    assert!(
+        matches!(&after, Some(Event::Message(m)) if m.payload_str() == Ok("after")),
+        "{after:?}"
+    );
+    // A global subscription keeps working whichever node it was on.
+    let _: i64 = conn
+        .send(cmd!("PUBLISH", "everyone", "still"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match timeout(Duration::from_secs(10), global.next()).await {
+            Ok(Some(Event::Message(m))) => {
+                assert_eq!(m.payload_str(), Ok("still"));
+                break;
+            }
+            Ok(Some(_)) => {
+                // Disconnected / Resubscribed if it lived on the dead node;
+                // publish again once it is back.
+                let _: Result<i64, _> = conn.send(cmd!("PUBLISH", "everyone", "still")).await;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Instant::now() < deadline);
+    }
+}

@@ -294,3 +294,49 @@ async fn scan_walks_every_primary() {
         .unwrap();
     assert_eq!(fields.len(), 2);
 }
+
+/// The next event of `sub`, which must be a message.
+async fn next_message(sub: &mut redis_cluster::ClusterSubscription) -> redis_pubsub::Message {
+    use futures_util::StreamExt;
+    match tokio::time::timeout(std::time::Duration::from_secs(5), sub.next()).await {
+        Ok(Some(redis_pubsub::Event::Message(m))) => m,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_hear_what_is_published_anywhere() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    let mut news = conn.subscribe("cluster-news").await.unwrap();
+    let mut sport = conn.psubscribe("cluster-sport.*").await.unwrap();
+    let mut orders = conn.ssubscribe("{orders}:eu").await.unwrap();
+    // PUBLISH goes to any node; the cluster passes it on to every node.
+    for _ in 0..3 {
+        let _: i64 = conn
+            .send(cmd!("PUBLISH", "cluster-news", "hello"))
+            .await
+            .unwrap();
+    }
+    let _: i64 = conn
+        .send(cmd!("PUBLISH", "cluster-sport.tennis", "ace"))
+        .await
+        .unwrap();
+    // SPUBLISH goes to the channel's slot, where the subscription is.
+    let heard: i64 = conn
+        .send(cmd!("SPUBLISH", "{orders}:eu", "42"))
+        .await
+        .unwrap();
+    assert_eq!(heard, 1);
+    for _ in 0..3 {
+        assert_eq!(next_message(&mut news).await.payload_str(), Ok("hello"));
+    }
+    let m = next_message(&mut sport).await;
+    assert_eq!(
+        (m.channel_str(), m.payload_str()),
+        (Ok("cluster-sport.tennis"), Ok("ace"))
+    );
+    assert_eq!(next_message(&mut orders).await.payload_str(), Ok("42"));
+    // Sharded channels of two slots cannot share a subscription.
+    assert!(conn.ssubscribe(["{a}x", "{b}y"]).await.is_err());
+}
