@@ -182,6 +182,36 @@ impl ClusterConnection {
         .await
     }
 
+    /// Sends `cmd` to every primary and returns each one's reply, converted
+    /// into `T`, with the primary's address, in the topology's order: for
+    /// `PING` on every node, `INFO`, `CONFIG SET` and whatever else one
+    /// asks of each node rather than of a slot. The first error fails the
+    /// whole, once every node has answered.
+    pub async fn send_to_all_primaries<T: FromValue>(
+        &self,
+        cmd: impl IntoCommand,
+    ) -> Result<Vec<(NodeAddr, T)>, Error> {
+        let cmd = cmd.into_command()?;
+        let primaries: Vec<NodeAddr> = self
+            .inner
+            .topology()
+            .shards()
+            .iter()
+            .map(|s| s.primary.clone())
+            .collect();
+        let replies = join_all(primaries.iter().map(|addr| {
+            let inner = &self.inner;
+            let mut cmd = cmd.clone();
+            async move { inner.node(addr).await?.send_ref::<T>(&mut cmd).await }
+        }))
+        .await;
+        primaries
+            .into_iter()
+            .zip(replies)
+            .map(|(addr, reply)| reply.map(|value| (addr, value)))
+            .collect()
+    }
+
     /// `SCAN` over the whole cluster: every primary in turn (see
     /// [`ClusterScan`]). A plain `SCAN` sent as a command is refused, since
     /// its cursor would go to a different node each page.

@@ -101,6 +101,10 @@ async fn fan_out_commands_reach_every_primary() {
     assert_eq!(keys.len(), 30);
     let size: i64 = conn.send(cmd!("DBSIZE")).await.unwrap();
     assert!(size >= 30, "{size}");
+    let pongs: Vec<(redis_cluster::NodeAddr, String)> =
+        conn.send_to_all_primaries(cmd!("PING")).await.unwrap();
+    assert_eq!(pongs.len(), 3);
+    assert!(pongs.iter().all(|(_, pong)| pong == "PONG"));
     let sha: String = conn.send(cmd!("SCRIPT", "LOAD", "return 7")).await.unwrap();
     // Loaded on every primary: EVALSHA works whichever node a key picks.
     for key in ["a", "b", "c", "d", "e", "f"] {

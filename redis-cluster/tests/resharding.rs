@@ -111,7 +111,7 @@ async fn a_slot_moved_under_load_loses_and_repeats_nothing() {
     // exactly one more than the last.
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    for task in 0..16 {
+    for task in 0..64 {
         let (conn, stop) = (conn.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let key = format!("{tag}:counter:{task}");
