@@ -27,10 +27,11 @@ const RECHECK: Duration = Duration::from_millis(200);
 
 /// The events of a cluster subscription: the [`Event`]s of `redis-pubsub`.
 ///
-/// When the node it lives on goes away, the stream yields
+/// When the node it lives on goes away, or ends a sharded subscription
+/// because the channel's slot moved, the stream yields
 /// [`Event::Disconnected`]; once the cluster names another node for it (the
-/// replica promoted in a failover), it subscribes there and yields
-/// [`Event::Resubscribed`]. Messages published in between are lost, as on a
+/// replica promoted in a failover, the slot's new owner), it subscribes
+/// there and yields [`Event::Resubscribed`]. Messages published in between are lost, as on a
 /// single server. Dropping the stream unsubscribes.
 #[derive(Debug)]
 pub struct ClusterSubscription {

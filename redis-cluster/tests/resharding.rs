@@ -218,3 +218,38 @@ async fn a_key_of_a_migrating_slot_is_asked_for_at_the_importing_node() {
     let got: Option<String> = conn.get("{asking}:new").await.unwrap();
     assert_eq!(got.as_deref(), Some("here"));
 }
+
+#[tokio::test]
+async fn a_sharded_subscription_follows_its_slot_to_a_new_owner() {
+    use futures_util::StreamExt;
+    use redis_pubsub::Event;
+    let cluster = Cluster::get();
+    let conn = ClusterConnection::connect(&cluster.config()).await.unwrap();
+    let channel = "{moving}:events";
+    let slot = key_slot(b"moving");
+    let migration = Migration::of(&conn, slot).await;
+    let mut sub = conn.ssubscribe(channel).await.unwrap();
+    // The slot moves; its old owner ends the subscription, and the client
+    // subscribes at the new one.
+    migration.begin(slot).await;
+    settle(&conn, slot, &migration.target_id).await;
+    let mut events = Vec::new();
+    loop {
+        let event = timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("the subscription never moved")
+            .expect("the stream ended");
+        let done = matches!(event, Event::Resubscribed);
+        events.push(format!("{event:?}"));
+        if done {
+            break;
+        }
+    }
+    assert!(events[0].contains("its slot moved"), "{events:?}");
+    let heard: i64 = conn.send(cmd!("SPUBLISH", channel, "moved")).await.unwrap();
+    assert_eq!(heard, 1);
+    match timeout(Duration::from_secs(5), sub.next()).await {
+        Ok(Some(Event::Message(m))) => assert_eq!(m.payload_str(), Ok("moved")),
+        other => panic!("{other:?}"),
+    }
+}

@@ -65,6 +65,11 @@ pub enum Event {
     /// config's [`ReconnectPolicy`](redis_conn::ReconnectPolicy)), or the
     /// server refused to re-establish one of the stream's subscriptions (the
     /// error is then the server's reply), the stream ends after this event.
+    ///
+    /// A Redis Cluster node also ends a sharded subscription by itself when
+    /// the channel's slot moves to another node: the error then says so,
+    /// and the subscription is not re-established here (`redis-cluster`
+    /// subscribes at the slot's new owner).
     Disconnected(Error),
     /// Every subscription of this stream is established again on a new
     /// connection: messages flow again.

@@ -533,6 +533,16 @@ impl Table {
     }
 
     fn confirm(&mut self, kind: Kind, action: Action, channel: Option<Bytes>) -> Received {
+        if kind == Kind::Shard && action == Action::Unsubscribe {
+            let asked = matches!(
+                self.sent.front(),
+                Some(Sent::Command { kind: Kind::Shard, action: Action::Unsubscribe, channels })
+                    if channels.front() == channel.as_ref()
+            );
+            if let (false, Some(channel)) = (asked, &channel) {
+                return self.ended_by_server(channel);
+            }
+        }
         let Some(Sent::Command {
             kind: sent_kind,
             action: sent_action,
@@ -553,6 +563,30 @@ impl Table {
         }
         for id in self.settle(kind, &channel, action, true) {
             self.confirmed(id);
+        }
+        Received::Answered
+    }
+
+    /// The server ended a sharded subscription nobody asked to end: in a
+    /// cluster, the channel's slot moved to another node. Its streams are
+    /// told with [`Event::Disconnected`]; what to do next (subscribe at the
+    /// slot's new owner) is for the layer that knows the cluster.
+    fn ended_by_server(&mut self, channel: &Bytes) -> Received {
+        let Some(entry) = self.keys[Kind::Shard.index()].get_mut(channel) else {
+            return Received::Unexpected("a sunsubscribe for a channel nobody wants");
+        };
+        entry.confirmed = false;
+        let reason = Error::Server(ServerError::new(format!(
+            "SUNSUBSCRIBE the server ended the subscription to {}: its slot moved",
+            String::from_utf8_lossy(channel)
+        )));
+        for member in &entry.members {
+            if member
+                .buffer
+                .push_event(Event::Disconnected(reason.clone()))
+            {
+                self.to_wake.push(member.buffer.clone());
+            }
         }
         Received::Answered
     }
@@ -794,6 +828,33 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_shard_subscription_the_server_ends_is_told_to_its_streams() {
+        let mut h = Harness::new();
+        let (_, mut reader, mut reg) = h.register(Shard, &["{s}a"]);
+        assert_eq!(h.written(), strings(&["SSUBSCRIBE {s}a"]));
+        assert_eq!(h.subscribed(Shard, "{s}a"), Received::Answered);
+        assert_eq!(outcome(&mut reg), Some(Ok(())));
+        // No SSUNSUBSCRIBE was sent: the server dropped the channel (in a
+        // cluster, its slot moved).
+        assert_eq!(h.unsubscribed(Shard, "{s}a"), Received::Answered);
+        match reader.next() {
+            Ok(Some(Event::Disconnected(e))) => {
+                assert!(e.to_string().contains("its slot moved"), "{e}")
+            }
+            other => panic!("expected the disconnection, got {other:?}"),
+        }
+        assert!(
+            reader.drain().is_empty(),
+            "one event, and the stream goes on"
+        );
+        // A channel nobody wants is still unexpected.
+        assert!(matches!(
+            h.unsubscribed(Shard, "{t}b"),
+            Received::Unexpected(_)
+        ));
     }
 
     #[test]
