@@ -44,6 +44,21 @@ async fn typed_commands_reach_every_slot() {
 }
 
 #[tokio::test]
+async fn scripts_run_where_their_keys_are() {
+    let cluster = Cluster::get();
+    let conn = connect(&cluster).await;
+    let script = redis_paired::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    // Each key's node learns the script on first use (NOSCRIPT, then EVAL).
+    for key in ["script:a", "script:b", "script:c", "script:d"] {
+        let _: i64 = conn.send(cmd!("DEL", key)).await.unwrap();
+        let n: i64 = script.invoke(&conn, key, 5).await.unwrap();
+        assert_eq!(n, 5);
+        let n: i64 = script.invoke(&conn, key, 2).await.unwrap();
+        assert_eq!(n, 7);
+    }
+}
+
+#[tokio::test]
 async fn the_server_agrees_on_every_slot() {
     let cluster = Cluster::get();
     let conn = connect(&cluster).await;
