@@ -165,7 +165,16 @@ async fn a_paused_node_times_out_then_the_cluster_recovers() {
                 .is_some_and(|s| s.primary.port == victim_port)
         })
         .unwrap();
-    conn.set(&key, "v").await.unwrap();
+    // Written on the node itself and waited for at its replica: Redis
+    // replicates asynchronously, and a failover may lose what the replica
+    // had not received yet.
+    let node =
+        redis_paired::PairedConnection::connect(&cluster.node(victim).url().parse().unwrap())
+            .await
+            .unwrap();
+    let _: () = node.send(cmd!("SET", &key, "v")).await.unwrap();
+    let acked: i64 = node.send(cmd!("WAIT", 1, 5000)).await.unwrap();
+    assert_eq!(acked, 1);
 
     cluster.node_mut(victim).pause();
     let start = Instant::now();
