@@ -76,6 +76,11 @@ pub enum Error {
     /// A Redis Cluster could not serve the command (`redis-cluster`).
     #[error("cluster: {0}")]
     Cluster(#[source] ClusterError),
+    /// A value could not be turned into command arguments (a type whose
+    /// serialization fails, or that has no form a command can carry); the
+    /// source says why. Nothing was sent.
+    #[error("cannot encode the value: {0}")]
+    Encode(#[source] Arc<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a Redis Cluster could not serve a command.

@@ -32,7 +32,7 @@ use crate::Error;
 ///     email: Option<String>,
 /// }
 ///
-/// # async fn run(conn: PairedConnection) -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn run(conn: PairedConnection) -> Result<(), Error> {
 /// let user = User { name: "Ada".into(), visits: 3, email: None };
 /// // HSET user:1 name Ada visits 3
 /// conn.hset_multiple("user:1", to_hash_fields(&user)?).await?;
@@ -43,15 +43,14 @@ use crate::Error;
 /// # Ok(())
 /// # }
 /// ```
-pub fn to_hash_fields<T: Serialize + ?Sized>(
-    value: &T,
-) -> Result<Vec<(String, String)>, serde_json::Error> {
+pub fn to_hash_fields<T: Serialize + ?Sized>(value: &T) -> Result<Vec<(String, String)>, Error> {
     use serde::ser::Error as _;
 
-    let serde_json::Value::Object(object) = serde_json::to_value(value)? else {
-        return Err(serde_json::Error::custom(
+    let encode = |e: serde_json::Error| Error::Encode(std::sync::Arc::new(e));
+    let serde_json::Value::Object(object) = serde_json::to_value(value).map_err(encode)? else {
+        return Err(encode(serde_json::Error::custom(
             "only a struct or a map can be stored as a hash",
-        ));
+        )));
     };
     let mut fields = Vec::with_capacity(object.len());
     for (name, value) in object {
@@ -61,9 +60,9 @@ pub fn to_hash_fields<T: Serialize + ?Sized>(
             serde_json::Value::Bool(b) => b.to_string(),
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-                return Err(serde_json::Error::custom(format_args!(
+                return Err(encode(serde_json::Error::custom(format_args!(
                     "field `{name}` is not a scalar: a hash has one level"
-                )))
+                ))))
             }
         };
         fields.push((name, text));
@@ -330,6 +329,7 @@ mod tests {
             tags: Vec<String>,
         }
         let err = to_hash_fields(&Nested { tags: vec![] }).unwrap_err();
+        assert!(matches!(err, Error::Encode(_)), "{err:?}");
         assert!(err.to_string().contains("`tags`"), "{err}");
         assert!(to_hash_fields(&42).is_err());
         assert!(to_hash_fields(&vec![1, 2]).is_err());
