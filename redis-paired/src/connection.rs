@@ -1,10 +1,11 @@
 //! `PairedConnection`, the shared handle, and `ExclusiveConnection`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis_conn::{ConnectionConfig, Error, ReconnectPolicy};
-use resp::{Command, FromValue, Value};
+use resp::{Command, FromValue, ToArgs, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -355,6 +356,62 @@ impl ExclusiveConnection {
     /// [`Error::TransactionAborted`].
     pub fn transaction(&self) -> Pipeline<'_> {
         self.conn.transaction()
+    }
+
+    /// Optimistic locking: `WATCH keys`, then `attempt`, again from the
+    /// `WATCH` each time the transaction `attempt` ends with is aborted
+    /// because a watched key changed, at most `max_tries` times in all.
+    ///
+    /// `attempt` reads what it needs through the connection it is given and
+    /// finishes with [`transaction`](Self::transaction)`()...query()`; its
+    /// other errors end the loop at once (after `UNWATCH`). When every try
+    /// was aborted, the result is [`Error::TransactionAborted`].
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: redis_paired::ExclusiveConnection) -> Result<(), redis_paired::Error> {
+    /// use redis_paired::Commands;
+    /// use resp::cmd;
+    ///
+    /// // Double a counter, whatever other clients do meanwhile.
+    /// let doubled: i64 = conn
+    ///     .watch("counter", 10, |conn| async move {
+    ///         let n: i64 = conn.get("counter").await?.unwrap_or(0);
+    ///         let _: ((),) = conn
+    ///             .transaction()
+    ///             .add(cmd!("SET", "counter", n * 2))
+    ///             .query()
+    ///             .await?;
+    ///         Ok(n * 2)
+    ///     })
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn watch<'a, T, F, Fut>(
+        &'a self,
+        keys: impl ToArgs,
+        max_tries: usize,
+        mut attempt: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut(&'a ExclusiveConnection) -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let watch = Command::new("WATCH").arg(keys);
+        for _ in 0..max_tries {
+            let () = self.send(&watch).await?;
+            match attempt(self).await {
+                Err(Error::TransactionAborted) => continue,
+                Err(error) => {
+                    // The transaction never ran: drop the watch before the
+                    // connection is used for anything else.
+                    let _: Result<(), Error> = self.send(Command::new("UNWATCH")).await;
+                    return Err(error);
+                }
+                Ok(value) => return Ok(value),
+            }
+        }
+        Err(Error::TransactionAborted)
     }
 
     /// As [`PairedConnection::status`].

@@ -398,3 +398,68 @@ async fn a_forever_blocked_connection_closes_when_its_last_handle_goes() {
         tokio::task::yield_now().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_retries_until_no_one_else_got_in_between() {
+    use redis_paired::Commands;
+    let server = Server::get();
+    let config = server.config();
+    let setup = server.connect().await;
+    let _: i64 = setup.send(cmd!("DEL", "watch:n")).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let config = config.clone();
+        tasks.push(tokio::spawn(async move {
+            let conn = ExclusiveConnection::connect(&config).await.unwrap();
+            for _ in 0..25 {
+                // GET then SET: a lost update without WATCH.
+                conn.watch("watch:n", 1_000, |conn| async move {
+                    let n: i64 = conn.get("watch:n").await?.unwrap_or(0);
+                    let _: ((),) = conn
+                        .transaction()
+                        .add(cmd!("SET", "watch:n", n + 1))
+                        .query()
+                        .await?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let n: Option<i64> = setup.get("watch:n").await.unwrap();
+    assert_eq!(n, Some(200));
+
+    // Every try aborted: the error says so after the bound.
+    let conn = ExclusiveConnection::connect(&config).await.unwrap();
+    let mut tries = 0;
+    let err = conn
+        .watch("watch:n", 3, |conn| {
+            tries += 1;
+            let setup = setup.clone();
+            async move {
+                setup.incr("watch:n").await?;
+                let _: ((),) = conn
+                    .transaction()
+                    .add(cmd!("SET", "watch:n", 0))
+                    .query()
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TransactionAborted), "{err:?}");
+    assert_eq!(tries, 3);
+    // Any other error ends the loop at once, and the watch with it.
+    let err = conn
+        .watch("watch:n", 3, |conn| async move {
+            conn.send::<i64>(cmd!("LPUSH", "watch:n", "x")).await
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.server_code(), Some("WRONGTYPE"), "{err}");
+}
