@@ -104,8 +104,9 @@ pub use redis_conn::{
     ReconnectPolicy, Result,
 };
 pub use redis_paired::{
-    Commands, Direction, ExclusiveConnection, Expiry, IntoCommand, Options, PairedConnection,
-    Pipeline, Reply, Scan, ScanStream, Script, Sender, SetOptions, Stats,
+    AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, IntoCommand, Options,
+    PairedConnection, PendingEntry, PendingSummary, Pipeline, Reply, Scan, ScanStream, Script,
+    Sender, SetOptions, Stats, StreamEntry, StreamRead, StreamReads,
 };
 pub use redis_pubsub::{
     Event, IntoChannel, IntoChannels, Kind, Message, Messages, PubsubConnection, PubsubOptions,

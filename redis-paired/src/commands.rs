@@ -5,6 +5,7 @@ use std::hash::Hash;
 
 use resp::{Command, FromValue, ToArgs};
 
+use crate::stream::{AutoClaimed, PendingEntry, PendingSummary, StreamEntry, StreamReads};
 use crate::{Reply, Scan, Sender};
 
 /// Typed Redis commands, for every [`Sender`] ([`PairedConnection`],
@@ -626,6 +627,219 @@ pub trait Commands: Sender {
         Scan::new(self.clone(), Command::new("ZSCAN").arg(key))
     }
 
+    // Streams.
+
+    /// `XADD key * field value [field value ...]`: appends an entry with
+    /// the fields (`("temp", 21)`, or a slice of pairs) and an ID the server
+    /// picks; the ID.
+    fn xadd(&self, key: impl ToArgs, fields: impl ToArgs) -> Reply<String> {
+        self.send(Command::new("XADD").arg(key).arg("*").arg(fields))
+    }
+
+    /// `XADD key MAXLEN ~ max_len * field value ...`: as
+    /// [`xadd`](Commands::xadd), trimming the stream to about `max_len`
+    /// entries (`~`: whole nodes at a time, which is much cheaper).
+    fn xadd_capped(&self, key: impl ToArgs, max_len: u64, fields: impl ToArgs) -> Reply<String> {
+        let cmd = Command::new("XADD")
+            .arg(key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(max_len)
+            .arg("*")
+            .arg(fields);
+        self.send(cmd)
+    }
+
+    /// `XLEN key`: how many entries the stream has.
+    fn xlen(&self, key: impl ToArgs) -> Reply<u64> {
+        self.send(Command::new("XLEN").arg(key))
+    }
+
+    /// `XRANGE key start end [COUNT count]`: entries from `start` to `end`
+    /// (`"-"` and `"+"` for the ends), oldest first, at most `count`.
+    fn xrange(
+        &self,
+        key: impl ToArgs,
+        start: impl ToArgs,
+        end: impl ToArgs,
+        count: Option<u64>,
+    ) -> Reply<Vec<StreamEntry>> {
+        let mut cmd = Command::new("XRANGE").arg(key).arg(start).arg(end);
+        if let Some(count) = count {
+            cmd = cmd.arg("COUNT").arg(count);
+        }
+        self.send(cmd)
+    }
+
+    /// `XREVRANGE key end start [COUNT count]`: as
+    /// [`xrange`](Commands::xrange), newest first.
+    fn xrevrange(
+        &self,
+        key: impl ToArgs,
+        end: impl ToArgs,
+        start: impl ToArgs,
+        count: Option<u64>,
+    ) -> Reply<Vec<StreamEntry>> {
+        let mut cmd = Command::new("XREVRANGE").arg(key).arg(end).arg(start);
+        if let Some(count) = count {
+            cmd = cmd.arg("COUNT").arg(count);
+        }
+        self.send(cmd)
+    }
+
+    /// `XREAD [COUNT count] [BLOCK ms] STREAMS key ... id ...`: entries after
+    /// the given ID of each stream (`"$"`: only new ones, with `block`), at
+    /// most `count` a stream. With `block`, waits up to that long for one
+    /// (`Duration::ZERO` waits forever); on a shared connection it waits on
+    /// a connection of its own, holding up no other caller. Empty on
+    /// timeout.
+    fn xread(
+        &self,
+        streams: &[(&str, &str)],
+        count: Option<u64>,
+        block: Option<std::time::Duration>,
+    ) -> Reply<StreamReads> {
+        let mut cmd = Command::new("XREAD");
+        read_options(&mut cmd, count, block, false);
+        self.send(streams_args(cmd, streams))
+    }
+
+    /// `XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK]
+    /// STREAMS key ... id ...`: entries for `consumer` of the consumer
+    /// `group` (`">"`: never delivered to the group; another ID: this
+    /// consumer's pending entries after it). Blocking as
+    /// [`xread`](Commands::xread); with `no_ack` the entries are not kept
+    /// pending.
+    fn xreadgroup(
+        &self,
+        group: &str,
+        consumer: &str,
+        streams: &[(&str, &str)],
+        count: Option<u64>,
+        block: Option<std::time::Duration>,
+        no_ack: bool,
+    ) -> Reply<StreamReads> {
+        let mut cmd = Command::new("XREADGROUP")
+            .arg("GROUP")
+            .arg(group)
+            .arg(consumer);
+        read_options(&mut cmd, count, block, no_ack);
+        self.send(streams_args(cmd, streams))
+    }
+
+    /// `XGROUP CREATE key group id [MKSTREAM]`: a consumer group that reads
+    /// after `id` (`"$"`: only new entries, `"0"`: all of them); with
+    /// `make_stream`, the stream is created if missing.
+    fn xgroup_create(
+        &self,
+        key: impl ToArgs,
+        group: impl ToArgs,
+        id: impl ToArgs,
+        make_stream: bool,
+    ) -> Reply<()> {
+        let mut cmd = Command::new("XGROUP")
+            .arg("CREATE")
+            .arg(key)
+            .arg(group)
+            .arg(id);
+        if make_stream {
+            cmd = cmd.arg("MKSTREAM");
+        }
+        self.send(cmd)
+    }
+
+    /// `XACK key group id [id ...]`: how many of the entries were pending and
+    /// are acknowledged now.
+    fn xack(&self, key: impl ToArgs, group: impl ToArgs, ids: impl ToArgs) -> Reply<u64> {
+        self.send(Command::new("XACK").arg(key).arg(group).arg(ids))
+    }
+
+    /// `XPENDING key group`: how many entries the group has pending, and
+    /// for which consumers.
+    fn xpending(&self, key: impl ToArgs, group: impl ToArgs) -> Reply<PendingSummary> {
+        self.send(Command::new("XPENDING").arg(key).arg(group))
+    }
+
+    /// `XPENDING key group start end count`: the pending entries from
+    /// `start` to `end` (`"-"`, `"+"`), at most `count`, with their
+    /// consumer, idle time and delivery count.
+    fn xpending_range(
+        &self,
+        key: impl ToArgs,
+        group: impl ToArgs,
+        start: impl ToArgs,
+        end: impl ToArgs,
+        count: u64,
+    ) -> Reply<Vec<PendingEntry>> {
+        let cmd = Command::new("XPENDING")
+            .arg(key)
+            .arg(group)
+            .arg(start)
+            .arg(end)
+            .arg(count);
+        self.send(cmd)
+    }
+
+    /// `XCLAIM key group consumer min-idle-time id [id ...]`: takes the
+    /// entries pending for at least `min_idle` over for `consumer`; the
+    /// entries claimed.
+    fn xclaim(
+        &self,
+        key: impl ToArgs,
+        group: impl ToArgs,
+        consumer: impl ToArgs,
+        min_idle: std::time::Duration,
+        ids: impl ToArgs,
+    ) -> Reply<Vec<StreamEntry>> {
+        let cmd = Command::new("XCLAIM")
+            .arg(key)
+            .arg(group)
+            .arg(consumer)
+            .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+            .arg(ids);
+        self.send(cmd)
+    }
+
+    /// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count]`:
+    /// claims up to `count` entries pending for at least `min_idle`, from
+    /// `start` (`"0-0"` at first, then [`AutoClaimed::next`]).
+    fn xautoclaim(
+        &self,
+        key: impl ToArgs,
+        group: impl ToArgs,
+        consumer: impl ToArgs,
+        min_idle: std::time::Duration,
+        start: impl ToArgs,
+        count: u64,
+    ) -> Reply<AutoClaimed> {
+        let cmd = Command::new("XAUTOCLAIM")
+            .arg(key)
+            .arg(group)
+            .arg(consumer)
+            .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+            .arg(start)
+            .arg("COUNT")
+            .arg(count);
+        self.send(cmd)
+    }
+
+    /// `XDEL key id [id ...]`: how many of the entries existed and are
+    /// deleted now.
+    fn xdel(&self, key: impl ToArgs, ids: impl ToArgs) -> Reply<u64> {
+        self.send(Command::new("XDEL").arg(key).arg(ids))
+    }
+
+    /// `XTRIM key MAXLEN [~] max_len`: trims the stream to `max_len` entries
+    /// (about that many with `approximate`, which is much cheaper); how
+    /// many were deleted.
+    fn xtrim(&self, key: impl ToArgs, max_len: u64, approximate: bool) -> Reply<u64> {
+        let mut cmd = Command::new("XTRIM").arg(key).arg("MAXLEN");
+        if approximate {
+            cmd = cmd.arg("~");
+        }
+        self.send(cmd.arg(max_len))
+    }
+
     // Server and connection.
 
     /// `PUBLISH channel message`: how many subscribers received the message.
@@ -662,6 +876,38 @@ pub trait Commands: Sender {
 }
 
 impl<S: Sender + ?Sized> Commands for S {}
+
+/// `[COUNT count] [BLOCK ms] [NOACK]` of `XREAD` and `XREADGROUP`.
+fn read_options(
+    cmd: &mut Command,
+    count: Option<u64>,
+    block: Option<std::time::Duration>,
+    no_ack: bool,
+) {
+    if let Some(count) = count {
+        cmd.push_arg("COUNT").push_arg(count);
+    }
+    if let Some(block) = block {
+        let ms = u64::try_from(block.as_millis()).unwrap_or(u64::MAX);
+        cmd.push_arg("BLOCK").push_arg(ms);
+    }
+    if no_ack {
+        cmd.push_arg("NOACK");
+    }
+}
+
+/// `STREAMS key ... id ...`: the keys first, then their IDs in the same
+/// order.
+fn streams_args(mut cmd: Command, streams: &[(&str, &str)]) -> Command {
+    cmd.push_arg("STREAMS");
+    for (key, _) in streams {
+        cmd.push_arg(*key);
+    }
+    for (_, id) in streams {
+        cmd.push_arg(*id);
+    }
+    cmd
+}
 
 /// The options of [`Commands::set_with`]: `SET`'s time to live, condition
 /// and `GET`, named after `SET`'s own flags.

@@ -812,3 +812,110 @@ fn unix_now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+#[tokio::test]
+async fn streams_on_both_protocols() {
+    use std::time::Duration;
+    let redis = Redis::new();
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let conn = redis.connect_with(protocol).await;
+        let k = |name: &str| key("streams", format!("{protocol:?}:{name}"));
+        conn.del([k("s"), k("t")]).await.unwrap();
+
+        let first = conn
+            .xadd(k("s"), [("temp", "21"), ("unit", "C")])
+            .await
+            .unwrap();
+        let second = conn.xadd(k("s"), ("temp", 22)).await.unwrap();
+        assert!(
+            first < second || first.len() < second.len(),
+            "{first} {second}"
+        );
+        assert_eq!(conn.xlen(k("s")).await.unwrap(), 2);
+        let all = conn.xrange(k("s"), "-", "+", None).await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].id, first);
+        assert_eq!(all[0].get("unit").map(|v| &v[..]), Some(&b"C"[..]));
+        assert_eq!(
+            conn.xrevrange(k("s"), "+", "-", Some(1)).await.unwrap()[0].id,
+            second
+        );
+
+        // XREAD: the entries after an ID, per stream; nothing new is empty.
+        conn.xadd(k("t"), ("x", 1)).await.unwrap();
+        let read = conn
+            .xread(&[(&k("s"), "0"), (&k("t"), "0")], Some(10), None)
+            .await
+            .unwrap();
+        assert_eq!(read.get(&k("s")).unwrap().len(), 2);
+        assert_eq!(read.get(&k("t")).unwrap().len(), 1);
+        assert_eq!(read.entries().count(), 3);
+        let nothing = conn
+            .xread(&[(&k("s"), &second)], None, Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
+        assert!(nothing.0.is_empty());
+
+        // A consumer group: read, pending, claim, acknowledge.
+        conn.xgroup_create(k("s"), "g", "0", false).await.unwrap();
+        let got = conn
+            .xreadgroup("g", "alice", &[(&k("s"), ">")], Some(10), None, false)
+            .await
+            .unwrap();
+        assert_eq!(got.entries().count(), 2);
+        let pending = conn.xpending(k("s"), "g").await.unwrap();
+        assert_eq!(pending.count, 2);
+        assert_eq!(pending.first.as_deref(), Some(first.as_str()));
+        assert_eq!(pending.consumers, vec![("alice".to_string(), 2)]);
+        let entries = conn
+            .xpending_range(k("s"), "g", "-", "+", 10)
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            (entries[0].consumer.as_str(), entries[0].deliveries),
+            ("alice", 1)
+        );
+        let claimed = conn
+            .xclaim(k("s"), "g", "bob", Duration::ZERO, &first)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].id, first);
+        let auto = conn
+            .xautoclaim(k("s"), "g", "carol", Duration::ZERO, "0-0", 10)
+            .await
+            .unwrap();
+        assert_eq!(auto.entries.len(), 2);
+        assert_eq!(auto.next, "0-0");
+        assert_eq!(conn.xack(k("s"), "g", [&first, &second]).await.unwrap(), 2);
+        assert_eq!(conn.xpending(k("s"), "g").await.unwrap().count, 0);
+
+        // A blocking group read waits on a connection of its own, and sees
+        // a new entry.
+        let waiting = conn.xreadgroup(
+            "g",
+            "alice",
+            &[(&k("s"), ">")],
+            None,
+            Some(Duration::from_secs(5)),
+            true,
+        );
+        let third = conn.xadd(k("s"), ("temp", 23)).await.unwrap();
+        let got = waiting.await.unwrap();
+        assert_eq!(got.get(&k("s")).unwrap()[0].id, third);
+
+        assert_eq!(conn.xdel(k("s"), &first).await.unwrap(), 1);
+        assert_eq!(conn.xtrim(k("s"), 1, false).await.unwrap(), 1);
+        assert_eq!(conn.xlen(k("s")).await.unwrap(), 1);
+        conn.xadd_capped(k("s"), 1000, ("temp", 24)).await.unwrap();
+        // A group on a missing stream needs MKSTREAM.
+        let err = conn
+            .xgroup_create(k("none"), "g", "$", false)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("MKSTREAM"), "{err}");
+        conn.xgroup_create(k("none"), "g", "$", true).await.unwrap();
+        conn.del(k("none")).await.unwrap();
+    }
+}
