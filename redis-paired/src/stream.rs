@@ -100,16 +100,19 @@ pub struct PendingSummary {
     pub consumers: Vec<(String, u64)>,
 }
 
+/// The shape of `XPENDING`'s summary reply.
+type SummaryReply = (
+    u64,
+    Option<String>,
+    Option<String>,
+    Option<Vec<(String, u64)>>,
+);
+
 impl FromValue for PendingSummary {
     /// `[count, first, last, [[consumer, count], ...]]` (the counts per
     /// consumer are strings; `nil`s when nothing is pending).
     fn from_value(value: Value) -> Result<PendingSummary, Error> {
-        let (count, first, last, consumers): (
-            u64,
-            Option<String>,
-            Option<String>,
-            Option<Vec<(String, u64)>>,
-        ) = FromValue::from_value(value)?;
+        let (count, first, last, consumers): SummaryReply = FromValue::from_value(value)?;
         Ok(PendingSummary {
             count,
             first,
