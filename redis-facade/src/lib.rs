@@ -59,6 +59,8 @@
 //!
 //! - `tls`: `rediss://` URLs, through rustls (ring) and the system's root
 //!   certificates unless the [`ConnectionConfig`] names others.
+//! - `blocking`: [`blocking::Client`], for programs without an async
+//!   runtime (`conn.get("k").wait()?`).
 //! - `serde`: `Json<T>`, a value stored as one JSON string
 //!   (`conn.set("user:1", Json(&user))`), and `to_hash_fields` /
 //!   `from_hash`, a struct stored as a hash of its fields.
@@ -73,6 +75,8 @@
 //!   below, whole.
 #![deny(missing_docs)]
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod client;
 #[cfg(feature = "serde")]
 mod hash;

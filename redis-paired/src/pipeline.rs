@@ -145,6 +145,12 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// As [`query`](Self::query), waited for on this thread, for a
+    /// synchronous program (see [`wait`](crate::wait)).
+    pub fn query_wait<T: FromValue>(self) -> Result<T, Error> {
+        crate::wait(self.query())
+    }
+
     fn send(&mut self) -> Reply<Value> {
         if let Some(error) = self.error.take() {
             return Reply::failed(error);

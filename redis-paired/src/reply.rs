@@ -77,6 +77,17 @@ impl<T> Reply<T> {
         Reply::failed(error)
     }
 
+    /// Waits for the reply on this thread, for a synchronous program whose
+    /// connection's driver runs on a runtime elsewhere (see
+    /// [`wait`](crate::wait)). Refused inside an async runtime: `.await`
+    /// the reply there.
+    pub fn wait(self) -> Result<T, Error>
+    where
+        T: FromValue,
+    {
+        crate::wait(self)
+    }
+
     /// The raw reply, before any conversion: to inspect it (a redirect)
     /// before converting it.
     pub fn into_value(self) -> Reply<Value> {

@@ -10,7 +10,7 @@ use xtask::{RedisCluster, RedisServer};
 use crate::{cargo, check_pure, project_root, TaskError};
 
 /// Checks that `resp` is pure, starts a server and a cluster, runs
-/// `cargo test --workspace --features redis-conn/tls,redis-facade/tls [args...]` (or just
+/// `cargo test --workspace --features redis-conn/tls,redis-facade/tls,redis-facade/blocking [args...]` (or just
 /// `cargo test [args...]` when they pick packages) with `REDIS_URL` and
 /// `REDIS_CLUSTER_URLS` set, prints the logs if the tests failed, stops the
 /// server and the cluster, and for the whole workspace checks that the docs
@@ -68,7 +68,7 @@ fn check_docs() -> Result<ExitCode, TaskError> {
     let status = Command::new(cargo())
         .current_dir(project_root())
         .args(["doc", "--workspace", "--no-deps", "--features"])
-        .arg("redis-conn/tls,redis-facade/tls,redis-facade/serde")
+        .arg("redis-conn/tls,redis-facade/tls,redis-facade/serde,redis-facade/blocking")
         .env("RUSTDOCFLAGS", "-D warnings")
         .status()
         .map_err(|e| format!("cannot run `cargo doc`: {e}"))?;
@@ -88,7 +88,7 @@ fn scope(args: &[OsString]) -> Vec<&'static str> {
         vec![
             "--workspace",
             "--features",
-            "redis-conn/tls,redis-facade/tls",
+            "redis-conn/tls,redis-facade/tls,redis-facade/blocking",
         ]
     }
 }

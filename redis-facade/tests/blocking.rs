@@ -1,0 +1,112 @@
+//! The blocking client, from plain threads with no async runtime, and its
+//! refusal to run inside one.
+#![cfg(feature = "blocking")]
+
+use std::thread;
+
+use redis_facade::blocking::Client;
+use redis_facade::prelude::*;
+use xtask::TestServer;
+
+fn client(server: &TestServer) -> Client {
+    Client::open(server.url()).unwrap()
+}
+
+#[test]
+fn typed_commands_pipelines_and_transactions_without_a_runtime() {
+    let server = TestServer::get().expect("redis-server starts");
+    let conn = client(&server).paired().unwrap();
+    conn.del(["blocking:s", "blocking:n", "blocking:l"])
+        .wait()
+        .unwrap();
+    conn.set("blocking:s", "hello").wait().unwrap();
+    let s: Option<String> = conn.get("blocking:s").wait().unwrap();
+    assert_eq!(s.as_deref(), Some("hello"));
+    let missing: Option<String> = conn.get("blocking:missing").wait().unwrap();
+    assert_eq!(missing, None);
+
+    let (a, b): (i64, i64) = conn
+        .pipeline()
+        .add(cmd!("INCR", "blocking:n"))
+        .add(cmd!("INCR", "blocking:n"))
+        .query_wait()
+        .unwrap();
+    assert_eq!((a, b), (1, 2));
+    let (n, len): (i64, i64) = conn
+        .transaction()
+        .add(cmd!("INCR", "blocking:n"))
+        .add(cmd!("RPUSH", "blocking:l", "x"))
+        .query_wait()
+        .unwrap();
+    assert_eq!((n, len), (3, 1));
+    let err = conn.incr("blocking:s").wait().unwrap_err();
+    assert_eq!(err.server_code(), Some("ERR"), "{err}");
+
+    // One connection, shared by threads.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let conn = conn.clone();
+            thread::spawn(move || {
+                for _ in 0..100 {
+                    conn.incr("blocking:n").wait().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let n: Option<i64> = conn.get("blocking:n").wait().unwrap();
+    assert_eq!(n, Some(403));
+}
+
+#[test]
+fn subscriptions_iterate() {
+    let server = TestServer::get().expect("redis-server starts");
+    let client = client(&server);
+    let pubsub = client.pubsub().unwrap();
+    let mut events = pubsub.subscribe("blocking:news").unwrap();
+    let publisher = client.paired().unwrap();
+    let heard: i64 = publisher
+        .send(cmd!("PUBLISH", "blocking:news", "first"))
+        .wait()
+        .unwrap();
+    assert_eq!(heard, 1);
+    match events.next() {
+        Some(Event::Message(m)) => assert_eq!(m.payload_str(), Ok("first")),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_connections_outlive_the_client_that_opened_them() {
+    let server = TestServer::get().expect("redis-server starts");
+    let conn = client(&server).paired().unwrap();
+    let pong: String = conn.send(cmd!("PING")).wait().unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[tokio::test]
+async fn inside_a_runtime_it_refuses_instead_of_deadlocking() {
+    let server = TestServer::get().expect("redis-server starts");
+    let url = server.url().to_string();
+    // Made outside, then used inside.
+    let (client, conn) = thread::spawn(move || {
+        let client = Client::open(url).unwrap();
+        let conn = client.paired().unwrap();
+        (client, conn)
+    })
+    .join()
+    .unwrap();
+    let err = client.paired().unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    assert!(err.to_string().contains("async Client"), "{err}");
+    let err = conn.get::<String>("blocking:k").wait().unwrap_err();
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
+    // The async way works on the same connection.
+    let pong: String = conn.send(cmd!("PING")).await.unwrap();
+    assert_eq!(pong, "PONG");
+    // Dropping the client's runtime here does not panic.
+    drop(conn);
+    drop(client);
+}
