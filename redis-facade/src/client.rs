@@ -2,7 +2,7 @@
 //! `paired_connect` / `pubsub_connect` shortcuts.
 
 use redis_conn::{Connection, ConnectionConfig, Result, Stream};
-use redis_paired::{ExclusiveConnection, Options, PairedConnection};
+use redis_paired::{ExclusiveConnection, Options, PairedConnection, Pool, PoolOptions};
 use redis_pubsub::{PubsubConnection, PubsubOptions};
 
 /// Where and how to reach a Redis server, and the constructors of every kind
@@ -68,6 +68,12 @@ impl Client {
     /// queue bounds (see [`PairedConnection::connect_with`]).
     pub async fn paired_with(&self, options: Options) -> Result<PairedConnection> {
         PairedConnection::connect_with(&self.config, options).await
+    }
+
+    /// A bounded pool of exclusive connections (see [`Pool`]); opens
+    /// nothing until the first checkout.
+    pub fn pool(&self, options: PoolOptions) -> Pool {
+        Pool::new(&self.config, options)
     }
 
     /// Opens a connection of one's own, which never reconnects: for

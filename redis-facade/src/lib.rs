@@ -109,8 +109,9 @@ pub use redis_conn::{
 };
 pub use redis_paired::{
     AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, IntoCommand, Options,
-    PairedConnection, PendingEntry, PendingSummary, Pipeline, Reply, Scan, ScanStream, Script,
-    Sender, SetOptions, Stats, StreamEntry, StreamRead, StreamReads,
+    PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool, PoolOptions, PoolStats, Pooled,
+    Reply, Scan, ScanStream, Script, Sender, SetOptions, Stats, StreamEntry, StreamRead,
+    StreamReads,
 };
 pub use redis_pubsub::{
     Event, IntoChannel, IntoChannels, Kind, Message, Messages, PubsubConnection, PubsubOptions,

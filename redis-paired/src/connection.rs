@@ -418,6 +418,12 @@ impl ExclusiveConnection {
     pub fn status(&self) -> Result<(), Error> {
         self.conn.status()
     }
+
+    /// Requests sent and not answered yet (a reply dropped unawaited, a
+    /// blocking command still waiting).
+    pub(crate) fn pending(&self) -> usize {
+        self.conn.shared().pending()
+    }
 }
 
 /// What can be sent as a command: a [`Command`] (see [`resp::cmd!`]), or a

@@ -18,6 +18,8 @@
 //! - [`Reply`] (`reply.rs`): the future of one answer.
 //! - [`Pipeline`] (`pipeline.rs`): explicit batches and transactions.
 //! - [`Options`] (`options.rs`): timeouts and queue bounds.
+//! - [`Pool`] (`pool.rs`): a bounded pool of exclusive connections, cleaned
+//!   when they come back.
 //! - [`Commands`] (`commands.rs`): typed methods for the common commands, on
 //!   every [`Sender`]; [`Scan`] (`scan.rs`): SCAN, HSCAN, SSCAN and ZSCAN as
 //!   streams; [`Script`] (`script.rs`): EVALSHA with a fallback to EVAL;
@@ -69,6 +71,7 @@ mod driver;
 mod lanes;
 mod options;
 mod pipeline;
+mod pool;
 mod queue;
 mod reply;
 mod scan;
@@ -83,6 +86,7 @@ pub use crate::commands::{Commands, Direction, Expiry, SetOptions};
 pub use crate::connection::{ExclusiveConnection, IntoCommand, PairedConnection, Sender};
 pub use crate::options::Options;
 pub use crate::pipeline::Pipeline;
+pub use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};
 pub use crate::reply::Reply;
 pub use crate::scan::{Scan, ScanStream};
 pub use crate::script::Script;

@@ -240,6 +240,11 @@ impl Shared {
         self.up.store(true, Ordering::Release);
     }
 
+    /// Requests queued or awaiting replies.
+    pub(crate) fn pending(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
     /// Whether the connection is up, without taking the lock.
     pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
