@@ -44,6 +44,8 @@ pub struct ConnectionConfig {
     password: Option<Secret>,
     client_name: Option<String>,
     read_only: bool,
+    sentinel_username: Option<String>,
+    sentinel_password: Option<Secret>,
     protocol: Protocol,
     connect_timeout: Duration,
     tcp_keepalive: Option<Duration>,
@@ -65,6 +67,16 @@ pub enum Address {
     },
     /// The path of a Unix domain socket.
     Unix(PathBuf),
+    /// The current master of `master`, as Redis Sentinel names it: the
+    /// sentinels are asked in turn (`SENTINEL GET-MASTER-ADDR-BY-NAME`) at
+    /// every connect and reconnect, and the node found must say it is a
+    /// master (`ROLE`), so a connection follows a failover.
+    Sentinel {
+        /// The sentinels' hosts and ports.
+        sentinels: Vec<(String, u16)>,
+        /// The name the sentinels monitor the master under.
+        master: String,
+    },
 }
 
 /// The protocol version to ask the server for.
@@ -97,6 +109,9 @@ pub enum PemSource {
 impl ConnectionConfig {
     /// The default port, 6379.
     pub const DEFAULT_PORT: u16 = 6379;
+    /// The port a sentinel listens on when a `redis+sentinel://` URL names
+    /// none.
+    pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
     /// The default connect timeout, 5 s.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
     /// The default TCP keepalive idle time, 60 s.
@@ -112,6 +127,8 @@ impl ConnectionConfig {
             password: None,
             client_name: None,
             read_only: false,
+            sentinel_username: None,
+            sentinel_password: None,
             protocol: Protocol::Resp3,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
@@ -291,6 +308,28 @@ impl ConnectionConfig {
         self.client_name.as_deref()
     }
 
+    /// The credentials of the sentinels, when they want others than the
+    /// data nodes' (the sentinels of [`Address::Sentinel`]).
+    pub fn with_sentinel_credentials(
+        mut self,
+        username: Option<String>,
+        password: impl Into<String>,
+    ) -> ConnectionConfig {
+        self.sentinel_username = username;
+        self.sentinel_password = Some(Secret(password.into()));
+        self
+    }
+
+    /// The sentinels' user name, if one is set.
+    pub fn sentinel_username(&self) -> Option<&str> {
+        self.sentinel_username.as_deref()
+    }
+
+    /// The sentinels' password, if one is set.
+    pub fn sentinel_password(&self) -> Option<&str> {
+        self.sentinel_password.as_ref().map(|s| s.0.as_str())
+    }
+
     /// Whether the handshake ends with `READONLY`.
     pub fn read_only(&self) -> bool {
         self.read_only
@@ -332,7 +371,7 @@ impl ConnectionConfig {
         match (&self.tls.server_name, &self.address) {
             (Some(name), _) => Some(name),
             (None, Address::Tcp { host, .. }) => Some(host),
-            (None, Address::Unix(_)) => None,
+            (None, Address::Unix(_) | Address::Sentinel { .. }) => None,
         }
     }
 
@@ -387,6 +426,25 @@ impl fmt::Display for ConnectionConfig {
                     write!(f, "/{}", self.db)?;
                 }
             }
+            Address::Sentinel { sentinels, master } => {
+                write!(f, "redis+sentinel://")?;
+                match (&self.username, &self.password) {
+                    (Some(user), Some(_)) => write!(f, "{}:<redacted>@", escape(user, b""))?,
+                    (None, Some(_)) => write!(f, ":<redacted>@")?,
+                    _ => {}
+                }
+                for (i, (host, port)) in sentinels.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "," };
+                    write!(f, "{sep}{}", Address::tcp(host.clone(), *port))?;
+                }
+                write!(f, "/{}", escape(master, b""))?;
+                if self.db != 0 {
+                    write!(f, "/{}", self.db)?;
+                }
+                if self.sentinel_password.is_some() {
+                    query.push("sentinel_password=<redacted>".to_owned());
+                }
+            }
             Address::Unix(path) => {
                 let path = path.to_string_lossy();
                 write!(f, "redis+unix://{}", escape(&path, b"/"))?;
@@ -437,6 +495,7 @@ impl fmt::Display for Address {
             Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
             Address::Tcp { host, port } => write!(f, "{host}:{port}"),
             Address::Unix(path) => write!(f, "{}", path.display()),
+            Address::Sentinel { master, .. } => write!(f, "sentinel master {master}"),
         }
     }
 }
@@ -566,7 +625,75 @@ impl fmt::Debug for TlsOptions {
 }
 
 /// The URL parser behind [`ConnectionConfig::from_url`].
+/// `redis+sentinel://[user:password@]host1[:port1],host2[:port2]/master[/db][?query]`:
+/// the data nodes' credentials, the sentinels (port 26379 by default), the
+/// master's name, the database; the query takes `sentinel_username` and
+/// `sentinel_password` besides the options of a `redis://` URL.
+fn parse_sentinel_url(rest: &str) -> Result<ConnectionConfig, ConfigError> {
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (format!("{userinfo}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let mut sentinels = Vec::new();
+    for host in hosts.split(',').filter(|h| !h.is_empty()) {
+        // `host`, `[::1]`: no port given.
+        let host = if host.ends_with(']') || !host.contains(':') {
+            format!("{host}:{}", ConnectionConfig::DEFAULT_SENTINEL_PORT)
+        } else {
+            host.to_string()
+        };
+        match parse_url(&format!("redis://{host}"))?.address {
+            Address::Tcp { host, port } => sentinels.push((host, port)),
+            _ => return Err(ConfigError::MissingHost),
+        }
+    }
+    if sentinels.is_empty() {
+        return Err(ConfigError::MissingHost);
+    }
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let mut segments = path.trim_start_matches('/').splitn(2, '/');
+    let master = segments
+        .next()
+        .filter(|m| !m.is_empty())
+        .ok_or(ConfigError::MissingMasterName)?;
+    let master = percent_decode(master, "master name")?;
+    let db = segments.next().unwrap_or("");
+    let mut sentinel_username = None;
+    let mut sentinel_password = None;
+    let mut others = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "sentinel_username" => {
+                sentinel_username = Some(percent_decode(value, "sentinel user name")?)
+            }
+            "sentinel_password" => {
+                sentinel_password = Some(Secret(percent_decode(value, "sentinel password")?))
+            }
+            _ => others.push(pair),
+        }
+    }
+    let (first_host, first_port) = &sentinels[0];
+    let single = format!(
+        "redis://{userinfo}{}/{db}?{}",
+        Address::tcp(first_host.clone(), *first_port),
+        others.join("&")
+    );
+    let mut config = parse_url(&single)?;
+    config.address = Address::Sentinel { sentinels, master };
+    config.sentinel_username = sentinel_username;
+    config.sentinel_password = sentinel_password;
+    Ok(config)
+}
+
 fn parse_url(input: &str) -> Result<ConnectionConfig, ConfigError> {
+    if let Some(rest) = input.strip_prefix("redis+sentinel://") {
+        return parse_sentinel_url(rest);
+    }
     let url = match url::Url::parse(input) {
         Ok(url) => url,
         Err(url::ParseError::RelativeUrlWithoutBase) => return Err(ConfigError::MissingScheme),
@@ -887,6 +1014,52 @@ mod tests {
 
     /// A URL, a check of the error it gives, and a part of its message.
     type Rejected = (&'static str, fn(&ConfigError) -> bool, &'static str);
+
+    #[test]
+    fn sentinel_urls() {
+        let config = ConnectionConfig::from_url(
+            "redis+sentinel://:hunter2@h1:26380,h2,[::1]:26381/my%20master/2?sentinel_password=swordfish&protocol=resp2",
+        )
+        .unwrap();
+        assert_eq!(
+            config.address(),
+            &Address::Sentinel {
+                sentinels: vec![
+                    ("h1".into(), 26380),
+                    ("h2".into(), 26379),
+                    ("::1".into(), 26381)
+                ],
+                master: "my master".into(),
+            }
+        );
+        assert_eq!(config.db(), 2);
+        assert_eq!(config.password(), Some("hunter2"));
+        assert_eq!(config.sentinel_password(), Some("swordfish"));
+        assert_eq!(config.protocol(), Protocol::Resp2);
+        let shown = config.to_string();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+        assert!(
+            shown.starts_with("redis+sentinel://:<redacted>@h1:26380,h2:26379,[::1]:26381/my"),
+            "{shown}"
+        );
+
+        for (url, part) in [
+            ("redis+sentinel://h1:26379", "names no master"),
+            ("redis+sentinel://h1:26379/", "names no master"),
+            ("redis+sentinel:///mymaster", "url has no host"),
+            ("redis+sentinel://h1:port/mymaster", "port out of range"),
+            (
+                "redis+sentinel://h1/mymaster?nope=1",
+                "unknown query parameter",
+            ),
+        ] {
+            let err = ConnectionConfig::from_url(url).unwrap_err();
+            assert!(err.to_string().contains(part), "{url}: {err}");
+        }
+    }
 
     #[test]
     fn rejected_urls() {

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::handshake::{Handshake, Step};
 use crate::transport::Phase;
-use crate::{ConnectionConfig, Error, HandshakeInfo, Protocol, Result, Stream};
+use crate::{Address, ConnectionConfig, Error, HandshakeInfo, Protocol, Result, Stream};
 
 /// Opens a connection: the transport, then the handshake, all within the
 /// configured [connect timeout](ConnectionConfig::with_connect_timeout).
@@ -48,6 +48,17 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
     // stalled server reads differently from an unreachable one.
     let phase = Phase::new("connect");
     let attempt = async {
+        if let Address::Sentinel { sentinels, master } = config.address() {
+            phase.set("sentinel");
+            let (host, port) = crate::sentinel::master_address(config, sentinels, master).await?;
+            let node = config.clone().with_address(Address::tcp(host, port));
+            phase.set("connect");
+            let stream = Stream::connect_in(&node, &phase).await?;
+            phase.set("handshake");
+            let mut conn = Connection::establish(stream, &node).await?;
+            crate::sentinel::check_master(&mut conn, master).await?;
+            return Ok(conn);
+        }
         let stream = Stream::connect_in(config, &phase).await?;
         phase.set("handshake");
         Connection::establish(stream, config).await

@@ -219,6 +219,10 @@ pub enum ConfigError {
     /// A Unix socket URL names a host; it should be `redis+unix:///path`.
     #[error("unix socket url has a host {0:?}: expected redis+unix:///path/to/socket")]
     UnexpectedHost(String),
+    /// A `redis+sentinel://` URL without the master's name
+    /// (`redis+sentinel://host:26379/mymaster`).
+    #[error("sentinel url names no master: expected redis+sentinel://host:port/master_name")]
+    MissingMasterName,
     /// A Unix socket URL without a socket path.
     #[error("unix socket url has no path")]
     MissingPath,

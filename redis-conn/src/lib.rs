@@ -69,6 +69,7 @@ mod error;
 mod handshake;
 pub mod io;
 mod reconnect;
+mod sentinel;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;

@@ -74,6 +74,12 @@ impl Stream {
                     Inner::Tcp(tcp)
                 }
             }
+            Address::Sentinel { .. } => {
+                // Resolved by `connect` before a stream is opened.
+                return Err(crate::Error::Protocol(resp::Error::InvalidFrame(
+                    "a sentinel address resolved to no master",
+                )));
+            }
             #[cfg(unix)]
             Address::Unix(path) => Inner::Unix(tokio::net::UnixStream::connect(path).await?),
             #[cfg(not(unix))]
