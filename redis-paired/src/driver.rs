@@ -35,7 +35,8 @@ async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Str
     let policy = config.reconnect();
     loop {
         shared.set_connected();
-        let reason = match Io::new(shared, conn).run().await {
+        let follows_master = matches!(config.address(), redis_conn::Address::Sentinel { .. });
+        let reason = match Io::new(shared, conn, follows_master).run().await {
             Ending::Shutdown => {
                 tracing::debug!("connection closed: every handle is gone");
                 return;
@@ -115,13 +116,17 @@ struct Io<'a> {
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
     closing: bool,
+    /// The connection is to whatever node Sentinel names master: one that
+    /// answers `READONLY` was demoted, and the connection must find the
+    /// new master.
+    follows_master: bool,
     /// Replies were just handed to several callers: they are about to send
     /// again.
     delivered: bool,
 }
 
 impl<'a> Io<'a> {
-    fn new(shared: &'a Shared, conn: Connection<Stream>) -> Io<'a> {
+    fn new(shared: &'a Shared, conn: Connection<Stream>, follows_master: bool) -> Io<'a> {
         let parts = conn.into_parts();
         Io {
             shared,
@@ -135,6 +140,7 @@ impl<'a> Io<'a> {
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             timer_at: None,
             closing: false,
+            follows_master,
             delivered: false,
         }
     }
@@ -247,6 +253,7 @@ impl<'a> Io<'a> {
         }
         let now = Instant::now();
         let mut finished = 0;
+        let mut demoted = None;
         let result = loop {
             let value = match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(value)) => value,
@@ -258,6 +265,13 @@ impl<'a> Io<'a> {
                 // invalidations) answers no request.
                 tracing::debug!("ignored a push frame on a paired connection");
                 continue;
+            }
+            if self.follows_master && demoted.is_none() {
+                if let Value::Error(text) = &value {
+                    if text.starts_with(b"READONLY ") {
+                        demoted = Some(resp::ServerError::new(text.clone()));
+                    }
+                }
             }
             match self.queue.complete(value, now) {
                 Ok(Completion::Finished) => finished += 1,
@@ -274,6 +288,10 @@ impl<'a> Io<'a> {
         // wake another worker to steal the driver (a futex call and a
         // context switch), for a batch of one. Several make it worth it.
         self.delivered |= finished > 1;
+        if let (Ok(()), Some(reply)) = (&result, demoted) {
+            tracing::warn!("the master answered as a replica (a failover); finding the new master");
+            return Poll::Ready(Err(Error::Server(reply)));
+        }
         Poll::Ready(result)
     }
 

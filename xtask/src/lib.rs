@@ -1,5 +1,5 @@
 //! Test support for the whole workspace: a throwaway `redis-server` per
-//! test, or a throwaway Redis Cluster.
+//! test, a throwaway Redis Cluster, or a throwaway Sentinel setup.
 //!
 //! Every crate's tests use this library as a dev-dependency
 //! (`xtask = { workspace = true }`) instead of writing their own process
@@ -28,17 +28,24 @@
 //! primaries, one replica each), created with `redis-cli --cluster create`;
 //! its nodes can be killed, restarted, paused and resumed to test failover.
 //!
+//! A [`RedisSentinel`] is a master, its replica and three sentinels
+//! monitoring it, all such servers; a failover can be asked for, or caused
+//! by killing the master.
+//!
 //! This crate does not depend on any other crate of the workspace, so a
 //! broken client crate never keeps the test harness from building.
 //!
 //! # Layout
 //!
 //! - [`server`]: [`RedisServer`], the running process, and [`ServerBuilder`],
-//!   its options (password, ACL users, Unix socket, TLS, extra arguments).
+//!   its options (password, ACL users, Unix socket, TLS, cluster node,
+//!   sentinel, extra arguments).
 //! - `server/certs.rs`: the CA, server and client certificates generated for
 //!   TLS servers at run time.
 //! - [`cluster`]: [`RedisCluster`], six cluster nodes made one cluster, and
 //!   [`ClusterNode`], one of them with its role and slots.
+//! - [`sentinel`]: [`RedisSentinel`], a master and replica watched by three
+//!   sentinels.
 //! - [`TestServer`], [`shared_url`] and [`TestCluster`] (`shared.rs`): the
 //!   server or cluster a plain test talks to, `REDIS_URL`'s and
 //!   `REDIS_CLUSTER_URLS`'s or throwaway ones.
@@ -52,9 +59,11 @@
 
 pub mod catalogue;
 pub mod cluster;
+pub mod sentinel;
 pub mod server;
 mod shared;
 
 pub use cluster::{ClusterNode, RedisCluster, Role};
+pub use sentinel::RedisSentinel;
 pub use server::{RedisServer, ServerBuilder};
 pub use shared::{shared_url, TestCluster, TestServer};

@@ -223,6 +223,7 @@ pub struct ServerBuilder {
     unix_socket: bool,
     tls: bool,
     cluster_node: bool,
+    sentinel: Option<String>,
     args: Vec<String>,
 }
 
@@ -286,6 +287,23 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs the server as a Redis Sentinel (`redis-server <file> --sentinel`)
+    /// whose configuration file starts out as `config`, e.g.
+    /// `"sentinel monitor mymaster 127.0.0.1 6379 2\n"`.
+    ///
+    /// The file is written once, to the server's own directory, because a
+    /// sentinel refuses to start without a configuration file it can write:
+    /// it records there what it learns (its id, the other sentinels, the
+    /// replicas, the current master). [`RedisServer::restart`] therefore
+    /// brings back the same sentinel with what it knew. A sentinel answers
+    /// `PING` like any server, so readiness is polled the same way.
+    ///
+    /// [`RedisSentinel`](crate::RedisSentinel) builds a whole monitored setup.
+    pub fn sentinel(mut self, config: &str) -> Self {
+        self.sentinel = Some(config.to_owned());
+        self
+    }
+
     /// Passes one more argument to `redis-server`, after all the others, so
     /// it can override them. An option and its value are two calls:
     /// `.arg("--maxmemory").arg("64mb")`.
@@ -339,6 +357,7 @@ impl fmt::Debug for ServerBuilder {
             .field("unix_socket", &self.unix_socket)
             .field("tls", &self.tls)
             .field("cluster_node", &self.cluster_node)
+            .field("sentinel", &self.sentinel.is_some())
             .field("args", &self.args)
             .finish()
     }
@@ -384,6 +403,10 @@ impl RedisServer {
         self.dir.join("nodes.conf")
     }
 
+    fn sentinel_conf_path(&self) -> PathBuf {
+        self.dir.join("sentinel.conf")
+    }
+
     /// Where the process's stdout and stderr go: redis-server reports errors
     /// in its configuration there, before it opens its log file.
     fn stdio_path(&self) -> PathBuf {
@@ -394,9 +417,12 @@ impl RedisServer {
         self.dir.join("users.acl")
     }
 
-    /// Writes what the server reads at every start: the ACL file and the
-    /// TLS certificates.
+    /// Writes what the server reads at every start: the ACL file, the TLS
+    /// certificates and a sentinel's configuration file.
     fn write_files(&mut self) -> io::Result<()> {
+        if let Some(config) = &self.options.sentinel {
+            fs::write(self.sentinel_conf_path(), config)?;
+        }
         if self.options.unix_socket {
             self.unix_socket = Some(self.dir.join("redis.sock"));
         }
@@ -426,6 +452,10 @@ impl RedisServer {
 
     fn command(&self) -> io::Result<Command> {
         let mut cmd = Command::new(&self.bin);
+        if self.options.sentinel.is_some() {
+            // redis-server takes a configuration file only as its first argument.
+            cmd.arg(self.sentinel_conf_path()).arg("--sentinel");
+        }
         cmd.arg("--port")
             .arg(self.port.to_string())
             .args(["--bind", "127.0.0.1"])
