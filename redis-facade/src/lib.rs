@@ -59,8 +59,10 @@
 //!
 //! - `tls`: `rediss://` URLs, through rustls (ring) and the system's root
 //!   certificates unless the [`ConnectionConfig`] names others.
-//! - `blocking`: [`blocking::Client`], for programs without an async
+//! - `blocking`: `blocking::Client`, for programs without an async
 //!   runtime (`conn.get("k").wait()?`).
+//! - `deadpool`: `DeadpoolManager`, exclusive
+//!   connections pooled by the `deadpool` crate.
 //! - `serde`: `Json<T>`, a value stored as one JSON string
 //!   (`conn.set("user:1", Json(&user))`), and `to_hash_fields` /
 //!   `from_hash`, a struct stored as a hash of its fields.
@@ -107,6 +109,8 @@ pub use redis_conn::{
     Address, ConfigError, Connection, ConnectionConfig, Error, HandshakeInfo, PemSource, Protocol,
     ReconnectPolicy, Result,
 };
+#[cfg(feature = "deadpool")]
+pub use redis_paired::DeadpoolManager;
 pub use redis_paired::{
     AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, IntoCommand, Options,
     PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool, PoolOptions, PoolStats, Pooled,

@@ -67,6 +67,8 @@ mod blocking;
 pub mod catalogue;
 mod commands;
 mod connection;
+#[cfg(feature = "deadpool")]
+mod deadpool;
 mod driver;
 mod lanes;
 mod options;
@@ -84,6 +86,8 @@ pub use redis_conn::{ConnectionConfig, Error};
 
 pub use crate::commands::{Commands, Direction, Expiry, SetOptions};
 pub use crate::connection::{ExclusiveConnection, IntoCommand, PairedConnection, Sender};
+#[cfg(feature = "deadpool")]
+pub use crate::deadpool::DeadpoolManager;
 pub use crate::options::Options;
 pub use crate::pipeline::Pipeline;
 pub use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};

@@ -68,7 +68,7 @@ fn check_docs() -> Result<ExitCode, TaskError> {
     let status = Command::new(cargo())
         .current_dir(project_root())
         .args(["doc", "--workspace", "--no-deps", "--features"])
-        .arg("redis-conn/tls,redis-facade/tls,redis-facade/serde,redis-facade/blocking")
+        .arg("redis-conn/tls,redis-facade/tls,redis-facade/serde,redis-facade/blocking,redis-facade/deadpool")
         .env("RUSTDOCFLAGS", "-D warnings")
         .status()
         .map_err(|e| format!("cannot run `cargo doc`: {e}"))?;
@@ -88,7 +88,7 @@ fn scope(args: &[OsString]) -> Vec<&'static str> {
         vec![
             "--workspace",
             "--features",
-            "redis-conn/tls,redis-facade/tls,redis-facade/blocking",
+            "redis-conn/tls,redis-facade/tls,redis-facade/blocking,redis-facade/deadpool",
         ]
     }
 }
