@@ -46,6 +46,7 @@ pub struct ConnectionConfig {
     read_only: bool,
     sentinel_username: Option<String>,
     sentinel_password: Option<Secret>,
+    sentinel_replica: bool,
     protocol: Protocol,
     connect_timeout: Duration,
     tcp_keepalive: Option<Duration>,
@@ -129,6 +130,7 @@ impl ConnectionConfig {
             read_only: false,
             sentinel_username: None,
             sentinel_password: None,
+            sentinel_replica: false,
             protocol: Protocol::Resp3,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
@@ -320,6 +322,20 @@ impl ConnectionConfig {
         self
     }
 
+    /// With a [`Sentinel`](Address::Sentinel) address: connect to one of the
+    /// master's replicas the sentinels know and consider healthy, for reads
+    /// (`?sentinel_role=replica` in a URL), instead of the master. Each
+    /// reconnect picks again.
+    pub fn with_sentinel_replica(mut self, replica: bool) -> ConnectionConfig {
+        self.sentinel_replica = replica;
+        self
+    }
+
+    /// Whether a Sentinel address leads to a replica instead of the master.
+    pub fn sentinel_replica(&self) -> bool {
+        self.sentinel_replica
+    }
+
     /// The sentinels' user name, if one is set.
     pub fn sentinel_username(&self) -> Option<&str> {
         self.sentinel_username.as_deref()
@@ -443,6 +459,9 @@ impl fmt::Display for ConnectionConfig {
                 }
                 if self.sentinel_password.is_some() {
                     query.push("sentinel_password=<redacted>".to_owned());
+                }
+                if self.sentinel_replica {
+                    query.push("sentinel_role=replica".to_owned());
                 }
             }
             Address::Unix(path) => {
@@ -664,6 +683,7 @@ fn parse_sentinel_url(rest: &str) -> Result<ConnectionConfig, ConfigError> {
     let db = segments.next().unwrap_or("");
     let mut sentinel_username = None;
     let mut sentinel_password = None;
+    let mut sentinel_replica = false;
     let mut others = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -674,6 +694,11 @@ fn parse_sentinel_url(rest: &str) -> Result<ConnectionConfig, ConfigError> {
             "sentinel_password" => {
                 sentinel_password = Some(Secret(percent_decode(value, "sentinel password")?))
             }
+            "sentinel_role" => match value {
+                "master" => sentinel_replica = false,
+                "replica" => sentinel_replica = true,
+                other => return Err(ConfigError::InvalidSentinelRole(other.to_string())),
+            },
             _ => others.push(pair),
         }
     }
@@ -687,6 +712,7 @@ fn parse_sentinel_url(rest: &str) -> Result<ConnectionConfig, ConfigError> {
     config.address = Address::Sentinel { sentinels, master };
     config.sentinel_username = sentinel_username;
     config.sentinel_password = sentinel_password;
+    config.sentinel_replica = sentinel_replica;
     Ok(config)
 }
 
@@ -1046,7 +1072,18 @@ mod tests {
             "{shown}"
         );
 
+        let replica =
+            ConnectionConfig::from_url("redis+sentinel://h/m?sentinel_role=replica").unwrap();
+        assert!(replica.sentinel_replica());
+        assert!(
+            replica.to_string().ends_with("?sentinel_role=replica"),
+            "{replica}"
+        );
         for (url, part) in [
+            (
+                "redis+sentinel://h/m?sentinel_role=boss",
+                "unknown sentinel_role",
+            ),
             ("redis+sentinel://h1:26379", "names no master"),
             ("redis+sentinel://h1:26379/", "names no master"),
             ("redis+sentinel:///mymaster", "url has no host"),

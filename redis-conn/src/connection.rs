@@ -56,7 +56,7 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
             let stream = Stream::connect_in(&node, &phase).await?;
             phase.set("handshake");
             let mut conn = Connection::establish(stream, &node).await?;
-            crate::sentinel::check_master(&mut conn, master).await?;
+            crate::sentinel::check_role(&mut conn, config, master).await?;
             return Ok(conn);
         }
         let stream = Stream::connect_in(config, &phase).await?;

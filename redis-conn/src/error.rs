@@ -223,6 +223,9 @@ pub enum ConfigError {
     /// (`redis+sentinel://host:26379/mymaster`).
     #[error("sentinel url names no master: expected redis+sentinel://host:port/master_name")]
     MissingMasterName,
+    /// `sentinel_role` is neither `master` nor `replica`.
+    #[error("unknown sentinel_role {0:?}: expected master or replica")]
+    InvalidSentinelRole(String),
     /// A Unix socket URL without a socket path.
     #[error("unix socket url has no path")]
     MissingPath,

@@ -21,7 +21,9 @@ pub(crate) async fn master_address(
             Ok(Some(address)) => return Ok(address),
             Ok(None) => {
                 tracing::debug!(sentinel = %Address::tcp(host.clone(), *port), master, "the sentinel does not know the master");
-                last = Some(Error::Unsupported("a master name no sentinel monitors"));
+                last = Some(Error::Unsupported(
+                    "a master name no sentinel monitors, or no healthy replica of it",
+                ));
             }
             Err(error) => {
                 tracing::debug!(sentinel = %Address::tcp(host.clone(), *port), %error, "the sentinel did not answer");
@@ -32,6 +34,9 @@ pub(crate) async fn master_address(
     Err(last.unwrap_or(Error::Closed))
 }
 
+/// A sentinel's answer for `master`: the master's address, or with
+/// [`ConnectionConfig::sentinel_replica`] a healthy replica's (taking turns
+/// from one connect to the next); `None` when it knows none.
 async fn ask(
     config: &ConnectionConfig,
     host: &str,
@@ -49,6 +54,10 @@ async fn ask(
     }
     let stream = Stream::connect(&sentinel).await?;
     let mut conn = Connection::establish(stream, &sentinel).await?;
+    if config.sentinel_replica() {
+        let reply = conn.send(cmd!("SENTINEL", "REPLICAS", master)).await?;
+        return Ok(pick_replica(reply));
+    }
     let reply = conn
         .send(cmd!("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master))
         .await?;
@@ -63,21 +72,64 @@ async fn ask(
     })
 }
 
-/// Fails unless the node `conn` reached says it is a master: a sentinel's
+/// A replica the sentinel considers healthy (no `s_down`, `o_down` or
+/// `disconnected` flag, its link to the master up), the replicas taking
+/// turns from one call to the next.
+fn pick_replica(reply: Value) -> Option<(String, u16)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static TURN: AtomicUsize = AtomicUsize::new(0);
+    let replicas: Vec<Vec<(String, String)>> = FromValue::from_value(reply).ok()?;
+    let healthy: Vec<(String, u16)> = replicas
+        .into_iter()
+        .filter_map(|fields| {
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let flags = field("flags")?;
+            let down = ["s_down", "o_down", "disconnected"]
+                .iter()
+                .any(|f| flags.split(',').any(|flag| flag == *f));
+            let linked = field("master-link-status") == Some("ok");
+            let port = field("port")?.parse().ok()?;
+            (!down && linked).then(|| (field("ip").unwrap_or_default().to_string(), port))
+        })
+        .filter(|(ip, _)| !ip.is_empty())
+        .collect();
+    if healthy.is_empty() {
+        return None;
+    }
+    let n = TURN.fetch_add(1, Ordering::Relaxed);
+    healthy.get(n % healthy.len()).cloned()
+}
+
+/// Fails unless the node `conn` reached has the role asked for (a master,
+/// or a replica with [`ConnectionConfig::sentinel_replica`]): a sentinel's
 /// answer can be stale for a moment after a failover.
-pub(crate) async fn check_master(conn: &mut Connection<Stream>, master: &str) -> Result<()> {
+pub(crate) async fn check_role(
+    conn: &mut Connection<Stream>,
+    config: &ConnectionConfig,
+    master: &str,
+) -> Result<()> {
     let reply = conn.send(cmd!("ROLE")).await?;
     let role: Vec<Value> = FromValue::from_value(reply)?;
-    match role.first().and_then(Value::as_bytes) {
-        Some(b"master") => Ok(()),
-        _ => {
-            tracing::debug!(
-                master,
-                "the sentinel named a node that is not a master (yet)"
-            );
-            Err(Error::Unsupported(
-                "a sentinel named a node that is not a master",
-            ))
-        }
+    let wanted: &[u8] = if config.sentinel_replica() {
+        b"slave"
+    } else {
+        b"master"
+    };
+    if role.first().and_then(Value::as_bytes) == Some(wanted) {
+        return Ok(());
     }
+    tracing::debug!(
+        master,
+        "the sentinel named a node of another role (a failover in progress)"
+    );
+    Err(Error::Unsupported(if config.sentinel_replica() {
+        "a sentinel named a node that is not a replica"
+    } else {
+        "a sentinel named a node that is not a master"
+    }))
 }

@@ -213,3 +213,28 @@ async fn an_unknown_master_name_is_a_clear_error() {
     assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
     assert!(err.to_string().contains("no sentinel monitors"), "{err}");
 }
+
+#[tokio::test]
+async fn reads_can_go_to_a_replica() {
+    let setup = RedisSentinel::start().expect("the sentinel setup starts");
+    let master = PairedConnection::connect(&config(&setup)).await.unwrap();
+    master.set("sentinel:replicated", "v").await.unwrap();
+    let acked: i64 = master.send(cmd!("WAIT", 1, 5000)).await.unwrap();
+    assert_eq!(acked, 1);
+    let replica_config = config(&setup).with_sentinel_replica(true);
+    let replica = PairedConnection::connect(&replica_config).await.unwrap();
+    assert_eq!(port_of(&replica).await, setup.replica().port());
+    let value: Option<String> = replica.get("sentinel:replicated").await.unwrap();
+    assert_eq!(value.as_deref(), Some("v"));
+    // A replica refuses writes; that is no failover, and the connection
+    // stays where it is.
+    let err = replica.set("sentinel:nope", "x").await.unwrap_err();
+    assert_eq!(err.server_code(), Some("READONLY"), "{err}");
+    assert_eq!(port_of(&replica).await, setup.replica().port());
+    let url = format!(
+        "{}?sentinel_role=replica",
+        replica_config.to_string().split('?').next().unwrap()
+    );
+    let parsed: ConnectionConfig = url.parse().unwrap();
+    assert!(parsed.sentinel_replica());
+}

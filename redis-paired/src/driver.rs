@@ -35,7 +35,8 @@ async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Str
     let policy = config.reconnect();
     loop {
         shared.set_connected();
-        let follows_master = matches!(config.address(), redis_conn::Address::Sentinel { .. });
+        let follows_master = matches!(config.address(), redis_conn::Address::Sentinel { .. })
+            && !config.sentinel_replica();
         let reason = match Io::new(shared, conn, follows_master).run().await {
             Ending::Shutdown => {
                 tracing::debug!("connection closed: every handle is gone");
