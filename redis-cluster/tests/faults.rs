@@ -51,11 +51,16 @@ impl Load {
                         match timeout(Duration::from_secs(15), round).await {
                             Err(_) => panic!("task {task}: a call hung"),
                             Ok(Ok(got)) => {
-                                assert_eq!(
-                                    got.as_deref(),
-                                    Some(value.as_str()),
-                                    "task {task} got a foreign value"
-                                );
+                                // Replication is asynchronous: a failover
+                                // between the SET and the GET may lose the
+                                // write (an older value, or none). Another
+                                // task's value would be a misrouted reply.
+                                if let Some(got) = &got {
+                                    assert!(
+                                        got.starts_with(&format!("{task}:")),
+                                        "task {task} got a foreign value {got}"
+                                    );
+                                }
                                 successes.fetch_add(1, Ordering::Relaxed);
                             }
                             Ok(Err(e)) => {

@@ -112,10 +112,10 @@ pub use redis_conn::{
 #[cfg(feature = "deadpool")]
 pub use redis_paired::DeadpoolManager;
 pub use redis_paired::{
-    AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, IntoCommand, Options,
-    PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool, PoolOptions, PoolStats, Pooled,
-    Reply, Scan, ScanStream, Script, Sender, SetOptions, Stats, StreamEntry, StreamRead,
-    StreamReads,
+    AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, GeoMatch, GeoPosition, GeoUnit,
+    IntoCommand, Options, PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool,
+    PoolOptions, PoolStats, Pooled, Reply, Scan, ScanStream, Script, Sender, SetOptions, Stats,
+    StreamEntry, StreamRead, StreamReads,
 };
 pub use redis_pubsub::{
     Event, IntoChannel, IntoChannels, Kind, Message, Messages, PubsubConnection, PubsubOptions,

@@ -5,6 +5,7 @@ use std::hash::Hash;
 
 use resp::{Command, FromValue, ToArgs};
 
+use crate::geo::{GeoMatch, GeoPosition, GeoUnit};
 use crate::stream::{AutoClaimed, PendingEntry, PendingSummary, StreamEntry, StreamReads};
 use crate::{Reply, Scan, Sender};
 
@@ -838,6 +839,64 @@ pub trait Commands: Sender {
             cmd = cmd.arg("~");
         }
         self.send(cmd.arg(max_len))
+    }
+
+    // Geo.
+
+    /// `GEOADD key longitude latitude member [...]`: how many members were
+    /// added (not counting those moved).
+    fn geoadd<M: ToArgs>(&self, key: impl ToArgs, points: &[(f64, f64, M)]) -> Reply<i64> {
+        let mut cmd = Command::new("GEOADD").arg(key);
+        for (longitude, latitude, member) in points {
+            cmd.push_arg(*longitude)
+                .push_arg(*latitude)
+                .push_arg(member);
+        }
+        self.send(cmd)
+    }
+
+    /// `GEOPOS key member [member ...]`: each member's position, `None` for
+    /// a member that is not there.
+    fn geopos(&self, key: impl ToArgs, members: impl ToArgs) -> Reply<Vec<Option<GeoPosition>>> {
+        self.send(Command::new("GEOPOS").arg(key).arg(members))
+    }
+
+    /// `GEODIST key member1 member2 unit`: the distance between two members,
+    /// `None` when either is missing.
+    fn geodist(
+        &self,
+        key: impl ToArgs,
+        from: impl ToArgs,
+        to: impl ToArgs,
+        unit: GeoUnit,
+    ) -> Reply<Option<f64>> {
+        self.send(Command::new("GEODIST").arg(key).arg(from).arg(to).arg(unit))
+    }
+
+    /// `GEOSEARCH key FROMLONLAT lon lat BYRADIUS radius unit ASC [COUNT
+    /// count] WITHCOORD WITHDIST`: the members within `radius` of a point,
+    /// nearest first, at most `count`, with their distance and position.
+    fn geosearch_radius(
+        &self,
+        key: impl ToArgs,
+        center: GeoPosition,
+        radius: f64,
+        unit: GeoUnit,
+        count: Option<u64>,
+    ) -> Reply<Vec<GeoMatch>> {
+        let mut cmd = Command::new("GEOSEARCH")
+            .arg(key)
+            .arg("FROMLONLAT")
+            .arg(center.longitude)
+            .arg(center.latitude)
+            .arg("BYRADIUS")
+            .arg(radius)
+            .arg(unit)
+            .arg("ASC");
+        if let Some(count) = count {
+            cmd = cmd.arg("COUNT").arg(count);
+        }
+        self.send(cmd.arg("WITHCOORD").arg("WITHDIST"))
     }
 
     // Server and connection.

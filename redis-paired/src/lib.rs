@@ -70,6 +70,7 @@ mod connection;
 #[cfg(feature = "deadpool")]
 mod deadpool;
 mod driver;
+mod geo;
 mod lanes;
 mod options;
 mod pipeline;
@@ -88,6 +89,7 @@ pub use crate::commands::{Commands, Direction, Expiry, SetOptions};
 pub use crate::connection::{ExclusiveConnection, IntoCommand, PairedConnection, Sender};
 #[cfg(feature = "deadpool")]
 pub use crate::deadpool::DeadpoolManager;
+pub use crate::geo::{GeoMatch, GeoPosition, GeoUnit};
 pub use crate::options::Options;
 pub use crate::pipeline::Pipeline;
 pub use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};

@@ -919,3 +919,54 @@ async fn streams_on_both_protocols() {
         conn.del(k("none")).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn geo_on_both_protocols() {
+    use redis_paired::{GeoPosition, GeoUnit};
+    let redis = Redis::new();
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let conn = redis.connect_with(protocol).await;
+        let k = key("geo", format!("{protocol:?}"));
+        conn.del(&k).await.unwrap();
+        let added = conn
+            .geoadd(
+                &k,
+                &[
+                    (13.361389, 38.115556, "Palermo"),
+                    (15.087269, 37.502669, "Catania"),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(added, 2);
+        let positions = conn.geopos(&k, ["Palermo", "Nowhere"]).await.unwrap();
+        let palermo = positions[0].expect("Palermo is there");
+        assert!((palermo.longitude - 13.361389).abs() < 1e-4, "{palermo:?}");
+        assert!((palermo.latitude - 38.115556).abs() < 1e-4, "{palermo:?}");
+        assert_eq!(positions[1], None);
+        let km = conn
+            .geodist(&k, "Palermo", "Catania", GeoUnit::Kilometers)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!((km - 166.2742).abs() < 0.01, "{km}");
+        assert_eq!(
+            conn.geodist(&k, "Palermo", "Nowhere", GeoUnit::Meters)
+                .await
+                .unwrap(),
+            None
+        );
+        let centre = GeoPosition {
+            longitude: 15.0,
+            latitude: 37.0,
+        };
+        let found = conn
+            .geosearch_radius(&k, centre, 200.0, GeoUnit::Kilometers, Some(10))
+            .await
+            .unwrap();
+        let names: Vec<&str> = found.iter().map(|m| m.member.as_str()).collect();
+        assert_eq!(names, ["Catania", "Palermo"], "nearest first");
+        assert!((found[0].distance - 56.4413).abs() < 0.01, "{found:?}");
+        assert!((found[0].position.longitude - 15.087269).abs() < 1e-4);
+    }
+}
