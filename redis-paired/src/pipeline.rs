@@ -145,6 +145,47 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// Sends the batch and returns each command's own outcome, in order: its
+    /// reply, or the error the server answered it with, so that one refused
+    /// command does not hide the others' replies. (Of a transaction, the
+    /// outcomes of its commands as `EXEC` ran them.)
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
+    /// use resp::cmd;
+    ///
+    /// let outcomes = conn
+    ///     .pipeline()
+    ///     .add(cmd!("SET", "n", "text"))
+    ///     .add(cmd!("INCR", "n"))
+    ///     .add(cmd!("GET", "n"))
+    ///     .query_each()
+    ///     .await?;
+    /// assert!(outcomes[1].is_err()); // not an integer
+    /// assert!(outcomes[2].is_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query_each(
+        self,
+    ) -> impl Future<Output = Result<Vec<Result<Value, Error>>, Error>> + Send + 'static {
+        let all = self.query::<Value>();
+        async move {
+            let Value::Array(replies) = all.await? else {
+                return Err(Error::Protocol(resp::Error::InvalidFrame("batch reply")));
+            };
+            Ok(replies
+                .into_iter()
+                .map(|reply| match reply {
+                    Value::Error(text) | Value::BlobError(text) => {
+                        Err(Error::Server(ServerError::new(text)))
+                    }
+                    other => Ok(other),
+                })
+                .collect())
+        }
+    }
+
     /// As [`query`](Self::query), waited for on this thread, for a
     /// synchronous program (see [`wait`](crate::wait)).
     pub fn query_wait<T: FromValue>(self) -> Result<T, Error> {

@@ -463,3 +463,30 @@ async fn watch_retries_until_no_one_else_got_in_between() {
         .unwrap_err();
     assert_eq!(err.server_code(), Some("WRONGTYPE"), "{err}");
 }
+
+#[tokio::test]
+async fn each_command_of_a_batch_has_its_own_outcome() {
+    let server = Server::get();
+    let conn = server.connect().await;
+    let outcomes = conn
+        .pipeline()
+        .add(cmd!("SET", "each:n", "text"))
+        .add(cmd!("INCR", "each:n"))
+        .add(cmd!("GET", "each:n"))
+        .query_each()
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes[0].is_ok());
+    assert_eq!(outcomes[1].as_ref().unwrap_err().server_code(), Some("ERR"));
+    assert_eq!(outcomes[2].as_ref().unwrap(), &Value::bulk("text"));
+    // In a transaction, the outcomes of the commands as EXEC ran them.
+    let outcomes = conn
+        .transaction()
+        .add(cmd!("INCR", "each:n"))
+        .add(cmd!("SET", "each:m", 1))
+        .query_each()
+        .await
+        .unwrap();
+    assert!(outcomes[0].is_err() && outcomes[1].is_ok(), "{outcomes:?}");
+}
