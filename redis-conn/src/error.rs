@@ -26,13 +26,16 @@ pub enum Error {
     /// its code (`WRONGTYPE`, `MOVED`, `NOSCRIPT`, ...).
     #[error("server error: {0}")]
     Server(#[source] resp::ServerError),
-    /// A reply could not be converted into the Rust type asked for.
-    #[error("cannot convert {found} reply to {target}")]
+    /// A reply could not be converted into the Rust type asked for:
+    /// "expected i64, got a string that is not an integer in range: \"abc\"".
+    #[error("expected {target}, got {found}{value}")]
     Conversion {
         /// The Rust type that was asked for.
         target: &'static str,
         /// The kind of reply that arrived (or why its content did not fit).
         found: &'static str,
+        /// The start of the content that did not fit, when there is some.
+        value: resp::Preview,
     },
     /// The handshake was rejected because of the credentials: a wrong user
     /// name or password (`WRONGPASS`), or none given to a server that wants
@@ -168,7 +171,15 @@ impl From<resp::Error> for Error {
     fn from(e: resp::Error) -> Error {
         match e {
             resp::Error::Server(e) => Error::Server(e),
-            resp::Error::Conversion { target, found } => Error::Conversion { target, found },
+            resp::Error::Conversion {
+                target,
+                found,
+                value,
+            } => Error::Conversion {
+                target,
+                found,
+                value,
+            },
             other => Error::Protocol(other),
         }
     }
@@ -315,16 +326,21 @@ mod tests {
 
         let e = Error::from(resp::Error::Conversion {
             target: "i64",
-            found: "bulk string",
+            found: "a string that is not an integer in range",
+            value: resp::Preview::of(b"abc"),
         });
         assert!(matches!(
             e,
             Error::Conversion {
                 target: "i64",
-                found: "bulk string"
+                found: "a string that is not an integer in range",
+                ..
             }
         ));
-        assert_eq!(e.to_string(), "cannot convert bulk string reply to i64");
+        assert_eq!(
+            e.to_string(),
+            "expected i64, got a string that is not an integer in range: \"abc\""
+        );
 
         let e = Error::from(resp::Error::InvalidType(b'?'));
         assert!(matches!(e, Error::Protocol(resp::Error::InvalidType(b'?'))));

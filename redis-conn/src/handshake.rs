@@ -228,6 +228,7 @@ impl<'a> Handshake<'a> {
                 return Err(Error::Conversion {
                     target: "HELLO reply",
                     found: other.kind(),
+                    value: resp::Preview::none(),
                 })
             }
         };
@@ -659,7 +660,8 @@ mod tests {
                 e,
                 Error::Conversion {
                     target: "HELLO reply",
-                    found: "integer"
+                    found: "integer",
+                    ..
                 }
             ),
             "{e:?}"

@@ -92,6 +92,7 @@ pub fn from_hash<T: DeserializeOwned>(
     T::deserialize(MapDeserializer::new(fields)).map_err(|FieldError(found)| Error::Conversion {
         target: type_name::<T>(),
         found,
+        value: resp::Preview::none(),
     })
 }
 
@@ -371,7 +372,9 @@ mod tests {
         for (fields, found) in cases {
             let err = from_hash::<User>(fields).unwrap_err();
             match err {
-                Error::Conversion { target, found: f } => {
+                Error::Conversion {
+                    target, found: f, ..
+                } => {
                     assert_eq!(target, type_name::<User>());
                     assert_eq!(f, found);
                 }

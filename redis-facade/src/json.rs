@@ -71,9 +71,10 @@ impl<T: DeserializeOwned> FromValue for Json<T> {
     /// Any string reply, parsed as JSON of type `T`.
     fn from_value(value: Value) -> Result<Json<T>, resp::Error> {
         let json = Bytes::from_value(value).map_err(|e| match e {
-            resp::Error::Conversion { found, .. } => resp::Error::Conversion {
+            resp::Error::Conversion { found, value, .. } => resp::Error::Conversion {
                 target: type_name::<T>(),
                 found,
+                value,
             },
             other => other,
         })?;
@@ -87,6 +88,7 @@ impl<T: DeserializeOwned> FromValue for Json<T> {
             resp::Error::Conversion {
                 target: type_name::<T>(),
                 found,
+                value: resp::Preview::of(&json),
             }
         })
     }
@@ -145,7 +147,8 @@ mod tests {
             Json::<User>::from_value(Value::NullBulkString),
             Err(resp::Error::Conversion {
                 target: type_name::<User>(),
-                found: "null"
+                found: "null",
+                value: resp::Preview::none(),
             })
         );
     }
@@ -173,7 +176,8 @@ mod tests {
                 Json::<User>::from_value(value),
                 Err(resp::Error::Conversion {
                     target: user,
-                    found
+                    found,
+                    value: resp::Preview::none(),
                 })
             );
         }

@@ -186,9 +186,10 @@ mod serde_values {
         conn.set("facade:json:bad", "not json").await.unwrap();
         let err = conn.get::<Json<User>>("facade:json:bad").await.unwrap_err();
         match &err {
-            Error::Conversion { target, found } => {
+            Error::Conversion { target, found, .. } => {
                 assert!(target.ends_with("User"), "{err}");
                 assert_eq!(*found, "bulk string that is not valid JSON");
+                assert!(err.to_string().ends_with(": \"not json\""), "{err}");
             }
             other => panic!("expected a conversion error, got {other:?}"),
         }

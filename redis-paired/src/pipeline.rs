@@ -267,6 +267,7 @@ fn exec_results(mut all: Vec<Value>) -> Result<Vec<Value>, Error> {
         other => Err(Error::Conversion {
             target: "transaction results",
             found: other.kind(),
+            value: resp::Preview::none(),
         }),
     }
 }

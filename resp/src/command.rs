@@ -221,6 +221,7 @@ impl TryFrom<&Value> for Command {
                 return Err(Error::Conversion {
                     target: "command",
                     found: other.kind(),
+                    value: crate::Preview::none(),
                 })
             }
         };
@@ -234,6 +235,7 @@ impl TryFrom<&Value> for Command {
                     return Err(Error::Conversion {
                         target: "command argument",
                         found: other.kind(),
+                        value: crate::Preview::none(),
                     })
                 }
             }

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hash};
 use bytes::Bytes;
 
 use crate::decode::parse_double;
-use crate::{Error, ServerError, Value};
+use crate::{Error, Preview, ServerError, Value};
 
 /// A Rust type that a reply can be converted into.
 ///
@@ -20,10 +20,9 @@ use crate::{Error, ServerError, Value};
 ///
 /// assert_eq!(Option::<String>::from_value(Value::Null), Ok(None));
 /// assert_eq!(i64::from_value(Value::bulk("42")), Ok(42));
-/// assert_eq!(
-///     u8::from_value(Value::Integer(300)),
-///     Err(Error::Conversion { target: "u8", found: "integer out of range" })
-/// );
+/// let err = u8::from_value(Value::Integer(300)).unwrap_err();
+/// assert!(matches!(err, Error::Conversion { target: "u8", .. }));
+/// assert_eq!(err.to_string(), "expected u8, got an integer out of range: \"300\"");
 /// let pairs: Vec<(String, f64)> =
 ///     FromValue::from_value(Value::Array(vec![Value::bulk("a"), Value::bulk("1.5")])).unwrap();
 /// assert_eq!(pairs, vec![("a".to_string(), 1.5)]);
@@ -75,7 +74,20 @@ fn reply(mut value: Value) -> Result<Value, Error> {
 }
 
 fn mismatch<T>(target: &'static str, found: &'static str) -> Result<T, Error> {
-    Err(Error::Conversion { target, found })
+    Err(Error::Conversion {
+        target,
+        found,
+        value: Preview::none(),
+    })
+}
+
+/// As [`mismatch`], quoting the content that did not fit.
+fn mismatch_in<T>(target: &'static str, found: &'static str, content: &[u8]) -> Result<T, Error> {
+    Err(Error::Conversion {
+        target,
+        found,
+        value: Preview::of(content),
+    })
 }
 
 impl FromValue for Value {
@@ -110,7 +122,7 @@ impl FromValue for bool {
             Value::BulkString(s) | Value::SimpleString(s) => match &s[..] {
                 b"1" => Ok(true),
                 b"0" => Ok(false),
-                _ => mismatch("bool", "string that is not 1 or 0"),
+                _ => mismatch_in("bool", "a string that is not 1 or 0", &s),
             },
             other => mismatch("bool", other.kind()),
         }
@@ -127,10 +139,10 @@ macro_rules! int_from_value {
             fn from_value(value: Value) -> Result<$t, Error> {
                 match reply(value)? {
                     Value::Integer(n) => <$t>::try_from(n)
-                        .or_else(|_| mismatch(stringify!($t), "integer out of range")),
+                        .or_else(|_| mismatch_in(stringify!($t), "an integer out of range", n.to_string().as_bytes())),
                     Value::BulkString(s) | Value::SimpleString(s) | Value::BigNumber(s) => {
                         parse_str::<$t>(&s)
-                            .map_or_else(|| mismatch(stringify!($t), "string that is not an integer in range"), Ok)
+                            .map_or_else(|| mismatch_in(stringify!($t), "a string that is not an integer in range", &s), Ok)
                     }
                     other => mismatch(stringify!($t), other.kind()),
                 }
@@ -158,9 +170,11 @@ impl FromValue for f64 {
         match reply(value)? {
             Value::Double(d) => Ok(d),
             Value::Integer(n) => Ok(n as f64),
-            Value::BulkString(s) | Value::SimpleString(s) | Value::BigNumber(s) => {
-                parse_double(&s).map_or_else(|| mismatch("f64", "string that is not a number"), Ok)
-            }
+            Value::BulkString(s) | Value::SimpleString(s) | Value::BigNumber(s) => parse_double(&s)
+                .map_or_else(
+                    || mismatch_in("f64", "a string that is not a number", &s),
+                    Ok,
+                ),
             other => mismatch("f64", other.kind()),
         }
     }
@@ -181,7 +195,7 @@ impl FromValue for String {
             | Value::SimpleString(s)
             | Value::BigNumber(s)
             | Value::VerbatimString { text: s, .. } => String::from_utf8(Vec::from(s))
-                .or_else(|_| mismatch("String", "string that is not UTF-8")),
+                .or_else(|e| mismatch_in("String", "a string that is not UTF-8", e.as_bytes())),
             Value::Integer(n) => Ok(n.to_string()),
             Value::Double(d) => Ok(d.to_string()),
             other => mismatch("String", other.kind()),
@@ -296,11 +310,11 @@ impl<A: FromValue, B: FromValue> FromValue for (A, B) {
                 let mut it = items.into_iter();
                 match (it.next(), it.next()) {
                     (Some(a), Some(b)) => Ok((A::from_value(a)?, B::from_value(b)?)),
-                    _ => mismatch("tuple", "array of the wrong length"),
+                    _ => mismatch("tuple", "an array of the wrong length"),
                 }
             }
             Value::Array(_) | Value::Set(_) | Value::Push(_) => {
-                mismatch("tuple", "array of the wrong length")
+                mismatch("tuple", "an array of the wrong length")
             }
             other => mismatch("tuple", other.kind()),
         }
@@ -319,7 +333,7 @@ impl<A: FromValue, B: FromValue> FromValue for (A, B) {
             return items.into_iter().map(<(A, B)>::from_value).collect();
         }
         if items.len() % 2 != 0 {
-            return mismatch("tuple", "flat array of odd length");
+            return mismatch("tuple", "a flat array of odd length");
         }
         let mut pairs = Vec::with_capacity(items.len() / 2);
         let mut it = items.into_iter();
@@ -355,12 +369,12 @@ macro_rules! tuple_from_value {
                         Ok(($(
                             match it.next() {
                                 Some(v) => $name::from_value(v)?,
-                                None => return mismatch("tuple", "array of the wrong length"),
+                                None => return mismatch("tuple", "an array of the wrong length"),
                             },
                         )+))
                     }
                     Value::Array(_) | Value::Set(_) | Value::Push(_) => {
-                        mismatch("tuple", "array of the wrong length")
+                        mismatch("tuple", "an array of the wrong length")
                     }
                     other => mismatch("tuple", other.kind()),
                 }

@@ -48,17 +48,78 @@ pub enum Error {
     /// shift every later reply onto the wrong request.
     #[error("empty command")]
     EmptyCommand,
-    /// A reply could not be converted into the requested Rust type.
-    #[error("cannot convert {found} reply to {target}")]
+    /// A reply could not be converted into the requested Rust type:
+    /// "expected i64, got a string that is not an integer in range: \"abc\"".
+    #[error("expected {target}, got {found}{value}")]
     Conversion {
         /// The Rust type that was asked for.
         target: &'static str,
         /// The kind of reply that arrived (or why its content did not fit).
         found: &'static str,
+        /// The start of the content that did not fit, when there is some.
+        value: Preview,
     },
     /// The server answered with an error reply.
     #[error("{0}")]
     Server(ServerError),
+}
+
+/// The start of a reply's content, quoted in a conversion error so that a
+/// person can see what came.
+///
+/// It is for reading only: two previews always compare equal, so errors
+/// compare by their meaning (the type asked for, the kind of reply).
+#[derive(Clone, Default)]
+pub struct Preview(Option<Box<str>>);
+
+impl Preview {
+    /// How many characters are quoted at most.
+    pub const MAX_CHARS: usize = 32;
+
+    /// No content to quote.
+    pub const fn none() -> Preview {
+        Preview(None)
+    }
+
+    /// The start of `content`, as text (invalid UTF-8 replaced), at most
+    /// [`MAX_CHARS`](Self::MAX_CHARS) characters.
+    pub fn of(content: &[u8]) -> Preview {
+        let text = String::from_utf8_lossy(content);
+        let mut quoted: String = text.chars().take(Self::MAX_CHARS).collect();
+        if text.chars().nth(Self::MAX_CHARS).is_some() {
+            quoted.push('…');
+        }
+        Preview(Some(quoted.into_boxed_str()))
+    }
+
+    /// The quoted text, if any.
+    pub fn as_str(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl PartialEq for Preview {
+    fn eq(&self, _: &Preview) -> bool {
+        true
+    }
+}
+
+impl Eq for Preview {}
+
+impl std::fmt::Debug for Preview {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for Preview {
+    /// `: "the start"`, or nothing.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(text) => write!(f, ": {text:?}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// An error reply from the server, such as `WRONGTYPE Operation against a key

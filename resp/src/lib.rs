@@ -51,7 +51,7 @@ pub use bytes;
 pub use crate::command::{Args, Command, ToArgs};
 pub use crate::convert::FromValue;
 pub use crate::decode::{Decoder, DecoderConfig};
-pub use crate::error::{Error, ServerError};
+pub use crate::error::{Error, Preview, ServerError};
 pub use crate::value::Value;
 
 /// Builds a [`Value::Array`], each element converted with `Value::from`

@@ -48,7 +48,7 @@ converts! {
     option_i64_from_integer: Option<i64>, Value::Integer(3) => Ok(Some(3));
     option_option_from_null: Option<Option<String>>, Value::Null => Ok(None);
     option_vec_from_null_array: Option<Vec<String>>, Value::NullArray => Ok(None);
-    option_i64_from_bad_string: Option<i64>, Value::bulk("x") => Err(conversion("i64", "string that is not an integer in range"));
+    option_i64_from_bad_string: Option<i64>, Value::bulk("x") => Err(conversion("i64", "a string that is not an integer in range"));
 }
 
 // Strings and bytes.
@@ -60,7 +60,7 @@ converts! {
     string_from_big_number: String, Value::BigNumber(text("123456789012345678901234567890")) => Ok("123456789012345678901234567890".into());
     string_from_integer: String, Value::Integer(-7) => Ok("-7".into());
     string_from_double: String, Value::Double(1.5) => Ok("1.5".into());
-    string_from_invalid_utf8: String, Value::bulk(&b"\xff\xfe"[..]) => Err(conversion("String", "string that is not UTF-8"));
+    string_from_invalid_utf8: String, Value::bulk(&b"\xff\xfe"[..]) => Err(conversion("String", "a string that is not UTF-8"));
     string_from_null: String, Value::Null => Err(conversion("String", "null"));
     string_from_null_bulk: String, Value::NullBulkString => Err(conversion("String", "null"));
     string_from_array: String, Value::Array(vec![]) => Err(conversion("String", "array"));
@@ -85,26 +85,26 @@ converts! {
     i64_from_bulk: i64, Value::bulk("42") => Ok(42);
     i64_from_simple: i64, simple("-1") => Ok(-1);
     i64_from_big_number_in_range: i64, Value::BigNumber(text("9223372036854775807")) => Ok(i64::MAX);
-    i64_from_big_number_out_of_range: i64, Value::BigNumber(text("9223372036854775808")) => Err(conversion("i64", "string that is not an integer in range"));
-    i64_from_bulk_not_a_number: i64, Value::bulk("4x") => Err(conversion("i64", "string that is not an integer in range"));
-    i64_from_bulk_fraction: i64, Value::bulk("1.5") => Err(conversion("i64", "string that is not an integer in range"));
+    i64_from_big_number_out_of_range: i64, Value::BigNumber(text("9223372036854775808")) => Err(conversion("i64", "a string that is not an integer in range"));
+    i64_from_bulk_not_a_number: i64, Value::bulk("4x") => Err(conversion("i64", "a string that is not an integer in range"));
+    i64_from_bulk_fraction: i64, Value::bulk("1.5") => Err(conversion("i64", "a string that is not an integer in range"));
     i64_from_double: i64, Value::Double(1.0) => Err(conversion("i64", "double"));
     i64_from_null: i64, Value::Null => Err(conversion("i64", "null"));
     i64_from_null_bulk: i64, Value::NullBulkString => Err(conversion("i64", "null"));
     i64_from_boolean: i64, Value::Boolean(true) => Err(conversion("i64", "boolean"));
     i128_from_big_number: i128, Value::BigNumber(text("-170141183460469231731687303715884105728")) => Ok(i128::MIN);
     u8_from_255: u8, Value::Integer(255) => Ok(255);
-    u8_from_256: u8, Value::Integer(256) => Err(conversion("u8", "integer out of range"));
-    u8_from_minus_one: u8, Value::Integer(-1) => Err(conversion("u8", "integer out of range"));
+    u8_from_256: u8, Value::Integer(256) => Err(conversion("u8", "an integer out of range"));
+    u8_from_minus_one: u8, Value::Integer(-1) => Err(conversion("u8", "an integer out of range"));
     i8_from_minus_128: i8, Value::Integer(-128) => Ok(-128);
-    i8_from_minus_129: i8, Value::Integer(-129) => Err(conversion("i8", "integer out of range"));
-    i16_from_40000: i16, Value::Integer(40000) => Err(conversion("i16", "integer out of range"));
-    i32_from_bulk_too_big: i32, Value::bulk("2147483648") => Err(conversion("i32", "string that is not an integer in range"));
+    i8_from_minus_129: i8, Value::Integer(-129) => Err(conversion("i8", "an integer out of range"));
+    i16_from_40000: i16, Value::Integer(40000) => Err(conversion("i16", "an integer out of range"));
+    i32_from_bulk_too_big: i32, Value::bulk("2147483648") => Err(conversion("i32", "a string that is not an integer in range"));
     u32_from_max: u32, Value::Integer(i64::from(u32::MAX)) => Ok(u32::MAX);
-    u64_from_negative: u64, Value::Integer(-1) => Err(conversion("u64", "integer out of range"));
+    u64_from_negative: u64, Value::Integer(-1) => Err(conversion("u64", "an integer out of range"));
     u64_from_bulk_max: u64, Value::bulk("18446744073709551615") => Ok(u64::MAX);
     usize_from_integer: usize, Value::Integer(7) => Ok(7);
-    usize_from_negative: usize, Value::Integer(-7) => Err(conversion("usize", "integer out of range"));
+    usize_from_negative: usize, Value::Integer(-7) => Err(conversion("usize", "an integer out of range"));
     isize_from_integer: isize, Value::Integer(-7) => Ok(-7);
 }
 
@@ -116,7 +116,7 @@ converts! {
     f64_from_bulk: f64, Value::bulk("0.25") => Ok(0.25);
     f64_from_bulk_inf: f64, Value::bulk("inf") => Ok(f64::INFINITY);
     f64_from_bulk_minus_inf: f64, Value::bulk("-inf") => Ok(f64::NEG_INFINITY);
-    f64_from_bad_bulk: f64, Value::bulk("abc") => Err(conversion("f64", "string that is not a number"));
+    f64_from_bad_bulk: f64, Value::bulk("abc") => Err(conversion("f64", "a string that is not a number"));
     f64_from_null: f64, Value::Null => Err(conversion("f64", "null"));
     f32_from_double: f32, Value::Double(0.5) => Ok(0.5);
     bool_from_true: bool, Value::Boolean(true) => Ok(true);
@@ -128,7 +128,7 @@ converts! {
     bool_from_bulk_zero: bool, Value::bulk("0") => Ok(false);
     bool_from_null: bool, Value::Null => Ok(false);
     bool_from_null_bulk: bool, Value::NullBulkString => Ok(false);
-    bool_from_bulk_yes: bool, Value::bulk("yes") => Err(conversion("bool", "string that is not 1 or 0"));
+    bool_from_bulk_yes: bool, Value::bulk("yes") => Err(conversion("bool", "a string that is not 1 or 0"));
     bool_from_double: bool, Value::Double(1.0) => Err(conversion("bool", "double"));
 }
 
@@ -140,22 +140,22 @@ converts! {
     vec_string_from_push: Vec<String>, Value::Push(vec![Value::bulk("message")]) => Ok(vec!["message".into()]);
     vec_string_from_null_array: Vec<String>, Value::NullArray => Ok(vec![]);
     vec_option_from_array_with_nulls: Vec<Option<String>>, Value::Array(vec![Value::bulk("a"), Value::NullBulkString, Value::Null]) => Ok(vec![Some("a".into()), None, None]);
-    vec_i64_from_array_with_bad_element: Vec<i64>, Value::Array(vec![Value::Integer(1), Value::bulk("x")]) => Err(conversion("i64", "string that is not an integer in range"));
+    vec_i64_from_array_with_bad_element: Vec<i64>, Value::Array(vec![Value::Integer(1), Value::bulk("x")]) => Err(conversion("i64", "a string that is not an integer in range"));
     vec_value_from_map: Vec<Value>, Value::Map(vec![(simple("k"), Value::Integer(1))]) => Ok(vec![Value::Array(vec![simple("k"), Value::Integer(1)])]);
     pairs_from_flat_array: Vec<(String, f64)>, flat(&[("a", "1.5"), ("b", "2")]) => Ok(vec![("a".into(), 1.5), ("b".into(), 2.0)]);
     pairs_from_nested_arrays: Vec<(String, f64)>, Value::Array(vec![Value::Array(vec![Value::bulk("a"), Value::Double(1.5)]), Value::Array(vec![Value::bulk("b"), Value::Double(2.0)])]) => Ok(vec![("a".into(), 1.5), ("b".into(), 2.0)]);
     pairs_from_map: Vec<(String, f64)>, Value::Map(vec![(Value::bulk("a"), Value::Double(1.5))]) => Ok(vec![("a".into(), 1.5)]);
     pairs_from_empty_array: Vec<(String, f64)>, Value::Array(vec![]) => Ok(vec![]);
-    pairs_from_odd_flat_array: Vec<(String, f64)>, Value::Array(vec![Value::bulk("a"), Value::bulk("1"), Value::bulk("b")]) => Err(conversion("tuple", "flat array of odd length"));
+    pairs_from_odd_flat_array: Vec<(String, f64)>, Value::Array(vec![Value::bulk("a"), Value::bulk("1"), Value::bulk("b")]) => Err(conversion("tuple", "a flat array of odd length"));
     pairs_from_attributed_nested_arrays: Vec<(String, i64)>, Value::Array(vec![annotated(Value::Array(vec![Value::bulk("a"), Value::Integer(1)]))]) => Ok(vec![("a".into(), 1)]);
     hash_map_from_flat_array: HashMap<String, i64>, flat(&[("a", "1"), ("b", "2")]) => Ok(hash_map(&[("a", 1), ("b", 2)]));
     hash_map_from_map: HashMap<String, i64>, Value::Map(vec![(Value::bulk("a"), Value::Integer(1)), (simple("b"), Value::Integer(2))]) => Ok(hash_map(&[("a", 1), ("b", 2)]));
     hash_map_from_pairs: HashMap<String, i64>, Value::Array(vec![Value::Array(vec![Value::bulk("a"), Value::Integer(1)])]) => Ok(hash_map(&[("a", 1)]));
     hash_map_from_null: HashMap<String, i64>, Value::NullArray => Ok(HashMap::new());
     hash_map_from_empty_map: HashMap<String, i64>, Value::Map(vec![]) => Ok(HashMap::new());
-    hash_map_from_odd_flat_array: HashMap<String, i64>, Value::Array(vec![Value::bulk("a")]) => Err(conversion("tuple", "flat array of odd length"));
+    hash_map_from_odd_flat_array: HashMap<String, i64>, Value::Array(vec![Value::bulk("a")]) => Err(conversion("tuple", "a flat array of odd length"));
     hash_map_from_bulk: HashMap<String, i64>, Value::bulk("a") => Err(conversion("HashMap", "bulk string"));
-    hash_map_with_bad_value: HashMap<String, i64>, flat(&[("a", "x")]) => Err(conversion("i64", "string that is not an integer in range"));
+    hash_map_with_bad_value: HashMap<String, i64>, flat(&[("a", "x")]) => Err(conversion("i64", "a string that is not an integer in range"));
     btree_map_from_flat_array: BTreeMap<String, String>, flat(&[("b", "2"), ("a", "1")]) => Ok(BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())]));
     hash_set_from_set: HashSet<String>, Value::Set(vec![Value::bulk("a"), Value::bulk("b"), Value::bulk("a")]) => Ok(HashSet::from(["a".into(), "b".into()]));
     hash_set_from_array: HashSet<i64>, Value::Array(vec![Value::Integer(1)]) => Ok(HashSet::from([1]));
@@ -172,9 +172,9 @@ converts! {
     tuple_3: (String, Option<String>, i64), Value::Array(vec![Value::bulk("a"), Value::Null, Value::bulk("3")]) => Ok(("a".into(), None, 3));
     tuple_4: (i64, i64, i64, i64), Value::Array((1..=4).map(Value::Integer).collect()) => Ok((1, 2, 3, 4));
     tuple_8: (u8, u8, u8, u8, u8, u8, u8, u8), Value::Array((1..=8).map(Value::Integer).collect()) => Ok((1, 2, 3, 4, 5, 6, 7, 8));
-    tuple_2_too_short: (i64, i64), Value::Array(vec![Value::Integer(1)]) => Err(conversion("tuple", "array of the wrong length"));
-    tuple_2_too_long: (i64, i64), Value::Array(vec![Value::Integer(1); 3]) => Err(conversion("tuple", "array of the wrong length"));
-    tuple_3_too_short: (i64, i64, i64), Value::Array(vec![Value::Integer(1); 2]) => Err(conversion("tuple", "array of the wrong length"));
+    tuple_2_too_short: (i64, i64), Value::Array(vec![Value::Integer(1)]) => Err(conversion("tuple", "an array of the wrong length"));
+    tuple_2_too_long: (i64, i64), Value::Array(vec![Value::Integer(1); 3]) => Err(conversion("tuple", "an array of the wrong length"));
+    tuple_3_too_short: (i64, i64, i64), Value::Array(vec![Value::Integer(1); 2]) => Err(conversion("tuple", "an array of the wrong length"));
     tuple_2_from_null: (i64, i64), Value::NullArray => Err(conversion("tuple", "null"));
     tuple_2_from_bulk: (i64, i64), Value::bulk("1") => Err(conversion("tuple", "bulk string"));
     tuple_2_with_bad_element: (i64, i64), Value::Array(vec![Value::Integer(1), Value::Null]) => Err(conversion("i64", "null"));
@@ -263,7 +263,41 @@ fn server_errors_keep_their_code_and_message() {
 #[test]
 fn conversion_errors_name_type_and_kind() {
     let err = i64::from_value(Value::Map(vec![])).unwrap_err();
-    assert_eq!(err.to_string(), "cannot convert map reply to i64");
+    assert_eq!(err.to_string(), "expected i64, got map");
+}
+
+#[test]
+fn conversion_errors_quote_what_did_not_fit() {
+    let err = i64::from_value(Value::bulk("abc")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "expected i64, got a string that is not an integer in range: \"abc\""
+    );
+    let err = u8::from_value(Value::Integer(300)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "expected u8, got an integer out of range: \"300\""
+    );
+    // A long value is cut short.
+    let long = "x".repeat(100);
+    let err = f64::from_value(Value::bulk(long)).unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.ends_with(&format!(": \"{}…\"", "x".repeat(32))),
+        "{shown}"
+    );
+    // The quotation is for people: errors still compare by meaning.
+    assert_eq!(
+        err,
+        i64::from_value(Value::bulk("y"))
+            .map(|_| ())
+            .map_err(|_| Error::Conversion {
+                target: "f64",
+                found: "a string that is not a number",
+                value: resp::Preview::none(),
+            })
+            .unwrap_err()
+    );
 }
 
 // Shorthands and checks.
@@ -298,7 +332,11 @@ fn hash_map(pairs: &[(&str, i64)]) -> HashMap<String, i64> {
 }
 
 fn conversion(target: &'static str, found: &'static str) -> Error {
-    Error::Conversion { target, found }
+    Error::Conversion {
+        target,
+        found,
+        value: resp::Preview::none(),
+    }
 }
 
 fn error_reply() -> Value {
