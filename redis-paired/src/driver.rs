@@ -274,7 +274,8 @@ impl<'a> Io<'a> {
                     }
                 }
             }
-            match self.queue.complete(value, now) {
+            let shared = self.shared;
+            match self.queue.complete(value, now, || shared.finished(1)) {
                 Ok(Completion::Finished) => finished += 1,
                 Ok(Completion::Partial) => {}
                 Err(Unsolicited) => {
@@ -284,7 +285,6 @@ impl<'a> Io<'a> {
                 }
             }
         };
-        self.shared.finished(finished);
         // One reply woke one caller: yielding would only make the runtime
         // wake another worker to steal the driver (a futex call and a
         // context switch), for a batch of one. Several make it worth it.

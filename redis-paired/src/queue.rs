@@ -158,11 +158,14 @@ impl Queue {
     }
 
     /// Hands the next reply off the wire, read at `now`, to the request that
-    /// owns it.
+    /// owns it. `finished` runs when the request is done, before its caller
+    /// is handed the reply: a caller who has its reply finds the request
+    /// no longer counted as owed.
     pub(crate) fn complete(
         &mut self,
         value: Value,
         now: Instant,
+        finished: impl FnOnce(),
     ) -> Result<Completion, Unsolicited> {
         let slot = self.slots.front_mut().ok_or(Unsolicited)?;
         slot.remaining = slot.remaining.saturating_sub(1);
@@ -183,6 +186,7 @@ impl Queue {
                 );
             }
         }
+        finished();
         if let Some(tx) = slot.tx {
             let value = match slot.collected {
                 None => value,
@@ -270,7 +274,7 @@ mod tests {
     impl Queue {
         /// `complete`, at a time that does not matter to the test.
         fn complete_at(&mut self, value: Value) -> Result<Completion, Unsolicited> {
-            self.complete(value, Instant::now())
+            self.complete(value, Instant::now(), || ())
         }
     }
 
@@ -465,7 +469,7 @@ mod tests {
         // Behind a command that takes 10 s, its 100 ms have not started.
         assert!(!q.expire(start + ms(5_000)));
         assert!(rx.try_recv().is_err());
-        q.complete(Value::Null, start + ms(10_000)).unwrap();
+        q.complete(Value::Null, start + ms(10_000), || ()).unwrap();
         assert_eq!(q.next_deadline(), Some(start + ms(10_100)));
         assert!(!q.expire(start + ms(10_050)));
         assert!(rx.try_recv().is_err());
