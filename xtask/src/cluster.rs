@@ -3,14 +3,14 @@
 use std::env;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{self, Read};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::probe::Probe;
 use crate::server::{is_executable, search_path};
 use crate::RedisServer;
 
@@ -33,14 +33,6 @@ const OK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pause between two rounds of probes.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
-
-/// How long one probe of a node may take; a node that takes longer counts as
-/// not answering in that round.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The largest reply a probe accepts; the replies it reads are a few
-/// kilobytes, so anything bigger means it is talking to something else.
-const MAX_REPLY: usize = 1 << 20;
 
 /// The second half of the message when no `redis-cli` can be found.
 const CLI_INSTALL_HINT: &str =
@@ -756,98 +748,6 @@ fn context(error: io::Error, what: &str) -> io::Error {
     io::Error::new(error.kind(), format!("{what}: {error}"))
 }
 
-/// A connection to one node for polling, opened on first use and again
-/// after any error, so one round's failure does not poison the next.
-///
-/// This crate depends on no other crate of the workspace (so a broken
-/// client never breaks the harness), hence this small RESP reader of its own.
-struct Probe {
-    port: u16,
-    stream: Option<BufReader<TcpStream>>,
-}
-
-impl Probe {
-    fn new(port: u16) -> Probe {
-        Probe { port, stream: None }
-    }
-
-    /// Sends a command and returns its reply, which must be a simple
-    /// string, a bulk string or an integer, as text.
-    fn text(&mut self, args: &[&str]) -> io::Result<String> {
-        let reply = self.request(args);
-        if reply.is_err() {
-            self.stream = None;
-        }
-        reply
-    }
-
-    fn request(&mut self, args: &[&str]) -> io::Result<String> {
-        let reader = match &mut self.stream {
-            Some(reader) => reader,
-            None => {
-                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-                let stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
-                stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
-                stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
-                self.stream.insert(BufReader::new(stream))
-            }
-        };
-        reader.get_mut().write_all(&encode(args))?;
-        read_text_reply(reader)
-    }
-}
-
-/// A command as a RESP array of bulk strings.
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut frame = format!("*{}\r\n", args.len());
-    for arg in args {
-        let _ = write!(frame, "${}\r\n{arg}\r\n", arg.len());
-    }
-    frame.into_bytes()
-}
-
-/// Reads one reply that is a simple string, a bulk string or an integer;
-/// an error reply, a null or an aggregate is an error.
-fn read_text_reply(reader: &mut impl BufRead) -> io::Result<String> {
-    let line = read_line(reader)?;
-    let invalid =
-        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {line:?}"));
-    match line.as_bytes().first() {
-        Some(b'+' | b':') => Ok(line[1..].to_owned()),
-        Some(b'-') => Err(io::Error::other(format!("the node replied {}", &line[1..]))),
-        Some(b'$') => {
-            let len: usize = line[1..]
-                .parse()
-                .map_err(|_| invalid("not a bulk string length"))?;
-            if len > MAX_REPLY {
-                return Err(invalid("reply too long"));
-            }
-            let mut bulk = vec![0; len + 2];
-            reader.read_exact(&mut bulk)?;
-            if !bulk.ends_with(b"\r\n") {
-                return Err(invalid("bulk string without its CRLF"));
-            }
-            bulk.truncate(len);
-            Ok(String::from_utf8_lossy(&bulk).into_owned())
-        }
-        _ => Err(invalid("unexpected reply")),
-    }
-}
-
-/// Reads one CRLF-terminated line and returns it without the CRLF.
-fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
-    let mut line = Vec::new();
-    reader
-        .by_ref()
-        .take(MAX_REPLY as u64)
-        .read_until(b'\n', &mut line)?;
-    if !line.ends_with(b"\r\n") {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    line.truncate(line.len() - 2);
-    Ok(String::from_utf8_lossy(&line).into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -934,44 +834,6 @@ mod tests {
         assert_eq!(info_field(info, "cluster_state"), Some("ok"));
         assert_eq!(info_field(info, "cluster_slots_assigned"), Some("16384"));
         assert_eq!(info_field(info, "cluster_slots"), None);
-    }
-
-    #[test]
-    fn text_replies() {
-        let read = |bytes: &[u8]| read_text_reply(&mut &bytes[..]);
-        assert_eq!(read(b"+OK\r\n").unwrap(), "OK");
-        assert_eq!(read(b":12182\r\n").unwrap(), "12182");
-        assert_eq!(read(b"$5\r\na\r\nbc\r\n").unwrap(), "a\r\nbc");
-        assert_eq!(read(b"$0\r\n\r\n").unwrap(), "");
-        let error = read(b"-ERR This instance has cluster support disabled\r\n").unwrap_err();
-        assert!(
-            error.to_string().contains("cluster support disabled"),
-            "{error}"
-        );
-        assert_eq!(
-            read(b"$-1\r\n").unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
-        assert_eq!(
-            read(b"*1\r\n+OK\r\n").unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
-        assert_eq!(
-            read(b"$5\r\nab").unwrap_err().kind(),
-            io::ErrorKind::UnexpectedEof
-        );
-        assert_eq!(
-            read(b"+OK").unwrap_err().kind(),
-            io::ErrorKind::UnexpectedEof
-        );
-    }
-
-    #[test]
-    fn commands_are_resp_arrays() {
-        assert_eq!(
-            encode(&["CLUSTER", "INFO"]),
-            b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n"
-        );
     }
 
     #[test]

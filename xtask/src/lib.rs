@@ -59,6 +59,7 @@
 
 pub mod catalogue;
 pub mod cluster;
+mod probe;
 pub mod sentinel;
 pub mod server;
 mod shared;

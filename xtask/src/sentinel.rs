@@ -1,11 +1,11 @@
 //! A throwaway Redis Sentinel setup: a master, its replica and three sentinels watching them.
 
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::probe::{unexpected, Probe, Reply};
 use crate::RedisServer;
 
 /// The name under which the sentinels monitor the master.
@@ -43,14 +43,6 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The pause between two rounds of probes.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
-
-/// How long one probe of a node may take; a node that takes longer counts as
-/// not answering in that round.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// The largest reply a probe accepts; the replies it reads are a few
-/// kilobytes, so anything bigger means it is talking to something else.
-const MAX_REPLY: usize = 1 << 20;
 
 /// A Redis Sentinel setup of one's own, on free loopback ports: a master,
 /// one replica of it, and three sentinels that monitor the master as
@@ -536,7 +528,7 @@ struct Probes(Vec<Probe>);
 
 impl Probes {
     fn probe(&mut self, port: u16) -> &mut Probe {
-        let index = match self.0.iter().position(|probe| probe.port == port) {
+        let index = match self.0.iter().position(|probe| probe.port() == port) {
             Some(index) => index,
             None => {
                 self.0.push(Probe::new(port));
@@ -554,40 +546,8 @@ impl Probes {
     }
 }
 
-/// A connection to one process for polling, opened on first use and again
-/// after any error, so one round's failure does not poison the next.
-///
-/// This crate depends on no other crate of the workspace (so a broken
-/// client never breaks the harness), hence this small RESP reader of its own.
-struct Probe {
-    port: u16,
-    stream: Option<BufReader<TcpStream>>,
-}
-
-/// A reply as far as the probes need it.
-#[derive(Clone, Debug, PartialEq)]
-enum Reply {
-    /// A simple string, a bulk string or an integer.
-    Text(String),
-    /// A null bulk string or a null array.
-    Nil,
-    /// An array, at most two levels deep.
-    Array(Vec<Reply>),
-}
-
+/// What the setup asks its sentinels.
 impl Probe {
-    fn new(port: u16) -> Probe {
-        Probe { port, stream: None }
-    }
-
-    /// Sends a command whose reply must be text, and returns it.
-    fn text(&mut self, args: &[&str]) -> io::Result<String> {
-        match self.request(args)? {
-            Reply::Text(text) => Ok(text),
-            other => Err(unexpected(&other)),
-        }
-    }
-
     /// Asks a sentinel for the master's port.
     fn master_port(&mut self) -> io::Result<u16> {
         let reply = self.request(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME])?;
@@ -622,107 +582,6 @@ impl Probe {
             })
             .collect()
     }
-
-    fn request(&mut self, args: &[&str]) -> io::Result<Reply> {
-        let reply = self.exchange(args);
-        if reply.is_err() {
-            self.stream = None;
-        }
-        reply
-    }
-
-    fn exchange(&mut self, args: &[&str]) -> io::Result<Reply> {
-        let reader = match &mut self.stream {
-            Some(reader) => reader,
-            None => {
-                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-                let stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT)?;
-                stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
-                stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
-                self.stream.insert(BufReader::new(stream))
-            }
-        };
-        reader.get_mut().write_all(&encode(args))?;
-        read_reply(reader, 2)
-    }
-}
-
-fn unexpected(reply: &Reply) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("unexpected reply {reply:?}"),
-    )
-}
-
-/// A command as a RESP array of bulk strings.
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut frame = format!("*{}\r\n", args.len());
-    for arg in args {
-        let _ = write!(frame, "${}\r\n{arg}\r\n", arg.len());
-    }
-    frame.into_bytes()
-}
-
-/// Reads one reply: text, a null, or an array of replies with at most
-/// `depth` levels of arrays; an error reply is an error.
-fn read_reply(reader: &mut impl BufRead, depth: usize) -> io::Result<Reply> {
-    let line = read_line(reader)?;
-    let invalid =
-        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {line:?}"));
-    let length = || -> io::Result<Option<usize>> {
-        match line[1..].parse::<i64>() {
-            Ok(-1) => Ok(None),
-            Ok(len) => usize::try_from(len)
-                .ok()
-                .filter(|len| *len <= MAX_REPLY)
-                .map(Some)
-                .ok_or_else(|| invalid("bad length")),
-            Err(_) => Err(invalid("bad length")),
-        }
-    };
-    match line.as_bytes().first() {
-        Some(b'+' | b':') => Ok(Reply::Text(line[1..].to_owned())),
-        Some(b'-') => Err(io::Error::other(format!(
-            "the server replied {}",
-            &line[1..]
-        ))),
-        Some(b'$') => {
-            let Some(len) = length()? else {
-                return Ok(Reply::Nil);
-            };
-            let mut bulk = vec![0; len + 2];
-            reader.read_exact(&mut bulk)?;
-            if !bulk.ends_with(b"\r\n") {
-                return Err(invalid("bulk string without its CRLF"));
-            }
-            bulk.truncate(len);
-            Ok(Reply::Text(String::from_utf8_lossy(&bulk).into_owned()))
-        }
-        Some(b'*') if depth > 0 => {
-            let Some(len) = length()? else {
-                return Ok(Reply::Nil);
-            };
-            let elements = (0..len)
-                .map(|_| read_reply(reader, depth - 1))
-                .collect::<io::Result<_>>()?;
-            Ok(Reply::Array(elements))
-        }
-        _ => Err(invalid("unexpected reply")),
-    }
-}
-
-/// Reads one CRLF-terminated line and returns it without the CRLF.
-fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
-    let mut line = Vec::new();
-    reader
-        .by_ref()
-        .take(MAX_REPLY as u64)
-        .read_until(b'\n', &mut line)?;
-    if !line.ends_with(b"\r\n") {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    line.truncate(line.len() - 2);
-    Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
 #[cfg(test)]
@@ -750,36 +609,5 @@ mod tests {
         assert_eq!(summary_field(summary, "quorum"), None);
         assert_eq!(sentinel_summary("master0:name=other,status=ok\r\n"), None);
         assert_eq!(info_field(info, "sentinel_masters"), Some("1"));
-    }
-
-    #[test]
-    fn replies() {
-        let read = |bytes: &[u8]| read_reply(&mut &bytes[..], 2);
-        let text = |s: &str| Reply::Text(s.to_owned());
-        assert_eq!(read(b"+OK\r\n").unwrap(), text("OK"));
-        assert_eq!(read(b"$4\r\na\r\nb\r\n").unwrap(), text("a\r\nb"));
-        assert_eq!(read(b"*-1\r\n").unwrap(), Reply::Nil);
-        assert_eq!(
-            read(b"*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n").unwrap(),
-            Reply::Array(vec![text("127.0.0.1"), text("6380")])
-        );
-        let error = read(b"-NOGOODSLAVE No suitable replica to promote\r\n").unwrap_err();
-        assert!(error.to_string().contains("NOGOODSLAVE"), "{error}");
-        assert_eq!(
-            read(b"*1\r\n*1\r\n+a\r\n").unwrap(),
-            Reply::Array(vec![Reply::Array(vec![text("a")])])
-        );
-        assert_eq!(
-            read(b"*1\r\n*1\r\n*0\r\n").unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
-        assert_eq!(
-            read(b"$99999999999\r\n").unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
-        assert_eq!(
-            read(b"$5\r\nab").unwrap_err().kind(),
-            io::ErrorKind::UnexpectedEof
-        );
     }
 }
