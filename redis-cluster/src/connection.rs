@@ -192,22 +192,10 @@ impl ClusterConnection {
         cmd: impl IntoCommand,
     ) -> Result<Vec<(NodeAddr, T)>, Error> {
         let cmd = cmd.into_command()?;
-        let primaries: Vec<NodeAddr> = self
-            .inner
-            .topology()
-            .shards()
-            .iter()
-            .map(|s| s.primary.clone())
-            .collect();
-        let replies = join_all(primaries.iter().map(|addr| {
-            let inner = &self.inner;
-            let mut cmd = cmd.clone();
-            async move { inner.node(addr).await?.send_ref::<T>(&mut cmd).await }
-        }))
-        .await;
-        primaries
+        self.inner
+            .on_every_primary::<T>(&cmd)
+            .await
             .into_iter()
-            .zip(replies)
             .map(|(addr, reply)| reply.map(|value| (addr, value)))
             .collect()
     }
@@ -352,7 +340,16 @@ impl Inner {
 
     /// The primary that serves `slot`, or any primary for `None`.
     pub(crate) fn owner(&self, slot: Option<u16>) -> Result<NodeAddr, Error> {
-        let topology = self.topology();
+        self.primary_in(&self.topology(), slot).cloned()
+    }
+
+    /// The primary serving `slot` in `topology`, or any primary (taking
+    /// turns) for `None`.
+    fn primary_in<'t>(
+        &self,
+        topology: &'t Topology,
+        slot: Option<u16>,
+    ) -> Result<&'t NodeAddr, Error> {
         let shard = match slot {
             Some(slot) => topology
                 .shard(slot)
@@ -365,7 +362,26 @@ impl Inner {
                     .ok_or(Error::Cluster(ClusterError::SlotUnserved(0)))?
             }
         };
-        Ok(shard.primary.clone())
+        Ok(&shard.primary)
+    }
+
+    /// `cmd` sent to every primary at once; each one's address and reply.
+    async fn on_every_primary<T: FromValue>(
+        &self,
+        cmd: &Command,
+    ) -> Vec<(NodeAddr, Result<T, Error>)> {
+        let primaries: Vec<NodeAddr> = self
+            .topology()
+            .shards()
+            .iter()
+            .map(|s| s.primary.clone())
+            .collect();
+        let replies = join_all(primaries.iter().map(|addr| {
+            let mut cmd = cmd.clone();
+            async move { self.node(addr).await?.send_ref::<T>(&mut cmd).await }
+        }))
+        .await;
+        primaries.into_iter().zip(replies).collect()
     }
 
     /// The open connection to `addr`, without waiting.
@@ -396,9 +412,9 @@ impl Inner {
         let ready = self
             .replica_for(&cmd, slot)
             .or_else(|| {
-                self.owner(slot)
-                    .ok()
-                    .and_then(|addr| self.ready_node(&addr))
+                let topology = self.topology();
+                let owner = self.primary_in(&topology, slot).ok()?;
+                self.ready_node(owner)
             })
             .filter(PairedConnection::is_connected);
         match ready {
@@ -602,29 +618,25 @@ async fn follow(
                 inner.config.max_redirects(),
             )));
         }
-        result = match redirect {
-            Redirect::Moved { slot, addr } => {
-                inner.moved.fetch_add(1, Ordering::Relaxed);
-                inner.moved(slot, &addr);
-                match inner.node(&addr).await {
+        result = match &redirect {
+            // One command at the importing node, after ASKING; the slot
+            // still belongs to the node that sent it there.
+            Redirect::Ask { addr, .. } => match inner.node(addr).await {
+                Ok(conn) => {
+                    inner.asked.fetch_add(1, Ordering::Relaxed);
+                    asking(&conn, &cmd).await
+                }
+                Err(e) => Err(e),
+            },
+            Redirect::Moved { addr, .. } => {
+                inner.follow_hint(&redirect, redirects).await;
+                match inner.node(addr).await {
                     Ok(conn) => conn.send_ref::<Value>(&mut cmd).await,
                     Err(e) => Err(e),
                 }
             }
-            Redirect::Ask { addr, .. } => match inner.node(&addr).await.inspect(|_| {
-                inner.asked.fetch_add(1, Ordering::Relaxed);
-            }) {
-                Ok(conn) => asking(&conn, &cmd).await,
-                Err(e) => Err(e),
-            },
             Redirect::TryAgain | Redirect::ClusterDown | Redirect::Loading => {
-                inner.retried.fetch_add(1, Ordering::Relaxed);
-                let delay =
-                    inner.config.retry_delay() * u32::try_from(redirects).unwrap_or(u32::MAX);
-                tokio::time::sleep(delay).await;
-                if matches!(redirect, Redirect::ClusterDown) {
-                    let _ = inner.refresh().await;
-                }
+                inner.follow_hint(&redirect, redirects).await;
                 match inner.live_owner(slot, inner.deadline()).await {
                     Ok(conn) => conn.send_ref::<Value>(&mut cmd).await,
                     Err(e) => Err(e),
@@ -637,35 +649,17 @@ async fn follow(
 /// `ASKING` and `cmd` in one write, so that nothing comes between them; the
 /// reply of `cmd`.
 async fn asking(conn: &PairedConnection, cmd: &Command) -> Result<Value, Error> {
-    let replies: Vec<Value> = conn.pipeline().add(cmd!("ASKING")).add(cmd).query().await?;
-    match replies.into_iter().nth(1) {
-        Some(Value::Error(text)) | Some(Value::BlobError(text)) => {
-            Err(Error::Server(resp::ServerError::new(text)))
-        }
-        Some(value) => Ok(value),
-        None => Err(Error::Protocol(resp::Error::InvalidFrame("ASKING reply"))),
-    }
+    // An error reply to the command fails the conversion with that error,
+    // which is what the caller follows next.
+    let ((), reply): ((), Value) = conn.pipeline().add(cmd!("ASKING")).add(cmd).query().await?;
+    Ok(reply)
 }
 
 /// `cmd` on every primary, the replies merged.
 async fn fan_out(inner: Arc<Inner>, cmd: Command, merge: Merge) -> Result<Value, Error> {
-    let primaries: Vec<NodeAddr> = inner
-        .topology()
-        .shards()
-        .iter()
-        .map(|s| s.primary.clone())
-        .collect();
-    let replies = join_all(primaries.iter().map(|addr| {
-        let inner = &inner;
-        let mut cmd = cmd.clone();
-        async move {
-            let conn = inner.node(addr).await?;
-            conn.send_ref::<Value>(&mut cmd).await
-        }
-    }))
-    .await;
+    let replies = inner.on_every_primary::<Value>(&cmd).await;
     let mut values = Vec::with_capacity(replies.len());
-    for reply in replies {
+    for (_, reply) in replies {
         values.push(reply?);
     }
     match merge {

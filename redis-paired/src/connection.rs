@@ -419,10 +419,23 @@ impl ExclusiveConnection {
         self.conn.status()
     }
 
-    /// Requests sent and not answered yet (a reply dropped unawaited, a
-    /// blocking command still waiting).
-    pub(crate) fn pending(&self) -> usize {
-        self.conn.shared().pending()
+    /// Whether the connection can be lent to another user: up, and owing
+    /// no reply (none dropped unawaited, no blocking command still waiting).
+    pub(crate) fn is_reusable(&self) -> bool {
+        self.conn.shared().pending() == 0 && self.status().is_ok()
+    }
+
+    /// Ends any transaction or `WATCH` a user left behind, so that the next
+    /// user starts clean. `DISCARD` fails harmlessly outside `MULTI`; the
+    /// raw replies keep that from failing the whole. The reply is bounded
+    /// by the response timeout, as any.
+    pub(crate) async fn reset(&self) -> Result<(), Error> {
+        self.pipeline()
+            .add(Command::new("DISCARD"))
+            .add(Command::new("UNWATCH"))
+            .query::<Value>()
+            .await
+            .map(drop)
     }
 }
 

@@ -3,14 +3,14 @@
 
 use deadpool::managed::{Manager, Metrics, RecycleError, RecycleResult};
 use redis_conn::{ConnectionConfig, Error};
-use resp::{cmd, Value};
 
 use crate::{ExclusiveConnection, Options};
 
 /// Opens [`ExclusiveConnection`]s for a `deadpool::managed::Pool` and
 /// checks them when they come back, as [`Pool`](crate::Pool) does: a
 /// connection that still owes a reply or is broken is dropped, any other is
-/// sent `DISCARD`, `UNWATCH` and `PING` before it is lent again.
+/// sent `DISCARD` and `UNWATCH` before it is lent again (their answer also
+/// shows the connection alive).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,21 +49,11 @@ impl Manager for DeadpoolManager {
     }
 
     async fn recycle(&self, conn: &mut ExclusiveConnection, _: &Metrics) -> RecycleResult<Error> {
-        if conn.pending() > 0 {
+        if !conn.is_reusable() {
             return Err(RecycleError::message(
-                "the connection still owes a reply (a dropped blocking command)",
+                "the connection is broken or still owes a reply (a dropped blocking command)",
             ));
         }
-        conn.status().map_err(RecycleError::Backend)?;
-        // DISCARD fails outside MULTI; the raw replies keep that from
-        // failing the whole.
-        conn.pipeline()
-            .add(cmd!("DISCARD"))
-            .add(cmd!("UNWATCH"))
-            .add(cmd!("PING"))
-            .query::<Value>()
-            .await
-            .map(drop)
-            .map_err(RecycleError::Backend)
+        conn.reset().await.map_err(RecycleError::Backend)
     }
 }

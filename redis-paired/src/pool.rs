@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis_conn::{ConnectionConfig, Error};
-use resp::{cmd, Value};
+use resp::cmd;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
@@ -169,13 +169,8 @@ impl Pool {
             if since.elapsed() < inner.options.check_after_idle && conn.status().is_ok() {
                 return Ok(Pooled::new(conn, permit, inner));
             }
-            let alive = conn.status().is_ok()
-                && tokio::time::timeout(
-                    inner.options.connection.response_timeout(),
-                    conn.send::<String>(cmd!("PING")),
-                )
-                .await
-                .is_ok_and(|pong| pong.is_ok());
+            // The reply is bounded by the connection's response timeout.
+            let alive = conn.status().is_ok() && conn.send::<String>(cmd!("PING")).await.is_ok();
             if alive {
                 return Ok(Pooled::new(conn, permit, inner));
             }
@@ -224,7 +219,7 @@ impl PoolInner {
         permit: OwnedSemaphorePermit,
         runtime: Option<tokio::runtime::Handle>,
     ) {
-        if conn.pending() > 0 || conn.status().is_err() {
+        if !conn.is_reusable() {
             self.discard(conn);
             return;
         }
@@ -236,15 +231,7 @@ impl PoolInner {
             // The permit is held until the connection is clean, so no
             // checkout can get it half-reset.
             let _permit = permit;
-            let reset = conn
-                .pipeline()
-                .add(cmd!("DISCARD"))
-                .add(cmd!("UNWATCH"))
-                .query::<Value>();
-            let clean = tokio::time::timeout(self.options.connection.response_timeout(), reset)
-                .await
-                .is_ok_and(|reply| reply.is_ok());
-            if clean {
+            if conn.reset().await.is_ok() {
                 self.idle
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
