@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use xtask::{RedisCluster, Role, TestCluster};
 
+mod common;
+use common::{connect, read_line};
+
 #[test]
 fn cluster_has_three_primaries_with_a_replica_each_and_all_slots() {
     let cluster = RedisCluster::start().unwrap();
@@ -219,15 +222,6 @@ fn port_of(url: &str) -> u16 {
     port.trim_end_matches('/').parse().unwrap()
 }
 
-/// A connection to a node that gives up after 5 s instead of hanging.
-fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream
-}
-
 /// Sends an inline command and returns the reply without its final CRLF: a
 /// line, or the contents of a bulk string.
 fn request(stream: &mut TcpStream, command: &str) -> io::Result<String> {
@@ -240,18 +234,4 @@ fn request(stream: &mut TcpStream, command: &str) -> io::Result<String> {
     stream.read_exact(&mut bulk)?;
     bulk.truncate(len);
     Ok(String::from_utf8_lossy(&bulk).into_owned())
-}
-
-/// Reads one CRLF-terminated line, a byte at a time so nothing after it is lost.
-fn read_line(stream: &mut impl Read) -> io::Result<String> {
-    let mut line = Vec::new();
-    let mut byte = [0];
-    while !line.ends_with(b"\r\n") {
-        if stream.read(&mut byte)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        line.push(byte[0]);
-    }
-    line.truncate(line.len() - 2);
-    Ok(String::from_utf8_lossy(&line).into_owned())
 }

@@ -1,11 +1,14 @@
 //! The throwaway server against a real `redis-server`: options, kill, restart, pause.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use xtask::RedisServer;
+
+mod common;
+use common::{read_line, request};
 
 #[test]
 fn default_server_answers_ping() {
@@ -177,41 +180,5 @@ fn bad_arguments_fail_with_the_server_output() {
 
 /// A connection to the plain port that gives up after 5 s instead of hanging.
 fn connect(server: &RedisServer) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream
-}
-
-/// Sends an inline command and returns the reply without its final CRLF.
-/// Aggregate replies are read as far as these tests need them.
-fn request(stream: &mut TcpStream, command: &str) -> io::Result<String> {
-    stream.write_all(format!("{command}\r\n").as_bytes())?;
-    let first = read_line(stream)?;
-    let lines = match first.as_bytes().first() {
-        Some(b'$') => 1,
-        Some(b'*') => first[1..].parse::<usize>().unwrap_or(0) * 2,
-        _ => 0,
-    };
-    let mut reply = first;
-    for _ in 0..lines {
-        reply.push_str("\r\n");
-        reply.push_str(&read_line(stream)?);
-    }
-    Ok(reply)
-}
-
-/// Reads one CRLF-terminated line, a byte at a time so nothing after it is lost.
-fn read_line(stream: &mut impl Read) -> io::Result<String> {
-    let mut line = Vec::new();
-    let mut byte = [0];
-    while !line.ends_with(b"\r\n") {
-        if stream.read(&mut byte)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        line.push(byte[0]);
-    }
-    line.truncate(line.len() - 2);
-    Ok(String::from_utf8_lossy(&line).into_owned())
+    common::connect(server.port())
 }
