@@ -163,21 +163,11 @@ impl Client for RedisRs {
     }
 
     async fn get(&mut self, key: &str) -> Result<Vec<u8>, String> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        cmd.query_async(&mut self.0)
-            .await
-            .map_err(|e| e.to_string())
+        redis_rs_get(&mut self.0, key).await
     }
 
     async fn set(&mut self, key: &str, value: &Bytes) -> Result<(), String> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(&value[..]);
-        let reply: redis::Value = cmd
-            .query_async(&mut self.0)
-            .await
-            .map_err(|e| e.to_string())?;
-        redis_rs_ok(&reply)
+        redis_rs_set(&mut self.0, key, value).await
     }
 
     async fn incr(&mut self, key: &str) -> Result<i64, String> {
@@ -199,15 +189,7 @@ impl Client for RedisRs {
     }
 
     async fn pipeline_set(&mut self, keys: &[String], value: &Bytes) -> Result<usize, String> {
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("SET").arg(key).arg(&value[..]);
-        }
-        let replies: Vec<redis::Value> = pipe
-            .query_async(&mut self.0)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(replies.iter().filter(|v| redis_rs_ok(v).is_ok()).count())
+        redis_rs_pipeline_set(&mut self.0, keys, value).await
     }
 
     async fn close(self) {}
@@ -218,6 +200,42 @@ pub(crate) fn redis_rs_ok(value: &redis::Value) -> Result<(), String> {
         redis::Value::Okay => Ok(()),
         other => Err(format!("expected OK, got {other:?}")),
     }
+}
+
+/// `GET` through any redis-rs connection, single-server or cluster.
+pub(crate) async fn redis_rs_get(
+    conn: &mut impl redis::aio::ConnectionLike,
+    key: &str,
+) -> Result<Vec<u8>, String> {
+    let mut cmd = redis::cmd("GET");
+    cmd.arg(key);
+    cmd.query_async(conn).await.map_err(|e| e.to_string())
+}
+
+/// `SET` through any redis-rs connection, checked for `OK`.
+pub(crate) async fn redis_rs_set(
+    conn: &mut impl redis::aio::ConnectionLike,
+    key: &str,
+    value: &Bytes,
+) -> Result<(), String> {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(&value[..]);
+    let reply: redis::Value = cmd.query_async(conn).await.map_err(|e| e.to_string())?;
+    redis_rs_ok(&reply)
+}
+
+/// One `redis::pipe()` of `SET`s; how many answered `OK`.
+pub(crate) async fn redis_rs_pipeline_set(
+    conn: &mut impl redis::aio::ConnectionLike,
+    keys: &[String],
+    value: &Bytes,
+) -> Result<usize, String> {
+    let mut pipe = redis::pipe();
+    for key in keys {
+        pipe.cmd("SET").arg(key).arg(&value[..]);
+    }
+    let replies: Vec<redis::Value> = pipe.query_async(conn).await.map_err(|e| e.to_string())?;
+    Ok(replies.iter().filter(|v| redis_rs_ok(v).is_ok()).count())
 }
 
 /// fred 10: one `fred::clients::Client` (one connection, no pool) with

@@ -24,7 +24,9 @@ use redis_paired::Commands;
 use resp::cmd;
 use tokio::runtime::Runtime;
 
-use crate::clients::{self, ours_ok, redis_rs_ok, Client as _};
+use crate::clients::{
+    self, ours_ok, redis_rs_get, redis_rs_pipeline_set, redis_rs_set, Client as _,
+};
 use crate::live::{self, Row};
 use crate::measure::{race, Contender, Role, Versus};
 use crate::paired::{payload, share};
@@ -510,33 +512,15 @@ impl ClusterClient for RedisRs {
     }
 
     async fn get(&mut self, key: &str) -> Result<Vec<u8>, String> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        cmd.query_async(&mut self.0)
-            .await
-            .map_err(|e| e.to_string())
+        redis_rs_get(&mut self.0, key).await
     }
 
     async fn set(&mut self, key: &str, value: &Bytes) -> Result<(), String> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(&value[..]);
-        let reply: redis::Value = cmd
-            .query_async(&mut self.0)
-            .await
-            .map_err(|e| e.to_string())?;
-        redis_rs_ok(&reply)
+        redis_rs_set(&mut self.0, key, value).await
     }
 
     async fn pipeline_set(&mut self, keys: &[String], value: &Bytes) -> Result<usize, String> {
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("SET").arg(key).arg(&value[..]);
-        }
-        let replies: Vec<redis::Value> = pipe
-            .query_async(&mut self.0)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(replies.iter().filter(|v| redis_rs_ok(v).is_ok()).count())
+        redis_rs_pipeline_set(&mut self.0, keys, value).await
     }
 
     async fn close(self) {}
