@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use redis_conn::{ClusterError, Error};
-use redis_paired::{IntoCommand, Reply};
+use redis_paired::{IntoCommand, Reply, Target};
 use resp::{Command, FromValue, Value};
 
 use crate::connection::Inner;
@@ -228,5 +228,23 @@ fn redirect_of(reply: &Value) -> Option<Redirect> {
             Redirect::of(&Error::Server(resp::ServerError::new(text.clone())))
         }
         _ => None,
+    }
+}
+
+/// The typed commands of [`Commands`](redis_paired::Commands) add to the
+/// pipeline: `conn.pipeline().set("a", 1).incr("b")`.
+impl Target for ClusterPipeline {
+    type Output<T: FromValue> = ClusterPipeline;
+
+    fn queue_command<T: FromValue>(self, cmd: Command) -> ClusterPipeline {
+        self.add(cmd)
+    }
+}
+
+impl<'p> Target for &'p mut ClusterPipeline {
+    type Output<T: FromValue> = &'p mut ClusterPipeline;
+
+    fn queue_command<T: FromValue>(self, cmd: Command) -> &'p mut ClusterPipeline {
+        self.push(cmd)
     }
 }

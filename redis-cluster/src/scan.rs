@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
 use redis_conn::Error;
-use redis_paired::Commands;
+use redis_paired::ScanCommands;
 use resp::FromValue;
 
 use crate::connection::Inner;

@@ -2,7 +2,7 @@
 //! `cargo xtask test` set it, or one started for the test.
 
 use redis_cluster::{key_slot, ClusterConfig, ClusterConnection, Error};
-use redis_paired::Commands;
+use redis_paired::{Commands, ScanCommands};
 use resp::{cmd, Value};
 
 mod support;

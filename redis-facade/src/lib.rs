@@ -114,8 +114,8 @@ pub use redis_paired::DeadpoolManager;
 pub use redis_paired::{
     AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, GeoMatch, GeoPosition, GeoUnit,
     IntoCommand, Options, PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool,
-    PoolOptions, PoolStats, Pooled, Reply, Scan, ScanStream, Script, Sender, SetOptions, Stats,
-    StreamEntry, StreamRead, StreamReads,
+    PoolOptions, PoolStats, Pooled, Reply, Scan, ScanCommands, ScanStream, Script, Sender,
+    SetOptions, Stats, StreamEntry, StreamRead, StreamReads, Target,
 };
 pub use redis_pubsub::{
     Event, IntoChannel, IntoChannels, Kind, Message, Messages, PubsubConnection, PubsubOptions,
@@ -132,8 +132,8 @@ pub use crate::json::Json;
 /// The names nearly every user of the client needs, for a glob import:
 /// `use redis_facade::prelude::*;`.
 ///
-/// It holds the [`Client`] and the connections, the [`Commands`] and
-/// [`Sender`] traits (whose methods are otherwise out of scope), the
+/// It holds the [`Client`] and the connections, the [`Commands`],
+/// [`ScanCommands`] and [`Sender`] traits (whose methods are otherwise out of scope), the
 /// conversion traits, the command macros, the client [`Error`], the options
 /// of `SET`, the pub/sub [`Event`]s and `StreamExt` (to read a
 /// subscription with `.next()`), and `Json` with the `serde` feature. It
@@ -145,7 +145,7 @@ pub mod prelude {
     pub use crate::Json;
     pub use crate::{
         cmd, resp_array, Client, ClusterConnection, Commands, Error, Event, ExclusiveConnection,
-        Expiry, FromValue, Message, PairedConnection, PubsubConnection, Sender, SetOptions, ToArgs,
-        Value,
+        Expiry, FromValue, Message, PairedConnection, PubsubConnection, ScanCommands, Sender,
+        SetOptions, ToArgs, Value,
     };
 }

@@ -7,7 +7,10 @@ use resp::{Command, FromValue, ToArgs};
 
 use crate::geo::{GeoMatch, GeoPosition, GeoUnit};
 use crate::stream::{AutoClaimed, PendingEntry, PendingSummary, StreamEntry, StreamReads};
-use crate::{Reply, Scan, Sender};
+use crate::{Scan, Sender, Target};
+
+#[macro_use]
+mod generated;
 
 /// Typed Redis commands, for every [`Sender`] ([`PairedConnection`],
 /// [`ExclusiveConnection`]).
@@ -38,18 +41,18 @@ use crate::{Reply, Scan, Sender};
 ///
 /// [`PairedConnection`]: crate::PairedConnection
 /// [`ExclusiveConnection`]: crate::ExclusiveConnection
-pub trait Commands: Sender {
+pub trait Commands: Target {
     // Strings.
 
     /// `GET key`: the value, or `None` when the key does not exist.
-    fn get<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
-        self.send(Command::new("GET").arg(key))
+    fn get<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Option<T>> {
+        self.queue_command(Command::new("GET").arg(key))
     }
 
     /// `SET key value`: stores the value, replacing any value and any time
     /// to live the key had.
-    fn set(&self, key: impl ToArgs, value: impl ToArgs) -> Reply<()> {
-        self.send(Command::new("SET").arg(key).arg(value))
+    fn set(self, key: impl ToArgs, value: impl ToArgs) -> Self::Output<()> {
+        self.queue_command(Command::new("SET").arg(key).arg(value))
     }
 
     /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]`: the reply
@@ -62,17 +65,17 @@ pub trait Commands: Sender {
     /// [`set_ex`](Commands::set_ex), [`set_px`](Commands::set_px) and
     /// [`set_nx`](Commands::set_nx) need none.
     fn set_with<T: FromValue>(
-        &self,
+        self,
         key: impl ToArgs,
         value: impl ToArgs,
         options: SetOptions,
-    ) -> Reply<T> {
-        self.send(Command::new("SET").arg(key).arg(value).arg(options))
+    ) -> Self::Output<T> {
+        self.queue_command(Command::new("SET").arg(key).arg(value).arg(options))
     }
 
     /// `SET key value EX seconds`: stores the value with a time to live.
-    fn set_ex(&self, key: impl ToArgs, value: impl ToArgs, seconds: u64) -> Reply<()> {
-        self.send(
+    fn set_ex(self, key: impl ToArgs, value: impl ToArgs, seconds: u64) -> Self::Output<()> {
+        self.queue_command(
             Command::new("SET")
                 .arg(key)
                 .arg(value)
@@ -82,8 +85,8 @@ pub trait Commands: Sender {
     }
 
     /// `SET key value PX milliseconds`: stores the value with a time to live.
-    fn set_px(&self, key: impl ToArgs, value: impl ToArgs, milliseconds: u64) -> Reply<()> {
-        self.send(
+    fn set_px(self, key: impl ToArgs, value: impl ToArgs, milliseconds: u64) -> Self::Output<()> {
+        self.queue_command(
             Command::new("SET")
                 .arg(key)
                 .arg(value)
@@ -94,146 +97,151 @@ pub trait Commands: Sender {
 
     /// `SET key value NX`: stores the value only if the key does not exist;
     /// `true` when it was stored.
-    fn set_nx(&self, key: impl ToArgs, value: impl ToArgs) -> Reply<bool> {
-        self.send(Command::new("SET").arg(key).arg(value).arg("NX"))
+    fn set_nx(self, key: impl ToArgs, value: impl ToArgs) -> Self::Output<bool> {
+        self.queue_command(Command::new("SET").arg(key).arg(value).arg("NX"))
     }
 
     /// `MGET key [key ...]`: the values in the order of the keys, `None`
     /// for each key that does not exist.
-    fn mget<T: FromValue>(&self, keys: impl ToArgs) -> Reply<Vec<Option<T>>> {
-        self.send(Command::new("MGET").arg(keys))
+    fn mget<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<Vec<Option<T>>> {
+        self.queue_command(Command::new("MGET").arg(keys))
     }
 
     /// `MSET key value [key value ...]`: stores every pair (given as a slice
     /// of `(key, value)` tuples) at once.
-    fn mset(&self, pairs: impl ToArgs) -> Reply<()> {
-        self.send(Command::new("MSET").arg(pairs))
+    fn mset(self, pairs: impl ToArgs) -> Self::Output<()> {
+        self.queue_command(Command::new("MSET").arg(pairs))
     }
 
     /// `INCR key`: the value after adding 1 (a missing key counts as 0).
-    fn incr(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("INCR").arg(key))
+    fn incr(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("INCR").arg(key))
     }
 
     /// `INCRBY key delta`: the value after adding `delta` (a missing key
     /// counts as 0).
-    fn incr_by(&self, key: impl ToArgs, delta: i64) -> Reply<i64> {
-        self.send(Command::new("INCRBY").arg(key).arg(delta))
+    fn incr_by(self, key: impl ToArgs, delta: i64) -> Self::Output<i64> {
+        self.queue_command(Command::new("INCRBY").arg(key).arg(delta))
     }
 
     /// `DECR key`: the value after subtracting 1 (a missing key counts as 0).
-    fn decr(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("DECR").arg(key))
+    fn decr(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("DECR").arg(key))
     }
 
     /// `DECRBY key delta`: the value after subtracting `delta` (a missing
     /// key counts as 0).
-    fn decr_by(&self, key: impl ToArgs, delta: i64) -> Reply<i64> {
-        self.send(Command::new("DECRBY").arg(key).arg(delta))
+    fn decr_by(self, key: impl ToArgs, delta: i64) -> Self::Output<i64> {
+        self.queue_command(Command::new("DECRBY").arg(key).arg(delta))
     }
 
     /// `INCRBYFLOAT key delta`: the value after adding `delta` (a missing
     /// key counts as 0).
-    fn incr_by_float(&self, key: impl ToArgs, delta: f64) -> Reply<f64> {
-        self.send(Command::new("INCRBYFLOAT").arg(key).arg(delta))
+    fn incr_by_float(self, key: impl ToArgs, delta: f64) -> Self::Output<f64> {
+        self.queue_command(Command::new("INCRBYFLOAT").arg(key).arg(delta))
     }
 
     /// `APPEND key value`: the length of the string after appending (a
     /// missing key counts as empty).
-    fn append(&self, key: impl ToArgs, value: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("APPEND").arg(key).arg(value))
+    fn append(self, key: impl ToArgs, value: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("APPEND").arg(key).arg(value))
     }
 
     /// `GETDEL key`: the value, deleting the key, or `None` when it did not
     /// exist.
-    fn getdel<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
-        self.send(Command::new("GETDEL").arg(key))
+    fn getdel<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Option<T>> {
+        self.queue_command(Command::new("GETDEL").arg(key))
     }
 
     /// `GETEX key EX|PX|EXAT|PXAT|PERSIST`: the value, setting or removing
     /// the key's time to live, or `None` when the key does not exist.
-    fn getex<T: FromValue>(&self, key: impl ToArgs, expiry: Expiry) -> Reply<Option<T>> {
-        self.send(Command::new("GETEX").arg(key).arg(expiry))
+    fn getex<T: FromValue>(self, key: impl ToArgs, expiry: Expiry) -> Self::Output<Option<T>> {
+        self.queue_command(Command::new("GETEX").arg(key).arg(expiry))
     }
 
     /// `STRLEN key`: the length of the string value (0 for a missing key).
-    fn strlen(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("STRLEN").arg(key))
+    fn strlen(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("STRLEN").arg(key))
     }
 
     // Keys.
 
     /// `DEL key [key ...]`: how many of the keys existed and were removed.
-    fn del(&self, keys: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("DEL").arg(keys))
+    fn del(self, keys: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("DEL").arg(keys))
     }
 
     /// `UNLINK key [key ...]`: how many of the keys existed; their memory is
     /// reclaimed in the background.
-    fn unlink(&self, keys: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("UNLINK").arg(keys))
+    fn unlink(self, keys: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("UNLINK").arg(keys))
     }
 
     /// `EXISTS key [key ...]`: how many of the keys exist (a key named twice
     /// counts twice).
-    fn exists(&self, keys: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("EXISTS").arg(keys))
+    fn exists(self, keys: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("EXISTS").arg(keys))
     }
 
     /// `EXPIRE key seconds`: true when the time to live was set, false when
     /// the key does not exist.
-    fn expire(&self, key: impl ToArgs, seconds: i64) -> Reply<bool> {
-        self.send(Command::new("EXPIRE").arg(key).arg(seconds))
+    fn expire(self, key: impl ToArgs, seconds: i64) -> Self::Output<bool> {
+        self.queue_command(Command::new("EXPIRE").arg(key).arg(seconds))
     }
 
     /// `PEXPIRE key milliseconds`: true when the time to live was set, false
     /// when the key does not exist.
-    fn pexpire(&self, key: impl ToArgs, milliseconds: i64) -> Reply<bool> {
-        self.send(Command::new("PEXPIRE").arg(key).arg(milliseconds))
+    fn pexpire(self, key: impl ToArgs, milliseconds: i64) -> Self::Output<bool> {
+        self.queue_command(Command::new("PEXPIRE").arg(key).arg(milliseconds))
     }
 
     /// `EXPIREAT key unix-time-seconds`: true when the expiry was set, false
     /// when the key does not exist. A time in the past deletes the key.
-    fn expire_at(&self, key: impl ToArgs, unix_seconds: i64) -> Reply<bool> {
-        self.send(Command::new("EXPIREAT").arg(key).arg(unix_seconds))
+    fn expire_at(self, key: impl ToArgs, unix_seconds: i64) -> Self::Output<bool> {
+        self.queue_command(Command::new("EXPIREAT").arg(key).arg(unix_seconds))
     }
 
     /// `TTL key`: the seconds left to live; -1 when the key has no time to
     /// live, -2 when it does not exist.
-    fn ttl(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("TTL").arg(key))
+    fn ttl(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("TTL").arg(key))
     }
 
     /// `PTTL key`: the milliseconds left to live; -1 when the key has no
     /// time to live, -2 when it does not exist.
-    fn pttl(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("PTTL").arg(key))
+    fn pttl(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("PTTL").arg(key))
     }
 
     /// `PERSIST key`: true when a time to live was removed, false when the
     /// key had none or does not exist.
-    fn persist(&self, key: impl ToArgs) -> Reply<bool> {
-        self.send(Command::new("PERSIST").arg(key))
+    fn persist(self, key: impl ToArgs) -> Self::Output<bool> {
+        self.queue_command(Command::new("PERSIST").arg(key))
     }
 
     /// `TYPE key`: the type of the value (`string`, `list`, `set`, `zset`,
     /// `hash`, `stream`), or `none` when the key does not exist.
-    fn key_type(&self, key: impl ToArgs) -> Reply<String> {
-        self.send(Command::new("TYPE").arg(key))
+    fn key_type(self, key: impl ToArgs) -> Self::Output<String> {
+        self.queue_command(Command::new("TYPE").arg(key))
     }
 
     /// `RENAME key newkey`: renames the key, replacing `newkey`; fails with
     /// a server error when `key` does not exist.
-    fn rename(&self, key: impl ToArgs, new_key: impl ToArgs) -> Reply<()> {
-        self.send(Command::new("RENAME").arg(key).arg(new_key))
+    fn rename(self, key: impl ToArgs, new_key: impl ToArgs) -> Self::Output<()> {
+        self.queue_command(Command::new("RENAME").arg(key).arg(new_key))
     }
 
     /// `COPY source destination [REPLACE]`: true when the value was copied;
     /// false when `source` does not exist, or `destination` does and
     /// `replace` is false.
-    fn copy(&self, source: impl ToArgs, destination: impl ToArgs, replace: bool) -> Reply<bool> {
+    fn copy(
+        self,
+        source: impl ToArgs,
+        destination: impl ToArgs,
+        replace: bool,
+    ) -> Self::Output<bool> {
         let replace = replace.then_some("REPLACE");
-        self.send(
+        self.queue_command(
             Command::new("COPY")
                 .arg(source)
                 .arg(destination)
@@ -245,135 +253,139 @@ pub trait Commands: Sender {
 
     /// `HGET key field`: the field's value, or `None` when the field or the
     /// key does not exist.
-    fn hget<T: FromValue>(&self, key: impl ToArgs, field: impl ToArgs) -> Reply<Option<T>> {
-        self.send(Command::new("HGET").arg(key).arg(field))
+    fn hget<T: FromValue>(self, key: impl ToArgs, field: impl ToArgs) -> Self::Output<Option<T>> {
+        self.queue_command(Command::new("HGET").arg(key).arg(field))
     }
 
     /// `HSET key field value`: true when the field is new, false when its
     /// value was replaced.
-    fn hset(&self, key: impl ToArgs, field: impl ToArgs, value: impl ToArgs) -> Reply<bool> {
-        self.send(Command::new("HSET").arg(key).arg(field).arg(value))
+    fn hset(self, key: impl ToArgs, field: impl ToArgs, value: impl ToArgs) -> Self::Output<bool> {
+        self.queue_command(Command::new("HSET").arg(key).arg(field).arg(value))
     }
 
     /// `HSET key field value [field value ...]`: sets every pair (given as a
     /// slice of `(field, value)` tuples); the number of fields that were new.
-    fn hset_multiple(&self, key: impl ToArgs, pairs: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("HSET").arg(key).arg(pairs))
+    fn hset_multiple(self, key: impl ToArgs, pairs: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("HSET").arg(key).arg(pairs))
     }
 
     /// `HGETALL key`: every field and its value (empty for a missing key).
-    fn hgetall<F, V>(&self, key: impl ToArgs) -> Reply<HashMap<F, V>>
+    fn hgetall<F, V>(self, key: impl ToArgs) -> Self::Output<HashMap<F, V>>
     where
         F: FromValue + Eq + Hash,
         V: FromValue,
     {
-        self.send(Command::new("HGETALL").arg(key))
+        self.queue_command(Command::new("HGETALL").arg(key))
     }
 
     /// `HDEL key field [field ...]`: how many of the fields existed and were
     /// removed.
-    fn hdel(&self, key: impl ToArgs, fields: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("HDEL").arg(key).arg(fields))
+    fn hdel(self, key: impl ToArgs, fields: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("HDEL").arg(key).arg(fields))
     }
 
     /// `HEXISTS key field`: whether the field exists.
-    fn hexists(&self, key: impl ToArgs, field: impl ToArgs) -> Reply<bool> {
-        self.send(Command::new("HEXISTS").arg(key).arg(field))
+    fn hexists(self, key: impl ToArgs, field: impl ToArgs) -> Self::Output<bool> {
+        self.queue_command(Command::new("HEXISTS").arg(key).arg(field))
     }
 
     /// `HINCRBY key field delta`: the field's value after adding `delta` (a
     /// missing field counts as 0).
-    fn hincr_by(&self, key: impl ToArgs, field: impl ToArgs, delta: i64) -> Reply<i64> {
-        self.send(Command::new("HINCRBY").arg(key).arg(field).arg(delta))
+    fn hincr_by(self, key: impl ToArgs, field: impl ToArgs, delta: i64) -> Self::Output<i64> {
+        self.queue_command(Command::new("HINCRBY").arg(key).arg(field).arg(delta))
     }
 
     /// `HKEYS key`: the field names (empty for a missing key).
-    fn hkeys<T: FromValue>(&self, key: impl ToArgs) -> Reply<Vec<T>> {
-        self.send(Command::new("HKEYS").arg(key))
+    fn hkeys<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Vec<T>> {
+        self.queue_command(Command::new("HKEYS").arg(key))
     }
 
     /// `HVALS key`: the field values (empty for a missing key).
-    fn hvals<T: FromValue>(&self, key: impl ToArgs) -> Reply<Vec<T>> {
-        self.send(Command::new("HVALS").arg(key))
+    fn hvals<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Vec<T>> {
+        self.queue_command(Command::new("HVALS").arg(key))
     }
 
     /// `HLEN key`: the number of fields (0 for a missing key).
-    fn hlen(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("HLEN").arg(key))
+    fn hlen(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("HLEN").arg(key))
     }
 
     /// `HMGET key field [field ...]`: the values in the order of the fields,
     /// `None` for each field that does not exist.
-    fn hmget<T: FromValue>(&self, key: impl ToArgs, fields: impl ToArgs) -> Reply<Vec<Option<T>>> {
-        self.send(Command::new("HMGET").arg(key).arg(fields))
+    fn hmget<T: FromValue>(
+        self,
+        key: impl ToArgs,
+        fields: impl ToArgs,
+    ) -> Self::Output<Vec<Option<T>>> {
+        self.queue_command(Command::new("HMGET").arg(key).arg(fields))
     }
 
     // Lists.
 
     /// `LPUSH key value [value ...]`: the list's length after pushing the
     /// values onto its head, one after the other.
-    fn lpush(&self, key: impl ToArgs, values: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("LPUSH").arg(key).arg(values))
+    fn lpush(self, key: impl ToArgs, values: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("LPUSH").arg(key).arg(values))
     }
 
     /// `RPUSH key value [value ...]`: the list's length after appending the
     /// values to its tail.
-    fn rpush(&self, key: impl ToArgs, values: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("RPUSH").arg(key).arg(values))
+    fn rpush(self, key: impl ToArgs, values: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("RPUSH").arg(key).arg(values))
     }
 
     /// `LPOP key`: the first element, removed, or `None` when the list is
     /// empty.
-    fn lpop<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
-        self.send(Command::new("LPOP").arg(key))
+    fn lpop<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Option<T>> {
+        self.queue_command(Command::new("LPOP").arg(key))
     }
 
     /// `LPOP key count`: up to `count` elements from the head, removed
     /// (empty when the list is).
-    fn lpop_count<T: FromValue>(&self, key: impl ToArgs, count: usize) -> Reply<Vec<T>> {
-        self.send(Command::new("LPOP").arg(key).arg(count))
+    fn lpop_count<T: FromValue>(self, key: impl ToArgs, count: usize) -> Self::Output<Vec<T>> {
+        self.queue_command(Command::new("LPOP").arg(key).arg(count))
     }
 
     /// `RPOP key`: the last element, removed, or `None` when the list is
     /// empty.
-    fn rpop<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
-        self.send(Command::new("RPOP").arg(key))
+    fn rpop<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Option<T>> {
+        self.queue_command(Command::new("RPOP").arg(key))
     }
 
     /// `RPOP key count`: up to `count` elements from the tail, last first,
     /// removed (empty when the list is).
-    fn rpop_count<T: FromValue>(&self, key: impl ToArgs, count: usize) -> Reply<Vec<T>> {
-        self.send(Command::new("RPOP").arg(key).arg(count))
+    fn rpop_count<T: FromValue>(self, key: impl ToArgs, count: usize) -> Self::Output<Vec<T>> {
+        self.queue_command(Command::new("RPOP").arg(key).arg(count))
     }
 
     /// `LRANGE key start stop`: the elements from `start` to `stop`, both
     /// included; negative indexes count from the end (-1 is the last).
-    fn lrange<T: FromValue>(&self, key: impl ToArgs, start: i64, stop: i64) -> Reply<Vec<T>> {
-        self.send(Command::new("LRANGE").arg(key).arg(start).arg(stop))
+    fn lrange<T: FromValue>(self, key: impl ToArgs, start: i64, stop: i64) -> Self::Output<Vec<T>> {
+        self.queue_command(Command::new("LRANGE").arg(key).arg(start).arg(stop))
     }
 
     /// `LLEN key`: the list's length (0 for a missing key).
-    fn llen(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("LLEN").arg(key))
+    fn llen(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("LLEN").arg(key))
     }
 
     /// `LREM key count value`: how many elements equal to `value` were
     /// removed: the first `count` from the head if positive, from the tail
     /// if negative, all if 0.
-    fn lrem(&self, key: impl ToArgs, count: i64, value: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("LREM").arg(key).arg(count).arg(value))
+    fn lrem(self, key: impl ToArgs, count: i64, value: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("LREM").arg(key).arg(count).arg(value))
     }
 
     /// `LTRIM key start stop`: keeps only the elements from `start` to
     /// `stop`, both included.
-    fn ltrim(&self, key: impl ToArgs, start: i64, stop: i64) -> Reply<()> {
-        self.send(Command::new("LTRIM").arg(key).arg(start).arg(stop))
+    fn ltrim(self, key: impl ToArgs, start: i64, stop: i64) -> Self::Output<()> {
+        self.queue_command(Command::new("LTRIM").arg(key).arg(start).arg(stop))
     }
 
     /// `LINDEX key index`: the element at `index` (negative counts from the
     /// end), or `None` when out of range.
-    fn lindex<T: FromValue>(&self, key: impl ToArgs, index: i64) -> Reply<Option<T>> {
-        self.send(Command::new("LINDEX").arg(key).arg(index))
+    fn lindex<T: FromValue>(self, key: impl ToArgs, index: i64) -> Self::Output<Option<T>> {
+        self.queue_command(Command::new("LINDEX").arg(key).arg(index))
     }
 
     /// `BLPOP key [key ...] timeout`: the key and the first element of the
@@ -389,21 +401,21 @@ pub trait Commands: Sender {
     /// [`ExclusiveConnection`](crate::ExclusiveConnection) it holds that
     /// connection for as long as it waits.
     fn blpop<K: FromValue, T: FromValue>(
-        &self,
+        self,
         keys: impl ToArgs,
         timeout_seconds: f64,
-    ) -> Reply<Option<(K, T)>> {
-        self.send(Command::new("BLPOP").arg(keys).arg(timeout_seconds))
+    ) -> Self::Output<Option<(K, T)>> {
+        self.queue_command(Command::new("BLPOP").arg(keys).arg(timeout_seconds))
     }
 
     /// `BRPOP key [key ...] timeout`: as [`blpop`](Commands::blpop), from
     /// the tail.
     fn brpop<K: FromValue, T: FromValue>(
-        &self,
+        self,
         keys: impl ToArgs,
         timeout_seconds: f64,
-    ) -> Reply<Option<(K, T)>> {
-        self.send(Command::new("BRPOP").arg(keys).arg(timeout_seconds))
+    ) -> Self::Output<Option<(K, T)>> {
+        self.queue_command(Command::new("BRPOP").arg(keys).arg(timeout_seconds))
     }
 
     /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: the element
@@ -411,117 +423,117 @@ pub trait Commands: Sender {
     /// `destination`, waiting up to `timeout_seconds` for one (0 waits
     /// forever); `None` on timeout.
     fn blmove<T: FromValue>(
-        &self,
+        self,
         source: impl ToArgs,
         destination: impl ToArgs,
         from: Direction,
         to: Direction,
         timeout_seconds: f64,
-    ) -> Reply<Option<T>> {
+    ) -> Self::Output<Option<T>> {
         let cmd = Command::new("BLMOVE")
             .arg(source)
             .arg(destination)
             .arg(from)
             .arg(to);
-        self.send(cmd.arg(timeout_seconds))
+        self.queue_command(cmd.arg(timeout_seconds))
     }
 
     // Sets.
 
     /// `SADD key member [member ...]`: how many of the members were new.
-    fn sadd(&self, key: impl ToArgs, members: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("SADD").arg(key).arg(members))
+    fn sadd(self, key: impl ToArgs, members: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("SADD").arg(key).arg(members))
     }
 
     /// `SREM key member [member ...]`: how many of the members were there
     /// and were removed.
-    fn srem(&self, key: impl ToArgs, members: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("SREM").arg(key).arg(members))
+    fn srem(self, key: impl ToArgs, members: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("SREM").arg(key).arg(members))
     }
 
     /// `SMEMBERS key`: every member (empty for a missing key).
-    fn smembers<T: FromValue + Eq + Hash>(&self, key: impl ToArgs) -> Reply<HashSet<T>> {
-        self.send(Command::new("SMEMBERS").arg(key))
+    fn smembers<T: FromValue + Eq + Hash>(self, key: impl ToArgs) -> Self::Output<HashSet<T>> {
+        self.queue_command(Command::new("SMEMBERS").arg(key))
     }
 
     /// `SISMEMBER key member`: whether `member` is in the set.
-    fn sismember(&self, key: impl ToArgs, member: impl ToArgs) -> Reply<bool> {
-        self.send(Command::new("SISMEMBER").arg(key).arg(member))
+    fn sismember(self, key: impl ToArgs, member: impl ToArgs) -> Self::Output<bool> {
+        self.queue_command(Command::new("SISMEMBER").arg(key).arg(member))
     }
 
     /// `SCARD key`: the number of members (0 for a missing key).
-    fn scard(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("SCARD").arg(key))
+    fn scard(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("SCARD").arg(key))
     }
 
     /// `SPOP key`: a random member, removed, or `None` when the set is
     /// empty.
-    fn spop<T: FromValue>(&self, key: impl ToArgs) -> Reply<Option<T>> {
-        self.send(Command::new("SPOP").arg(key))
+    fn spop<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Option<T>> {
+        self.queue_command(Command::new("SPOP").arg(key))
     }
 
     /// `SINTER key [key ...]`: the members in every one of the sets (a
     /// missing key is an empty set).
-    fn sinter<T: FromValue + Eq + Hash>(&self, keys: impl ToArgs) -> Reply<HashSet<T>> {
-        self.send(Command::new("SINTER").arg(keys))
+    fn sinter<T: FromValue + Eq + Hash>(self, keys: impl ToArgs) -> Self::Output<HashSet<T>> {
+        self.queue_command(Command::new("SINTER").arg(keys))
     }
 
     /// `SUNION key [key ...]`: the members in any of the sets.
-    fn sunion<T: FromValue + Eq + Hash>(&self, keys: impl ToArgs) -> Reply<HashSet<T>> {
-        self.send(Command::new("SUNION").arg(keys))
+    fn sunion<T: FromValue + Eq + Hash>(self, keys: impl ToArgs) -> Self::Output<HashSet<T>> {
+        self.queue_command(Command::new("SUNION").arg(keys))
     }
 
     // Sorted sets.
 
     /// `ZADD key score member`: true when the member is new, false when its
     /// score was updated.
-    fn zadd(&self, key: impl ToArgs, member: impl ToArgs, score: f64) -> Reply<bool> {
-        self.send(Command::new("ZADD").arg(key).arg(score).arg(member))
+    fn zadd(self, key: impl ToArgs, member: impl ToArgs, score: f64) -> Self::Output<bool> {
+        self.queue_command(Command::new("ZADD").arg(key).arg(score).arg(member))
     }
 
     /// `ZADD key score member [score member ...]`: adds or updates every
     /// `(member, score)`; the number of members that were new.
-    fn zadd_multiple<M: ToArgs>(&self, key: impl ToArgs, members: &[(M, f64)]) -> Reply<i64> {
+    fn zadd_multiple<M: ToArgs>(self, key: impl ToArgs, members: &[(M, f64)]) -> Self::Output<i64> {
         let mut cmd = Command::new("ZADD").arg(key);
         for (member, score) in members {
             cmd.push_arg(*score).push_arg(member);
         }
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `ZREM key member [member ...]`: how many of the members were there and
     /// were removed.
-    fn zrem(&self, key: impl ToArgs, members: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("ZREM").arg(key).arg(members))
+    fn zrem(self, key: impl ToArgs, members: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("ZREM").arg(key).arg(members))
     }
 
     /// `ZSCORE key member`: the member's score, or `None` when the member or
     /// the key does not exist.
-    fn zscore(&self, key: impl ToArgs, member: impl ToArgs) -> Reply<Option<f64>> {
-        self.send(Command::new("ZSCORE").arg(key).arg(member))
+    fn zscore(self, key: impl ToArgs, member: impl ToArgs) -> Self::Output<Option<f64>> {
+        self.queue_command(Command::new("ZSCORE").arg(key).arg(member))
     }
 
     /// `ZINCRBY key delta member`: the member's score after adding `delta`
     /// (a missing member counts as 0).
-    fn zincr_by(&self, key: impl ToArgs, member: impl ToArgs, delta: f64) -> Reply<f64> {
-        self.send(Command::new("ZINCRBY").arg(key).arg(delta).arg(member))
+    fn zincr_by(self, key: impl ToArgs, member: impl ToArgs, delta: f64) -> Self::Output<f64> {
+        self.queue_command(Command::new("ZINCRBY").arg(key).arg(delta).arg(member))
     }
 
     /// `ZRANGE key start stop`: the members ranked `start` to `stop`, both
     /// included, lowest score first; negative ranks count from the end.
-    fn zrange<T: FromValue>(&self, key: impl ToArgs, start: i64, stop: i64) -> Reply<Vec<T>> {
-        self.send(Command::new("ZRANGE").arg(key).arg(start).arg(stop))
+    fn zrange<T: FromValue>(self, key: impl ToArgs, start: i64, stop: i64) -> Self::Output<Vec<T>> {
+        self.queue_command(Command::new("ZRANGE").arg(key).arg(start).arg(stop))
     }
 
     /// `ZRANGE key start stop WITHSCORES`: as [`zrange`](Commands::zrange),
     /// each member with its score.
     fn zrange_with_scores<T: FromValue>(
-        &self,
+        self,
         key: impl ToArgs,
         start: i64,
         stop: i64,
-    ) -> Reply<Vec<(T, f64)>> {
-        self.send(
+    ) -> Self::Output<Vec<(T, f64)>> {
+        self.queue_command(
             Command::new("ZRANGE")
                 .arg(key)
                 .arg(start)
@@ -534,98 +546,62 @@ pub trait Commands: Sender {
     /// `max`, lowest first. The bounds are numbers, `"-inf"`/`"+inf"`, or
     /// strings such as `"(1.5"` for an exclusive bound.
     fn zrangebyscore<T: FromValue>(
-        &self,
+        self,
         key: impl ToArgs,
         min: impl ToArgs,
         max: impl ToArgs,
-    ) -> Reply<Vec<T>> {
-        self.send(Command::new("ZRANGEBYSCORE").arg(key).arg(min).arg(max))
+    ) -> Self::Output<Vec<T>> {
+        self.queue_command(Command::new("ZRANGEBYSCORE").arg(key).arg(min).arg(max))
     }
 
     /// `ZRANK key member`: the member's rank, 0 for the lowest score, or
     /// `None` when the member or the key does not exist.
-    fn zrank(&self, key: impl ToArgs, member: impl ToArgs) -> Reply<Option<i64>> {
-        self.send(Command::new("ZRANK").arg(key).arg(member))
+    fn zrank(self, key: impl ToArgs, member: impl ToArgs) -> Self::Output<Option<i64>> {
+        self.queue_command(Command::new("ZRANK").arg(key).arg(member))
     }
 
     /// `ZCARD key`: the number of members (0 for a missing key).
-    fn zcard(&self, key: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("ZCARD").arg(key))
+    fn zcard(self, key: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("ZCARD").arg(key))
     }
 
     /// `ZCOUNT key min max`: how many members have a score from `min` to
     /// `max` (bounds as for [`zrangebyscore`](Commands::zrangebyscore)).
-    fn zcount(&self, key: impl ToArgs, min: impl ToArgs, max: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("ZCOUNT").arg(key).arg(min).arg(max))
+    fn zcount(self, key: impl ToArgs, min: impl ToArgs, max: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("ZCOUNT").arg(key).arg(min).arg(max))
     }
 
     /// `ZPOPMIN key count`: up to `count` members with the lowest scores,
     /// removed, lowest first (empty when the set is).
-    fn zpopmin<T: FromValue>(&self, key: impl ToArgs, count: usize) -> Reply<Vec<(T, f64)>> {
-        self.send(Command::new("ZPOPMIN").arg(key).arg(count))
+    fn zpopmin<T: FromValue>(self, key: impl ToArgs, count: usize) -> Self::Output<Vec<(T, f64)>> {
+        self.queue_command(Command::new("ZPOPMIN").arg(key).arg(count))
     }
 
     /// `ZPOPMAX key count`: up to `count` members with the highest scores,
     /// removed, highest first (empty when the set is).
-    fn zpopmax<T: FromValue>(&self, key: impl ToArgs, count: usize) -> Reply<Vec<(T, f64)>> {
-        self.send(Command::new("ZPOPMAX").arg(key).arg(count))
+    fn zpopmax<T: FromValue>(self, key: impl ToArgs, count: usize) -> Self::Output<Vec<(T, f64)>> {
+        self.queue_command(Command::new("ZPOPMAX").arg(key).arg(count))
     }
 
     /// `BZPOPMIN key [key ...] timeout`: the key, member and score of the
     /// lowest member of the first non-empty set, removed, waiting up to
     /// `timeout_seconds` for one (0 waits forever); `None` on timeout.
     fn bzpopmin<K: FromValue, T: FromValue>(
-        &self,
+        self,
         keys: impl ToArgs,
         timeout_seconds: f64,
-    ) -> Reply<Option<(K, T, f64)>> {
-        self.send(Command::new("BZPOPMIN").arg(keys).arg(timeout_seconds))
+    ) -> Self::Output<Option<(K, T, f64)>> {
+        self.queue_command(Command::new("BZPOPMIN").arg(keys).arg(timeout_seconds))
     }
 
     /// `BZPOPMAX key [key ...] timeout`: as [`bzpopmin`](Commands::bzpopmin),
     /// the highest member.
     fn bzpopmax<K: FromValue, T: FromValue>(
-        &self,
+        self,
         keys: impl ToArgs,
         timeout_seconds: f64,
-    ) -> Reply<Option<(K, T, f64)>> {
-        self.send(Command::new("BZPOPMAX").arg(keys).arg(timeout_seconds))
-    }
-
-    // Scans: see `scan.rs`.
-
-    /// `SCAN`: every key of the database, as a stream (see [`Scan`]).
-    fn scan(&self) -> Scan<Self>
-    where
-        Self: Clone,
-    {
-        Scan::new(self.clone(), Command::new("SCAN"))
-    }
-
-    /// `HSCAN key`: every `(field, value)` of a hash, as a stream (see
-    /// [`Scan`]).
-    fn hscan(&self, key: impl ToArgs) -> Scan<Self>
-    where
-        Self: Clone,
-    {
-        Scan::new(self.clone(), Command::new("HSCAN").arg(key))
-    }
-
-    /// `SSCAN key`: every member of a set, as a stream (see [`Scan`]).
-    fn sscan(&self, key: impl ToArgs) -> Scan<Self>
-    where
-        Self: Clone,
-    {
-        Scan::new(self.clone(), Command::new("SSCAN").arg(key))
-    }
-
-    /// `ZSCAN key`: every `(member, score)` of a sorted set, as a stream
-    /// (see [`Scan`]).
-    fn zscan(&self, key: impl ToArgs) -> Scan<Self>
-    where
-        Self: Clone,
-    {
-        Scan::new(self.clone(), Command::new("ZSCAN").arg(key))
+    ) -> Self::Output<Option<(K, T, f64)>> {
+        self.queue_command(Command::new("BZPOPMAX").arg(keys).arg(timeout_seconds))
     }
 
     // Streams.
@@ -633,14 +609,19 @@ pub trait Commands: Sender {
     /// `XADD key * field value [field value ...]`: appends an entry with
     /// the fields (`("temp", 21)`, or a slice of pairs) and an ID the server
     /// picks; the ID.
-    fn xadd(&self, key: impl ToArgs, fields: impl ToArgs) -> Reply<String> {
-        self.send(Command::new("XADD").arg(key).arg("*").arg(fields))
+    fn xadd(self, key: impl ToArgs, fields: impl ToArgs) -> Self::Output<String> {
+        self.queue_command(Command::new("XADD").arg(key).arg("*").arg(fields))
     }
 
     /// `XADD key MAXLEN ~ max_len * field value ...`: as
     /// [`xadd`](Commands::xadd), trimming the stream to about `max_len`
     /// entries (`~`: whole nodes at a time, which is much cheaper).
-    fn xadd_capped(&self, key: impl ToArgs, max_len: u64, fields: impl ToArgs) -> Reply<String> {
+    fn xadd_capped(
+        self,
+        key: impl ToArgs,
+        max_len: u64,
+        fields: impl ToArgs,
+    ) -> Self::Output<String> {
         let cmd = Command::new("XADD")
             .arg(key)
             .arg("MAXLEN")
@@ -648,44 +629,44 @@ pub trait Commands: Sender {
             .arg(max_len)
             .arg("*")
             .arg(fields);
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `XLEN key`: how many entries the stream has.
-    fn xlen(&self, key: impl ToArgs) -> Reply<u64> {
-        self.send(Command::new("XLEN").arg(key))
+    fn xlen(self, key: impl ToArgs) -> Self::Output<u64> {
+        self.queue_command(Command::new("XLEN").arg(key))
     }
 
     /// `XRANGE key start end [COUNT count]`: entries from `start` to `end`
     /// (`"-"` and `"+"` for the ends), oldest first, at most `count`.
     fn xrange(
-        &self,
+        self,
         key: impl ToArgs,
         start: impl ToArgs,
         end: impl ToArgs,
         count: Option<u64>,
-    ) -> Reply<Vec<StreamEntry>> {
+    ) -> Self::Output<Vec<StreamEntry>> {
         let mut cmd = Command::new("XRANGE").arg(key).arg(start).arg(end);
         if let Some(count) = count {
             cmd = cmd.arg("COUNT").arg(count);
         }
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `XREVRANGE key end start [COUNT count]`: as
     /// [`xrange`](Commands::xrange), newest first.
     fn xrevrange(
-        &self,
+        self,
         key: impl ToArgs,
         end: impl ToArgs,
         start: impl ToArgs,
         count: Option<u64>,
-    ) -> Reply<Vec<StreamEntry>> {
+    ) -> Self::Output<Vec<StreamEntry>> {
         let mut cmd = Command::new("XREVRANGE").arg(key).arg(end).arg(start);
         if let Some(count) = count {
             cmd = cmd.arg("COUNT").arg(count);
         }
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `XREAD [COUNT count] [BLOCK ms] STREAMS key ... id ...`: entries after
@@ -695,14 +676,14 @@ pub trait Commands: Sender {
     /// a connection of its own, holding up no other caller. Empty on
     /// timeout.
     fn xread(
-        &self,
+        self,
         streams: &[(&str, &str)],
         count: Option<u64>,
         block: Option<std::time::Duration>,
-    ) -> Reply<StreamReads> {
+    ) -> Self::Output<StreamReads> {
         let mut cmd = Command::new("XREAD");
         read_options(&mut cmd, count, block, false);
-        self.send(streams_args(cmd, streams))
+        self.queue_command(streams_args(cmd, streams))
     }
 
     /// `XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK]
@@ -712,32 +693,32 @@ pub trait Commands: Sender {
     /// [`xread`](Commands::xread); with `no_ack` the entries are not kept
     /// pending.
     fn xreadgroup(
-        &self,
+        self,
         group: &str,
         consumer: &str,
         streams: &[(&str, &str)],
         count: Option<u64>,
         block: Option<std::time::Duration>,
         no_ack: bool,
-    ) -> Reply<StreamReads> {
+    ) -> Self::Output<StreamReads> {
         let mut cmd = Command::new("XREADGROUP")
             .arg("GROUP")
             .arg(group)
             .arg(consumer);
         read_options(&mut cmd, count, block, no_ack);
-        self.send(streams_args(cmd, streams))
+        self.queue_command(streams_args(cmd, streams))
     }
 
     /// `XGROUP CREATE key group id [MKSTREAM]`: a consumer group that reads
     /// after `id` (`"$"`: only new entries, `"0"`: all of them); with
     /// `make_stream`, the stream is created if missing.
     fn xgroup_create(
-        &self,
+        self,
         key: impl ToArgs,
         group: impl ToArgs,
         id: impl ToArgs,
         make_stream: bool,
-    ) -> Reply<()> {
+    ) -> Self::Output<()> {
         let mut cmd = Command::new("XGROUP")
             .arg("CREATE")
             .arg(key)
@@ -746,73 +727,73 @@ pub trait Commands: Sender {
         if make_stream {
             cmd = cmd.arg("MKSTREAM");
         }
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `XACK key group id [id ...]`: how many of the entries were pending and
     /// are acknowledged now.
-    fn xack(&self, key: impl ToArgs, group: impl ToArgs, ids: impl ToArgs) -> Reply<u64> {
-        self.send(Command::new("XACK").arg(key).arg(group).arg(ids))
+    fn xack(self, key: impl ToArgs, group: impl ToArgs, ids: impl ToArgs) -> Self::Output<u64> {
+        self.queue_command(Command::new("XACK").arg(key).arg(group).arg(ids))
     }
 
     /// `XPENDING key group`: how many entries the group has pending, and
     /// for which consumers.
-    fn xpending(&self, key: impl ToArgs, group: impl ToArgs) -> Reply<PendingSummary> {
-        self.send(Command::new("XPENDING").arg(key).arg(group))
+    fn xpending(self, key: impl ToArgs, group: impl ToArgs) -> Self::Output<PendingSummary> {
+        self.queue_command(Command::new("XPENDING").arg(key).arg(group))
     }
 
     /// `XPENDING key group start end count`: the pending entries from
     /// `start` to `end` (`"-"`, `"+"`), at most `count`, with their
     /// consumer, idle time and delivery count.
     fn xpending_range(
-        &self,
+        self,
         key: impl ToArgs,
         group: impl ToArgs,
         start: impl ToArgs,
         end: impl ToArgs,
         count: u64,
-    ) -> Reply<Vec<PendingEntry>> {
+    ) -> Self::Output<Vec<PendingEntry>> {
         let cmd = Command::new("XPENDING")
             .arg(key)
             .arg(group)
             .arg(start)
             .arg(end)
             .arg(count);
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `XCLAIM key group consumer min-idle-time id [id ...]`: takes the
     /// entries pending for at least `min_idle` over for `consumer`; the
     /// entries claimed.
     fn xclaim(
-        &self,
+        self,
         key: impl ToArgs,
         group: impl ToArgs,
         consumer: impl ToArgs,
         min_idle: std::time::Duration,
         ids: impl ToArgs,
-    ) -> Reply<Vec<StreamEntry>> {
+    ) -> Self::Output<Vec<StreamEntry>> {
         let cmd = Command::new("XCLAIM")
             .arg(key)
             .arg(group)
             .arg(consumer)
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
             .arg(ids);
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count]`:
     /// claims up to `count` entries pending for at least `min_idle`, from
     /// `start` (`"0-0"` at first, then [`AutoClaimed::next`]).
     fn xautoclaim(
-        &self,
+        self,
         key: impl ToArgs,
         group: impl ToArgs,
         consumer: impl ToArgs,
         min_idle: std::time::Duration,
         start: impl ToArgs,
         count: u64,
-    ) -> Reply<AutoClaimed> {
+    ) -> Self::Output<AutoClaimed> {
         let cmd = Command::new("XAUTOCLAIM")
             .arg(key)
             .arg(group)
@@ -821,69 +802,73 @@ pub trait Commands: Sender {
             .arg(start)
             .arg("COUNT")
             .arg(count);
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `XDEL key id [id ...]`: how many of the entries existed and are
     /// deleted now.
-    fn xdel(&self, key: impl ToArgs, ids: impl ToArgs) -> Reply<u64> {
-        self.send(Command::new("XDEL").arg(key).arg(ids))
+    fn xdel(self, key: impl ToArgs, ids: impl ToArgs) -> Self::Output<u64> {
+        self.queue_command(Command::new("XDEL").arg(key).arg(ids))
     }
 
     /// `XTRIM key MAXLEN [~] max_len`: trims the stream to `max_len` entries
     /// (about that many with `approximate`, which is much cheaper); how
     /// many were deleted.
-    fn xtrim(&self, key: impl ToArgs, max_len: u64, approximate: bool) -> Reply<u64> {
+    fn xtrim(self, key: impl ToArgs, max_len: u64, approximate: bool) -> Self::Output<u64> {
         let mut cmd = Command::new("XTRIM").arg(key).arg("MAXLEN");
         if approximate {
             cmd = cmd.arg("~");
         }
-        self.send(cmd.arg(max_len))
+        self.queue_command(cmd.arg(max_len))
     }
 
     // Geo.
 
     /// `GEOADD key longitude latitude member [...]`: how many members were
     /// added (not counting those moved).
-    fn geoadd<M: ToArgs>(&self, key: impl ToArgs, points: &[(f64, f64, M)]) -> Reply<i64> {
+    fn geoadd<M: ToArgs>(self, key: impl ToArgs, points: &[(f64, f64, M)]) -> Self::Output<i64> {
         let mut cmd = Command::new("GEOADD").arg(key);
         for (longitude, latitude, member) in points {
             cmd.push_arg(*longitude)
                 .push_arg(*latitude)
                 .push_arg(member);
         }
-        self.send(cmd)
+        self.queue_command(cmd)
     }
 
     /// `GEOPOS key member [member ...]`: each member's position, `None` for
     /// a member that is not there.
-    fn geopos(&self, key: impl ToArgs, members: impl ToArgs) -> Reply<Vec<Option<GeoPosition>>> {
-        self.send(Command::new("GEOPOS").arg(key).arg(members))
+    fn geopos(
+        self,
+        key: impl ToArgs,
+        members: impl ToArgs,
+    ) -> Self::Output<Vec<Option<GeoPosition>>> {
+        self.queue_command(Command::new("GEOPOS").arg(key).arg(members))
     }
 
     /// `GEODIST key member1 member2 unit`: the distance between two members,
     /// `None` when either is missing.
     fn geodist(
-        &self,
+        self,
         key: impl ToArgs,
         from: impl ToArgs,
         to: impl ToArgs,
         unit: GeoUnit,
-    ) -> Reply<Option<f64>> {
-        self.send(Command::new("GEODIST").arg(key).arg(from).arg(to).arg(unit))
+    ) -> Self::Output<Option<f64>> {
+        self.queue_command(Command::new("GEODIST").arg(key).arg(from).arg(to).arg(unit))
     }
 
     /// `GEOSEARCH key FROMLONLAT lon lat BYRADIUS radius unit ASC [COUNT
     /// count] WITHCOORD WITHDIST`: the members within `radius` of a point,
     /// nearest first, at most `count`, with their distance and position.
     fn geosearch_radius(
-        &self,
+        self,
         key: impl ToArgs,
         center: GeoPosition,
         radius: f64,
         unit: GeoUnit,
         count: Option<u64>,
-    ) -> Reply<Vec<GeoMatch>> {
+    ) -> Self::Output<Vec<GeoMatch>> {
         let mut cmd = Command::new("GEOSEARCH")
             .arg(key)
             .arg("FROMLONLAT")
@@ -896,45 +881,80 @@ pub trait Commands: Sender {
         if let Some(count) = count {
             cmd = cmd.arg("COUNT").arg(count);
         }
-        self.send(cmd.arg("WITHCOORD").arg("WITHDIST"))
+        self.queue_command(cmd.arg("WITHCOORD").arg("WITHDIST"))
     }
 
     // Server and connection.
 
     /// `PUBLISH channel message`: how many subscribers received the message.
-    fn publish(&self, channel: impl ToArgs, message: impl ToArgs) -> Reply<i64> {
-        self.send(Command::new("PUBLISH").arg(channel).arg(message))
+    fn publish(self, channel: impl ToArgs, message: impl ToArgs) -> Self::Output<i64> {
+        self.queue_command(Command::new("PUBLISH").arg(channel).arg(message))
     }
 
     /// `PING`: `PONG`.
-    fn ping(&self) -> Reply<String> {
-        self.send(Command::new("PING"))
+    fn ping(self) -> Self::Output<String> {
+        self.queue_command(Command::new("PING"))
     }
 
     /// `DBSIZE`: the number of keys in the selected database.
-    fn dbsize(&self) -> Reply<i64> {
-        self.send(Command::new("DBSIZE"))
+    fn dbsize(self) -> Self::Output<i64> {
+        self.queue_command(Command::new("DBSIZE"))
     }
 
     /// `FLUSHDB`: deletes every key of the selected database.
-    fn flushdb(&self) -> Reply<()> {
-        self.send(Command::new("FLUSHDB"))
+    fn flushdb(self) -> Self::Output<()> {
+        self.queue_command(Command::new("FLUSHDB"))
     }
 
     /// `INFO`: the server's report, as text of `# Section` headers and
     /// `field:value` lines.
-    fn info(&self) -> Reply<String> {
-        self.send(Command::new("INFO"))
+    fn info(self) -> Self::Output<String> {
+        self.queue_command(Command::new("INFO"))
     }
 
     /// `INFO section [section ...]`: the report's named sections only
     /// (`"server"`, `"memory"`, `"keyspace"`, ...).
-    fn info_sections(&self, sections: impl ToArgs) -> Reply<String> {
-        self.send(Command::new("INFO").arg(sections))
+    fn info_sections(self, sections: impl ToArgs) -> Self::Output<String> {
+        self.queue_command(Command::new("INFO").arg(sections))
+    }
+
+    // Every other command of the catalogue, generated (`commands/generated.rs`).
+    generated_commands!();
+}
+
+impl<T: Target> Commands for T {}
+
+/// The scans as streams ([`Scan`]), for every [`Sender`] that can be
+/// cloned into the stream: [`PairedConnection`], [`ExclusiveConnection`] and
+/// references to them.
+///
+/// [`PairedConnection`]: crate::PairedConnection
+/// [`ExclusiveConnection`]: crate::ExclusiveConnection
+pub trait ScanCommands: Sender + Clone {
+    /// `SCAN`: every key of the database, as a stream (see [`Scan`]).
+    fn scan(&self) -> Scan<Self> {
+        Scan::new(self.clone(), Command::new("SCAN"))
+    }
+
+    /// `HSCAN key`: every `(field, value)` of a hash, as a stream (see
+    /// [`Scan`]).
+    fn hscan(&self, key: impl ToArgs) -> Scan<Self> {
+        Scan::new(self.clone(), Command::new("HSCAN").arg(key))
+    }
+
+    /// `SSCAN key`: every member of a set, as a stream (see [`Scan`]).
+    fn sscan(&self, key: impl ToArgs) -> Scan<Self> {
+        Scan::new(self.clone(), Command::new("SSCAN").arg(key))
+    }
+
+    /// `ZSCAN key`: every `(member, score)` of a sorted set, as a stream
+    /// (see [`Scan`]).
+    fn zscan(&self, key: impl ToArgs) -> Scan<Self> {
+        Scan::new(self.clone(), Command::new("ZSCAN").arg(key))
     }
 }
 
-impl<S: Sender + ?Sized> Commands for S {}
+impl<S: Sender + Clone> ScanCommands for S {}
 
 /// `[COUNT count] [BLOCK ms] [NOACK]` of `XREAD` and `XREADGROUP`.
 fn read_options(
@@ -1175,5 +1195,49 @@ mod tests {
             )),
             ["BLMOVE", "a", "b", "LEFT", "RIGHT", "1"]
         );
+    }
+}
+
+/// Arguments kept for later: one optional argument of a generated
+/// builder (`crate::args`), written where the command line places it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ArgSlot(Option<Command>);
+
+impl ArgSlot {
+    /// Replaces what the slot holds with `args`.
+    pub(crate) fn set(&mut self, args: impl ToArgs) {
+        self.0 = None;
+        self.append(args);
+    }
+
+    /// Adds `args` after what the slot holds.
+    pub(crate) fn append(&mut self, args: impl ToArgs) {
+        // The scratch command's name is a placeholder, never written.
+        self.0
+            .get_or_insert_with(|| Command::with_capacity("", 32))
+            .push_arg(args);
+    }
+
+    /// Writes the slot's arguments onto `cmd`.
+    pub(crate) fn write(&self, cmd: &mut Command) {
+        if let Some(held) = &self.0 {
+            for arg in held.args().skip(1) {
+                cmd.push_bulk(arg);
+            }
+        }
+    }
+}
+
+/// Arguments preceded by how many there are: the `numkeys` of `ZINTER`,
+/// `LMPOP`, `EVAL`, ...
+pub(crate) struct Counted<A>(pub(crate) A);
+
+impl<A: ToArgs> ToArgs for Counted<A> {
+    fn write_args(&self, cmd: &mut Command) {
+        let mut held = ArgSlot::default();
+        held.set(&self.0);
+        let count = held.0.as_ref().map_or(0, |c| c.len() - 1);
+        cmd.push_int(count);
+        held.write(cmd);
     }
 }

@@ -465,10 +465,47 @@ impl IntoCommand for Value {
 }
 
 /// Anything commands can be sent through; the typed commands of
-/// [`Commands`](crate::Commands) work on every `Sender`.
+/// [`Commands`](crate::Commands) work on every `Sender` (through a
+/// reference: `&S` is a [`Target`]).
 pub trait Sender {
     /// Sends a command and returns its reply converted into `T`.
     fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T>;
+}
+
+/// Where the typed commands of [`Commands`](crate::Commands) go: a
+/// reference to a [`Sender`], where each command is sent at once and gives
+/// its [`Reply`], or a [`Pipeline`](crate::Pipeline) (by value or `&mut`),
+/// where each command is added to the batch and gives the pipeline back.
+///
+/// ```no_run
+/// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
+/// use redis_paired::Commands;
+///
+/// let visits = conn.incr("visits").await?; // a connection: a reply
+/// let (last, hits): (Option<String>, i64) = conn
+///     .transaction()
+///     .getset("last", "now") // a pipeline: the pipeline again
+///     .incr("hits")
+///     .query()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+pub trait Target: Sized {
+    /// What a typed command gives back here: its [`Reply`] on a
+    /// connection, the pipeline on a pipeline.
+    type Output<T: FromValue>;
+
+    /// Queues `cmd`, whose reply is read as a `T`.
+    fn queue_command<T: FromValue>(self, cmd: Command) -> Self::Output<T>;
+}
+
+impl<S: Sender + ?Sized> Target for &S {
+    type Output<T: FromValue> = Reply<T>;
+
+    fn queue_command<T: FromValue>(self, cmd: Command) -> Reply<T> {
+        self.send(cmd)
+    }
 }
 
 impl Sender for PairedConnection {

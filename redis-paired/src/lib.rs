@@ -63,6 +63,7 @@
 //!   fail at once with [`Options::with_fail_fast`].
 #![deny(missing_docs)]
 
+pub mod args;
 mod blocking;
 pub mod catalogue;
 mod commands;
@@ -85,8 +86,8 @@ mod wait;
 
 pub use redis_conn::{ConnectionConfig, Error};
 
-pub use crate::commands::{Commands, Direction, Expiry, SetOptions};
-pub use crate::connection::{ExclusiveConnection, IntoCommand, PairedConnection, Sender};
+pub use crate::commands::{Commands, Direction, Expiry, ScanCommands, SetOptions};
+pub use crate::connection::{ExclusiveConnection, IntoCommand, PairedConnection, Sender, Target};
 #[cfg(feature = "deadpool")]
 pub use crate::deadpool::DeadpoolManager;
 pub use crate::geo::{GeoMatch, GeoPosition, GeoUnit};

@@ -9,7 +9,7 @@ use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::connection::{IntoCommand, Timeout};
+use crate::connection::{IntoCommand, Target, Timeout};
 use crate::lanes::Exchange;
 use crate::queue::Request;
 use crate::shared::Encoded;
@@ -269,6 +269,22 @@ fn exec_results(mut all: Vec<Value>) -> Result<Vec<Value>, Error> {
             found: other.kind(),
             value: resp::Preview::none(),
         }),
+    }
+}
+
+impl<'a> Target for Pipeline<'a> {
+    type Output<T: FromValue> = Pipeline<'a>;
+
+    fn queue_command<T: FromValue>(self, cmd: Command) -> Pipeline<'a> {
+        self.add(cmd)
+    }
+}
+
+impl<'p, 'a> Target for &'p mut Pipeline<'a> {
+    type Output<T: FromValue> = &'p mut Pipeline<'a>;
+
+    fn queue_command<T: FromValue>(self, cmd: Command) -> &'p mut Pipeline<'a> {
+        self.push(cmd)
     }
 }
 

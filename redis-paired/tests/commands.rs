@@ -10,7 +10,8 @@ use std::collections::{HashMap, HashSet};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use redis_conn::{ConnectionConfig, Error, Protocol};
 use redis_paired::{
-    Commands, Direction, ExclusiveConnection, Expiry, PairedConnection, Script, SetOptions,
+    Commands, Direction, ExclusiveConnection, Expiry, PairedConnection, ScanCommands, Script,
+    SetOptions,
 };
 use resp::{cmd, Value};
 use xtask::TestServer;

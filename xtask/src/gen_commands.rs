@@ -1,6 +1,7 @@
 //! `cargo xtask gen-commands`: asks a throwaway redis-server for its
 //! `COMMAND DOCS` and `COMMAND INFO`, stores them as the catalogue's
-//! snapshot, and generates the catalogue's table from it.
+//! snapshot, and generates from it the catalogue's table and the typed
+//! methods of every command (`xtask::methods`).
 //!
 //! `cargo xtask gen-commands --offline` regenerates the table from the
 //! snapshot already in the repository, without a server.
@@ -10,6 +11,7 @@ use std::fs;
 use std::process::{Command, ExitCode};
 
 use xtask::catalogue::{self, SNAPSHOT_PATH, TABLE_PATH};
+use xtask::methods::{self, ARGS_PATH, METHODS_PATH, REPLIES_PATH, SMOKE_PATH};
 use xtask::RedisServer;
 
 use crate::{project_root, TaskError};
@@ -63,5 +65,23 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     }
     fs::write(&table_path, table)?;
     eprintln!("xtask: wrote {TABLE_PATH}");
+    let replies = fs::read_to_string(root.join(REPLIES_PATH))
+        .map_err(|e| format!("cannot read {REPLIES_PATH}: {e}"))?;
+    let generated = methods::generate(&snapshot, &replies)?;
+    for (path, text) in [
+        (METHODS_PATH, &generated.methods),
+        (ARGS_PATH, &generated.args),
+        (SMOKE_PATH, &generated.smoke),
+    ] {
+        let path = root.join(path);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        fs::write(path, methods::format(text, &root)?)?;
+    }
+    eprintln!(
+        "xtask: wrote {METHODS_PATH}, {ARGS_PATH} and {SMOKE_PATH} ({} methods)",
+        generated.count
+    );
     Ok(ExitCode::SUCCESS)
 }

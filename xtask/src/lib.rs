@@ -59,6 +59,7 @@
 
 pub mod catalogue;
 pub mod cluster;
+pub mod methods;
 mod probe;
 pub mod sentinel;
 pub mod server;
