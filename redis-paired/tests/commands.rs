@@ -971,3 +971,138 @@ async fn geo_on_both_protocols() {
         assert!((found[0].position.longitude - 15.087269).abs() < 1e-4);
     }
 }
+
+#[tokio::test]
+async fn generated_commands_with_their_options_on_both_protocols() {
+    use redis_paired::args::{BeforeAfter, IndexUnit, LposOptions, SortOptions, ZinterOptions};
+
+    let redis = Redis::new();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let conn = redis.connect_with(protocol).await;
+        let k = |name: &str| key("generated", format!("{protocol:?}:{name}"));
+        conn.del([k("bits"), k("list"), k("a"), k("b"), k("nums"), k("lex")])
+            .await
+            .unwrap();
+
+        // Bitmaps: the optional range and its unit.
+        conn.set(k("bits"), "foobar").await.unwrap();
+        assert_eq!(conn.bitcount(k("bits")).await.unwrap(), 26);
+        let first_byte = redis_paired::args::BitcountOptions::new().index(1, 1, None);
+        assert_eq!(conn.bitcount_with(k("bits"), first_byte).await.unwrap(), 6);
+        let bits = redis_paired::args::BitcountOptions::new().index(5, 30, Some(IndexUnit::Bit));
+        assert_eq!(conn.bitcount_with(k("bits"), bits).await.unwrap(), 17);
+
+        // Lists: a choice between words as an enum, options as a builder.
+        conn.rpush(k("list"), ["a", "c", "a"]).await.unwrap();
+        assert_eq!(
+            conn.linsert(k("list"), BeforeAfter::After, "a", "b")
+                .await
+                .unwrap(),
+            4
+        );
+        let all: Vec<i64> = conn
+            .lpos_with(k("list"), "a", LposOptions::new().count(0))
+            .await
+            .unwrap();
+        assert_eq!(all, [0, 3]);
+        let none: Option<i64> = conn.lpos(k("list"), "zzz").await.unwrap();
+        assert_eq!(none, None);
+
+        // SORT with several options, in the order the server wants them
+        // whatever the order they were given in.
+        conn.rpush(k("nums"), [3, 1, 2]).await.unwrap();
+        let sorted: Vec<i64> = conn
+            .sort_with(k("nums"), SortOptions::new().desc().limit(0, 2))
+            .await
+            .unwrap();
+        assert_eq!(sorted, [3, 2]);
+
+        // numkeys is counted from the keys given.
+        conn.zadd_multiple(k("a"), &[("x", 1.0), ("y", 2.0)])
+            .await
+            .unwrap();
+        conn.zadd_multiple(k("b"), &[("y", 10.0), ("z", 20.0)])
+            .await
+            .unwrap();
+        let inter: Vec<(String, f64)> = conn
+            .zinter_with(
+                [k("a"), k("b")],
+                ZinterOptions::new().weights([2, 1]).max().withscores(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(inter, [("y".to_string(), 10.0)]);
+        assert_eq!(conn.zintercard([k("a"), k("b")]).await.unwrap(), 1);
+        assert_eq!(
+            conn.zmscore(k("a"), ["x", "missing"]).await.unwrap(),
+            [Some(1.0), None]
+        );
+        conn.zadd_multiple(k("lex"), &[("a", 0.0), ("b", 0.0), ("c", 0.0)])
+            .await
+            .unwrap();
+        let lex: Vec<String> = conn.zrangebylex(k("lex"), "[b", "+").await.unwrap();
+        assert_eq!(lex, ["b", "c"]);
+
+        // HyperLogLog, with the optional elements.
+        let hll = k("hll");
+        conn.del(&hll).await.unwrap();
+        let elements = redis_paired::args::PfaddOptions::new().element(["a", "b", "c"]);
+        assert!(conn.pfadd_with(&hll, elements).await.unwrap());
+        assert_eq!(conn.pfcount(&hll).await.unwrap(), 3);
+        assert_eq!(
+            conn.object_encoding(k("bits")).await.unwrap().as_deref(),
+            Some("embstr")
+        );
+    }
+}
+
+#[tokio::test]
+async fn typed_commands_build_pipelines_and_transactions() {
+    let redis = Redis::new();
+    let conn = redis.connect().await;
+    let k = |name: &str| key("typed_pipelines", name);
+    conn.del([k("a"), k("b"), k("c"), k("n"), k("h")])
+        .await
+        .unwrap();
+
+    let (set, n, missing, c): ((), i64, Option<String>, Option<String>) = conn
+        .pipeline()
+        .set(k("a"), 1)
+        .incr(k("b"))
+        .get::<String>(k("missing"))
+        .getset::<String>(k("c"), "new")
+        .query()
+        .await
+        .unwrap();
+    assert_eq!((set, n, missing, c), ((), 1, None, None));
+
+    let (n, len, c): (i64, i64, Option<String>) = conn
+        .transaction()
+        .incr_by(k("n"), 5)
+        .strlen(k("c"))
+        .getdel::<String>(k("c"))
+        .query()
+        .await
+        .unwrap();
+    assert_eq!((n, len, c.as_deref()), (5, 3, Some("new")));
+
+    // Through `&mut`, a pipeline takes them in a loop; each reply reads
+    // alone.
+    let mut pipeline = conn.pipeline();
+    let batch = &mut pipeline;
+    for i in 0..3 {
+        batch.incr_by(k("n"), i);
+    }
+    batch.hsetnx(k("h"), "f", "v");
+    let replies = pipeline.query_each().await.unwrap();
+    let values: Vec<Value> = replies.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        values,
+        [
+            Value::Integer(5),
+            Value::Integer(6),
+            Value::Integer(8),
+            Value::Integer(1)
+        ]
+    );
+}

@@ -28,54 +28,32 @@ async fn every_generated_command_is_understood_and_its_reply_fits() {
 /// Each command's name and the outcome of sending it.
 async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Error>)> {
     let mut outcomes = Vec::new();
-    outcomes.push(("acl|cat", conn.acl_cat::<Value>().await.map(drop)));
-    outcomes.push((
-        "acl|deluser",
-        conn.acl_deluser::<Value>(["1"]).await.map(drop),
-    ));
-    outcomes.push((
-        "acl|dryrun",
-        conn.acl_dryrun::<Value>("1", "1").await.map(drop),
-    ));
-    outcomes.push(("acl|genpass", conn.acl_genpass::<Value>().await.map(drop)));
+    outcomes.push(("acl|cat", conn.acl_cat().await.map(drop)));
+    outcomes.push(("acl|deluser", conn.acl_deluser(["1"]).await.map(drop)));
+    outcomes.push(("acl|dryrun", conn.acl_dryrun("1", "1").await.map(drop)));
+    outcomes.push(("acl|genpass", conn.acl_genpass().await.map(drop)));
     outcomes.push((
         "acl|getuser",
         conn.acl_getuser::<Value>("1").await.map(drop),
     ));
-    outcomes.push(("acl|list", conn.acl_list::<Value>().await.map(drop)));
-    outcomes.push(("acl|load", conn.acl_load::<Value>().await.map(drop)));
+    outcomes.push(("acl|list", conn.acl_list().await.map(drop)));
+    outcomes.push(("acl|load", conn.acl_load().await.map(drop)));
     outcomes.push(("acl|log", conn.acl_log::<Value>().await.map(drop)));
-    outcomes.push(("acl|save", conn.acl_save::<Value>().await.map(drop)));
-    outcomes.push((
-        "acl|setuser",
-        conn.acl_setuser::<Value>("1").await.map(drop),
-    ));
-    outcomes.push(("acl|users", conn.acl_users::<Value>().await.map(drop)));
-    outcomes.push(("acl|whoami", conn.acl_whoami::<Value>().await.map(drop)));
-    outcomes.push((
-        "bitcount",
-        conn.bitcount::<Value>("smoke:bitcount").await.map(drop),
-    ));
-    outcomes.push((
-        "bitfield",
-        conn.bitfield::<Value>("smoke:bitfield").await.map(drop),
-    ));
+    outcomes.push(("acl|save", conn.acl_save().await.map(drop)));
+    outcomes.push(("acl|setuser", conn.acl_setuser("1").await.map(drop)));
+    outcomes.push(("acl|users", conn.acl_users().await.map(drop)));
+    outcomes.push(("acl|whoami", conn.acl_whoami().await.map(drop)));
+    outcomes.push(("bitcount", conn.bitcount("smoke:bitcount").await.map(drop)));
+    outcomes.push(("bitfield", conn.bitfield("smoke:bitfield").await.map(drop)));
     outcomes.push((
         "bitfield_ro",
-        conn.bitfield_ro::<Value>("smoke:bitfield_ro")
-            .await
-            .map(drop),
+        conn.bitfield_ro("smoke:bitfield_ro").await.map(drop),
     ));
     outcomes.push((
         "bitop",
-        conn.bitop::<Value>("AND", "smoke:bitop", ["1"])
-            .await
-            .map(drop),
+        conn.bitop("AND", "smoke:bitop", ["1"]).await.map(drop),
     ));
-    outcomes.push((
-        "bitpos",
-        conn.bitpos::<Value>("smoke:bitpos", 1).await.map(drop),
-    ));
+    outcomes.push(("bitpos", conn.bitpos("smoke:bitpos", 1).await.map(drop)));
     outcomes.push((
         "blmpop",
         conn.blmpop::<Value>(0.01, ["smoke:blmpop"], redis_paired::Direction::Left)
@@ -94,145 +72,99 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
             .await
             .map(drop),
     ));
-    outcomes.push((
-        "client|caching",
-        conn.client_caching::<Value>(false).await.map(drop),
-    ));
-    outcomes.push((
-        "client|getname",
-        conn.client_getname::<Value>().await.map(drop),
-    ));
-    outcomes.push((
-        "client|getredir",
-        conn.client_getredir::<Value>().await.map(drop),
-    ));
-    outcomes.push(("client|id", conn.client_id::<Value>().await.map(drop)));
-    outcomes.push(("client|info", conn.client_info::<Value>().await.map(drop)));
-    outcomes.push(("client|list", conn.client_list::<Value>().await.map(drop)));
+    outcomes.push(("client|caching", conn.client_caching(false).await.map(drop)));
+    outcomes.push(("client|getname", conn.client_getname().await.map(drop)));
+    outcomes.push(("client|getredir", conn.client_getredir().await.map(drop)));
+    outcomes.push(("client|id", conn.client_id().await.map(drop)));
+    outcomes.push(("client|info", conn.client_info().await.map(drop)));
+    outcomes.push(("client|list", conn.client_list().await.map(drop)));
     outcomes.push((
         "client|trackinginfo",
         conn.client_trackinginfo::<Value>().await.map(drop),
     ));
-    outcomes.push((
-        "client|unblock",
-        conn.client_unblock::<Value>(1).await.map(drop),
-    ));
-    outcomes.push((
-        "client|unpause",
-        conn.client_unpause::<Value>().await.map(drop),
-    ));
+    outcomes.push(("client|unblock", conn.client_unblock(1).await.map(drop)));
+    outcomes.push(("client|unpause", conn.client_unpause().await.map(drop)));
     outcomes.push((
         "cluster|addslots",
-        conn.cluster_addslots::<Value>(["1"]).await.map(drop),
+        conn.cluster_addslots(["1"]).await.map(drop),
     ));
     outcomes.push((
         "cluster|addslotsrange",
-        conn.cluster_addslotsrange::<Value>(["1", "1"])
-            .await
-            .map(drop),
+        conn.cluster_addslotsrange(["1", "1"]).await.map(drop),
     ));
     outcomes.push((
         "cluster|bumpepoch",
-        conn.cluster_bumpepoch::<Value>().await.map(drop),
+        conn.cluster_bumpepoch().await.map(drop),
     ));
     outcomes.push((
         "cluster|count-failure-reports",
-        conn.cluster_count_failure_reports::<Value>("1")
-            .await
-            .map(drop),
+        conn.cluster_count_failure_reports("1").await.map(drop),
     ));
     outcomes.push((
         "cluster|countkeysinslot",
-        conn.cluster_countkeysinslot::<Value>(1).await.map(drop),
+        conn.cluster_countkeysinslot(1).await.map(drop),
     ));
     outcomes.push((
         "cluster|delslots",
-        conn.cluster_delslots::<Value>(["1"]).await.map(drop),
+        conn.cluster_delslots(["1"]).await.map(drop),
     ));
     outcomes.push((
         "cluster|delslotsrange",
-        conn.cluster_delslotsrange::<Value>(["1", "1"])
-            .await
-            .map(drop),
+        conn.cluster_delslotsrange(["1", "1"]).await.map(drop),
     ));
     outcomes.push((
         "cluster|flushslots",
-        conn.cluster_flushslots::<Value>().await.map(drop),
+        conn.cluster_flushslots().await.map(drop),
     ));
-    outcomes.push((
-        "cluster|forget",
-        conn.cluster_forget::<Value>("1").await.map(drop),
-    ));
+    outcomes.push(("cluster|forget", conn.cluster_forget("1").await.map(drop)));
     outcomes.push((
         "cluster|getkeysinslot",
         conn.cluster_getkeysinslot::<Value>(1, 1).await.map(drop),
     ));
-    outcomes.push(("cluster|info", conn.cluster_info::<Value>().await.map(drop)));
-    outcomes.push((
-        "cluster|keyslot",
-        conn.cluster_keyslot::<Value>("1").await.map(drop),
-    ));
+    outcomes.push(("cluster|info", conn.cluster_info().await.map(drop)));
+    outcomes.push(("cluster|keyslot", conn.cluster_keyslot("1").await.map(drop)));
     outcomes.push((
         "cluster|links",
         conn.cluster_links::<Value>().await.map(drop),
     ));
-    outcomes.push((
-        "cluster|meet",
-        conn.cluster_meet::<Value>("1", 1).await.map(drop),
-    ));
-    outcomes.push(("cluster|myid", conn.cluster_myid::<Value>().await.map(drop)));
-    outcomes.push((
-        "cluster|nodes",
-        conn.cluster_nodes::<Value>().await.map(drop),
-    ));
+    outcomes.push(("cluster|meet", conn.cluster_meet("1", 1).await.map(drop)));
+    outcomes.push(("cluster|myid", conn.cluster_myid().await.map(drop)));
+    outcomes.push(("cluster|nodes", conn.cluster_nodes().await.map(drop)));
     outcomes.push((
         "cluster|replicas",
-        conn.cluster_replicas::<Value>("1").await.map(drop),
+        conn.cluster_replicas("1").await.map(drop),
     ));
     outcomes.push((
         "cluster|replicate",
-        conn.cluster_replicate::<Value>("1").await.map(drop),
+        conn.cluster_replicate("1").await.map(drop),
     ));
-    outcomes.push((
-        "cluster|reset",
-        conn.cluster_reset::<Value>().await.map(drop),
-    ));
+    outcomes.push(("cluster|reset", conn.cluster_reset().await.map(drop)));
     outcomes.push((
         "cluster|saveconfig",
-        conn.cluster_saveconfig::<Value>().await.map(drop),
+        conn.cluster_saveconfig().await.map(drop),
     ));
     outcomes.push((
         "cluster|set-config-epoch",
-        conn.cluster_set_config_epoch::<Value>(1).await.map(drop),
+        conn.cluster_set_config_epoch(1).await.map(drop),
     ));
     outcomes.push((
         "cluster|setslot",
-        conn.cluster_setslot::<Value>(1, ["IMPORTING", "1"])
-            .await
-            .map(drop),
+        conn.cluster_setslot(1, ["IMPORTING", "1"]).await.map(drop),
     ));
     outcomes.push((
         "cluster|shards",
         conn.cluster_shards::<Value>().await.map(drop),
     ));
-    outcomes.push((
-        "cluster|slaves",
-        conn.cluster_slaves::<Value>("1").await.map(drop),
-    ));
+    outcomes.push(("cluster|slaves", conn.cluster_slaves("1").await.map(drop)));
     outcomes.push((
         "cluster|slots",
         conn.cluster_slots::<Value>().await.map(drop),
     ));
-    outcomes.push((
-        "command|count",
-        conn.command_count::<Value>().await.map(drop),
-    ));
+    outcomes.push(("command|count", conn.command_count().await.map(drop)));
     outcomes.push(("command|docs", conn.command_docs::<Value>().await.map(drop)));
     outcomes.push((
         "command|getkeys",
-        conn.command_getkeys::<Value>(["GET", "smoke:key"])
-            .await
-            .map(drop),
+        conn.command_getkeys(["GET", "smoke:key"]).await.map(drop),
     ));
     outcomes.push((
         "command|getkeysandflags",
@@ -241,24 +173,12 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
             .map(drop),
     ));
     outcomes.push(("command|info", conn.command_info::<Value>().await.map(drop)));
-    outcomes.push(("command|list", conn.command_list::<Value>().await.map(drop)));
-    outcomes.push((
-        "config|get",
-        conn.config_get::<Value>(["1"]).await.map(drop),
-    ));
-    outcomes.push((
-        "config|resetstat",
-        conn.config_resetstat::<Value>().await.map(drop),
-    ));
-    outcomes.push((
-        "config|rewrite",
-        conn.config_rewrite::<Value>().await.map(drop),
-    ));
-    outcomes.push((
-        "config|set",
-        conn.config_set::<Value>(["1", "1"]).await.map(drop),
-    ));
-    outcomes.push(("dump", conn.dump::<Value>("smoke:dump").await.map(drop)));
+    outcomes.push(("command|list", conn.command_list().await.map(drop)));
+    outcomes.push(("config|get", conn.config_get(["1"]).await.map(drop)));
+    outcomes.push(("config|resetstat", conn.config_resetstat().await.map(drop)));
+    outcomes.push(("config|rewrite", conn.config_rewrite().await.map(drop)));
+    outcomes.push(("config|set", conn.config_set(["1", "1"]).await.map(drop)));
+    outcomes.push(("dump", conn.dump("smoke:dump").await.map(drop)));
     outcomes.push(("echo", conn.echo::<Value>("1").await.map(drop)));
     outcomes.push((
         "eval",
@@ -284,7 +204,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "expiretime",
-        conn.expiretime::<Value>("smoke:expiretime").await.map(drop),
+        conn.expiretime("smoke:expiretime").await.map(drop),
     ));
     outcomes.push((
         "fcall",
@@ -296,34 +216,19 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
             .await
             .map(drop),
     ));
-    outcomes.push(("flushall", conn.flushall::<Value>().await.map(drop)));
-    outcomes.push((
-        "function|delete",
-        conn.function_delete::<Value>("1").await.map(drop),
-    ));
-    outcomes.push((
-        "function|dump",
-        conn.function_dump::<Value>().await.map(drop),
-    ));
-    outcomes.push((
-        "function|flush",
-        conn.function_flush::<Value>().await.map(drop),
-    ));
-    outcomes.push((
-        "function|kill",
-        conn.function_kill::<Value>().await.map(drop),
-    ));
+    outcomes.push(("flushall", conn.flushall().await.map(drop)));
+    outcomes.push(("function|delete", conn.function_delete("1").await.map(drop)));
+    outcomes.push(("function|dump", conn.function_dump().await.map(drop)));
+    outcomes.push(("function|flush", conn.function_flush().await.map(drop)));
+    outcomes.push(("function|kill", conn.function_kill().await.map(drop)));
     outcomes.push((
         "function|list",
         conn.function_list::<Value>().await.map(drop),
     ));
-    outcomes.push((
-        "function|load",
-        conn.function_load::<Value>("1").await.map(drop),
-    ));
+    outcomes.push(("function|load", conn.function_load("1").await.map(drop)));
     outcomes.push((
         "function|restore",
-        conn.function_restore::<Value>("1").await.map(drop),
+        conn.function_restore("1").await.map(drop),
     ));
     outcomes.push((
         "function|stats",
@@ -331,9 +236,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "geohash",
-        conn.geohash::<Value>("smoke:geohash", ["1"])
-            .await
-            .map(drop),
+        conn.geohash("smoke:geohash", ["1"]).await.map(drop),
     ));
     outcomes.push((
         "georadius",
@@ -383,7 +286,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "geosearchstore",
-        conn.geosearchstore::<Value>(
+        conn.geosearchstore(
             "smoke:geosearchstore",
             "smoke:geosearchstore",
             ["FROMMEMBER", "1"],
@@ -392,10 +295,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
         .await
         .map(drop),
     ));
-    outcomes.push((
-        "getbit",
-        conn.getbit::<Value>("smoke:getbit", 1).await.map(drop),
-    ));
+    outcomes.push(("getbit", conn.getbit("smoke:getbit", 1).await.map(drop)));
     outcomes.push((
         "getrange",
         conn.getrange::<Value>("smoke:getrange", 1, 1)
@@ -408,15 +308,13 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "hincrbyfloat",
-        conn.hincrbyfloat::<Value>("smoke:hincrbyfloat", "1", 1.0)
+        conn.hincrbyfloat("smoke:hincrbyfloat", "1", 1.0)
             .await
             .map(drop),
     ));
     outcomes.push((
         "hmset",
-        conn.hmset::<Value>("smoke:hmset", ["1", "1"])
-            .await
-            .map(drop),
+        conn.hmset("smoke:hmset", ["1", "1"]).await.map(drop),
     ));
     outcomes.push((
         "hrandfield",
@@ -424,47 +322,33 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "hsetnx",
-        conn.hsetnx::<Value>("smoke:hsetnx", "1", "1")
-            .await
-            .map(drop),
+        conn.hsetnx("smoke:hsetnx", "1", "1").await.map(drop),
     ));
     outcomes.push((
         "hstrlen",
-        conn.hstrlen::<Value>("smoke:hstrlen", "1").await.map(drop),
+        conn.hstrlen("smoke:hstrlen", "1").await.map(drop),
     ));
     outcomes.push(("keys", conn.keys::<Value>("1").await.map(drop)));
-    outcomes.push(("lastsave", conn.lastsave::<Value>().await.map(drop)));
-    outcomes.push((
-        "latency|doctor",
-        conn.latency_doctor::<Value>().await.map(drop),
-    ));
-    outcomes.push((
-        "latency|graph",
-        conn.latency_graph::<Value>("1").await.map(drop),
-    ));
+    outcomes.push(("lastsave", conn.lastsave().await.map(drop)));
+    outcomes.push(("latency|doctor", conn.latency_doctor().await.map(drop)));
+    outcomes.push(("latency|graph", conn.latency_graph("1").await.map(drop)));
     outcomes.push((
         "latency|histogram",
         conn.latency_histogram::<Value>().await.map(drop),
     ));
-    outcomes.push((
-        "latency|history",
-        conn.latency_history::<Value>("1").await.map(drop),
-    ));
+    outcomes.push(("latency|history", conn.latency_history("1").await.map(drop)));
     outcomes.push((
         "latency|latest",
         conn.latency_latest::<Value>().await.map(drop),
     ));
-    outcomes.push((
-        "latency|reset",
-        conn.latency_reset::<Value>().await.map(drop),
-    ));
+    outcomes.push(("latency|reset", conn.latency_reset().await.map(drop)));
     outcomes.push((
         "lcs",
         conn.lcs::<Value>("smoke:lcs", "smoke:lcs").await.map(drop),
     ));
     outcomes.push((
         "linsert",
-        conn.linsert::<Value>(
+        conn.linsert(
             "smoke:linsert",
             redis_paired::args::BeforeAfter::Before,
             "1",
@@ -490,142 +374,97 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
             .await
             .map(drop),
     ));
-    outcomes.push(("lolwut", conn.lolwut::<Value>().await.map(drop)));
+    outcomes.push(("lolwut", conn.lolwut().await.map(drop)));
     outcomes.push((
         "lpos",
         conn.lpos::<Value>("smoke:lpos", "1").await.map(drop),
     ));
-    outcomes.push((
-        "lpushx",
-        conn.lpushx::<Value>("smoke:lpushx", ["1"]).await.map(drop),
-    ));
-    outcomes.push((
-        "lset",
-        conn.lset::<Value>("smoke:lset", 1, "1").await.map(drop),
-    ));
-    outcomes.push((
-        "memory|doctor",
-        conn.memory_doctor::<Value>().await.map(drop),
-    ));
+    outcomes.push(("lpushx", conn.lpushx("smoke:lpushx", ["1"]).await.map(drop)));
+    outcomes.push(("lset", conn.lset("smoke:lset", 1, "1").await.map(drop)));
+    outcomes.push(("memory|doctor", conn.memory_doctor().await.map(drop)));
     outcomes.push((
         "memory|malloc-stats",
-        conn.memory_malloc_stats::<Value>().await.map(drop),
+        conn.memory_malloc_stats().await.map(drop),
     ));
-    outcomes.push(("memory|purge", conn.memory_purge::<Value>().await.map(drop)));
+    outcomes.push(("memory|purge", conn.memory_purge().await.map(drop)));
     outcomes.push(("memory|stats", conn.memory_stats::<Value>().await.map(drop)));
     outcomes.push((
         "memory|usage",
-        conn.memory_usage::<Value>("smoke:memory:usage")
-            .await
-            .map(drop),
+        conn.memory_usage("smoke:memory:usage").await.map(drop),
     ));
     outcomes.push((
         "migrate",
-        conn.migrate::<Value>("1", 1, ["smoke:migrate"], 1, 1)
+        conn.migrate("1", 1, ["smoke:migrate"], 1, 1)
             .await
             .map(drop),
     ));
     outcomes.push(("module|list", conn.module_list::<Value>().await.map(drop)));
-    outcomes.push((
-        "module|load",
-        conn.module_load::<Value>("1").await.map(drop),
-    ));
-    outcomes.push((
-        "module|loadex",
-        conn.module_loadex::<Value>("1").await.map(drop),
-    ));
-    outcomes.push((
-        "module|unload",
-        conn.module_unload::<Value>("1").await.map(drop),
-    ));
-    outcomes.push((
-        "move",
-        conn.move_key::<Value>("smoke:move", 1).await.map(drop),
-    ));
-    outcomes.push((
-        "msetnx",
-        conn.msetnx::<Value>(["smoke:msetnx", "1"]).await.map(drop),
-    ));
+    outcomes.push(("module|load", conn.module_load("1").await.map(drop)));
+    outcomes.push(("module|loadex", conn.module_loadex("1").await.map(drop)));
+    outcomes.push(("module|unload", conn.module_unload("1").await.map(drop)));
+    outcomes.push(("move", conn.move_key("smoke:move", 1).await.map(drop)));
+    outcomes.push(("msetnx", conn.msetnx(["smoke:msetnx", "1"]).await.map(drop)));
     outcomes.push((
         "object|encoding",
-        conn.object_encoding::<Value>("smoke:object:encoding")
+        conn.object_encoding("smoke:object:encoding")
             .await
             .map(drop),
     ));
     outcomes.push((
         "object|freq",
-        conn.object_freq::<Value>("smoke:object:freq")
-            .await
-            .map(drop),
+        conn.object_freq("smoke:object:freq").await.map(drop),
     ));
     outcomes.push((
         "object|idletime",
-        conn.object_idletime::<Value>("smoke:object:idletime")
+        conn.object_idletime("smoke:object:idletime")
             .await
             .map(drop),
     ));
     outcomes.push((
         "object|refcount",
-        conn.object_refcount::<Value>("smoke:object:refcount")
+        conn.object_refcount("smoke:object:refcount")
             .await
             .map(drop),
     ));
     outcomes.push((
         "pexpireat",
-        conn.pexpireat::<Value>("smoke:pexpireat", 1)
-            .await
-            .map(drop),
+        conn.pexpireat("smoke:pexpireat", 1).await.map(drop),
     ));
     outcomes.push((
         "pexpiretime",
-        conn.pexpiretime::<Value>("smoke:pexpiretime")
-            .await
-            .map(drop),
+        conn.pexpiretime("smoke:pexpiretime").await.map(drop),
     ));
-    outcomes.push(("pfadd", conn.pfadd::<Value>("smoke:pfadd").await.map(drop)));
-    outcomes.push(("pfcount", conn.pfcount::<Value>(["1"]).await.map(drop)));
+    outcomes.push(("pfadd", conn.pfadd("smoke:pfadd").await.map(drop)));
+    outcomes.push(("pfcount", conn.pfcount(["1"]).await.map(drop)));
     outcomes.push((
         "pfmerge",
-        conn.pfmerge::<Value>("smoke:pfmerge", ["1"])
-            .await
-            .map(drop),
+        conn.pfmerge("smoke:pfmerge", ["1"]).await.map(drop),
     ));
     outcomes.push((
         "psetex",
-        conn.psetex::<Value>("smoke:psetex", 1, "1").await.map(drop),
+        conn.psetex("smoke:psetex", 1, "1").await.map(drop),
     ));
-    outcomes.push((
-        "pubsub|channels",
-        conn.pubsub_channels::<Value>().await.map(drop),
-    ));
-    outcomes.push((
-        "pubsub|numpat",
-        conn.pubsub_numpat::<Value>().await.map(drop),
-    ));
-    outcomes.push((
-        "pubsub|numsub",
-        conn.pubsub_numsub::<Value>().await.map(drop),
-    ));
+    outcomes.push(("pubsub|channels", conn.pubsub_channels().await.map(drop)));
+    outcomes.push(("pubsub|numpat", conn.pubsub_numpat().await.map(drop)));
+    outcomes.push(("pubsub|numsub", conn.pubsub_numsub().await.map(drop)));
     outcomes.push((
         "pubsub|shardchannels",
-        conn.pubsub_shardchannels::<Value>().await.map(drop),
+        conn.pubsub_shardchannels().await.map(drop),
     ));
     outcomes.push((
         "pubsub|shardnumsub",
-        conn.pubsub_shardnumsub::<Value>().await.map(drop),
+        conn.pubsub_shardnumsub().await.map(drop),
     ));
     outcomes.push(("randomkey", conn.randomkey::<Value>().await.map(drop)));
     outcomes.push((
         "renamenx",
-        conn.renamenx::<Value>("smoke:renamenx", "smoke:renamenx")
+        conn.renamenx("smoke:renamenx", "smoke:renamenx")
             .await
             .map(drop),
     ));
     outcomes.push((
         "restore",
-        conn.restore::<Value>("smoke:restore", 1, "1")
-            .await
-            .map(drop),
+        conn.restore("smoke:restore", 1, "1").await.map(drop),
     ));
     outcomes.push(("role", conn.role::<Value>().await.map(drop)));
     outcomes.push((
@@ -634,72 +473,41 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
             .await
             .map(drop),
     ));
-    outcomes.push((
-        "rpushx",
-        conn.rpushx::<Value>("smoke:rpushx", ["1"]).await.map(drop),
-    ));
-    outcomes.push((
-        "script|exists",
-        conn.script_exists::<Value>(["1"]).await.map(drop),
-    ));
-    outcomes.push(("script|flush", conn.script_flush::<Value>().await.map(drop)));
-    outcomes.push(("script|kill", conn.script_kill::<Value>().await.map(drop)));
-    outcomes.push((
-        "script|load",
-        conn.script_load::<Value>("1").await.map(drop),
-    ));
+    outcomes.push(("rpushx", conn.rpushx("smoke:rpushx", ["1"]).await.map(drop)));
+    outcomes.push(("script|exists", conn.script_exists(["1"]).await.map(drop)));
+    outcomes.push(("script|flush", conn.script_flush().await.map(drop)));
+    outcomes.push(("script|kill", conn.script_kill().await.map(drop)));
+    outcomes.push(("script|load", conn.script_load("1").await.map(drop)));
     outcomes.push(("sdiff", conn.sdiff::<Value>(["1"]).await.map(drop)));
     outcomes.push((
         "sdiffstore",
-        conn.sdiffstore::<Value>("smoke:sdiffstore", ["1"])
-            .await
-            .map(drop),
+        conn.sdiffstore("smoke:sdiffstore", ["1"]).await.map(drop),
     ));
-    outcomes.push((
-        "setbit",
-        conn.setbit::<Value>("smoke:setbit", 1, 1).await.map(drop),
-    ));
-    outcomes.push((
-        "setex",
-        conn.setex::<Value>("smoke:setex", 1, "1").await.map(drop),
-    ));
-    outcomes.push((
-        "setnx",
-        conn.setnx::<Value>("smoke:setnx", "1").await.map(drop),
-    ));
+    outcomes.push(("setbit", conn.setbit("smoke:setbit", 1, 1).await.map(drop)));
+    outcomes.push(("setex", conn.setex("smoke:setex", 1, "1").await.map(drop)));
+    outcomes.push(("setnx", conn.setnx("smoke:setnx", "1").await.map(drop)));
     outcomes.push((
         "setrange",
-        conn.setrange::<Value>("smoke:setrange", 1, "1")
-            .await
-            .map(drop),
+        conn.setrange("smoke:setrange", 1, "1").await.map(drop),
     ));
     outcomes.push((
         "sintercard",
-        conn.sintercard::<Value>(["smoke:sintercard"])
-            .await
-            .map(drop),
+        conn.sintercard(["smoke:sintercard"]).await.map(drop),
     ));
     outcomes.push((
         "sinterstore",
-        conn.sinterstore::<Value>("smoke:sinterstore", ["1"])
-            .await
-            .map(drop),
+        conn.sinterstore("smoke:sinterstore", ["1"]).await.map(drop),
     ));
     outcomes.push(("slowlog|get", conn.slowlog_get::<Value>().await.map(drop)));
-    outcomes.push(("slowlog|len", conn.slowlog_len::<Value>().await.map(drop)));
-    outcomes.push((
-        "slowlog|reset",
-        conn.slowlog_reset::<Value>().await.map(drop),
-    ));
+    outcomes.push(("slowlog|len", conn.slowlog_len().await.map(drop)));
+    outcomes.push(("slowlog|reset", conn.slowlog_reset().await.map(drop)));
     outcomes.push((
         "smismember",
-        conn.smismember::<Value>("smoke:smismember", ["1"])
-            .await
-            .map(drop),
+        conn.smismember("smoke:smismember", ["1"]).await.map(drop),
     ));
     outcomes.push((
         "smove",
-        conn.smove::<Value>("smoke:smove", "smoke:smove", "1")
+        conn.smove("smoke:smove", "smoke:smove", "1")
             .await
             .map(drop),
     ));
@@ -708,7 +516,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
         "sort_ro",
         conn.sort_ro::<Value>("smoke:sort_ro").await.map(drop),
     ));
-    outcomes.push(("spublish", conn.spublish::<Value>("1", "1").await.map(drop)));
+    outcomes.push(("spublish", conn.spublish("1", "1").await.map(drop)));
     outcomes.push((
         "srandmember",
         conn.srandmember::<Value>("smoke:srandmember")
@@ -721,35 +529,33 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "sunionstore",
-        conn.sunionstore::<Value>("smoke:sunionstore", ["1"])
-            .await
-            .map(drop),
+        conn.sunionstore("smoke:sunionstore", ["1"]).await.map(drop),
     ));
-    outcomes.push(("swapdb", conn.swapdb::<Value>(1, 1).await.map(drop)));
-    outcomes.push(("time", conn.time::<Value>().await.map(drop)));
-    outcomes.push(("touch", conn.touch::<Value>(["1"]).await.map(drop)));
-    outcomes.push(("wait", conn.wait::<Value>(1, 1).await.map(drop)));
+    outcomes.push(("swapdb", conn.swapdb(1, 1).await.map(drop)));
+    outcomes.push(("time", conn.time().await.map(drop)));
+    outcomes.push(("touch", conn.touch(["1"]).await.map(drop)));
+    outcomes.push(("wait", conn.wait(1, 1).await.map(drop)));
     outcomes.push((
         "xgroup|createconsumer",
-        conn.xgroup_createconsumer::<Value>("smoke:xgroup:createconsumer", "1", "1")
+        conn.xgroup_createconsumer("smoke:xgroup:createconsumer", "1", "1")
             .await
             .map(drop),
     ));
     outcomes.push((
         "xgroup|delconsumer",
-        conn.xgroup_delconsumer::<Value>("smoke:xgroup:delconsumer", "1", "1")
+        conn.xgroup_delconsumer("smoke:xgroup:delconsumer", "1", "1")
             .await
             .map(drop),
     ));
     outcomes.push((
         "xgroup|destroy",
-        conn.xgroup_destroy::<Value>("smoke:xgroup:destroy", "1")
+        conn.xgroup_destroy("smoke:xgroup:destroy", "1")
             .await
             .map(drop),
     ));
     outcomes.push((
         "xgroup|setid",
-        conn.xgroup_setid::<Value>("smoke:xgroup:setid", "1", ["1"])
+        conn.xgroup_setid("smoke:xgroup:setid", "1", ["1"])
             .await
             .map(drop),
     ));
@@ -771,17 +577,14 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
             .await
             .map(drop),
     ));
-    outcomes.push((
-        "xsetid",
-        conn.xsetid::<Value>("smoke:xsetid", "1").await.map(drop),
-    ));
+    outcomes.push(("xsetid", conn.xsetid("smoke:xsetid", "1").await.map(drop)));
     outcomes.push((
         "zdiff",
         conn.zdiff::<Value>(["smoke:zdiff"]).await.map(drop),
     ));
     outcomes.push((
         "zdiffstore",
-        conn.zdiffstore::<Value>("smoke:zdiffstore", ["smoke:zdiffstore"])
+        conn.zdiffstore("smoke:zdiffstore", ["smoke:zdiffstore"])
             .await
             .map(drop),
     ));
@@ -791,21 +594,17 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "zintercard",
-        conn.zintercard::<Value>(["smoke:zintercard"])
-            .await
-            .map(drop),
+        conn.zintercard(["smoke:zintercard"]).await.map(drop),
     ));
     outcomes.push((
         "zinterstore",
-        conn.zinterstore::<Value>("smoke:zinterstore", ["smoke:zinterstore"])
+        conn.zinterstore("smoke:zinterstore", ["smoke:zinterstore"])
             .await
             .map(drop),
     ));
     outcomes.push((
         "zlexcount",
-        conn.zlexcount::<Value>("smoke:zlexcount", "-", "+")
-            .await
-            .map(drop),
+        conn.zlexcount("smoke:zlexcount", "-", "+").await.map(drop),
     ));
     outcomes.push((
         "zmpop",
@@ -815,9 +614,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "zmscore",
-        conn.zmscore::<Value>("smoke:zmscore", ["1"])
-            .await
-            .map(drop),
+        conn.zmscore("smoke:zmscore", ["1"]).await.map(drop),
     ));
     outcomes.push((
         "zrandmember",
@@ -833,25 +630,25 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "zrangestore",
-        conn.zrangestore::<Value>("smoke:zrangestore", "smoke:zrangestore", "1", "1")
+        conn.zrangestore("smoke:zrangestore", "smoke:zrangestore", "1", "1")
             .await
             .map(drop),
     ));
     outcomes.push((
         "zremrangebylex",
-        conn.zremrangebylex::<Value>("smoke:zremrangebylex", "-", "+")
+        conn.zremrangebylex("smoke:zremrangebylex", "-", "+")
             .await
             .map(drop),
     ));
     outcomes.push((
         "zremrangebyrank",
-        conn.zremrangebyrank::<Value>("smoke:zremrangebyrank", 1, 1)
+        conn.zremrangebyrank("smoke:zremrangebyrank", 1, 1)
             .await
             .map(drop),
     ));
     outcomes.push((
         "zremrangebyscore",
-        conn.zremrangebyscore::<Value>("smoke:zremrangebyscore", 1.0, 1.0)
+        conn.zremrangebyscore("smoke:zremrangebyscore", 1.0, 1.0)
             .await
             .map(drop),
     ));
@@ -875,9 +672,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "zrevrank",
-        conn.zrevrank::<Value>("smoke:zrevrank", "1")
-            .await
-            .map(drop),
+        conn.zrevrank("smoke:zrevrank", "1").await.map(drop),
     ));
     outcomes.push((
         "zunion",
@@ -885,7 +680,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "zunionstore",
-        conn.zunionstore::<Value>("smoke:zunionstore", ["smoke:zunionstore"])
+        conn.zunionstore("smoke:zunionstore", ["smoke:zunionstore"])
             .await
             .map(drop),
     ));

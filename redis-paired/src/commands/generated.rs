@@ -7,9 +7,9 @@ macro_rules! generated_commands {
     () => {
         /// `ACL CAT [categoryname]`: List the ACL categories or the commands inside a category (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<String>`.
         /// The optional arguments are in [`acl_cat_with`](Self::acl_cat_with).
-        fn acl_cat<T: FromValue>(self) -> Self::Output<T> {
+        fn acl_cat(self) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("CAT");
             self.queue_command(cmd)
@@ -17,11 +17,8 @@ macro_rules! generated_commands {
 
         /// `ACL CAT [categoryname]`, with the optional arguments of [`AclCatOptions`](crate::args::AclCatOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_cat_with<T: FromValue>(
-            self,
-            options: crate::args::AclCatOptions,
-        ) -> Self::Output<T> {
+        /// The reply, as `Vec<String>`.
+        fn acl_cat_with(self, options: crate::args::AclCatOptions) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("CAT");
             options.write_slot(0, &mut cmd);
@@ -30,8 +27,8 @@ macro_rules! generated_commands {
 
         /// `ACL DELUSER username [username ...]`: Remove the specified ACL users and the associated rules (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_deluser<T: FromValue>(self, usernames: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn acl_deluser(self, usernames: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("DELUSER");
             cmd.push_arg(usernames);
@@ -40,13 +37,9 @@ macro_rules! generated_commands {
 
         /// `ACL DRYRUN username command [arg [arg ...]]`: Returns whether the user can execute the given command without executing the command (server group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `String`.
         /// The optional arguments are in [`acl_dryrun_with`](Self::acl_dryrun_with).
-        fn acl_dryrun<T: FromValue>(
-            self,
-            username: impl ToArgs,
-            command: impl ToArgs,
-        ) -> Self::Output<T> {
+        fn acl_dryrun(self, username: impl ToArgs, command: impl ToArgs) -> Self::Output<String> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("DRYRUN");
             cmd.push_arg(username);
@@ -56,13 +49,13 @@ macro_rules! generated_commands {
 
         /// `ACL DRYRUN username command [arg [arg ...]]`, with the optional arguments of [`AclDryrunOptions`](crate::args::AclDryrunOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_dryrun_with<T: FromValue>(
+        /// The reply, as `String`.
+        fn acl_dryrun_with(
             self,
             username: impl ToArgs,
             command: impl ToArgs,
             options: crate::args::AclDryrunOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<String> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("DRYRUN");
             cmd.push_arg(username);
@@ -73,9 +66,9 @@ macro_rules! generated_commands {
 
         /// `ACL GENPASS [bits]`: Generate a pseudorandom secure password to use for ACL users (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `String`.
         /// The optional arguments are in [`acl_genpass_with`](Self::acl_genpass_with).
-        fn acl_genpass<T: FromValue>(self) -> Self::Output<T> {
+        fn acl_genpass(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("GENPASS");
             self.queue_command(cmd)
@@ -83,11 +76,8 @@ macro_rules! generated_commands {
 
         /// `ACL GENPASS [bits]`, with the optional arguments of [`AclGenpassOptions`](crate::args::AclGenpassOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_genpass_with<T: FromValue>(
-            self,
-            options: crate::args::AclGenpassOptions,
-        ) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn acl_genpass_with(self, options: crate::args::AclGenpassOptions) -> Self::Output<String> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("GENPASS");
             options.write_slot(0, &mut cmd);
@@ -106,8 +96,8 @@ macro_rules! generated_commands {
 
         /// `ACL LIST`: List the current ACL rules in ACL config file format (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_list<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `Vec<String>`.
+        fn acl_list(self) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("LIST");
             self.queue_command(cmd)
@@ -115,8 +105,8 @@ macro_rules! generated_commands {
 
         /// `ACL LOAD`: Reload the ACLs from the configured ACL file (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_load<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn acl_load(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("LOAD");
             self.queue_command(cmd)
@@ -147,8 +137,8 @@ macro_rules! generated_commands {
 
         /// `ACL SAVE`: Save the current ACL rules in the configured ACL file (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_save<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn acl_save(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("SAVE");
             self.queue_command(cmd)
@@ -156,9 +146,9 @@ macro_rules! generated_commands {
 
         /// `ACL SETUSER username [rule [rule ...]]`: Modify or create the rules for a specific ACL user (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`acl_setuser_with`](Self::acl_setuser_with).
-        fn acl_setuser<T: FromValue>(self, username: impl ToArgs) -> Self::Output<T> {
+        fn acl_setuser(self, username: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("SETUSER");
             cmd.push_arg(username);
@@ -167,12 +157,12 @@ macro_rules! generated_commands {
 
         /// `ACL SETUSER username [rule [rule ...]]`, with the optional arguments of [`AclSetuserOptions`](crate::args::AclSetuserOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_setuser_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn acl_setuser_with(
             self,
             username: impl ToArgs,
             options: crate::args::AclSetuserOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("SETUSER");
             cmd.push_arg(username);
@@ -182,8 +172,8 @@ macro_rules! generated_commands {
 
         /// `ACL USERS`: List the username of all the configured ACL rules (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_users<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `Vec<String>`.
+        fn acl_users(self) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("USERS");
             self.queue_command(cmd)
@@ -191,8 +181,8 @@ macro_rules! generated_commands {
 
         /// `ACL WHOAMI`: Return the name of the user associated to the current connection (server group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn acl_whoami<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn acl_whoami(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("ACL");
             cmd.push_arg("WHOAMI");
             self.queue_command(cmd)
@@ -200,25 +190,25 @@ macro_rules! generated_commands {
 
         /// `BGREWRITEAOF`: Asynchronously rewrite the append-only file (server group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn bgrewriteaof<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn bgrewriteaof(self) -> Self::Output<String> {
             let cmd = resp::Command::new("BGREWRITEAOF");
             self.queue_command(cmd)
         }
 
         /// `BGSAVE [SCHEDULE]`: Asynchronously save the dataset to disk (server group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `String`.
         /// The optional arguments are in [`bgsave_with`](Self::bgsave_with).
-        fn bgsave<T: FromValue>(self) -> Self::Output<T> {
+        fn bgsave(self) -> Self::Output<String> {
             let cmd = resp::Command::new("BGSAVE");
             self.queue_command(cmd)
         }
 
         /// `BGSAVE [SCHEDULE]`, with the optional arguments of [`BgsaveOptions`](crate::args::BgsaveOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn bgsave_with<T: FromValue>(self, options: crate::args::BgsaveOptions) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn bgsave_with(self, options: crate::args::BgsaveOptions) -> Self::Output<String> {
             let mut cmd = resp::Command::new("BGSAVE");
             options.write_slot(0, &mut cmd);
             self.queue_command(cmd)
@@ -226,9 +216,9 @@ macro_rules! generated_commands {
 
         /// `BITCOUNT key [start end [BYTE | BIT]]`: Count set bits in a string (bitmap group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`bitcount_with`](Self::bitcount_with).
-        fn bitcount<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn bitcount(self, key: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("BITCOUNT");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -236,12 +226,12 @@ macro_rules! generated_commands {
 
         /// `BITCOUNT key [start end [BYTE | BIT]]`, with the optional arguments of [`BitcountOptions`](crate::args::BitcountOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn bitcount_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn bitcount_with(
             self,
             key: impl ToArgs,
             options: crate::args::BitcountOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("BITCOUNT");
             cmd.push_arg(key);
             options.write_slot(0, &mut cmd);
@@ -250,9 +240,9 @@ macro_rules! generated_commands {
 
         /// `BITFIELD key [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]]`: Perform arbitrary bitfield integer operations on strings (bitmap group). Since Redis 3.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<Option<i64>>`.
         /// The optional arguments are in [`bitfield_with`](Self::bitfield_with).
-        fn bitfield<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn bitfield(self, key: impl ToArgs) -> Self::Output<Vec<Option<i64>>> {
             let mut cmd = resp::Command::new("BITFIELD");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -260,12 +250,12 @@ macro_rules! generated_commands {
 
         /// `BITFIELD key [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW WRAP | SAT | FAIL] <SET encoding offset value | INCRBY encoding offset increment> ...]]`, with the optional arguments of [`BitfieldOptions`](crate::args::BitfieldOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn bitfield_with<T: FromValue>(
+        /// The reply, as `Vec<Option<i64>>`.
+        fn bitfield_with(
             self,
             key: impl ToArgs,
             options: crate::args::BitfieldOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<Option<i64>>> {
             let mut cmd = resp::Command::new("BITFIELD");
             cmd.push_arg(key);
             options.write_slot(0, &mut cmd);
@@ -274,9 +264,9 @@ macro_rules! generated_commands {
 
         /// `BITFIELD_RO key [GET encoding offset [GET encoding offset ...]]`: Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD (bitmap group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<i64>`.
         /// The optional arguments are in [`bitfield_ro_with`](Self::bitfield_ro_with).
-        fn bitfield_ro<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn bitfield_ro(self, key: impl ToArgs) -> Self::Output<Vec<i64>> {
             let mut cmd = resp::Command::new("BITFIELD_RO");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -284,12 +274,12 @@ macro_rules! generated_commands {
 
         /// `BITFIELD_RO key [GET encoding offset [GET encoding offset ...]]`, with the optional arguments of [`BitfieldRoOptions`](crate::args::BitfieldRoOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn bitfield_ro_with<T: FromValue>(
+        /// The reply, as `Vec<i64>`.
+        fn bitfield_ro_with(
             self,
             key: impl ToArgs,
             options: crate::args::BitfieldRoOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<i64>> {
             let mut cmd = resp::Command::new("BITFIELD_RO");
             cmd.push_arg(key);
             options.write_slot(0, &mut cmd);
@@ -298,13 +288,13 @@ macro_rules! generated_commands {
 
         /// `BITOP operation destkey key [key ...]`: Perform bitwise operations between strings (bitmap group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn bitop<T: FromValue>(
+        /// The reply, as `i64`.
+        fn bitop(
             self,
             operation: impl ToArgs,
             destkey: impl ToArgs,
             keys: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("BITOP");
             cmd.push_arg(operation);
             cmd.push_arg(destkey);
@@ -314,9 +304,9 @@ macro_rules! generated_commands {
 
         /// `BITPOS key bit [start [end [BYTE | BIT]]]`: Find first bit set or clear in a string (bitmap group). Since Redis 2.8.7.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`bitpos_with`](Self::bitpos_with).
-        fn bitpos<T: FromValue>(self, key: impl ToArgs, bit: i64) -> Self::Output<T> {
+        fn bitpos(self, key: impl ToArgs, bit: i64) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("BITPOS");
             cmd.push_arg(key);
             cmd.push_arg(bit);
@@ -325,13 +315,13 @@ macro_rules! generated_commands {
 
         /// `BITPOS key bit [start [end [BYTE | BIT]]]`, with the optional arguments of [`BitposOptions`](crate::args::BitposOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn bitpos_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn bitpos_with(
             self,
             key: impl ToArgs,
             bit: i64,
             options: crate::args::BitposOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("BITPOS");
             cmd.push_arg(key);
             cmd.push_arg(bit);
@@ -341,14 +331,14 @@ macro_rules! generated_commands {
 
         /// `BLMPOP timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]`: Pop elements from a list, or block until one is available (list group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<(String, Vec<T>)>` for the `T` the caller names.
         /// The optional arguments are in [`blmpop_with`](Self::blmpop_with).
         fn blmpop<T: FromValue>(
             self,
             timeout: f64,
             keys: impl ToArgs,
             where_: crate::Direction,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<(String, Vec<T>)>> {
             let mut cmd = resp::Command::new("BLMPOP");
             cmd.push_arg(timeout);
             cmd.push_arg(crate::commands::Counted(keys));
@@ -358,14 +348,14 @@ macro_rules! generated_commands {
 
         /// `BLMPOP timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]`, with the optional arguments of [`BlmpopOptions`](crate::args::BlmpopOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<(String, Vec<T>)>` for the `T` the caller names.
         fn blmpop_with<T: FromValue>(
             self,
             timeout: f64,
             keys: impl ToArgs,
             where_: crate::Direction,
             options: crate::args::BlmpopOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<(String, Vec<T>)>> {
             let mut cmd = resp::Command::new("BLMPOP");
             cmd.push_arg(timeout);
             cmd.push_arg(crate::commands::Counted(keys));
@@ -376,13 +366,13 @@ macro_rules! generated_commands {
 
         /// `BRPOPLPUSH source destination timeout`: Pop an element from a list, push it to another list and return it; or block until one is available (list group). Since Redis 2.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<T>` for the `T` the caller names.
         fn brpoplpush<T: FromValue>(
             self,
             source: impl ToArgs,
             destination: impl ToArgs,
             timeout: f64,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<T>> {
             let mut cmd = resp::Command::new("BRPOPLPUSH");
             cmd.push_arg(source);
             cmd.push_arg(destination);
@@ -392,14 +382,14 @@ macro_rules! generated_commands {
 
         /// `BZMPOP timeout numkeys key [key ...] <MIN | MAX> [COUNT count]`: Remove and return members with scores in a sorted set or block until one is available (sorted-set group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<(String, Vec<(T, f64)>)>` for the `T` the caller names.
         /// The optional arguments are in [`bzmpop_with`](Self::bzmpop_with).
         fn bzmpop<T: FromValue>(
             self,
             timeout: f64,
             keys: impl ToArgs,
             where_: crate::args::MinMax,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<(String, Vec<(T, f64)>)>> {
             let mut cmd = resp::Command::new("BZMPOP");
             cmd.push_arg(timeout);
             cmd.push_arg(crate::commands::Counted(keys));
@@ -409,14 +399,14 @@ macro_rules! generated_commands {
 
         /// `BZMPOP timeout numkeys key [key ...] <MIN | MAX> [COUNT count]`, with the optional arguments of [`BzmpopOptions`](crate::args::BzmpopOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<(String, Vec<(T, f64)>)>` for the `T` the caller names.
         fn bzmpop_with<T: FromValue>(
             self,
             timeout: f64,
             keys: impl ToArgs,
             where_: crate::args::MinMax,
             options: crate::args::BzmpopOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<(String, Vec<(T, f64)>)>> {
             let mut cmd = resp::Command::new("BZMPOP");
             cmd.push_arg(timeout);
             cmd.push_arg(crate::commands::Counted(keys));
@@ -427,8 +417,8 @@ macro_rules! generated_commands {
 
         /// `CLIENT CACHING <YES | NO>`: Instruct the server about tracking or not keys in the next request (connection group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_caching<T: FromValue>(self, mode: bool) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn client_caching(self, mode: bool) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("CACHING");
             cmd.push_arg(if mode { "YES" } else { "NO" });
@@ -437,8 +427,8 @@ macro_rules! generated_commands {
 
         /// `CLIENT GETNAME`: Get the current connection name (connection group). Since Redis 2.6.9.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_getname<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `Option<String>`.
+        fn client_getname(self) -> Self::Output<Option<String>> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("GETNAME");
             self.queue_command(cmd)
@@ -446,8 +436,8 @@ macro_rules! generated_commands {
 
         /// `CLIENT GETREDIR`: Get tracking notifications redirection client ID if any (connection group). Since Redis 6.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_getredir<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn client_getredir(self) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("GETREDIR");
             self.queue_command(cmd)
@@ -455,8 +445,8 @@ macro_rules! generated_commands {
 
         /// `CLIENT ID`: Returns the client ID for the current connection (connection group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_id<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn client_id(self) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("ID");
             self.queue_command(cmd)
@@ -464,8 +454,8 @@ macro_rules! generated_commands {
 
         /// `CLIENT INFO`: Returns information about the current client connection (connection group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_info<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn client_info(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("INFO");
             self.queue_command(cmd)
@@ -483,9 +473,9 @@ macro_rules! generated_commands {
 
         /// `CLIENT LIST [TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id [client-id ...]]`: Get the list of client connections (connection group). Since Redis 2.4.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `String`.
         /// The optional arguments are in [`client_list_with`](Self::client_list_with).
-        fn client_list<T: FromValue>(self) -> Self::Output<T> {
+        fn client_list(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("LIST");
             self.queue_command(cmd)
@@ -493,11 +483,8 @@ macro_rules! generated_commands {
 
         /// `CLIENT LIST [TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id [client-id ...]]`, with the optional arguments of [`ClientListOptions`](crate::args::ClientListOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_list_with<T: FromValue>(
-            self,
-            options: crate::args::ClientListOptions,
-        ) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn client_list_with(self, options: crate::args::ClientListOptions) -> Self::Output<String> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("LIST");
             options.write_slot(0, &mut cmd);
@@ -507,9 +494,9 @@ macro_rules! generated_commands {
 
         /// `CLIENT PAUSE timeout [WRITE | ALL]`: Stop processing commands from clients for some time (connection group). Since Redis 2.9.50.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`client_pause_with`](Self::client_pause_with).
-        fn client_pause<T: FromValue>(self, timeout: i64) -> Self::Output<T> {
+        fn client_pause(self, timeout: i64) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("PAUSE");
             cmd.push_arg(timeout);
@@ -518,12 +505,12 @@ macro_rules! generated_commands {
 
         /// `CLIENT PAUSE timeout [WRITE | ALL]`, with the optional arguments of [`ClientPauseOptions`](crate::args::ClientPauseOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_pause_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn client_pause_with(
             self,
             timeout: i64,
             options: crate::args::ClientPauseOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("PAUSE");
             cmd.push_arg(timeout);
@@ -542,9 +529,9 @@ macro_rules! generated_commands {
 
         /// `CLIENT UNBLOCK client-id [TIMEOUT | ERROR]`: Unblock a client blocked in a blocking command from a different connection (connection group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `bool`.
         /// The optional arguments are in [`client_unblock_with`](Self::client_unblock_with).
-        fn client_unblock<T: FromValue>(self, client_id: i64) -> Self::Output<T> {
+        fn client_unblock(self, client_id: i64) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("UNBLOCK");
             cmd.push_arg(client_id);
@@ -553,12 +540,12 @@ macro_rules! generated_commands {
 
         /// `CLIENT UNBLOCK client-id [TIMEOUT | ERROR]`, with the optional arguments of [`ClientUnblockOptions`](crate::args::ClientUnblockOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_unblock_with<T: FromValue>(
+        /// The reply, as `bool`.
+        fn client_unblock_with(
             self,
             client_id: i64,
             options: crate::args::ClientUnblockOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("UNBLOCK");
             cmd.push_arg(client_id);
@@ -568,8 +555,8 @@ macro_rules! generated_commands {
 
         /// `CLIENT UNPAUSE`: Resume processing of clients that were paused (connection group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn client_unpause<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn client_unpause(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLIENT");
             cmd.push_arg("UNPAUSE");
             self.queue_command(cmd)
@@ -577,8 +564,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER ADDSLOTS slot [slot ...]`: Assign new hash slots to receiving node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_addslots<T: FromValue>(self, slots: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_addslots(self, slots: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("ADDSLOTS");
             cmd.push_arg(slots);
@@ -587,11 +574,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER ADDSLOTSRANGE start-slot end-slot [start-slot end-slot ...]`: Assign new hash slots to receiving node (cluster group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_addslotsrange<T: FromValue>(
-            self,
-            start_slot_end_slots: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_addslotsrange(self, start_slot_end_slots: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("ADDSLOTSRANGE");
             cmd.push_arg(start_slot_end_slots);
@@ -600,8 +584,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER BUMPEPOCH`: Advance the cluster config epoch (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_bumpepoch<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn cluster_bumpepoch(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("BUMPEPOCH");
             self.queue_command(cmd)
@@ -609,11 +593,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER COUNT-FAILURE-REPORTS node-id`: Return the number of failure reports active for a given node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_count_failure_reports<T: FromValue>(
-            self,
-            node_id: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn cluster_count_failure_reports(self, node_id: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("COUNT-FAILURE-REPORTS");
             cmd.push_arg(node_id);
@@ -622,8 +603,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER COUNTKEYSINSLOT slot`: Return the number of local keys in the specified hash slot (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_countkeysinslot<T: FromValue>(self, slot: i64) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn cluster_countkeysinslot(self, slot: i64) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("COUNTKEYSINSLOT");
             cmd.push_arg(slot);
@@ -632,8 +613,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER DELSLOTS slot [slot ...]`: Set hash slots as unbound in receiving node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_delslots<T: FromValue>(self, slots: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_delslots(self, slots: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("DELSLOTS");
             cmd.push_arg(slots);
@@ -642,11 +623,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER DELSLOTSRANGE start-slot end-slot [start-slot end-slot ...]`: Set hash slots as unbound in receiving node (cluster group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_delslotsrange<T: FromValue>(
-            self,
-            start_slot_end_slots: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_delslotsrange(self, start_slot_end_slots: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("DELSLOTSRANGE");
             cmd.push_arg(start_slot_end_slots);
@@ -655,9 +633,9 @@ macro_rules! generated_commands {
 
         /// `CLUSTER FAILOVER [FORCE | TAKEOVER]`: Forces a replica to perform a manual failover of its master (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`cluster_failover_with`](Self::cluster_failover_with).
-        fn cluster_failover<T: FromValue>(self) -> Self::Output<T> {
+        fn cluster_failover(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("FAILOVER");
             self.queue_command(cmd)
@@ -665,11 +643,11 @@ macro_rules! generated_commands {
 
         /// `CLUSTER FAILOVER [FORCE | TAKEOVER]`, with the optional arguments of [`ClusterFailoverOptions`](crate::args::ClusterFailoverOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_failover_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn cluster_failover_with(
             self,
             options: crate::args::ClusterFailoverOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("FAILOVER");
             options.write_slot(0, &mut cmd);
@@ -678,8 +656,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER FLUSHSLOTS`: Delete a node's own slots information (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_flushslots<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_flushslots(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("FLUSHSLOTS");
             self.queue_command(cmd)
@@ -687,8 +665,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER FORGET node-id`: Remove a node from the nodes table (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_forget<T: FromValue>(self, node_id: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_forget(self, node_id: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("FORGET");
             cmd.push_arg(node_id);
@@ -697,8 +675,12 @@ macro_rules! generated_commands {
 
         /// `CLUSTER GETKEYSINSLOT slot count`: Return local key names in the specified hash slot (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_getkeysinslot<T: FromValue>(self, slot: i64, count: i64) -> Self::Output<T> {
+        /// The reply, as `Vec<T>` for the `T` the caller names.
+        fn cluster_getkeysinslot<T: FromValue>(
+            self,
+            slot: i64,
+            count: i64,
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("GETKEYSINSLOT");
             cmd.push_arg(slot);
@@ -708,8 +690,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER INFO`: Provides info about Redis Cluster node state (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_info<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn cluster_info(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("INFO");
             self.queue_command(cmd)
@@ -717,8 +699,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER KEYSLOT key`: Returns the hash slot of the specified key (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_keyslot<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn cluster_keyslot(self, key: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("KEYSLOT");
             cmd.push_arg(key);
@@ -736,9 +718,9 @@ macro_rules! generated_commands {
 
         /// `CLUSTER MEET ip port [cluster_bus_port]`: Force a node cluster to handshake with another node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`cluster_meet_with`](Self::cluster_meet_with).
-        fn cluster_meet<T: FromValue>(self, ip: impl ToArgs, port: i64) -> Self::Output<T> {
+        fn cluster_meet(self, ip: impl ToArgs, port: i64) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("MEET");
             cmd.push_arg(ip);
@@ -748,13 +730,13 @@ macro_rules! generated_commands {
 
         /// `CLUSTER MEET ip port [cluster_bus_port]`, with the optional arguments of [`ClusterMeetOptions`](crate::args::ClusterMeetOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_meet_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn cluster_meet_with(
             self,
             ip: impl ToArgs,
             port: i64,
             options: crate::args::ClusterMeetOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("MEET");
             cmd.push_arg(ip);
@@ -765,8 +747,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER MYID`: Return the node id (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_myid<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn cluster_myid(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("MYID");
             self.queue_command(cmd)
@@ -774,8 +756,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER NODES`: Get Cluster config for the node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_nodes<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn cluster_nodes(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("NODES");
             self.queue_command(cmd)
@@ -783,8 +765,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER REPLICAS node-id`: List replica nodes of the specified master node (cluster group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_replicas<T: FromValue>(self, node_id: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<String>`.
+        fn cluster_replicas(self, node_id: impl ToArgs) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("REPLICAS");
             cmd.push_arg(node_id);
@@ -793,8 +775,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER REPLICATE node-id`: Reconfigure a node as a replica of the specified master node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_replicate<T: FromValue>(self, node_id: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_replicate(self, node_id: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("REPLICATE");
             cmd.push_arg(node_id);
@@ -803,9 +785,9 @@ macro_rules! generated_commands {
 
         /// `CLUSTER RESET [HARD | SOFT]`: Reset a Redis Cluster node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`cluster_reset_with`](Self::cluster_reset_with).
-        fn cluster_reset<T: FromValue>(self) -> Self::Output<T> {
+        fn cluster_reset(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("RESET");
             self.queue_command(cmd)
@@ -813,11 +795,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER RESET [HARD | SOFT]`, with the optional arguments of [`ClusterResetOptions`](crate::args::ClusterResetOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_reset_with<T: FromValue>(
-            self,
-            options: crate::args::ClusterResetOptions,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_reset_with(self, options: crate::args::ClusterResetOptions) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("RESET");
             options.write_slot(0, &mut cmd);
@@ -826,8 +805,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER SAVECONFIG`: Forces the node to save cluster state on disk (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_saveconfig<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_saveconfig(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("SAVECONFIG");
             self.queue_command(cmd)
@@ -835,8 +814,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER SET-CONFIG-EPOCH config-epoch`: Set the configuration epoch in a new node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_set_config_epoch<T: FromValue>(self, config_epoch: i64) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_set_config_epoch(self, config_epoch: i64) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("SET-CONFIG-EPOCH");
             cmd.push_arg(config_epoch);
@@ -845,12 +824,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER SETSLOT slot <IMPORTING node-id | MIGRATING node-id | NODE node-id | STABLE>`: Bind a hash slot to a specific node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_setslot<T: FromValue>(
-            self,
-            slot: i64,
-            subcommand: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn cluster_setslot(self, slot: i64, subcommand: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("SETSLOT");
             cmd.push_arg(slot);
@@ -869,8 +844,8 @@ macro_rules! generated_commands {
 
         /// `CLUSTER SLAVES node-id`: List replica nodes of the specified master node (cluster group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn cluster_slaves<T: FromValue>(self, node_id: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<String>`.
+        fn cluster_slaves(self, node_id: impl ToArgs) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("CLUSTER");
             cmd.push_arg("SLAVES");
             cmd.push_arg(node_id);
@@ -888,8 +863,8 @@ macro_rules! generated_commands {
 
         /// `COMMAND COUNT`: Get total number of Redis commands (server group). Since Redis 2.8.13.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn command_count<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn command_count(self) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("COMMAND");
             cmd.push_arg("COUNT");
             self.queue_command(cmd)
@@ -920,8 +895,8 @@ macro_rules! generated_commands {
 
         /// `COMMAND GETKEYS`: Extract keys given a full Redis command (server group). Since Redis 2.8.13.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn command_getkeys<T: FromValue>(self, args: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<String>`.
+        fn command_getkeys(self, args: impl ToArgs) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("COMMAND");
             cmd.push_arg("GETKEYS");
             cmd.push_arg(args);
@@ -963,9 +938,9 @@ macro_rules! generated_commands {
 
         /// `COMMAND LIST [FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]`: Get an array of Redis command names (server group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<String>`.
         /// The optional arguments are in [`command_list_with`](Self::command_list_with).
-        fn command_list<T: FromValue>(self) -> Self::Output<T> {
+        fn command_list(self) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("COMMAND");
             cmd.push_arg("LIST");
             self.queue_command(cmd)
@@ -973,11 +948,11 @@ macro_rules! generated_commands {
 
         /// `COMMAND LIST [FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]`, with the optional arguments of [`CommandListOptions`](crate::args::CommandListOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn command_list_with<T: FromValue>(
+        /// The reply, as `Vec<String>`.
+        fn command_list_with(
             self,
             options: crate::args::CommandListOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("COMMAND");
             cmd.push_arg("LIST");
             options.write_slot(0, &mut cmd);
@@ -986,8 +961,11 @@ macro_rules! generated_commands {
 
         /// `CONFIG GET parameter [parameter ...]`: Get the values of configuration parameters (server group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn config_get<T: FromValue>(self, parameters: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `std::collections::HashMap<String, String>`.
+        fn config_get(
+            self,
+            parameters: impl ToArgs,
+        ) -> Self::Output<std::collections::HashMap<String, String>> {
             let mut cmd = resp::Command::new("CONFIG");
             cmd.push_arg("GET");
             cmd.push_arg(parameters);
@@ -996,8 +974,8 @@ macro_rules! generated_commands {
 
         /// `CONFIG RESETSTAT`: Reset the stats returned by INFO (server group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn config_resetstat<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn config_resetstat(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CONFIG");
             cmd.push_arg("RESETSTAT");
             self.queue_command(cmd)
@@ -1005,8 +983,8 @@ macro_rules! generated_commands {
 
         /// `CONFIG REWRITE`: Rewrite the configuration file with the in memory configuration (server group). Since Redis 2.8.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn config_rewrite<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn config_rewrite(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CONFIG");
             cmd.push_arg("REWRITE");
             self.queue_command(cmd)
@@ -1014,8 +992,8 @@ macro_rules! generated_commands {
 
         /// `CONFIG SET parameter value [parameter value ...]`: Set configuration parameters to the given values (server group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn config_set<T: FromValue>(self, parameter_values: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn config_set(self, parameter_values: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("CONFIG");
             cmd.push_arg("SET");
             cmd.push_arg(parameter_values);
@@ -1024,8 +1002,8 @@ macro_rules! generated_commands {
 
         /// `DUMP key`: Return a serialized version of the value stored at the specified key (generic group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn dump<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Option<Vec<u8>>`.
+        fn dump(self, key: impl ToArgs) -> Self::Output<Option<Vec<u8>>> {
             let mut cmd = resp::Command::new("DUMP");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -1150,8 +1128,8 @@ macro_rules! generated_commands {
 
         /// `EXPIRETIME key`: Get the expiration Unix timestamp for a key (generic group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn expiretime<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn expiretime(self, key: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("EXPIRETIME");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -1159,20 +1137,17 @@ macro_rules! generated_commands {
 
         /// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds]`: Start a coordinated failover between this server and one of its replicas (server group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`failover_with`](Self::failover_with).
-        fn failover<T: FromValue>(self) -> Self::Output<T> {
+        fn failover(self) -> Self::Output<()> {
             let cmd = resp::Command::new("FAILOVER");
             self.queue_command(cmd)
         }
 
         /// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds]`, with the optional arguments of [`FailoverOptions`](crate::args::FailoverOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn failover_with<T: FromValue>(
-            self,
-            options: crate::args::FailoverOptions,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn failover_with(self, options: crate::args::FailoverOptions) -> Self::Output<()> {
             let mut cmd = resp::Command::new("FAILOVER");
             options.write_slot(0, &mut cmd);
             options.write_slot(1, &mut cmd);
@@ -1240,20 +1215,17 @@ macro_rules! generated_commands {
 
         /// `FLUSHALL [ASYNC | SYNC]`: Remove all keys from all databases (server group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`flushall_with`](Self::flushall_with).
-        fn flushall<T: FromValue>(self) -> Self::Output<T> {
+        fn flushall(self) -> Self::Output<()> {
             let cmd = resp::Command::new("FLUSHALL");
             self.queue_command(cmd)
         }
 
         /// `FLUSHALL [ASYNC | SYNC]`, with the optional arguments of [`FlushallOptions`](crate::args::FlushallOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn flushall_with<T: FromValue>(
-            self,
-            options: crate::args::FlushallOptions,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn flushall_with(self, options: crate::args::FlushallOptions) -> Self::Output<()> {
             let mut cmd = resp::Command::new("FLUSHALL");
             options.write_slot(0, &mut cmd);
             self.queue_command(cmd)
@@ -1261,8 +1233,8 @@ macro_rules! generated_commands {
 
         /// `FUNCTION DELETE library-name`: Delete a function by name (scripting group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn function_delete<T: FromValue>(self, library_name: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn function_delete(self, library_name: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("DELETE");
             cmd.push_arg(library_name);
@@ -1271,8 +1243,8 @@ macro_rules! generated_commands {
 
         /// `FUNCTION DUMP`: Dump all functions into a serialized binary payload (scripting group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn function_dump<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `Vec<u8>`.
+        fn function_dump(self) -> Self::Output<Vec<u8>> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("DUMP");
             self.queue_command(cmd)
@@ -1280,9 +1252,9 @@ macro_rules! generated_commands {
 
         /// `FUNCTION FLUSH [ASYNC | SYNC]`: Deleting all functions (scripting group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`function_flush_with`](Self::function_flush_with).
-        fn function_flush<T: FromValue>(self) -> Self::Output<T> {
+        fn function_flush(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("FLUSH");
             self.queue_command(cmd)
@@ -1290,11 +1262,11 @@ macro_rules! generated_commands {
 
         /// `FUNCTION FLUSH [ASYNC | SYNC]`, with the optional arguments of [`FunctionFlushOptions`](crate::args::FunctionFlushOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn function_flush_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn function_flush_with(
             self,
             options: crate::args::FunctionFlushOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("FLUSH");
             options.write_slot(0, &mut cmd);
@@ -1303,8 +1275,8 @@ macro_rules! generated_commands {
 
         /// `FUNCTION KILL`: Kill the function currently in execution (scripting group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn function_kill<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn function_kill(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("KILL");
             self.queue_command(cmd)
@@ -1336,9 +1308,9 @@ macro_rules! generated_commands {
 
         /// `FUNCTION LOAD [REPLACE] function-code`: Create a function with the given arguments (name, code, description) (scripting group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `String`.
         /// The optional arguments are in [`function_load_with`](Self::function_load_with).
-        fn function_load<T: FromValue>(self, function_code: impl ToArgs) -> Self::Output<T> {
+        fn function_load(self, function_code: impl ToArgs) -> Self::Output<String> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("LOAD");
             cmd.push_arg(function_code);
@@ -1347,12 +1319,12 @@ macro_rules! generated_commands {
 
         /// `FUNCTION LOAD [REPLACE] function-code`, with the optional arguments of [`FunctionLoadOptions`](crate::args::FunctionLoadOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn function_load_with<T: FromValue>(
+        /// The reply, as `String`.
+        fn function_load_with(
             self,
             function_code: impl ToArgs,
             options: crate::args::FunctionLoadOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<String> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("LOAD");
             options.write_slot(0, &mut cmd);
@@ -1362,9 +1334,9 @@ macro_rules! generated_commands {
 
         /// `FUNCTION RESTORE serialized-value [FLUSH | APPEND | REPLACE]`: Restore all the functions on the given payload (scripting group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`function_restore_with`](Self::function_restore_with).
-        fn function_restore<T: FromValue>(self, serialized_value: impl ToArgs) -> Self::Output<T> {
+        fn function_restore(self, serialized_value: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("RESTORE");
             cmd.push_arg(serialized_value);
@@ -1373,12 +1345,12 @@ macro_rules! generated_commands {
 
         /// `FUNCTION RESTORE serialized-value [FLUSH | APPEND | REPLACE]`, with the optional arguments of [`FunctionRestoreOptions`](crate::args::FunctionRestoreOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn function_restore_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn function_restore_with(
             self,
             serialized_value: impl ToArgs,
             options: crate::args::FunctionRestoreOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("FUNCTION");
             cmd.push_arg("RESTORE");
             cmd.push_arg(serialized_value);
@@ -1397,8 +1369,12 @@ macro_rules! generated_commands {
 
         /// `GEOHASH key member [member ...]`: Returns members of a geospatial index as standard geohash strings (geo group). Since Redis 3.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn geohash<T: FromValue>(self, key: impl ToArgs, members: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<Option<String>>`.
+        fn geohash(
+            self,
+            key: impl ToArgs,
+            members: impl ToArgs,
+        ) -> Self::Output<Vec<Option<String>>> {
             let mut cmd = resp::Command::new("GEOHASH");
             cmd.push_arg(key);
             cmd.push_arg(members);
@@ -1591,15 +1567,15 @@ macro_rules! generated_commands {
 
         /// `GEOSEARCHSTORE destination source <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [STOREDIST]`: Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key (geo group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`geosearchstore_with`](Self::geosearchstore_with).
-        fn geosearchstore<T: FromValue>(
+        fn geosearchstore(
             self,
             destination: impl ToArgs,
             source: impl ToArgs,
             from: impl ToArgs,
             by: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("GEOSEARCHSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(source);
@@ -1610,15 +1586,15 @@ macro_rules! generated_commands {
 
         /// `GEOSEARCHSTORE destination source <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [STOREDIST]`, with the optional arguments of [`GeosearchstoreOptions`](crate::args::GeosearchstoreOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn geosearchstore_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn geosearchstore_with(
             self,
             destination: impl ToArgs,
             source: impl ToArgs,
             from: impl ToArgs,
             by: impl ToArgs,
             options: crate::args::GeosearchstoreOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("GEOSEARCHSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(source);
@@ -1632,8 +1608,8 @@ macro_rules! generated_commands {
 
         /// `GETBIT key offset`: Returns the bit value at offset in the string value stored at key (bitmap group). Since Redis 2.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn getbit<T: FromValue>(self, key: impl ToArgs, offset: i64) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn getbit(self, key: impl ToArgs, offset: i64) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("GETBIT");
             cmd.push_arg(key);
             cmd.push_arg(offset);
@@ -1653,8 +1629,12 @@ macro_rules! generated_commands {
 
         /// `GETSET key value`: Set the string value of a key and return its old value (string group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn getset<T: FromValue>(self, key: impl ToArgs, value: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Option<T>` for the `T` the caller names.
+        fn getset<T: FromValue>(
+            self,
+            key: impl ToArgs,
+            value: impl ToArgs,
+        ) -> Self::Output<Option<T>> {
             let mut cmd = resp::Command::new("GETSET");
             cmd.push_arg(key);
             cmd.push_arg(value);
@@ -1663,13 +1643,13 @@ macro_rules! generated_commands {
 
         /// `HINCRBYFLOAT key field increment`: Increment the float value of a hash field by the given amount (hash group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn hincrbyfloat<T: FromValue>(
+        /// The reply, as `f64`.
+        fn hincrbyfloat(
             self,
             key: impl ToArgs,
             field: impl ToArgs,
             increment: f64,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<f64> {
             let mut cmd = resp::Command::new("HINCRBYFLOAT");
             cmd.push_arg(key);
             cmd.push_arg(field);
@@ -1679,12 +1659,8 @@ macro_rules! generated_commands {
 
         /// `HMSET key field value [field value ...]`: Set multiple hash fields to multiple values (hash group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn hmset<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            field_values: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn hmset(self, key: impl ToArgs, field_values: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("HMSET");
             cmd.push_arg(key);
             cmd.push_arg(field_values);
@@ -1717,13 +1693,13 @@ macro_rules! generated_commands {
 
         /// `HSETNX key field value`: Set the value of a hash field, only if the field does not exist (hash group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn hsetnx<T: FromValue>(
+        /// The reply, as `bool`.
+        fn hsetnx(
             self,
             key: impl ToArgs,
             field: impl ToArgs,
             value: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("HSETNX");
             cmd.push_arg(key);
             cmd.push_arg(field);
@@ -1733,8 +1709,8 @@ macro_rules! generated_commands {
 
         /// `HSTRLEN key field`: Get the length of the value of a hash field (hash group). Since Redis 3.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn hstrlen<T: FromValue>(self, key: impl ToArgs, field: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn hstrlen(self, key: impl ToArgs, field: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("HSTRLEN");
             cmd.push_arg(key);
             cmd.push_arg(field);
@@ -1743,8 +1719,8 @@ macro_rules! generated_commands {
 
         /// `KEYS pattern`: Find all keys matching the given pattern (generic group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn keys<T: FromValue>(self, pattern: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<T>` for the `T` the caller names.
+        fn keys<T: FromValue>(self, pattern: impl ToArgs) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("KEYS");
             cmd.push_arg(pattern);
             self.queue_command(cmd)
@@ -1752,16 +1728,16 @@ macro_rules! generated_commands {
 
         /// `LASTSAVE`: Get the UNIX time stamp of the last successful save to disk (server group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn lastsave<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn lastsave(self) -> Self::Output<i64> {
             let cmd = resp::Command::new("LASTSAVE");
             self.queue_command(cmd)
         }
 
         /// `LATENCY DOCTOR`: Return a human readable latency analysis report (server group). Since Redis 2.8.13.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn latency_doctor<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn latency_doctor(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("LATENCY");
             cmd.push_arg("DOCTOR");
             self.queue_command(cmd)
@@ -1769,8 +1745,8 @@ macro_rules! generated_commands {
 
         /// `LATENCY GRAPH event`: Return a latency graph for the event (server group). Since Redis 2.8.13.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn latency_graph<T: FromValue>(self, event: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn latency_graph(self, event: impl ToArgs) -> Self::Output<String> {
             let mut cmd = resp::Command::new("LATENCY");
             cmd.push_arg("GRAPH");
             cmd.push_arg(event);
@@ -1802,8 +1778,8 @@ macro_rules! generated_commands {
 
         /// `LATENCY HISTORY event`: Return timestamp-latency samples for the event (server group). Since Redis 2.8.13.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn latency_history<T: FromValue>(self, event: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<(i64, i64)>`.
+        fn latency_history(self, event: impl ToArgs) -> Self::Output<Vec<(i64, i64)>> {
             let mut cmd = resp::Command::new("LATENCY");
             cmd.push_arg("HISTORY");
             cmd.push_arg(event);
@@ -1821,9 +1797,9 @@ macro_rules! generated_commands {
 
         /// `LATENCY RESET [event [event ...]]`: Reset latency data for one or more events (server group). Since Redis 2.8.13.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`latency_reset_with`](Self::latency_reset_with).
-        fn latency_reset<T: FromValue>(self) -> Self::Output<T> {
+        fn latency_reset(self) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("LATENCY");
             cmd.push_arg("RESET");
             self.queue_command(cmd)
@@ -1831,11 +1807,11 @@ macro_rules! generated_commands {
 
         /// `LATENCY RESET [event [event ...]]`, with the optional arguments of [`LatencyResetOptions`](crate::args::LatencyResetOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn latency_reset_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn latency_reset_with(
             self,
             options: crate::args::LatencyResetOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("LATENCY");
             cmd.push_arg("RESET");
             options.write_slot(0, &mut cmd);
@@ -1874,14 +1850,14 @@ macro_rules! generated_commands {
 
         /// `LINSERT key <BEFORE | AFTER> pivot element`: Insert an element before or after another element in a list (list group). Since Redis 2.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn linsert<T: FromValue>(
+        /// The reply, as `i64`.
+        fn linsert(
             self,
             key: impl ToArgs,
             where_: crate::args::BeforeAfter,
             pivot: impl ToArgs,
             element: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("LINSERT");
             cmd.push_arg(key);
             cmd.push_arg(where_);
@@ -1892,14 +1868,14 @@ macro_rules! generated_commands {
 
         /// `LMOVE source destination <LEFT | RIGHT> <LEFT | RIGHT>`: Pop an element from a list, push it to another list and return it (list group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<T>` for the `T` the caller names.
         fn lmove<T: FromValue>(
             self,
             source: impl ToArgs,
             destination: impl ToArgs,
             wherefrom: crate::Direction,
             whereto: crate::Direction,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<T>> {
             let mut cmd = resp::Command::new("LMOVE");
             cmd.push_arg(source);
             cmd.push_arg(destination);
@@ -1910,13 +1886,13 @@ macro_rules! generated_commands {
 
         /// `LMPOP numkeys key [key ...] <LEFT | RIGHT> [COUNT count]`: Pop elements from a list (list group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<(String, Vec<T>)>` for the `T` the caller names.
         /// The optional arguments are in [`lmpop_with`](Self::lmpop_with).
         fn lmpop<T: FromValue>(
             self,
             keys: impl ToArgs,
             where_: crate::Direction,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<(String, Vec<T>)>> {
             let mut cmd = resp::Command::new("LMPOP");
             cmd.push_arg(crate::commands::Counted(keys));
             cmd.push_arg(where_);
@@ -1925,13 +1901,13 @@ macro_rules! generated_commands {
 
         /// `LMPOP numkeys key [key ...] <LEFT | RIGHT> [COUNT count]`, with the optional arguments of [`LmpopOptions`](crate::args::LmpopOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<(String, Vec<T>)>` for the `T` the caller names.
         fn lmpop_with<T: FromValue>(
             self,
             keys: impl ToArgs,
             where_: crate::Direction,
             options: crate::args::LmpopOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<(String, Vec<T>)>> {
             let mut cmd = resp::Command::new("LMPOP");
             cmd.push_arg(crate::commands::Counted(keys));
             cmd.push_arg(where_);
@@ -1941,17 +1917,17 @@ macro_rules! generated_commands {
 
         /// `LOLWUT [VERSION version]`: Display some computer art and the Redis version (server group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `String`.
         /// The optional arguments are in [`lolwut_with`](Self::lolwut_with).
-        fn lolwut<T: FromValue>(self) -> Self::Output<T> {
+        fn lolwut(self) -> Self::Output<String> {
             let cmd = resp::Command::new("LOLWUT");
             self.queue_command(cmd)
         }
 
         /// `LOLWUT [VERSION version]`, with the optional arguments of [`LolwutOptions`](crate::args::LolwutOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn lolwut_with<T: FromValue>(self, options: crate::args::LolwutOptions) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn lolwut_with(self, options: crate::args::LolwutOptions) -> Self::Output<String> {
             let mut cmd = resp::Command::new("LOLWUT");
             options.write_slot(0, &mut cmd);
             self.queue_command(cmd)
@@ -1988,8 +1964,8 @@ macro_rules! generated_commands {
 
         /// `LPUSHX key element [element ...]`: Prepend an element to a list, only if the list exists (list group). Since Redis 2.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn lpushx<T: FromValue>(self, key: impl ToArgs, elements: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn lpushx(self, key: impl ToArgs, elements: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("LPUSHX");
             cmd.push_arg(key);
             cmd.push_arg(elements);
@@ -1998,13 +1974,8 @@ macro_rules! generated_commands {
 
         /// `LSET key index element`: Set the value of an element in a list by its index (list group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn lset<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            index: i64,
-            element: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn lset(self, key: impl ToArgs, index: i64, element: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("LSET");
             cmd.push_arg(key);
             cmd.push_arg(index);
@@ -2014,8 +1985,8 @@ macro_rules! generated_commands {
 
         /// `MEMORY DOCTOR`: Outputs memory problems report (server group). Since Redis 4.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn memory_doctor<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn memory_doctor(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("MEMORY");
             cmd.push_arg("DOCTOR");
             self.queue_command(cmd)
@@ -2023,8 +1994,8 @@ macro_rules! generated_commands {
 
         /// `MEMORY MALLOC-STATS`: Show allocator internal stats (server group). Since Redis 4.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn memory_malloc_stats<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn memory_malloc_stats(self) -> Self::Output<String> {
             let mut cmd = resp::Command::new("MEMORY");
             cmd.push_arg("MALLOC-STATS");
             self.queue_command(cmd)
@@ -2032,8 +2003,8 @@ macro_rules! generated_commands {
 
         /// `MEMORY PURGE`: Ask the allocator to release memory (server group). Since Redis 4.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn memory_purge<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn memory_purge(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("MEMORY");
             cmd.push_arg("PURGE");
             self.queue_command(cmd)
@@ -2050,9 +2021,9 @@ macro_rules! generated_commands {
 
         /// `MEMORY USAGE key [SAMPLES count]`: Estimate the memory usage of a key (server group). Since Redis 4.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<i64>`.
         /// The optional arguments are in [`memory_usage_with`](Self::memory_usage_with).
-        fn memory_usage<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn memory_usage(self, key: impl ToArgs) -> Self::Output<Option<i64>> {
             let mut cmd = resp::Command::new("MEMORY");
             cmd.push_arg("USAGE");
             cmd.push_arg(key);
@@ -2061,12 +2032,12 @@ macro_rules! generated_commands {
 
         /// `MEMORY USAGE key [SAMPLES count]`, with the optional arguments of [`MemoryUsageOptions`](crate::args::MemoryUsageOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn memory_usage_with<T: FromValue>(
+        /// The reply, as `Option<i64>`.
+        fn memory_usage_with(
             self,
             key: impl ToArgs,
             options: crate::args::MemoryUsageOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<i64>> {
             let mut cmd = resp::Command::new("MEMORY");
             cmd.push_arg("USAGE");
             cmd.push_arg(key);
@@ -2076,16 +2047,16 @@ macro_rules! generated_commands {
 
         /// `MIGRATE host port <key | > destination-db timeout [COPY] [REPLACE] [[AUTH password] | [AUTH2 username password]] [KEYS key [key ...]]`: Atomically transfer a key from a Redis instance to another one (generic group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `String`.
         /// The optional arguments are in [`migrate_with`](Self::migrate_with).
-        fn migrate<T: FromValue>(
+        fn migrate(
             self,
             host: impl ToArgs,
             port: i64,
             key_or_empty_string: impl ToArgs,
             destination_db: i64,
             timeout: i64,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<String> {
             let mut cmd = resp::Command::new("MIGRATE");
             cmd.push_arg(host);
             cmd.push_arg(port);
@@ -2097,8 +2068,8 @@ macro_rules! generated_commands {
 
         /// `MIGRATE host port <key | > destination-db timeout [COPY] [REPLACE] [[AUTH password] | [AUTH2 username password]] [KEYS key [key ...]]`, with the optional arguments of [`MigrateOptions`](crate::args::MigrateOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn migrate_with<T: FromValue>(
+        /// The reply, as `String`.
+        fn migrate_with(
             self,
             host: impl ToArgs,
             port: i64,
@@ -2106,7 +2077,7 @@ macro_rules! generated_commands {
             destination_db: i64,
             timeout: i64,
             options: crate::args::MigrateOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<String> {
             let mut cmd = resp::Command::new("MIGRATE");
             cmd.push_arg(host);
             cmd.push_arg(port);
@@ -2131,9 +2102,9 @@ macro_rules! generated_commands {
 
         /// `MODULE LOAD path [arg [arg ...]]`: Load a module (server group). Since Redis 4.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`module_load_with`](Self::module_load_with).
-        fn module_load<T: FromValue>(self, path: impl ToArgs) -> Self::Output<T> {
+        fn module_load(self, path: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("MODULE");
             cmd.push_arg("LOAD");
             cmd.push_arg(path);
@@ -2142,12 +2113,12 @@ macro_rules! generated_commands {
 
         /// `MODULE LOAD path [arg [arg ...]]`, with the optional arguments of [`ModuleLoadOptions`](crate::args::ModuleLoadOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn module_load_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn module_load_with(
             self,
             path: impl ToArgs,
             options: crate::args::ModuleLoadOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("MODULE");
             cmd.push_arg("LOAD");
             cmd.push_arg(path);
@@ -2157,9 +2128,9 @@ macro_rules! generated_commands {
 
         /// `MODULE LOADEX path [CONFIG name value [CONFIG name value ...]] [ARGS arg [arg ...]]`: Load a module with extended parameters (server group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`module_loadex_with`](Self::module_loadex_with).
-        fn module_loadex<T: FromValue>(self, path: impl ToArgs) -> Self::Output<T> {
+        fn module_loadex(self, path: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("MODULE");
             cmd.push_arg("LOADEX");
             cmd.push_arg(path);
@@ -2168,12 +2139,12 @@ macro_rules! generated_commands {
 
         /// `MODULE LOADEX path [CONFIG name value [CONFIG name value ...]] [ARGS arg [arg ...]]`, with the optional arguments of [`ModuleLoadexOptions`](crate::args::ModuleLoadexOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn module_loadex_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn module_loadex_with(
             self,
             path: impl ToArgs,
             options: crate::args::ModuleLoadexOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("MODULE");
             cmd.push_arg("LOADEX");
             cmd.push_arg(path);
@@ -2184,8 +2155,8 @@ macro_rules! generated_commands {
 
         /// `MODULE UNLOAD name`: Unload a module (server group). Since Redis 4.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn module_unload<T: FromValue>(self, name: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn module_unload(self, name: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("MODULE");
             cmd.push_arg("UNLOAD");
             cmd.push_arg(name);
@@ -2194,8 +2165,8 @@ macro_rules! generated_commands {
 
         /// `MOVE key db`: Move a key to another database (generic group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn move_key<T: FromValue>(self, key: impl ToArgs, db: i64) -> Self::Output<T> {
+        /// The reply, as `bool`.
+        fn move_key(self, key: impl ToArgs, db: i64) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("MOVE");
             cmd.push_arg(key);
             cmd.push_arg(db);
@@ -2204,8 +2175,8 @@ macro_rules! generated_commands {
 
         /// `MSETNX key value [key value ...]`: Set multiple keys to multiple values, only if none of the keys exist (string group). Since Redis 1.0.1.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn msetnx<T: FromValue>(self, key_values: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `bool`.
+        fn msetnx(self, key_values: impl ToArgs) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("MSETNX");
             cmd.push_arg(key_values);
             self.queue_command(cmd)
@@ -2213,8 +2184,8 @@ macro_rules! generated_commands {
 
         /// `OBJECT ENCODING key`: Inspect the internal encoding of a Redis object (generic group). Since Redis 2.2.3.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn object_encoding<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Option<String>`.
+        fn object_encoding(self, key: impl ToArgs) -> Self::Output<Option<String>> {
             let mut cmd = resp::Command::new("OBJECT");
             cmd.push_arg("ENCODING");
             cmd.push_arg(key);
@@ -2223,8 +2194,8 @@ macro_rules! generated_commands {
 
         /// `OBJECT FREQ key`: Get the logarithmic access frequency counter of a Redis object (generic group). Since Redis 4.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn object_freq<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Option<i64>`.
+        fn object_freq(self, key: impl ToArgs) -> Self::Output<Option<i64>> {
             let mut cmd = resp::Command::new("OBJECT");
             cmd.push_arg("FREQ");
             cmd.push_arg(key);
@@ -2233,8 +2204,8 @@ macro_rules! generated_commands {
 
         /// `OBJECT IDLETIME key`: Get the time since a Redis object was last accessed (generic group). Since Redis 2.2.3.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn object_idletime<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Option<i64>`.
+        fn object_idletime(self, key: impl ToArgs) -> Self::Output<Option<i64>> {
             let mut cmd = resp::Command::new("OBJECT");
             cmd.push_arg("IDLETIME");
             cmd.push_arg(key);
@@ -2243,8 +2214,8 @@ macro_rules! generated_commands {
 
         /// `OBJECT REFCOUNT key`: Get the number of references to the value of the key (generic group). Since Redis 2.2.3.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn object_refcount<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Option<i64>`.
+        fn object_refcount(self, key: impl ToArgs) -> Self::Output<Option<i64>> {
             let mut cmd = resp::Command::new("OBJECT");
             cmd.push_arg("REFCOUNT");
             cmd.push_arg(key);
@@ -2253,13 +2224,9 @@ macro_rules! generated_commands {
 
         /// `PEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT]`: Set the expiration for a key as a UNIX timestamp specified in milliseconds (generic group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `bool`.
         /// The optional arguments are in [`pexpireat_with`](Self::pexpireat_with).
-        fn pexpireat<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            unix_time_milliseconds: i64,
-        ) -> Self::Output<T> {
+        fn pexpireat(self, key: impl ToArgs, unix_time_milliseconds: i64) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("PEXPIREAT");
             cmd.push_arg(key);
             cmd.push_arg(unix_time_milliseconds);
@@ -2268,13 +2235,13 @@ macro_rules! generated_commands {
 
         /// `PEXPIREAT key unix-time-milliseconds [NX | XX | GT | LT]`, with the optional arguments of [`PexpireatOptions`](crate::args::PexpireatOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pexpireat_with<T: FromValue>(
+        /// The reply, as `bool`.
+        fn pexpireat_with(
             self,
             key: impl ToArgs,
             unix_time_milliseconds: i64,
             options: crate::args::PexpireatOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("PEXPIREAT");
             cmd.push_arg(key);
             cmd.push_arg(unix_time_milliseconds);
@@ -2284,8 +2251,8 @@ macro_rules! generated_commands {
 
         /// `PEXPIRETIME key`: Get the expiration Unix timestamp for a key in milliseconds (generic group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pexpiretime<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn pexpiretime(self, key: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("PEXPIRETIME");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -2293,9 +2260,9 @@ macro_rules! generated_commands {
 
         /// `PFADD key [element [element ...]]`: Adds the specified elements to the specified HyperLogLog (hyperloglog group). Since Redis 2.8.9.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `bool`.
         /// The optional arguments are in [`pfadd_with`](Self::pfadd_with).
-        fn pfadd<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn pfadd(self, key: impl ToArgs) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("PFADD");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -2303,12 +2270,12 @@ macro_rules! generated_commands {
 
         /// `PFADD key [element [element ...]]`, with the optional arguments of [`PfaddOptions`](crate::args::PfaddOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pfadd_with<T: FromValue>(
+        /// The reply, as `bool`.
+        fn pfadd_with(
             self,
             key: impl ToArgs,
             options: crate::args::PfaddOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("PFADD");
             cmd.push_arg(key);
             options.write_slot(0, &mut cmd);
@@ -2317,8 +2284,8 @@ macro_rules! generated_commands {
 
         /// `PFCOUNT key [key ...]`: Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s) (hyperloglog group). Since Redis 2.8.9.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pfcount<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn pfcount(self, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("PFCOUNT");
             cmd.push_arg(keys);
             self.queue_command(cmd)
@@ -2326,12 +2293,8 @@ macro_rules! generated_commands {
 
         /// `PFMERGE destkey sourcekey [sourcekey ...]`: Merge N different HyperLogLogs into a single one (hyperloglog group). Since Redis 2.8.9.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pfmerge<T: FromValue>(
-            self,
-            destkey: impl ToArgs,
-            sourcekeys: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn pfmerge(self, destkey: impl ToArgs, sourcekeys: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("PFMERGE");
             cmd.push_arg(destkey);
             cmd.push_arg(sourcekeys);
@@ -2340,13 +2303,13 @@ macro_rules! generated_commands {
 
         /// `PSETEX key milliseconds value`: Set the value and expiration in milliseconds of a key (string group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn psetex<T: FromValue>(
+        /// The reply, as `()`.
+        fn psetex(
             self,
             key: impl ToArgs,
             milliseconds: i64,
             value: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("PSETEX");
             cmd.push_arg(key);
             cmd.push_arg(milliseconds);
@@ -2356,9 +2319,9 @@ macro_rules! generated_commands {
 
         /// `PUBSUB CHANNELS [pattern]`: List active channels (pubsub group). Since Redis 2.8.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<String>`.
         /// The optional arguments are in [`pubsub_channels_with`](Self::pubsub_channels_with).
-        fn pubsub_channels<T: FromValue>(self) -> Self::Output<T> {
+        fn pubsub_channels(self) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("CHANNELS");
             self.queue_command(cmd)
@@ -2366,11 +2329,11 @@ macro_rules! generated_commands {
 
         /// `PUBSUB CHANNELS [pattern]`, with the optional arguments of [`PubsubChannelsOptions`](crate::args::PubsubChannelsOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pubsub_channels_with<T: FromValue>(
+        /// The reply, as `Vec<String>`.
+        fn pubsub_channels_with(
             self,
             options: crate::args::PubsubChannelsOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("CHANNELS");
             options.write_slot(0, &mut cmd);
@@ -2379,8 +2342,8 @@ macro_rules! generated_commands {
 
         /// `PUBSUB NUMPAT`: Get the count of unique patterns pattern subscriptions (pubsub group). Since Redis 2.8.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pubsub_numpat<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn pubsub_numpat(self) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("NUMPAT");
             self.queue_command(cmd)
@@ -2388,9 +2351,9 @@ macro_rules! generated_commands {
 
         /// `PUBSUB NUMSUB [channel [channel ...]]`: Get the count of subscribers for channels (pubsub group). Since Redis 2.8.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<(String, i64)>`.
         /// The optional arguments are in [`pubsub_numsub_with`](Self::pubsub_numsub_with).
-        fn pubsub_numsub<T: FromValue>(self) -> Self::Output<T> {
+        fn pubsub_numsub(self) -> Self::Output<Vec<(String, i64)>> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("NUMSUB");
             self.queue_command(cmd)
@@ -2398,11 +2361,11 @@ macro_rules! generated_commands {
 
         /// `PUBSUB NUMSUB [channel [channel ...]]`, with the optional arguments of [`PubsubNumsubOptions`](crate::args::PubsubNumsubOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pubsub_numsub_with<T: FromValue>(
+        /// The reply, as `Vec<(String, i64)>`.
+        fn pubsub_numsub_with(
             self,
             options: crate::args::PubsubNumsubOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<(String, i64)>> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("NUMSUB");
             options.write_slot(0, &mut cmd);
@@ -2411,9 +2374,9 @@ macro_rules! generated_commands {
 
         /// `PUBSUB SHARDCHANNELS [pattern]`: List active shard channels (pubsub group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<String>`.
         /// The optional arguments are in [`pubsub_shardchannels_with`](Self::pubsub_shardchannels_with).
-        fn pubsub_shardchannels<T: FromValue>(self) -> Self::Output<T> {
+        fn pubsub_shardchannels(self) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("SHARDCHANNELS");
             self.queue_command(cmd)
@@ -2421,11 +2384,11 @@ macro_rules! generated_commands {
 
         /// `PUBSUB SHARDCHANNELS [pattern]`, with the optional arguments of [`PubsubShardchannelsOptions`](crate::args::PubsubShardchannelsOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pubsub_shardchannels_with<T: FromValue>(
+        /// The reply, as `Vec<String>`.
+        fn pubsub_shardchannels_with(
             self,
             options: crate::args::PubsubShardchannelsOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<String>> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("SHARDCHANNELS");
             options.write_slot(0, &mut cmd);
@@ -2434,9 +2397,9 @@ macro_rules! generated_commands {
 
         /// `PUBSUB SHARDNUMSUB [shardchannel [shardchannel ...]]`: Get the count of subscribers for shard channels (pubsub group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<(String, i64)>`.
         /// The optional arguments are in [`pubsub_shardnumsub_with`](Self::pubsub_shardnumsub_with).
-        fn pubsub_shardnumsub<T: FromValue>(self) -> Self::Output<T> {
+        fn pubsub_shardnumsub(self) -> Self::Output<Vec<(String, i64)>> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("SHARDNUMSUB");
             self.queue_command(cmd)
@@ -2444,11 +2407,11 @@ macro_rules! generated_commands {
 
         /// `PUBSUB SHARDNUMSUB [shardchannel [shardchannel ...]]`, with the optional arguments of [`PubsubShardnumsubOptions`](crate::args::PubsubShardnumsubOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn pubsub_shardnumsub_with<T: FromValue>(
+        /// The reply, as `Vec<(String, i64)>`.
+        fn pubsub_shardnumsub_with(
             self,
             options: crate::args::PubsubShardnumsubOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<(String, i64)>> {
             let mut cmd = resp::Command::new("PUBSUB");
             cmd.push_arg("SHARDNUMSUB");
             options.write_slot(0, &mut cmd);
@@ -2457,16 +2420,16 @@ macro_rules! generated_commands {
 
         /// `RANDOMKEY`: Return a random key from the keyspace (generic group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn randomkey<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `Option<T>` for the `T` the caller names.
+        fn randomkey<T: FromValue>(self) -> Self::Output<Option<T>> {
             let cmd = resp::Command::new("RANDOMKEY");
             self.queue_command(cmd)
         }
 
         /// `RENAMENX key newkey`: Rename a key, only if the new key does not exist (generic group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn renamenx<T: FromValue>(self, key: impl ToArgs, newkey: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `bool`.
+        fn renamenx(self, key: impl ToArgs, newkey: impl ToArgs) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("RENAMENX");
             cmd.push_arg(key);
             cmd.push_arg(newkey);
@@ -2475,8 +2438,8 @@ macro_rules! generated_commands {
 
         /// `REPLICAOF <host port | NO ONE>`: Make the server a replica of another instance, or promote it as master (server group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn replicaof<T: FromValue>(self, args: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn replicaof(self, args: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("REPLICAOF");
             cmd.push_arg(args);
             self.queue_command(cmd)
@@ -2484,14 +2447,14 @@ macro_rules! generated_commands {
 
         /// `RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`: Create a key using the provided serialized value, previously obtained using DUMP (generic group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`restore_with`](Self::restore_with).
-        fn restore<T: FromValue>(
+        fn restore(
             self,
             key: impl ToArgs,
             ttl: i64,
             serialized_value: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("RESTORE");
             cmd.push_arg(key);
             cmd.push_arg(ttl);
@@ -2501,14 +2464,14 @@ macro_rules! generated_commands {
 
         /// `RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`, with the optional arguments of [`RestoreOptions`](crate::args::RestoreOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn restore_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn restore_with(
             self,
             key: impl ToArgs,
             ttl: i64,
             serialized_value: impl ToArgs,
             options: crate::args::RestoreOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("RESTORE");
             cmd.push_arg(key);
             cmd.push_arg(ttl);
@@ -2530,12 +2493,12 @@ macro_rules! generated_commands {
 
         /// `RPOPLPUSH source destination`: Remove the last element in a list, prepend it to another list and return it (list group). Since Redis 1.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<T>` for the `T` the caller names.
         fn rpoplpush<T: FromValue>(
             self,
             source: impl ToArgs,
             destination: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<T>> {
             let mut cmd = resp::Command::new("RPOPLPUSH");
             cmd.push_arg(source);
             cmd.push_arg(destination);
@@ -2544,8 +2507,8 @@ macro_rules! generated_commands {
 
         /// `RPUSHX key element [element ...]`: Append an element to a list, only if the list exists (list group). Since Redis 2.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn rpushx<T: FromValue>(self, key: impl ToArgs, elements: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn rpushx(self, key: impl ToArgs, elements: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("RPUSHX");
             cmd.push_arg(key);
             cmd.push_arg(elements);
@@ -2554,16 +2517,16 @@ macro_rules! generated_commands {
 
         /// `SAVE`: Synchronously save the dataset to disk (server group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn save<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn save(self) -> Self::Output<()> {
             let cmd = resp::Command::new("SAVE");
             self.queue_command(cmd)
         }
 
         /// `SCRIPT EXISTS sha1 [sha1 ...]`: Check existence of scripts in the script cache (scripting group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn script_exists<T: FromValue>(self, sha1s: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<bool>`.
+        fn script_exists(self, sha1s: impl ToArgs) -> Self::Output<Vec<bool>> {
             let mut cmd = resp::Command::new("SCRIPT");
             cmd.push_arg("EXISTS");
             cmd.push_arg(sha1s);
@@ -2572,9 +2535,9 @@ macro_rules! generated_commands {
 
         /// `SCRIPT FLUSH [ASYNC | SYNC]`: Remove all the scripts from the script cache (scripting group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`script_flush_with`](Self::script_flush_with).
-        fn script_flush<T: FromValue>(self) -> Self::Output<T> {
+        fn script_flush(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("SCRIPT");
             cmd.push_arg("FLUSH");
             self.queue_command(cmd)
@@ -2582,11 +2545,8 @@ macro_rules! generated_commands {
 
         /// `SCRIPT FLUSH [ASYNC | SYNC]`, with the optional arguments of [`ScriptFlushOptions`](crate::args::ScriptFlushOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn script_flush_with<T: FromValue>(
-            self,
-            options: crate::args::ScriptFlushOptions,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn script_flush_with(self, options: crate::args::ScriptFlushOptions) -> Self::Output<()> {
             let mut cmd = resp::Command::new("SCRIPT");
             cmd.push_arg("FLUSH");
             options.write_slot(0, &mut cmd);
@@ -2595,8 +2555,8 @@ macro_rules! generated_commands {
 
         /// `SCRIPT KILL`: Kill the script currently in execution (scripting group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn script_kill<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn script_kill(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("SCRIPT");
             cmd.push_arg("KILL");
             self.queue_command(cmd)
@@ -2604,8 +2564,8 @@ macro_rules! generated_commands {
 
         /// `SCRIPT LOAD script`: Load the specified Lua script into the script cache (scripting group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn script_load<T: FromValue>(self, script: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `String`.
+        fn script_load(self, script: impl ToArgs) -> Self::Output<String> {
             let mut cmd = resp::Command::new("SCRIPT");
             cmd.push_arg("LOAD");
             cmd.push_arg(script);
@@ -2614,8 +2574,8 @@ macro_rules! generated_commands {
 
         /// `SDIFF key [key ...]`: Subtract multiple sets (set group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn sdiff<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<T>` for the `T` the caller names.
+        fn sdiff<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("SDIFF");
             cmd.push_arg(keys);
             self.queue_command(cmd)
@@ -2623,12 +2583,8 @@ macro_rules! generated_commands {
 
         /// `SDIFFSTORE destination key [key ...]`: Subtract multiple sets and store the resulting set in a key (set group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn sdiffstore<T: FromValue>(
-            self,
-            destination: impl ToArgs,
-            keys: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn sdiffstore(self, destination: impl ToArgs, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SDIFFSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(keys);
@@ -2637,13 +2593,8 @@ macro_rules! generated_commands {
 
         /// `SETBIT key offset value`: Sets or clears the bit at offset in the string value stored at key (bitmap group). Since Redis 2.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn setbit<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            offset: i64,
-            value: i64,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn setbit(self, key: impl ToArgs, offset: i64, value: i64) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SETBIT");
             cmd.push_arg(key);
             cmd.push_arg(offset);
@@ -2653,13 +2604,8 @@ macro_rules! generated_commands {
 
         /// `SETEX key seconds value`: Set the value and expiration of a key (string group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn setex<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            seconds: i64,
-            value: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn setex(self, key: impl ToArgs, seconds: i64, value: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("SETEX");
             cmd.push_arg(key);
             cmd.push_arg(seconds);
@@ -2669,8 +2615,8 @@ macro_rules! generated_commands {
 
         /// `SETNX key value`: Set the value of a key, only if the key does not exist (string group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn setnx<T: FromValue>(self, key: impl ToArgs, value: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `bool`.
+        fn setnx(self, key: impl ToArgs, value: impl ToArgs) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("SETNX");
             cmd.push_arg(key);
             cmd.push_arg(value);
@@ -2679,13 +2625,8 @@ macro_rules! generated_commands {
 
         /// `SETRANGE key offset value`: Overwrite part of a string at key starting at the specified offset (string group). Since Redis 2.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn setrange<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            offset: i64,
-            value: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn setrange(self, key: impl ToArgs, offset: i64, value: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SETRANGE");
             cmd.push_arg(key);
             cmd.push_arg(offset);
@@ -2695,20 +2636,17 @@ macro_rules! generated_commands {
 
         /// `SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]`: Synchronously save the dataset to disk and then shut down the server (server group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`shutdown_with`](Self::shutdown_with).
-        fn shutdown<T: FromValue>(self) -> Self::Output<T> {
+        fn shutdown(self) -> Self::Output<()> {
             let cmd = resp::Command::new("SHUTDOWN");
             self.queue_command(cmd)
         }
 
         /// `SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]`, with the optional arguments of [`ShutdownOptions`](crate::args::ShutdownOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn shutdown_with<T: FromValue>(
-            self,
-            options: crate::args::ShutdownOptions,
-        ) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn shutdown_with(self, options: crate::args::ShutdownOptions) -> Self::Output<()> {
             let mut cmd = resp::Command::new("SHUTDOWN");
             options.write_slot(0, &mut cmd);
             options.write_slot(1, &mut cmd);
@@ -2719,9 +2657,9 @@ macro_rules! generated_commands {
 
         /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: Intersect multiple sets and return the cardinality of the result (set group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`sintercard_with`](Self::sintercard_with).
-        fn sintercard<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<T> {
+        fn sintercard(self, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SINTERCARD");
             cmd.push_arg(crate::commands::Counted(keys));
             self.queue_command(cmd)
@@ -2729,12 +2667,12 @@ macro_rules! generated_commands {
 
         /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`, with the optional arguments of [`SintercardOptions`](crate::args::SintercardOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn sintercard_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn sintercard_with(
             self,
             keys: impl ToArgs,
             options: crate::args::SintercardOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SINTERCARD");
             cmd.push_arg(crate::commands::Counted(keys));
             options.write_slot(0, &mut cmd);
@@ -2743,12 +2681,8 @@ macro_rules! generated_commands {
 
         /// `SINTERSTORE destination key [key ...]`: Intersect multiple sets and store the resulting set in a key (set group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn sinterstore<T: FromValue>(
-            self,
-            destination: impl ToArgs,
-            keys: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn sinterstore(self, destination: impl ToArgs, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SINTERSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(keys);
@@ -2757,8 +2691,8 @@ macro_rules! generated_commands {
 
         /// `SLAVEOF <host port | NO ONE>`: Make the server a replica of another instance, or promote it as master (server group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn slaveof<T: FromValue>(self, args: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn slaveof(self, args: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("SLAVEOF");
             cmd.push_arg(args);
             self.queue_command(cmd)
@@ -2789,8 +2723,8 @@ macro_rules! generated_commands {
 
         /// `SLOWLOG LEN`: Get the slow log's length (server group). Since Redis 2.2.12.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn slowlog_len<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn slowlog_len(self) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SLOWLOG");
             cmd.push_arg("LEN");
             self.queue_command(cmd)
@@ -2798,8 +2732,8 @@ macro_rules! generated_commands {
 
         /// `SLOWLOG RESET`: Clear all entries from the slow log (server group). Since Redis 2.2.12.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn slowlog_reset<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn slowlog_reset(self) -> Self::Output<()> {
             let mut cmd = resp::Command::new("SLOWLOG");
             cmd.push_arg("RESET");
             self.queue_command(cmd)
@@ -2807,12 +2741,8 @@ macro_rules! generated_commands {
 
         /// `SMISMEMBER key member [member ...]`: Returns the membership associated with the given elements for a set (set group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn smismember<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            members: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `Vec<bool>`.
+        fn smismember(self, key: impl ToArgs, members: impl ToArgs) -> Self::Output<Vec<bool>> {
             let mut cmd = resp::Command::new("SMISMEMBER");
             cmd.push_arg(key);
             cmd.push_arg(members);
@@ -2821,13 +2751,13 @@ macro_rules! generated_commands {
 
         /// `SMOVE source destination member`: Move a member from one set to another (set group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn smove<T: FromValue>(
+        /// The reply, as `bool`.
+        fn smove(
             self,
             source: impl ToArgs,
             destination: impl ToArgs,
             member: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("SMOVE");
             cmd.push_arg(source);
             cmd.push_arg(destination);
@@ -2866,9 +2796,9 @@ macro_rules! generated_commands {
 
         /// `SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]`: Sort the elements in a list, set or sorted set. Read-only variant of SORT (generic group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`sort_ro_with`](Self::sort_ro_with).
-        fn sort_ro<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn sort_ro<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("SORT_RO");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -2876,12 +2806,12 @@ macro_rules! generated_commands {
 
         /// `SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]`, with the optional arguments of [`SortRoOptions`](crate::args::SortRoOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         fn sort_ro_with<T: FromValue>(
             self,
             key: impl ToArgs,
             options: crate::args::SortRoOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("SORT_RO");
             cmd.push_arg(key);
             options.write_slot(0, &mut cmd);
@@ -2894,12 +2824,8 @@ macro_rules! generated_commands {
 
         /// `SPUBLISH shardchannel message`: Post a message to a shard channel (pubsub group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn spublish<T: FromValue>(
-            self,
-            shardchannel: impl ToArgs,
-            message: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn spublish(self, shardchannel: impl ToArgs, message: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SPUBLISH");
             cmd.push_arg(shardchannel);
             cmd.push_arg(message);
@@ -2943,12 +2869,8 @@ macro_rules! generated_commands {
 
         /// `SUNIONSTORE destination key [key ...]`: Add multiple sets and store the resulting set in a key (set group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn sunionstore<T: FromValue>(
-            self,
-            destination: impl ToArgs,
-            keys: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn sunionstore(self, destination: impl ToArgs, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("SUNIONSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(keys);
@@ -2957,8 +2879,8 @@ macro_rules! generated_commands {
 
         /// `SWAPDB index1 index2`: Swaps two Redis databases (server group). Since Redis 4.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn swapdb<T: FromValue>(self, index1: i64, index2: i64) -> Self::Output<T> {
+        /// The reply, as `()`.
+        fn swapdb(self, index1: i64, index2: i64) -> Self::Output<()> {
             let mut cmd = resp::Command::new("SWAPDB");
             cmd.push_arg(index1);
             cmd.push_arg(index2);
@@ -2967,16 +2889,16 @@ macro_rules! generated_commands {
 
         /// `TIME`: Return the current server time (server group). Since Redis 2.6.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn time<T: FromValue>(self) -> Self::Output<T> {
+        /// The reply, as `(i64, i64)`.
+        fn time(self) -> Self::Output<(i64, i64)> {
             let cmd = resp::Command::new("TIME");
             self.queue_command(cmd)
         }
 
         /// `TOUCH key [key ...]`: Alters the last access time of a key(s). Returns the number of existing keys specified (generic group). Since Redis 3.2.1.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn touch<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn touch(self, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("TOUCH");
             cmd.push_arg(keys);
             self.queue_command(cmd)
@@ -2984,8 +2906,8 @@ macro_rules! generated_commands {
 
         /// `WAIT numreplicas timeout`: Wait for the synchronous replication of all the write commands sent in the context of the current connection (generic group). Since Redis 3.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn wait<T: FromValue>(self, numreplicas: i64, timeout: i64) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn wait(self, numreplicas: i64, timeout: i64) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("WAIT");
             cmd.push_arg(numreplicas);
             cmd.push_arg(timeout);
@@ -2994,13 +2916,13 @@ macro_rules! generated_commands {
 
         /// `XGROUP CREATECONSUMER key groupname consumername`: Create a consumer in a consumer group (stream group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn xgroup_createconsumer<T: FromValue>(
+        /// The reply, as `bool`.
+        fn xgroup_createconsumer(
             self,
             key: impl ToArgs,
             groupname: impl ToArgs,
             consumername: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("XGROUP");
             cmd.push_arg("CREATECONSUMER");
             cmd.push_arg(key);
@@ -3011,13 +2933,13 @@ macro_rules! generated_commands {
 
         /// `XGROUP DELCONSUMER key groupname consumername`: Delete a consumer from a consumer group (stream group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn xgroup_delconsumer<T: FromValue>(
+        /// The reply, as `i64`.
+        fn xgroup_delconsumer(
             self,
             key: impl ToArgs,
             groupname: impl ToArgs,
             consumername: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("XGROUP");
             cmd.push_arg("DELCONSUMER");
             cmd.push_arg(key);
@@ -3028,12 +2950,8 @@ macro_rules! generated_commands {
 
         /// `XGROUP DESTROY key groupname`: Destroy a consumer group (stream group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn xgroup_destroy<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            groupname: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `bool`.
+        fn xgroup_destroy(self, key: impl ToArgs, groupname: impl ToArgs) -> Self::Output<bool> {
             let mut cmd = resp::Command::new("XGROUP");
             cmd.push_arg("DESTROY");
             cmd.push_arg(key);
@@ -3043,14 +2961,14 @@ macro_rules! generated_commands {
 
         /// `XGROUP SETID key groupname <id | $> [ENTRIESREAD entries_read]`: Set a consumer group to an arbitrary last delivered ID value (stream group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`xgroup_setid_with`](Self::xgroup_setid_with).
-        fn xgroup_setid<T: FromValue>(
+        fn xgroup_setid(
             self,
             key: impl ToArgs,
             groupname: impl ToArgs,
             id: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("XGROUP");
             cmd.push_arg("SETID");
             cmd.push_arg(key);
@@ -3061,14 +2979,14 @@ macro_rules! generated_commands {
 
         /// `XGROUP SETID key groupname <id | $> [ENTRIESREAD entries_read]`, with the optional arguments of [`XgroupSetidOptions`](crate::args::XgroupSetidOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn xgroup_setid_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn xgroup_setid_with(
             self,
             key: impl ToArgs,
             groupname: impl ToArgs,
             id: impl ToArgs,
             options: crate::args::XgroupSetidOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("XGROUP");
             cmd.push_arg("SETID");
             cmd.push_arg(key);
@@ -3131,9 +3049,9 @@ macro_rules! generated_commands {
 
         /// `XSETID key last-id [ENTRIESADDED entries_added] [MAXDELETEDID max_deleted_entry_id]`: An internal command for replicating stream values (stream group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `()`.
         /// The optional arguments are in [`xsetid_with`](Self::xsetid_with).
-        fn xsetid<T: FromValue>(self, key: impl ToArgs, last_id: impl ToArgs) -> Self::Output<T> {
+        fn xsetid(self, key: impl ToArgs, last_id: impl ToArgs) -> Self::Output<()> {
             let mut cmd = resp::Command::new("XSETID");
             cmd.push_arg(key);
             cmd.push_arg(last_id);
@@ -3142,13 +3060,13 @@ macro_rules! generated_commands {
 
         /// `XSETID key last-id [ENTRIESADDED entries_added] [MAXDELETEDID max_deleted_entry_id]`, with the optional arguments of [`XsetidOptions`](crate::args::XsetidOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn xsetid_with<T: FromValue>(
+        /// The reply, as `()`.
+        fn xsetid_with(
             self,
             key: impl ToArgs,
             last_id: impl ToArgs,
             options: crate::args::XsetidOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<()> {
             let mut cmd = resp::Command::new("XSETID");
             cmd.push_arg(key);
             cmd.push_arg(last_id);
@@ -3183,12 +3101,8 @@ macro_rules! generated_commands {
 
         /// `ZDIFFSTORE destination numkeys key [key ...]`: Subtract multiple sorted sets and store the resulting sorted set in a new key (sorted-set group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zdiffstore<T: FromValue>(
-            self,
-            destination: impl ToArgs,
-            keys: impl ToArgs,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn zdiffstore(self, destination: impl ToArgs, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZDIFFSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(crate::commands::Counted(keys));
@@ -3223,9 +3137,9 @@ macro_rules! generated_commands {
 
         /// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`: Intersect multiple sorted sets and return the cardinality of the result (sorted-set group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`zintercard_with`](Self::zintercard_with).
-        fn zintercard<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<T> {
+        fn zintercard(self, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZINTERCARD");
             cmd.push_arg(crate::commands::Counted(keys));
             self.queue_command(cmd)
@@ -3233,12 +3147,12 @@ macro_rules! generated_commands {
 
         /// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`, with the optional arguments of [`ZintercardOptions`](crate::args::ZintercardOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zintercard_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn zintercard_with(
             self,
             keys: impl ToArgs,
             options: crate::args::ZintercardOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZINTERCARD");
             cmd.push_arg(crate::commands::Counted(keys));
             options.write_slot(0, &mut cmd);
@@ -3247,13 +3161,9 @@ macro_rules! generated_commands {
 
         /// `ZINTERSTORE destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]`: Intersect multiple sorted sets and store the resulting sorted set in a new key (sorted-set group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`zinterstore_with`](Self::zinterstore_with).
-        fn zinterstore<T: FromValue>(
-            self,
-            destination: impl ToArgs,
-            keys: impl ToArgs,
-        ) -> Self::Output<T> {
+        fn zinterstore(self, destination: impl ToArgs, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZINTERSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(crate::commands::Counted(keys));
@@ -3262,13 +3172,13 @@ macro_rules! generated_commands {
 
         /// `ZINTERSTORE destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]`, with the optional arguments of [`ZinterstoreOptions`](crate::args::ZinterstoreOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zinterstore_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn zinterstore_with(
             self,
             destination: impl ToArgs,
             keys: impl ToArgs,
             options: crate::args::ZinterstoreOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZINTERSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(crate::commands::Counted(keys));
@@ -3279,13 +3189,13 @@ macro_rules! generated_commands {
 
         /// `ZLEXCOUNT key min max`: Count the number of members in a sorted set between a given lexicographical range (sorted-set group). Since Redis 2.8.9.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zlexcount<T: FromValue>(
+        /// The reply, as `i64`.
+        fn zlexcount(
             self,
             key: impl ToArgs,
             min: impl ToArgs,
             max: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZLEXCOUNT");
             cmd.push_arg(key);
             cmd.push_arg(min);
@@ -3295,13 +3205,13 @@ macro_rules! generated_commands {
 
         /// `ZMPOP numkeys key [key ...] <MIN | MAX> [COUNT count]`: Remove and return members with scores in a sorted set (sorted-set group). Since Redis 7.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<(String, Vec<(T, f64)>)>` for the `T` the caller names.
         /// The optional arguments are in [`zmpop_with`](Self::zmpop_with).
         fn zmpop<T: FromValue>(
             self,
             keys: impl ToArgs,
             where_: crate::args::MinMax,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<(String, Vec<(T, f64)>)>> {
             let mut cmd = resp::Command::new("ZMPOP");
             cmd.push_arg(crate::commands::Counted(keys));
             cmd.push_arg(where_);
@@ -3310,13 +3220,13 @@ macro_rules! generated_commands {
 
         /// `ZMPOP numkeys key [key ...] <MIN | MAX> [COUNT count]`, with the optional arguments of [`ZmpopOptions`](crate::args::ZmpopOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<(String, Vec<(T, f64)>)>` for the `T` the caller names.
         fn zmpop_with<T: FromValue>(
             self,
             keys: impl ToArgs,
             where_: crate::args::MinMax,
             options: crate::args::ZmpopOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Option<(String, Vec<(T, f64)>)>> {
             let mut cmd = resp::Command::new("ZMPOP");
             cmd.push_arg(crate::commands::Counted(keys));
             cmd.push_arg(where_);
@@ -3326,8 +3236,8 @@ macro_rules! generated_commands {
 
         /// `ZMSCORE key member [member ...]`: Get the score associated with the given members in a sorted set (sorted-set group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zmscore<T: FromValue>(self, key: impl ToArgs, members: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<Option<f64>>`.
+        fn zmscore(self, key: impl ToArgs, members: impl ToArgs) -> Self::Output<Vec<Option<f64>>> {
             let mut cmd = resp::Command::new("ZMSCORE");
             cmd.push_arg(key);
             cmd.push_arg(members);
@@ -3360,14 +3270,14 @@ macro_rules! generated_commands {
 
         /// `ZRANGEBYLEX key min max [LIMIT offset count]`: Return a range of members in a sorted set, by lexicographical range (sorted-set group). Since Redis 2.8.9.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`zrangebylex_with`](Self::zrangebylex_with).
         fn zrangebylex<T: FromValue>(
             self,
             key: impl ToArgs,
             min: impl ToArgs,
             max: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZRANGEBYLEX");
             cmd.push_arg(key);
             cmd.push_arg(min);
@@ -3377,14 +3287,14 @@ macro_rules! generated_commands {
 
         /// `ZRANGEBYLEX key min max [LIMIT offset count]`, with the optional arguments of [`ZrangebylexOptions`](crate::args::ZrangebylexOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         fn zrangebylex_with<T: FromValue>(
             self,
             key: impl ToArgs,
             min: impl ToArgs,
             max: impl ToArgs,
             options: crate::args::ZrangebylexOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZRANGEBYLEX");
             cmd.push_arg(key);
             cmd.push_arg(min);
@@ -3395,15 +3305,15 @@ macro_rules! generated_commands {
 
         /// `ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]`: Store a range of members from sorted set into another key (sorted-set group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`zrangestore_with`](Self::zrangestore_with).
-        fn zrangestore<T: FromValue>(
+        fn zrangestore(
             self,
             dst: impl ToArgs,
             src: impl ToArgs,
             min: impl ToArgs,
             max: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZRANGESTORE");
             cmd.push_arg(dst);
             cmd.push_arg(src);
@@ -3414,15 +3324,15 @@ macro_rules! generated_commands {
 
         /// `ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]`, with the optional arguments of [`ZrangestoreOptions`](crate::args::ZrangestoreOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zrangestore_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn zrangestore_with(
             self,
             dst: impl ToArgs,
             src: impl ToArgs,
             min: impl ToArgs,
             max: impl ToArgs,
             options: crate::args::ZrangestoreOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZRANGESTORE");
             cmd.push_arg(dst);
             cmd.push_arg(src);
@@ -3436,13 +3346,13 @@ macro_rules! generated_commands {
 
         /// `ZREMRANGEBYLEX key min max`: Remove all members in a sorted set between the given lexicographical range (sorted-set group). Since Redis 2.8.9.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zremrangebylex<T: FromValue>(
+        /// The reply, as `i64`.
+        fn zremrangebylex(
             self,
             key: impl ToArgs,
             min: impl ToArgs,
             max: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZREMRANGEBYLEX");
             cmd.push_arg(key);
             cmd.push_arg(min);
@@ -3452,13 +3362,8 @@ macro_rules! generated_commands {
 
         /// `ZREMRANGEBYRANK key start stop`: Remove all members in a sorted set within the given indexes (sorted-set group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zremrangebyrank<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            start: i64,
-            stop: i64,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn zremrangebyrank(self, key: impl ToArgs, start: i64, stop: i64) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZREMRANGEBYRANK");
             cmd.push_arg(key);
             cmd.push_arg(start);
@@ -3468,13 +3373,8 @@ macro_rules! generated_commands {
 
         /// `ZREMRANGEBYSCORE key min max`: Remove all members in a sorted set within the given scores (sorted-set group). Since Redis 1.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zremrangebyscore<T: FromValue>(
-            self,
-            key: impl ToArgs,
-            min: f64,
-            max: f64,
-        ) -> Self::Output<T> {
+        /// The reply, as `i64`.
+        fn zremrangebyscore(self, key: impl ToArgs, min: f64, max: f64) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZREMRANGEBYSCORE");
             cmd.push_arg(key);
             cmd.push_arg(min);
@@ -3519,14 +3419,14 @@ macro_rules! generated_commands {
 
         /// `ZREVRANGEBYLEX key max min [LIMIT offset count]`: Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings (sorted-set group). Since Redis 2.8.9.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`zrevrangebylex_with`](Self::zrevrangebylex_with).
         fn zrevrangebylex<T: FromValue>(
             self,
             key: impl ToArgs,
             max: impl ToArgs,
             min: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZREVRANGEBYLEX");
             cmd.push_arg(key);
             cmd.push_arg(max);
@@ -3536,14 +3436,14 @@ macro_rules! generated_commands {
 
         /// `ZREVRANGEBYLEX key max min [LIMIT offset count]`, with the optional arguments of [`ZrevrangebylexOptions`](crate::args::ZrevrangebylexOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         fn zrevrangebylex_with<T: FromValue>(
             self,
             key: impl ToArgs,
             max: impl ToArgs,
             min: impl ToArgs,
             options: crate::args::ZrevrangebylexOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZREVRANGEBYLEX");
             cmd.push_arg(key);
             cmd.push_arg(max);
@@ -3590,8 +3490,8 @@ macro_rules! generated_commands {
 
         /// `ZREVRANK key member`: Determine the index of a member in a sorted set, with scores ordered from high to low (sorted-set group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zrevrank<T: FromValue>(self, key: impl ToArgs, member: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Option<i64>`.
+        fn zrevrank(self, key: impl ToArgs, member: impl ToArgs) -> Self::Output<Option<i64>> {
             let mut cmd = resp::Command::new("ZREVRANK");
             cmd.push_arg(key);
             cmd.push_arg(member);
@@ -3626,13 +3526,9 @@ macro_rules! generated_commands {
 
         /// `ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]`: Add multiple sorted sets and store the resulting sorted set in a new key (sorted-set group). Since Redis 2.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `i64`.
         /// The optional arguments are in [`zunionstore_with`](Self::zunionstore_with).
-        fn zunionstore<T: FromValue>(
-            self,
-            destination: impl ToArgs,
-            keys: impl ToArgs,
-        ) -> Self::Output<T> {
+        fn zunionstore(self, destination: impl ToArgs, keys: impl ToArgs) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZUNIONSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(crate::commands::Counted(keys));
@@ -3641,13 +3537,13 @@ macro_rules! generated_commands {
 
         /// `ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]`, with the optional arguments of [`ZunionstoreOptions`](crate::args::ZunionstoreOptions).
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn zunionstore_with<T: FromValue>(
+        /// The reply, as `i64`.
+        fn zunionstore_with(
             self,
             destination: impl ToArgs,
             keys: impl ToArgs,
             options: crate::args::ZunionstoreOptions,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<i64> {
             let mut cmd = resp::Command::new("ZUNIONSTORE");
             cmd.push_arg(destination);
             cmd.push_arg(crate::commands::Counted(keys));
