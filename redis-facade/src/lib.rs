@@ -112,8 +112,8 @@ pub use redis_conn::{
 #[cfg(feature = "deadpool")]
 pub use redis_paired::DeadpoolManager;
 pub use redis_paired::{
-    AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, GeoMatch, GeoPosition, GeoUnit,
-    IntoCommand, Options, PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool,
+    args, AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, GeoMatch, GeoPosition,
+    GeoUnit, IntoCommand, Options, PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool,
     PoolOptions, PoolStats, Pooled, Reply, Scan, ScanCommands, ScanStream, Script, Sender,
     SetOptions, Stats, StreamEntry, StreamRead, StreamReads, Target,
 };

@@ -12,18 +12,22 @@ use crate::{Scan, Sender, Target};
 #[macro_use]
 mod generated;
 
-/// Typed Redis commands, for every [`Sender`] ([`PairedConnection`],
-/// [`ExclusiveConnection`]).
+/// Typed Redis commands: one method for each command a paired connection
+/// can send, on every [`Target`]: a reference to a [`Sender`]
+/// ([`PairedConnection`], [`ExclusiveConnection`], a cluster connection),
+/// where each method sends its command at once and returns the [`Reply`]
+/// to await, and a [`Pipeline`] or transaction, where each adds its command
+/// and returns the pipeline.
 ///
-/// Each method queues its command when it is called, like
-/// [`Sender::send`], and returns the [`Reply`] to await. Values come back as
-/// the type the caller names (`String`, `Vec<u8>`, `i64`, ...), keys and
-/// values go in as anything [`ToArgs`]; a value that may be missing is an
-/// `Option`. Arguments that take "one or more" keys, members or fields accept
-/// a single one or a slice, `Vec` or array of them.
+/// Values come back as the type the caller names (`String`, `Vec<u8>`,
+/// `i64`, ...), keys and values go in as anything [`ToArgs`]; a value that
+/// may be missing is an `Option`. Arguments that take "one or more" keys,
+/// members or fields accept a single one or a slice, `Vec` or array of
+/// them; a `numkeys` argument is counted from the keys given.
 ///
 /// ```no_run
 /// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
+/// use redis_paired::args::LposOptions;
 /// use redis_paired::{Commands, Expiry, SetOptions};
 ///
 /// conn.set("greeting", "hello").await?;
@@ -32,15 +36,35 @@ mod generated;
 /// let fresh: bool = conn
 ///     .set_with("lock", "me", SetOptions::new().nx().expiry(Expiry::Ex(30)))
 ///     .await?;
+/// // Optional arguments: the `_with` variant and a builder.
+/// let at: Vec<i64> = conn
+///     .lpos_with("queue", "job-7", LposOptions::new().count(0))
+///     .await?;
+/// // The same methods build pipelines and transactions.
+/// let (n, old): (i64, Option<String>) = conn
+///     .transaction()
+///     .incr("visits")
+///     .getset::<String>("last", "now")
+///     .query()
+///     .await?;
 /// # Ok(())
 /// # }
 /// ```
 ///
-/// For a command not covered here, use [`Sender::send`] with
-/// [`resp::cmd!`].
+/// The methods after the hand-written ones are generated from the
+/// server's own documentation of its commands (`cargo xtask gen-commands`):
+/// each says its syntax, what the command does and the version that
+/// brought it. A reply whose shape depends on the optional arguments
+/// (`WITHSCORES`, `COUNT`) is read as the `T` the caller names. Commands
+/// that would break a shared connection (`SUBSCRIBE`, `SELECT`,
+/// `CLIENT SETNAME`, `MULTI`, ...) have no method; send them with
+/// [`Sender::send`] and [`resp::cmd!`] where they are allowed, on an
+/// [`ExclusiveConnection`].
 ///
 /// [`PairedConnection`]: crate::PairedConnection
 /// [`ExclusiveConnection`]: crate::ExclusiveConnection
+/// [`Pipeline`]: crate::Pipeline
+/// [`Reply`]: crate::Reply
 pub trait Commands: Target {
     // Strings.
 

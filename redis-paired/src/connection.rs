@@ -370,17 +370,12 @@ impl ExclusiveConnection {
     /// ```no_run
     /// # async fn demo(conn: redis_paired::ExclusiveConnection) -> Result<(), redis_paired::Error> {
     /// use redis_paired::Commands;
-    /// use resp::cmd;
     ///
     /// // Double a counter, whatever other clients do meanwhile.
     /// let doubled: i64 = conn
     ///     .watch("counter", 10, |conn| async move {
     ///         let n: i64 = conn.get("counter").await?.unwrap_or(0);
-    ///         let _: ((),) = conn
-    ///             .transaction()
-    ///             .add(cmd!("SET", "counter", n * 2))
-    ///             .query()
-    ///             .await?;
+    ///         let _: ((),) = conn.transaction().set("counter", n * 2).query().await?;
     ///         Ok(n * 2)
     ///     })
     ///     .await?;
@@ -477,6 +472,10 @@ pub trait Sender {
 /// its [`Reply`], or a [`Pipeline`](crate::Pipeline) (by value or `&mut`),
 /// where each command is added to the batch and gives the pipeline back.
 ///
+/// A pipeline variable takes the methods by value (`pipeline =
+/// pipeline.incr("n")`), or through a `&mut` borrow, as in a loop:
+/// `let batch = &mut pipeline; for k in keys { batch.incr(k); }`.
+///
 /// ```no_run
 /// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
 /// use redis_paired::Commands;
@@ -484,7 +483,7 @@ pub trait Sender {
 /// let visits = conn.incr("visits").await?; // a connection: a reply
 /// let (last, hits): (Option<String>, i64) = conn
 ///     .transaction()
-///     .getset("last", "now") // a pipeline: the pipeline again
+///     .getset::<String>("last", "now") // a pipeline: the pipeline again
 ///     .incr("hits")
 ///     .query()
 ///     .await?;

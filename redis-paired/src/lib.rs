@@ -20,8 +20,11 @@
 //! - [`Options`] (`options.rs`): timeouts and queue bounds.
 //! - [`Pool`] (`pool.rs`): a bounded pool of exclusive connections, cleaned
 //!   when they come back.
-//! - [`Commands`] (`commands.rs`): typed methods for the common commands, on
-//!   every [`Sender`]; [`Scan`] (`scan.rs`): SCAN, HSCAN, SSCAN and ZSCAN as
+//! - [`Commands`] (`commands.rs`): a typed method for every command, on
+//!   every [`Target`] (senders and pipelines); those not written by hand are
+//!   generated from the catalogue into `commands/generated.rs`, with the
+//!   builders of their optional arguments in [`args`] (`args.rs`);
+//!   [`Scan`] (`scan.rs`, [`ScanCommands`]): SCAN, HSCAN, SSCAN and ZSCAN as
 //!   streams; [`Script`] (`script.rs`): EVALSHA with a fallback to EVAL;
 //!   the reply types of the stream commands ([`StreamEntry`],
 //!   [`StreamReads`], [`PendingSummary`], ..., `stream.rs`).

@@ -13,15 +13,15 @@ use resp::{Command, FromValue};
 use crate::{Error, Reply, Sender};
 
 /// A cursor iteration not started yet: `SCAN`, `HSCAN`, `SSCAN` or `ZSCAN`
-/// with its options. Made by [`Commands::scan`](crate::Commands::scan),
-/// [`hscan`](crate::Commands::hscan), [`sscan`](crate::Commands::sscan) and
-/// [`zscan`](crate::Commands::zscan); [`into_stream`](Scan::into_stream)
+/// with its options. Made by [`Commands::scan`](crate::ScanCommands::scan),
+/// [`hscan`](crate::ScanCommands::hscan), [`sscan`](crate::ScanCommands::sscan) and
+/// [`zscan`](crate::ScanCommands::zscan); [`into_stream`](Scan::into_stream)
 /// runs it.
 ///
 /// ```no_run
 /// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
 /// use futures_util::TryStreamExt;
-/// use redis_paired::Commands;
+/// use redis_paired::ScanCommands;
 ///
 /// let mut users = conn.scan().match_pattern("user:*").count(100).into_stream::<String>();
 /// while let Some(key) = users.try_next().await? {

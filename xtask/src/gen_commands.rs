@@ -79,8 +79,14 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
         }
         fs::write(path, methods::format(text, &root)?)?;
     }
+    let readme_path = root.join("README.md");
+    let readme = fs::read_to_string(&readme_path)?;
+    fs::write(
+        &readme_path,
+        methods::with_summary(&readme, &generated.summary)?,
+    )?;
     eprintln!(
-        "xtask: wrote {METHODS_PATH}, {ARGS_PATH} and {SMOKE_PATH} ({} methods)",
+        "xtask: wrote {METHODS_PATH}, {ARGS_PATH}, {SMOKE_PATH} and README.md's counts ({} methods)",
         generated.count
     );
     Ok(ExitCode::SUCCESS)

@@ -800,6 +800,26 @@ pub struct Generated {
     pub smoke: String,
     /// How many methods were generated.
     pub count: usize,
+    /// The README's sentence on the typed surface, with its counts.
+    pub summary: String,
+}
+
+/// Where the README's sentence on the typed surface starts and ends.
+pub const SUMMARY_MARKERS: (&str, &str) = ("<!-- typed-commands -->", "<!-- /typed-commands -->");
+
+/// The README with its sentence on the typed surface replaced by
+/// `summary`.
+pub fn with_summary(readme: &str, summary: &str) -> Result<String, String> {
+    let (open, close) = SUMMARY_MARKERS;
+    let start = readme
+        .find(open)
+        .ok_or(format!("README.md has no {open}"))?
+        + open.len();
+    let end = readme[start..]
+        .find(close)
+        .ok_or(format!("README.md has no {close}"))?
+        + start;
+    Ok(format!("{}{summary}{}", &readme[..start], &readme[end..]))
 }
 
 /// `text` as `rustfmt` lays it out (the workspace's settings), so that the
@@ -869,6 +889,8 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
     let mut methods = Vec::new();
     let mut names: Vec<&String> = commands.keys().collect();
     names.sort();
+    let mut sendable = 0;
+    let mut by_hand = 0;
     for name in names {
         let docs = &commands[name]["docs"];
         let info = &commands[name]["info"];
@@ -882,10 +904,12 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
             None => entries.push((name.clone(), docs)),
         }
         for (command, docs) in entries {
-            if command.ends_with("|help")
-                || HAND_WRITTEN.contains(&command.as_str())
-                || LEFT_OUT.contains(&command.as_str())
-            {
+            if command.ends_with("|help") || LEFT_OUT.contains(&command.as_str()) {
+                continue;
+            }
+            sendable += 1;
+            if HAND_WRITTEN.contains(&command.as_str()) {
+                by_hand += 1;
                 continue;
             }
             let reply = replies.remove(&command).unwrap_or_else(|| "T".into());
@@ -908,7 +932,20 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
             "replies.txt names {stale}, which has no generated method"
         ));
     }
+    let version = snapshot
+        .get("redis_version")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let summary = format!(
+        "\n`Commands` has a typed method for each of the {sendable} commands and\n\
+         subcommands of Redis {version} that a paired connection sends ({by_hand} written\n\
+         by hand, where a reply needs a real type or the arguments read better\n\
+         so; {} generated from the catalogue, with their optional arguments as\n\
+         builders in `redis_paired::args`).\n",
+        methods.len()
+    );
     Ok(Generated {
+        summary,
         methods: write_methods(&methods),
         args: write_args(&methods, &types),
         smoke: write_smoke(&methods),

@@ -42,4 +42,9 @@ fn the_generated_methods_are_up_to_date_with_the_snapshot() {
              run `cargo xtask gen-commands --offline`"
         );
     }
+    let readme = read("README.md");
+    assert!(
+        methods::with_summary(&readme, &generated.summary).as_deref() == Ok(readme.as_str()),
+        "README.md's counts of typed commands are stale: run `cargo xtask gen-commands --offline`"
+    );
 }
