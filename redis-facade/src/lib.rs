@@ -112,10 +112,11 @@ pub use redis_conn::{
 #[cfg(feature = "deadpool")]
 pub use redis_paired::DeadpoolManager;
 pub use redis_paired::{
-    args, AutoClaimed, Commands, Direction, ExclusiveConnection, Expiry, GeoMatch, GeoPosition,
-    GeoUnit, IntoCommand, Options, PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool,
-    PoolOptions, PoolStats, Pooled, Reply, Scan, ScanCommands, ScanStream, Script, Sender,
-    SetOptions, Stats, StreamEntry, StreamRead, StreamReads, Target,
+    args, AutoClaimed, Commands, ConsumerInfo, Direction, ExclusiveConnection, Expiry, GeoMatch,
+    GeoPosition, GeoUnit, GroupInfo, IntoCommand, Options, PairedConnection, PendingEntry,
+    PendingSummary, Pipeline, Pool, PoolOptions, PoolStats, Pooled, Reply, Scan, ScanCommands,
+    ScanStream, Script, Sender, SetOptions, Stats, StreamEntry, StreamInfo, StreamRead,
+    StreamReads, Target,
 };
 pub use redis_pubsub::{
     Event, IntoChannel, IntoChannels, Kind, Message, Messages, PubsubConnection, PubsubOptions,

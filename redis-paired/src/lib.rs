@@ -102,6 +102,7 @@ pub use crate::scan::{Scan, ScanStream};
 pub use crate::script::Script;
 pub use crate::shared::Stats;
 pub use crate::stream::{
-    AutoClaimed, PendingEntry, PendingSummary, StreamEntry, StreamRead, StreamReads,
+    AutoClaimed, ConsumerInfo, GroupInfo, PendingEntry, PendingSummary, StreamEntry, StreamInfo,
+    StreamRead, StreamReads,
 };
 pub use crate::wait::wait;

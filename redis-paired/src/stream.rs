@@ -181,6 +181,133 @@ impl FromValue for AutoClaimed {
     }
 }
 
+/// The fields of an `XINFO` reply: a map in RESP3, a flat array of names
+/// and values in RESP2.
+struct InfoFields {
+    target: &'static str,
+    fields: Vec<(String, Value)>,
+}
+
+impl InfoFields {
+    fn read(target: &'static str, value: Value) -> Result<InfoFields, Error> {
+        let fields = match value {
+            Value::Map(pairs) => pairs
+                .into_iter()
+                .map(|(k, v)| Ok((String::from_value(k)?, v)))
+                .collect::<Result<_, Error>>()?,
+            other => Vec::<(String, Value)>::from_value(other)?,
+        };
+        Ok(InfoFields { target, fields })
+    }
+
+    /// The field `name`, converted; `None` when the server did not send it
+    /// (older servers have fewer fields) or sent `nil`.
+    fn optional<T: FromValue>(&mut self, name: &str) -> Result<Option<T>, Error> {
+        match self.fields.iter().position(|(n, _)| n == name) {
+            Some(i) => Option::<T>::from_value(self.fields.swap_remove(i).1),
+            None => Ok(None),
+        }
+    }
+
+    /// The field `name`, which every server version sends.
+    fn required<T: FromValue>(&mut self, name: &str) -> Result<T, Error> {
+        self.optional(name)?.ok_or_else(|| Error::Conversion {
+            target: self.target,
+            found: "a reply without the field",
+            value: resp::Preview::of(name.as_bytes()),
+        })
+    }
+}
+
+/// What `XINFO STREAM key` says about a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// How many entries it has.
+    pub length: u64,
+    /// How many consumer groups it has.
+    pub groups: u64,
+    /// The ID of the last entry added (deleted or not).
+    pub last_generated_id: String,
+    /// The highest ID deleted, with Redis 7.0 and later.
+    pub max_deleted_entry_id: Option<String>,
+    /// How many entries were ever added, with Redis 7.0 and later.
+    pub entries_added: Option<u64>,
+    /// The first entry, `None` when the stream is empty.
+    pub first_entry: Option<StreamEntry>,
+    /// The last entry, `None` when the stream is empty.
+    pub last_entry: Option<StreamEntry>,
+}
+
+impl FromValue for StreamInfo {
+    fn from_value(value: Value) -> Result<StreamInfo, Error> {
+        let mut info = InfoFields::read("StreamInfo", value)?;
+        Ok(StreamInfo {
+            length: info.required("length")?,
+            groups: info.required("groups")?,
+            last_generated_id: info.required("last-generated-id")?,
+            max_deleted_entry_id: info.optional("max-deleted-entry-id")?,
+            entries_added: info.optional("entries-added")?,
+            first_entry: info.optional("first-entry")?,
+            last_entry: info.optional("last-entry")?,
+        })
+    }
+}
+
+/// What `XINFO GROUPS key` says about one consumer group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// The group's name.
+    pub name: String,
+    /// How many consumers it has.
+    pub consumers: u64,
+    /// How many entries were delivered to it and not acknowledged.
+    pub pending: u64,
+    /// The ID of the last entry delivered to it.
+    pub last_delivered_id: String,
+    /// How many entries it has read, with Redis 7.0 and later (`None` when
+    /// the server cannot tell).
+    pub entries_read: Option<u64>,
+    /// How many entries are still to be delivered to it, with Redis 7.0
+    /// and later (`None` when the server cannot tell).
+    pub lag: Option<u64>,
+}
+
+impl FromValue for GroupInfo {
+    fn from_value(value: Value) -> Result<GroupInfo, Error> {
+        let mut info = InfoFields::read("GroupInfo", value)?;
+        Ok(GroupInfo {
+            name: info.required("name")?,
+            consumers: info.required("consumers")?,
+            pending: info.required("pending")?,
+            last_delivered_id: info.required("last-delivered-id")?,
+            entries_read: info.optional("entries-read")?,
+            lag: info.optional("lag")?,
+        })
+    }
+}
+
+/// What `XINFO CONSUMERS key group` says about one consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerInfo {
+    /// The consumer's name.
+    pub name: String,
+    /// How many entries it holds pending.
+    pub pending: u64,
+    /// How long since it last read or claimed.
+    pub idle: Duration,
+}
+
+impl FromValue for ConsumerInfo {
+    fn from_value(value: Value) -> Result<ConsumerInfo, Error> {
+        let mut info = InfoFields::read("ConsumerInfo", value)?;
+        Ok(ConsumerInfo {
+            name: info.required("name")?,
+            pending: info.required("pending")?,
+            idle: Duration::from_millis(info.required("idle")?),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +443,33 @@ mod tests {
         let six = Value::Array(vec![bulk("5-0"), Value::Array(vec![])]);
         let claimed = AutoClaimed::from_value(six).unwrap();
         assert!(claimed.entries.is_empty() && claimed.deleted.is_empty());
+    }
+
+    #[test]
+    fn xinfo_fields_read_from_maps_and_flat_arrays() {
+        let fields = [
+            ("name", Value::bulk("alice".to_string())),
+            ("pending", Value::Integer(2)),
+            ("idle", Value::Integer(1500)),
+        ];
+        let flat = Value::Array(
+            fields
+                .iter()
+                .flat_map(|(k, v)| [bulk(k), v.clone()])
+                .collect(),
+        );
+        let map = Value::Map(fields.iter().map(|(k, v)| (bulk(k), v.clone())).collect());
+        let want = ConsumerInfo {
+            name: "alice".into(),
+            pending: 2,
+            idle: Duration::from_millis(1500),
+        };
+        assert_eq!(ConsumerInfo::from_value(flat).unwrap(), want);
+        assert_eq!(ConsumerInfo::from_value(map).unwrap(), want);
+
+        // A field every server sends, missing: an error that names it.
+        let short = Value::Array(vec![bulk("name"), bulk("alice")]);
+        let err = ConsumerInfo::from_value(short).unwrap_err();
+        assert!(err.to_string().contains("pending"), "{err}");
     }
 }

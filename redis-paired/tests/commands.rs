@@ -1106,3 +1106,55 @@ async fn typed_commands_build_pipelines_and_transactions() {
         ]
     );
 }
+
+#[tokio::test]
+async fn xinfo_replies_read_as_types_on_both_protocols() {
+    let redis = Redis::new();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let conn = redis.connect_with(protocol).await;
+        let s = key("xinfo", format!("{protocol:?}"));
+        conn.del(&s).await.unwrap();
+
+        let first = conn.xadd(&s, [("n", 1)]).await.unwrap();
+        let last = conn.xadd(&s, [("n", 2)]).await.unwrap();
+        conn.xgroup_create(&s, "workers", "0", false).await.unwrap();
+        let read = conn
+            .xreadgroup("workers", "alice", &[(&s, ">")], Some(1), None, false)
+            .await
+            .unwrap();
+        assert_eq!(read.entries().count(), 1);
+
+        let info = conn.xinfo_stream(&s).await.unwrap();
+        assert_eq!((info.length, info.groups), (2, 1));
+        assert_eq!(info.last_generated_id, last);
+        assert_eq!(info.entries_added, Some(2));
+        assert_eq!(info.first_entry.as_ref().map(|e| &e.id), Some(&first));
+        assert_eq!(
+            info.last_entry
+                .as_ref()
+                .and_then(|e| e.get("n"))
+                .map(|v| &v[..]),
+            Some(&b"2"[..])
+        );
+
+        let groups = conn.xinfo_groups(&s).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(
+            (
+                groups[0].name.as_str(),
+                groups[0].consumers,
+                groups[0].pending
+            ),
+            ("workers", 1, 1)
+        );
+        assert_eq!(groups[0].last_delivered_id, first);
+        assert_eq!(groups[0].lag, Some(1));
+
+        let consumers = conn.xinfo_consumers(&s, "workers").await.unwrap();
+        assert_eq!(consumers.len(), 1);
+        assert_eq!(
+            (consumers[0].name.as_str(), consumers[0].pending),
+            ("alice", 1)
+        );
+    }
+}

@@ -375,10 +375,7 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
             .map(drop),
     ));
     outcomes.push(("lolwut", conn.lolwut().await.map(drop)));
-    outcomes.push((
-        "lpos",
-        conn.lpos::<Value>("smoke:lpos", "1").await.map(drop),
-    ));
+    outcomes.push(("lpos", conn.lpos("smoke:lpos", "1").await.map(drop)));
     outcomes.push(("lpushx", conn.lpushx("smoke:lpushx", ["1"]).await.map(drop)));
     outcomes.push(("lset", conn.lset("smoke:lset", 1, "1").await.map(drop)));
     outcomes.push(("memory|doctor", conn.memory_doctor().await.map(drop)));
@@ -561,21 +558,17 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
     ));
     outcomes.push((
         "xinfo|consumers",
-        conn.xinfo_consumers::<Value>("smoke:xinfo:consumers", "1")
+        conn.xinfo_consumers("smoke:xinfo:consumers", "1")
             .await
             .map(drop),
     ));
     outcomes.push((
         "xinfo|groups",
-        conn.xinfo_groups::<Value>("smoke:xinfo:groups")
-            .await
-            .map(drop),
+        conn.xinfo_groups("smoke:xinfo:groups").await.map(drop),
     ));
     outcomes.push((
         "xinfo|stream",
-        conn.xinfo_stream::<Value>("smoke:xinfo:stream")
-            .await
-            .map(drop),
+        conn.xinfo_stream("smoke:xinfo:stream").await.map(drop),
     ));
     outcomes.push(("xsetid", conn.xsetid("smoke:xsetid", "1").await.map(drop)));
     outcomes.push((

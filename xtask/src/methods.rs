@@ -579,6 +579,8 @@ struct Method {
     /// For each optional slot, its place among the writes.
     slot_at: Vec<(usize, usize)>,
     reply: String,
+    /// The reply of the `_with` variant, whose options may change its shape.
+    reply_with: String,
 }
 
 /// The name of a parameter that takes one or more of `name`.
@@ -688,7 +690,13 @@ fn setters(types: &mut Types, command: &str, arg: &Arg, slot: usize) -> Vec<Sett
     }]
 }
 
-fn method(types: &mut Types, command: &str, docs: &Value, arity: i64, reply: &str) -> Method {
+fn method(
+    types: &mut Types,
+    command: &str,
+    docs: &Value,
+    arity: i64,
+    reply: (&str, &str),
+) -> Method {
     let args = parse_args(docs.get("arguments"));
     let words: Vec<String> = command.split('|').map(|w| w.to_uppercase()).collect();
     let name = RENAMED
@@ -785,7 +793,8 @@ fn method(types: &mut Types, command: &str, docs: &Value, arity: i64, reply: &st
         piece,
         options,
         slot_at,
-        reply: reply.into(),
+        reply: reply.0.into(),
+        reply_with: reply.1.into(),
     }
 }
 
@@ -924,7 +933,8 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
                 info.get(1)
             };
             let arity = arity.and_then(Value::as_i64).unwrap_or(0);
-            methods.push(method(&mut types, &command, docs, arity, &reply));
+            let (base, with) = reply.split_once(" | ").unwrap_or((&reply, &reply));
+            methods.push(method(&mut types, &command, docs, arity, (base, with)));
         }
     }
     if let Some(stale) = replies.keys().next() {
@@ -963,11 +973,12 @@ fn generic(reply: &str) -> bool {
 }
 
 fn signature(out: &mut String, m: &Method, name: &str, with_options: bool) {
-    let generic = if generic(&m.reply) {
-        "<T: FromValue>"
+    let reply = if with_options {
+        &m.reply_with
     } else {
-        ""
+        &m.reply
     };
+    let generic = if generic(reply) { "<T: FromValue>" } else { "" };
     let mut params: Vec<String> = m
         .piece
         .params
@@ -983,7 +994,7 @@ fn signature(out: &mut String, m: &Method, name: &str, with_options: bool) {
     for p in &params {
         let _ = write!(out, ", {p}");
     }
-    let _ = writeln!(out, ") -> Self::Output<{}> {{", m.reply);
+    let _ = writeln!(out, ") -> Self::Output<{reply}> {{");
 }
 
 fn body(out: &mut String, m: &Method, with_options: bool) {
@@ -1030,12 +1041,15 @@ fn write_methods(methods: &[Method]) -> String {
          /// that no hand-written method covers.\n\
          macro_rules! generated_commands {\n    () => {\n",
     );
-    for m in methods {
-        let reply_doc = if generic(&m.reply) {
-            format!("The reply, as `{}` for the `T` the caller names.", m.reply)
+    let reply_doc = |reply: &str| {
+        let reply = reply.replace("crate::", "");
+        if generic(&reply) {
+            format!("The reply, as `{reply}` for the `T` the caller names.")
         } else {
-            format!("The reply, as `{}`.", m.reply)
-        };
+            format!("The reply, as `{reply}`.")
+        }
+    };
+    for m in methods {
         let since = if m.since.is_empty() {
             String::new()
         } else {
@@ -1053,7 +1067,7 @@ fn write_methods(methods: &[Method]) -> String {
             m.syntax, m.group
         );
         let _ = writeln!(out, "        ///");
-        let _ = writeln!(out, "        /// {reply_doc}");
+        let _ = writeln!(out, "        /// {}", reply_doc(&m.reply));
         if let Some((options, _, _)) = &m.options {
             let _ = writeln!(
                 out,
@@ -1072,7 +1086,7 @@ fn write_methods(methods: &[Method]) -> String {
                 m.syntax
             );
             let _ = writeln!(out, "        ///");
-            let _ = writeln!(out, "        /// {reply_doc}");
+            let _ = writeln!(out, "        /// {}", reply_doc(&m.reply_with));
             signature(&mut out, m, &format!("{}_with", m.name), true);
             body(&mut out, m, true);
         }

@@ -1383,7 +1383,7 @@ macro_rules! generated_commands {
 
         /// `GEORADIUS key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key] [STOREDIST key]`: Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point (geo group). Since Redis 3.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`georadius_with`](Self::georadius_with).
         fn georadius<T: FromValue>(
             self,
@@ -1392,7 +1392,7 @@ macro_rules! generated_commands {
             latitude: f64,
             radius: f64,
             unit: crate::GeoUnit,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("GEORADIUS");
             cmd.push_arg(key);
             cmd.push_arg(longitude);
@@ -1432,7 +1432,7 @@ macro_rules! generated_commands {
 
         /// `GEORADIUS_RO key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]`: A read-only variant for GEORADIUS (geo group). Since Redis 3.2.10.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`georadius_ro_with`](Self::georadius_ro_with).
         fn georadius_ro<T: FromValue>(
             self,
@@ -1441,7 +1441,7 @@ macro_rules! generated_commands {
             latitude: f64,
             radius: f64,
             unit: crate::GeoUnit,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("GEORADIUS_RO");
             cmd.push_arg(key);
             cmd.push_arg(longitude);
@@ -1479,7 +1479,7 @@ macro_rules! generated_commands {
 
         /// `GEORADIUSBYMEMBER key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key] [STOREDIST key]`: Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member (geo group). Since Redis 3.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`georadiusbymember_with`](Self::georadiusbymember_with).
         fn georadiusbymember<T: FromValue>(
             self,
@@ -1487,7 +1487,7 @@ macro_rules! generated_commands {
             member: impl ToArgs,
             radius: f64,
             unit: crate::GeoUnit,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("GEORADIUSBYMEMBER");
             cmd.push_arg(key);
             cmd.push_arg(member);
@@ -1524,7 +1524,7 @@ macro_rules! generated_commands {
 
         /// `GEORADIUSBYMEMBER_RO key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]`: A read-only variant for GEORADIUSBYMEMBER (geo group). Since Redis 3.2.10.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`georadiusbymember_ro_with`](Self::georadiusbymember_ro_with).
         fn georadiusbymember_ro<T: FromValue>(
             self,
@@ -1532,7 +1532,7 @@ macro_rules! generated_commands {
             member: impl ToArgs,
             radius: f64,
             unit: crate::GeoUnit,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("GEORADIUSBYMEMBER_RO");
             cmd.push_arg(key);
             cmd.push_arg(member);
@@ -1669,9 +1669,9 @@ macro_rules! generated_commands {
 
         /// `HRANDFIELD key [count [WITHVALUES]]`: Get one or multiple random fields from a hash (hash group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<T>` for the `T` the caller names.
         /// The optional arguments are in [`hrandfield_with`](Self::hrandfield_with).
-        fn hrandfield<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn hrandfield<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Option<T>> {
             let mut cmd = resp::Command::new("HRANDFIELD");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -1935,9 +1935,9 @@ macro_rules! generated_commands {
 
         /// `LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]`: Return the index of matching elements on a list (list group). Since Redis 6.0.6.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<i64>`.
         /// The optional arguments are in [`lpos_with`](Self::lpos_with).
-        fn lpos<T: FromValue>(self, key: impl ToArgs, element: impl ToArgs) -> Self::Output<T> {
+        fn lpos(self, key: impl ToArgs, element: impl ToArgs) -> Self::Output<Option<i64>> {
             let mut cmd = resp::Command::new("LPOS");
             cmd.push_arg(key);
             cmd.push_arg(element);
@@ -2767,9 +2767,9 @@ macro_rules! generated_commands {
 
         /// `SORT key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]`: Sort the elements in a list, set or sorted set (generic group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`sort_with`](Self::sort_with).
-        fn sort<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn sort<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("SORT");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -2834,9 +2834,9 @@ macro_rules! generated_commands {
 
         /// `SRANDMEMBER key [count]`: Get one or multiple random members from a set (set group). Since Redis 1.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<T>` for the `T` the caller names.
         /// The optional arguments are in [`srandmember_with`](Self::srandmember_with).
-        fn srandmember<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn srandmember<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Option<T>> {
             let mut cmd = resp::Command::new("SRANDMEMBER");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -2998,12 +2998,12 @@ macro_rules! generated_commands {
 
         /// `XINFO CONSUMERS key groupname`: List the consumers in a consumer group (stream group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn xinfo_consumers<T: FromValue>(
+        /// The reply, as `Vec<ConsumerInfo>`.
+        fn xinfo_consumers(
             self,
             key: impl ToArgs,
             groupname: impl ToArgs,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<crate::ConsumerInfo>> {
             let mut cmd = resp::Command::new("XINFO");
             cmd.push_arg("CONSUMERS");
             cmd.push_arg(key);
@@ -3013,8 +3013,8 @@ macro_rules! generated_commands {
 
         /// `XINFO GROUPS key`: List the consumer groups of a stream (stream group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
-        fn xinfo_groups<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        /// The reply, as `Vec<GroupInfo>`.
+        fn xinfo_groups(self, key: impl ToArgs) -> Self::Output<Vec<crate::GroupInfo>> {
             let mut cmd = resp::Command::new("XINFO");
             cmd.push_arg("GROUPS");
             cmd.push_arg(key);
@@ -3023,9 +3023,9 @@ macro_rules! generated_commands {
 
         /// `XINFO STREAM key [FULL [COUNT count]]`: Get information about a stream (stream group). Since Redis 5.0.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `StreamInfo`.
         /// The optional arguments are in [`xinfo_stream_with`](Self::xinfo_stream_with).
-        fn xinfo_stream<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn xinfo_stream(self, key: impl ToArgs) -> Self::Output<crate::StreamInfo> {
             let mut cmd = resp::Command::new("XINFO");
             cmd.push_arg("STREAM");
             cmd.push_arg(key);
@@ -3077,9 +3077,9 @@ macro_rules! generated_commands {
 
         /// `ZDIFF numkeys key [key ...] [WITHSCORES]`: Subtract multiple sorted sets (sorted-set group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`zdiff_with`](Self::zdiff_with).
-        fn zdiff<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<T> {
+        fn zdiff<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZDIFF");
             cmd.push_arg(crate::commands::Counted(keys));
             self.queue_command(cmd)
@@ -3111,9 +3111,9 @@ macro_rules! generated_commands {
 
         /// `ZINTER numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]`: Intersect multiple sorted sets (sorted-set group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`zinter_with`](Self::zinter_with).
-        fn zinter<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<T> {
+        fn zinter<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZINTER");
             cmd.push_arg(crate::commands::Counted(keys));
             self.queue_command(cmd)
@@ -3246,9 +3246,9 @@ macro_rules! generated_commands {
 
         /// `ZRANDMEMBER key [count [WITHSCORES]]`: Get one or multiple random elements from a sorted set (sorted-set group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Option<T>` for the `T` the caller names.
         /// The optional arguments are in [`zrandmember_with`](Self::zrandmember_with).
-        fn zrandmember<T: FromValue>(self, key: impl ToArgs) -> Self::Output<T> {
+        fn zrandmember<T: FromValue>(self, key: impl ToArgs) -> Self::Output<Option<T>> {
             let mut cmd = resp::Command::new("ZRANDMEMBER");
             cmd.push_arg(key);
             self.queue_command(cmd)
@@ -3384,14 +3384,14 @@ macro_rules! generated_commands {
 
         /// `ZREVRANGE key start stop [WITHSCORES]`: Return a range of members in a sorted set, by index, with scores ordered from high to low (sorted-set group). Since Redis 1.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`zrevrange_with`](Self::zrevrange_with).
         fn zrevrange<T: FromValue>(
             self,
             key: impl ToArgs,
             start: i64,
             stop: i64,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZREVRANGE");
             cmd.push_arg(key);
             cmd.push_arg(start);
@@ -3454,14 +3454,14 @@ macro_rules! generated_commands {
 
         /// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`: Return a range of members in a sorted set, by score, with scores ordered from high to low (sorted-set group). Since Redis 2.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`zrevrangebyscore_with`](Self::zrevrangebyscore_with).
         fn zrevrangebyscore<T: FromValue>(
             self,
             key: impl ToArgs,
             max: f64,
             min: f64,
-        ) -> Self::Output<T> {
+        ) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZREVRANGEBYSCORE");
             cmd.push_arg(key);
             cmd.push_arg(max);
@@ -3500,9 +3500,9 @@ macro_rules! generated_commands {
 
         /// `ZUNION numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX] [WITHSCORES]`: Add multiple sorted sets (sorted-set group). Since Redis 6.2.0.
         ///
-        /// The reply, as `T` for the `T` the caller names.
+        /// The reply, as `Vec<T>` for the `T` the caller names.
         /// The optional arguments are in [`zunion_with`](Self::zunion_with).
-        fn zunion<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<T> {
+        fn zunion<T: FromValue>(self, keys: impl ToArgs) -> Self::Output<Vec<T>> {
             let mut cmd = resp::Command::new("ZUNION");
             cmd.push_arg(crate::commands::Counted(keys));
             self.queue_command(cmd)
