@@ -229,6 +229,26 @@ async fn a_pipeline_over_many_slots_answers_in_the_callers_order() {
         .await
         .unwrap_err();
     assert_eq!(err.server_code(), Some("ERR"), "{err}");
+
+    // The typed methods build cluster pipelines too, keys on any slot.
+    let (set, n, missing, got): ((), i64, Option<String>, Option<i64>) = conn
+        .pipeline()
+        .set("pipe:typed:a", 7)
+        .incr_by("pipe:typed:n", 0)
+        .get::<String>("pipe:typed:missing")
+        .get::<i64>("pipe:typed:a")
+        .query()
+        .await
+        .unwrap();
+    assert_eq!((set, missing, got), ((), None, Some(7)));
+    assert!(n >= 0);
+    let mut batch = conn.pipeline();
+    let more = &mut batch;
+    for i in 0..10 {
+        more.set(format!("pipe:typed:{i}"), i);
+    }
+    let done: Vec<()> = batch.query().await.unwrap();
+    assert_eq!(done.len(), 10);
 }
 
 #[tokio::test]

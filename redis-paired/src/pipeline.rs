@@ -125,7 +125,9 @@ impl<'a> Pipeline<'a> {
     /// command.
     ///
     /// A plain pipeline fails with the first error reply among its commands
-    /// unless `T` keeps raw [`Value`]s. A transaction fails with the error of
+    /// unless `T` reads it in its place: a `Result<_, ServerError>` element
+    /// of the tuple or `Vec` (`(Result<i64, ServerError>, Option<String>)`),
+    /// or a raw [`Value`]. A transaction fails with the error of
     /// a command the server refused to queue, with
     /// [`Error::TransactionAborted`] when a watched key changed, and
     /// otherwise converts EXEC's results.

@@ -1086,6 +1086,22 @@ async fn typed_commands_build_pipelines_and_transactions() {
         .unwrap();
     assert_eq!((n, len, c.as_deref()), (5, 3, Some("new")));
 
+    // One command's error, read in its place.
+    let (n, not_a_number, text): (i64, Result<i64, resp::ServerError>, Option<String>) = conn
+        .pipeline()
+        .incr(k("n"))
+        .set(k("a"), "text")
+        .incr(k("a"))
+        .get::<String>(k("a"))
+        .query::<(i64, (), Result<i64, resp::ServerError>, Option<String>)>()
+        .await
+        .map(|(n, (), e, t)| (n, e, t))
+        .unwrap();
+    assert_eq!(n, 6);
+    assert_eq!(not_a_number.unwrap_err().code(), "ERR");
+    assert_eq!(text.as_deref(), Some("text"));
+    conn.set(k("n"), 5).await.unwrap();
+
     // Through `&mut`, a pipeline takes them in a loop; each reply reads
     // alone.
     let mut pipeline = conn.pipeline();

@@ -226,6 +226,29 @@ impl<T: FromValue> FromValue for Option<T> {
     }
 }
 
+impl<T: FromValue> FromValue for Result<T, ServerError> {
+    /// The error the server answered with as a value (`Err`), otherwise the
+    /// converted reply (`Ok`): in a tuple or `Vec` of a pipeline's replies,
+    /// one command's error is read in its place without failing the others.
+    ///
+    /// ```
+    /// use resp::{FromValue, ServerError, Value};
+    ///
+    /// let replies = Value::Array(vec![Value::Integer(1), Value::Error("ERR no".into())]);
+    /// let (n, failed) = <(Result<i64, ServerError>, Result<i64, ServerError>)>::from_value(replies)?;
+    /// assert_eq!(n, Ok(1));
+    /// assert_eq!(failed.unwrap_err().code(), "ERR");
+    /// # Ok::<(), resp::Error>(())
+    /// ```
+    fn from_value(value: Value) -> Result<Result<T, ServerError>, Error> {
+        match reply(value) {
+            Ok(value) => T::from_value(value).map(Ok),
+            Err(Error::Server(error)) => Ok(Err(error)),
+            Err(other) => Err(other),
+        }
+    }
+}
+
 impl<T: FromValue> FromValue for Vec<T> {
     /// Arrays, sets and pushes element by element; maps pair by pair; a null
     /// as empty. `Vec<u8>` also takes a string reply, as its bytes.
