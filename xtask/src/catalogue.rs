@@ -57,19 +57,33 @@ pub fn snapshot(version: &str, docs: &str, info: &str) -> Result<String, String>
     Ok(out)
 }
 
+/// The snapshot, read: the server's version and its commands by name.
+pub(crate) struct Snapshot {
+    pub(crate) version: String,
+    pub(crate) commands: Map<String, Value>,
+}
+
+impl Snapshot {
+    pub(crate) fn read(text: &str) -> Result<Snapshot, String> {
+        let mut snapshot: Value =
+            serde_json::from_str(text).map_err(|e| format!("the snapshot is not JSON: {e}"))?;
+        let version = snapshot
+            .get("redis_version")
+            .and_then(Value::as_str)
+            .ok_or("the snapshot names no redis_version")?
+            .to_string();
+        let Some(Value::Object(commands)) = snapshot.get_mut("commands").map(Value::take) else {
+            return Err("the snapshot has no commands".into());
+        };
+        Ok(Snapshot { version, commands })
+    }
+}
+
 /// The Rust table of the snapshot: one `CommandInfo` a command, sorted by
 /// name, with its subcommands, key specifications, flags and docs.
 pub fn generate(snapshot: &str) -> Result<String, String> {
-    let snapshot: Value =
-        serde_json::from_str(snapshot).map_err(|e| format!("the snapshot is not JSON: {e}"))?;
-    let version = snapshot
-        .get("redis_version")
-        .and_then(Value::as_str)
-        .ok_or("the snapshot names no redis_version")?;
-    let commands = snapshot
-        .get("commands")
-        .and_then(Value::as_object)
-        .ok_or("the snapshot has no commands")?;
+    let snapshot = Snapshot::read(snapshot)?;
+    let (version, commands) = (&snapshot.version, &snapshot.commands);
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -887,12 +887,8 @@ fn replies(text: &str) -> Result<BTreeMap<String, String>, String> {
 
 /// The methods, builders and smoke test of the snapshot.
 pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String> {
-    let snapshot: Value =
-        serde_json::from_str(snapshot).map_err(|e| format!("the snapshot is not JSON: {e}"))?;
-    let commands = snapshot
-        .get("commands")
-        .and_then(Value::as_object)
-        .ok_or("the snapshot has no commands")?;
+    let snapshot = crate::catalogue::Snapshot::read(snapshot)?;
+    let (version, commands) = (&snapshot.version, &snapshot.commands);
     let mut replies = replies(replies_text)?;
     let mut types = Types::default();
     let mut methods = Vec::new();
@@ -942,10 +938,6 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
             "replies.txt names {stale}, which has no generated method"
         ));
     }
-    let version = snapshot
-        .get("redis_version")
-        .and_then(Value::as_str)
-        .unwrap_or("?");
     let summary = format!(
         "\n`Commands` has a typed method for each of the {sendable} commands and\n\
          subcommands of Redis {version} that a paired connection sends ({by_hand} written\n\
