@@ -25,6 +25,19 @@ async fn every_generated_command_is_understood_and_its_reply_fits() {
     report.check();
 }
 
+#[tokio::test]
+async fn cluster_commands_are_answered_by_a_cluster_node() {
+    let cluster = xtask::TestCluster::get().expect("a cluster starts");
+    let mut report = smoke::Report::default();
+    for protocol in [Protocol::Resp2, Protocol::Resp3] {
+        let conn = smoke::connect_url(&cluster.seed_urls()[0], protocol).await;
+        for (command, outcome) in send_cluster(&conn).await {
+            report.add(protocol, command, outcome);
+        }
+    }
+    report.check_all_answered();
+}
+
 /// Each command's name and the outcome of sending it.
 async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Error>)> {
     let mut outcomes = Vec::new();
@@ -676,6 +689,36 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
         conn.zunionstore("smoke:zunionstore", ["smoke:zunionstore"])
             .await
             .map(drop),
+    ));
+    outcomes
+}
+
+/// The cluster commands that only read, sent to a cluster node.
+async fn send_cluster(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Error>)> {
+    let mut outcomes = Vec::new();
+    outcomes.push((
+        "cluster|countkeysinslot",
+        conn.cluster_countkeysinslot(1).await.map(drop),
+    ));
+    outcomes.push((
+        "cluster|getkeysinslot",
+        conn.cluster_getkeysinslot::<Value>(1, 1).await.map(drop),
+    ));
+    outcomes.push(("cluster|info", conn.cluster_info().await.map(drop)));
+    outcomes.push(("cluster|keyslot", conn.cluster_keyslot("1").await.map(drop)));
+    outcomes.push((
+        "cluster|links",
+        conn.cluster_links::<Value>().await.map(drop),
+    ));
+    outcomes.push(("cluster|myid", conn.cluster_myid().await.map(drop)));
+    outcomes.push(("cluster|nodes", conn.cluster_nodes().await.map(drop)));
+    outcomes.push((
+        "cluster|shards",
+        conn.cluster_shards::<Value>().await.map(drop),
+    ));
+    outcomes.push((
+        "cluster|slots",
+        conn.cluster_slots::<Value>().await.map(drop),
     ));
     outcomes
 }

@@ -180,6 +180,20 @@ const NOT_SMOKED: &[&str] = &[
     "slaveof",
 ];
 
+/// Cluster commands the smoke test also sends to a node of a real cluster,
+/// where they are answered (those that only read).
+const SMOKED_ON_A_CLUSTER: &[&str] = &[
+    "cluster|countkeysinslot",
+    "cluster|getkeysinslot",
+    "cluster|info",
+    "cluster|keyslot",
+    "cluster|links",
+    "cluster|myid",
+    "cluster|nodes",
+    "cluster|shards",
+    "cluster|slots",
+];
+
 /// Placeholder arguments of the smoke test where any value would not do:
 /// command, parameter, Rust expression.
 const DUMMIES: &[(&str, &str, &str)] = &[
@@ -1211,14 +1225,47 @@ fn write_smoke(methods: &[Method]) -> String {
          \x20   }\n\
          \x20   report.check();\n\
          }\n\n\
+         #[tokio::test]\n\
+         async fn cluster_commands_are_answered_by_a_cluster_node() {\n\
+         \x20   let cluster = xtask::TestCluster::get().expect(\"a cluster starts\");\n\
+         \x20   let mut report = smoke::Report::default();\n\
+         \x20   for protocol in [Protocol::Resp2, Protocol::Resp3] {\n\
+         \x20       let conn = smoke::connect_url(&cluster.seed_urls()[0], protocol).await;\n\
+         \x20       for (command, outcome) in send_cluster(&conn).await {\n\
+         \x20           report.add(protocol, command, outcome);\n\
+         \x20       }\n\
+         \x20   }\n\
+         \x20   report.check_all_answered();\n\
+         }\n\n\
          /// Each command's name and the outcome of sending it.\n\
          async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Error>)> {\n\
          \x20   let mut outcomes = Vec::new();\n",
     );
+    smoke_calls(
+        &mut out,
+        methods
+            .iter()
+            .filter(|m| !NOT_SMOKED.contains(&m.command.as_str())),
+    );
+    out.push_str(
+        "    outcomes\n}\n\n\
+         /// The cluster commands that only read, sent to a cluster node.\n\
+         async fn send_cluster(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Error>)> {\n\
+         \x20   let mut outcomes = Vec::new();\n",
+    );
+    smoke_calls(
+        &mut out,
+        methods
+            .iter()
+            .filter(|m| SMOKED_ON_A_CLUSTER.contains(&m.command.as_str())),
+    );
+    out.push_str("    outcomes\n}\n");
+    out
+}
+
+/// One smoke-test call a method, with its placeholder arguments.
+fn smoke_calls<'m>(out: &mut String, methods: impl Iterator<Item = &'m Method>) {
     for m in methods {
-        if NOT_SMOKED.contains(&m.command.as_str()) {
-            continue;
-        }
         let turbofish = if generic(&m.reply) { "::<Value>" } else { "" };
         let args: Vec<&str> = m.piece.params.iter().map(|p| p.dummy.as_str()).collect();
         let _ = writeln!(
@@ -1229,8 +1276,6 @@ fn write_smoke(methods: &[Method]) -> String {
             args.join(", ")
         );
     }
-    out.push_str("    outcomes\n}\n");
-    out
 }
 
 #[cfg(test)]

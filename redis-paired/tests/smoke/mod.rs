@@ -13,7 +13,11 @@ pub fn server() -> RedisServer {
 }
 
 pub async fn connect(server: &RedisServer, protocol: Protocol) -> PairedConnection {
-    let config = ConnectionConfig::from_url(&server.url())
+    connect_url(&server.url(), protocol).await
+}
+
+pub async fn connect_url(url: &str, protocol: Protocol) -> PairedConnection {
+    let config = ConnectionConfig::from_url(url)
         .unwrap()
         .with_protocol(protocol);
     PairedConnection::connect(&config).await.unwrap()
@@ -60,6 +64,13 @@ impl Report {
         } else {
             self.refused.insert(command.to_string(), message);
         }
+    }
+
+    /// As [`check`](Self::check), and every command was answered: each
+    /// reply's type is checked.
+    pub fn check_all_answered(self) {
+        assert!(self.refused.is_empty(), "refused: {:?}", self.refused);
+        self.check();
     }
 
     /// Fails with every wrong outcome; prints how many replies fit.
