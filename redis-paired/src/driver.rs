@@ -18,6 +18,14 @@ use crate::shared::{Shared, Taken};
 /// Bytes kept free in the read buffer before each read.
 const READ_RESERVE: usize = 64 * 1024;
 
+/// Replies are handed out in this many shares of those in flight, the
+/// callers of each share sending again before the next is handed out, so
+/// that the server works on their commands meanwhile.
+const DELIVERY_SHARES: usize = 8;
+
+/// The fewest replies handed out at once: with few callers, all of them.
+const MIN_DELIVERY: usize = 8;
+
 /// Starts the task that runs a connection. However the task ends (even
 /// dropped with its runtime before it first ran), the connection is closed
 /// for its users from then on, not left waiting for a driver that is gone.
@@ -124,6 +132,9 @@ struct Io<'a> {
     /// Replies were just handed to several callers: they are about to send
     /// again.
     delivered: bool,
+    /// `read_buf` may hold whole replies not decoded yet: a read stopped
+    /// handing them out so that the callers served so far could send again.
+    buffered: bool,
 }
 
 impl<'a> Io<'a> {
@@ -143,6 +154,7 @@ impl<'a> Io<'a> {
             closing: false,
             follows_master,
             delivered: false,
+            buffered: false,
         }
     }
 
@@ -239,23 +251,35 @@ impl<'a> Io<'a> {
 
     /// Reads what has arrived and hands each reply to its request.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let n = ready!(redis_conn::io::poll_read_more(
-            &mut self.stream,
-            cx,
-            &mut self.read_buf,
-            READ_RESERVE
-        ))?;
-        if n == 0 {
-            let eof = io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection",
-            );
-            return Poll::Ready(Err(eof.into()));
+        if !self.buffered {
+            let n = ready!(redis_conn::io::poll_read_more(
+                &mut self.stream,
+                cx,
+                &mut self.read_buf,
+                READ_RESERVE
+            ))?;
+            if n == 0 {
+                let eof = io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                );
+                return Poll::Ready(Err(eof.into()));
+            }
         }
         let now = Instant::now();
         let mut finished = 0;
         let mut demoted = None;
+        // Hand out replies a share at a time, letting their callers send
+        // again before the next share: the server then has their commands
+        // to work on while the rest are handed out, instead of the two
+        // sides taking turns with one large batch each.
+        let limit = (self.queue.len() / DELIVERY_SHARES).max(MIN_DELIVERY);
+        self.buffered = false;
         let result = loop {
+            if finished >= limit {
+                self.buffered = true;
+                break Ok(());
+            }
             let value = match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(value)) => value,
                 Ok(None) => break Ok(()),

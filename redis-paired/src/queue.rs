@@ -254,7 +254,6 @@ impl Queue {
     }
 
     /// How many requests wait for replies.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
