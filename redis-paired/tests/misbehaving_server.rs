@@ -251,3 +251,56 @@ async fn commands_in_flight_when_the_server_hangs_up_are_never_sent_again() {
         assert!(times <= 1, "INCR once:{i} arrived {times} times");
     }
 }
+
+/// Replies are handed out a share at a time; those still in the read buffer
+/// must reach their callers even when the server sends nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_replies_arriving_at_once_all_reach_their_callers() {
+    const CALLERS: usize = 300;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut decoder = Decoder::new();
+        let mut buf = BytesMut::new();
+        let mut replies = Vec::new();
+        let mut answered = 0;
+        // Answers nothing until every caller's GET is in, then all of them
+        // in one write, and then stays silent with the socket open.
+        while answered < CALLERS {
+            match decoder.decode(&mut buf).unwrap() {
+                Some(Value::Array(args)) => {
+                    let key = args[1].as_bytes().unwrap().to_vec();
+                    replies.extend_from_slice(format!("${}\r\n", key.len()).as_bytes());
+                    replies.extend_from_slice(&key);
+                    replies.extend_from_slice(b"\r\n");
+                    answered += 1;
+                }
+                Some(other) => panic!("not a command: {other:?}"),
+                None => {
+                    if socket.read_buf(&mut buf).await.unwrap() == 0 {
+                        return;
+                    }
+                }
+            }
+        }
+        socket.write_all(&replies).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let config: ConnectionConfig = format!("redis://127.0.0.1:{port}/?protocol=resp2")
+        .parse()
+        .unwrap();
+    let conn = PairedConnection::connect(&config).await.unwrap();
+    let replies: Vec<_> = (0..CALLERS)
+        .map(|i| conn.send::<String>(cmd!("GET", format!("key:{i}"))))
+        .collect();
+    let answers = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures_util::future::join_all(replies),
+    )
+    .await
+    .expect("every reply arrives though the server sends nothing more");
+    for (i, answer) in answers.into_iter().enumerate() {
+        assert_eq!(answer.unwrap(), format!("key:{i}"));
+    }
+}
