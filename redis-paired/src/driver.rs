@@ -15,8 +15,12 @@ use tokio::time::{Instant, Sleep};
 use crate::queue::{Completion, Queue, Request, Unsolicited};
 use crate::shared::{Shared, Taken};
 
-/// Bytes kept free in the read buffer before each read.
-const READ_RESERVE: usize = 64 * 1024;
+/// Bytes kept free in the read buffer before each read. Room for a few
+/// large values at once: each value handed out keeps its part of the buffer
+/// alive, so a buffer that holds one large value at a time is reallocated
+/// (and its partial next value copied) for every one. Pages not written to
+/// cost no memory.
+const READ_RESERVE: usize = 256 * 1024;
 
 /// Replies are handed out in this many shares of those in flight, the
 /// callers of each share sending again before the next is handed out, so
