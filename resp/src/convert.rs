@@ -204,7 +204,10 @@ impl FromValue for String {
 }
 
 impl FromValue for Bytes {
-    /// Any string reply, without copying it.
+    /// Any string reply, without copying it. The bytes share the buffer the
+    /// reply was read into, and keep that buffer's allocation alive as long
+    /// as they live: to keep a small value for long (in a cache), read it as
+    /// a `Vec<u8>` or `String`, which are copies.
     fn from_value(value: Value) -> Result<Bytes, Error> {
         match reply(value)? {
             Value::BulkString(s)
