@@ -53,3 +53,20 @@ pub fn poll_read_more<S: AsyncRead + Unpin>(
     // loses nothing, so a fresh one per poll is sound.
     pin!(stream.read_buf(buf)).poll(cx)
 }
+
+/// As [`poll_read_more`], for a connection that expects more: the server
+/// closing it is an `UnexpectedEof` error.
+pub fn poll_read_open<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+    chunk: usize,
+) -> Poll<io::Result<()>> {
+    if ready!(poll_read_more(stream, cx, buf, chunk))? == 0 {
+        return Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection",
+        )));
+    }
+    Poll::Ready(Ok(()))
+}

@@ -2,7 +2,6 @@
 //! queued in batches, hands replies to the in-flight queue, and reconnects.
 
 use std::future::{poll_fn, Future};
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -256,19 +255,12 @@ impl<'a> Io<'a> {
     /// Reads what has arrived and hands each reply to its request.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if !self.buffered {
-            let n = ready!(redis_conn::io::poll_read_more(
+            ready!(redis_conn::io::poll_read_open(
                 &mut self.stream,
                 cx,
                 &mut self.read_buf,
                 READ_RESERVE
             ))?;
-            if n == 0 {
-                let eof = io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection",
-                );
-                return Poll::Ready(Err(eof.into()));
-            }
         }
         let now = Instant::now();
         let mut finished = 0;

@@ -3,7 +3,6 @@
 //! quiet server, and reconnects.
 
 use std::future::{poll_fn, Future};
-use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -187,19 +186,12 @@ impl<'a> Io<'a> {
 
     /// Reads what has arrived and hands all of it to the table at once.
     fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Result<(), Error>> {
-        let n = ready!(redis_conn::io::poll_read_more(
+        ready!(redis_conn::io::poll_read_open(
             &mut self.stream,
             cx,
             &mut self.read_buf,
             READ_RESERVE
         ))?;
-        if n == 0 {
-            let eof = io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection",
-            );
-            return Poll::Ready(Err(eof.into()));
-        }
         self.last_read = now;
         Poll::Ready(self.process(now))
     }
