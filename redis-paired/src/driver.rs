@@ -14,12 +14,20 @@ use tokio::time::{Instant, Sleep};
 use crate::queue::{Completion, Queue, Request, Unsolicited};
 use crate::shared::{Shared, Taken};
 
-/// Bytes kept free in the read buffer before each read. Room for a few
-/// large values at once: each value handed out keeps its part of the buffer
-/// alive, so a buffer that holds one large value at a time is reallocated
-/// (and its partial next value copied) for every one. Pages not written to
-/// cost no memory.
-const READ_RESERVE: usize = 256 * 1024;
+/// Bytes kept free in the read buffer before each read.
+const READ_RESERVE: usize = 64 * 1024;
+
+/// Bytes kept free while large replies arrive: room for a few at once. Each
+/// value handed out keeps its part of the buffer alive, so a buffer that
+/// holds one large value at a time is reallocated (and its partial next
+/// value copied) for every one.
+const LARGE_READ_RESERVE: usize = 256 * 1024;
+
+/// A reply of this many bytes is a large one.
+const LARGE_REPLY: usize = 16 * 1024;
+
+/// How many reads keep the larger room after the last large reply.
+const LARGE_READS: u8 = 16;
 
 /// Replies are handed out in this many shares of those in flight, the
 /// callers of each share sending again before the next is handed out, so
@@ -138,6 +146,9 @@ struct Io<'a> {
     /// `read_buf` may hold whole replies not decoded yet: a read stopped
     /// handing them out so that the callers served so far could send again.
     buffered: bool,
+    /// Reads left that keep [`LARGE_READ_RESERVE`] free: large replies
+    /// arrived lately.
+    large_reads: u8,
 }
 
 impl<'a> Io<'a> {
@@ -158,6 +169,7 @@ impl<'a> Io<'a> {
             follows_master,
             delivered: false,
             buffered: false,
+            large_reads: 0,
         }
     }
 
@@ -205,6 +217,7 @@ impl<'a> Io<'a> {
             // closing it ends the block.
             if self.closing
                 && self.write_buf.is_empty()
+                && !self.buffered
                 && (self.queue.is_empty() || self.queue.waits_forever())
             {
                 return Poll::Ready(Ending::Shutdown);
@@ -255,12 +268,18 @@ impl<'a> Io<'a> {
     /// Reads what has arrived and hands each reply to its request.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if !self.buffered {
+            let reserve = if self.large_reads > 0 {
+                LARGE_READ_RESERVE
+            } else {
+                READ_RESERVE
+            };
             ready!(redis_conn::io::poll_read_open(
                 &mut self.stream,
                 cx,
                 &mut self.read_buf,
-                READ_RESERVE
+                reserve
             ))?;
+            self.large_reads = self.large_reads.saturating_sub(1);
         }
         let now = Instant::now();
         let mut finished = 0;
@@ -272,15 +291,27 @@ impl<'a> Io<'a> {
         let limit = (self.queue.len() / DELIVERY_SHARES).max(MIN_DELIVERY);
         self.buffered = false;
         let result = loop {
-            if finished >= limit {
+            // After a demotion the replies that arrived are all handed out
+            // before the connection is given up.
+            if finished >= limit && demoted.is_none() {
                 self.buffered = true;
                 break Ok(());
             }
+            let before = self.read_buf.len();
             let value = match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(value)) => value,
-                Ok(None) => break Ok(()),
+                Ok(None) => {
+                    // A reply already this large and not complete yet.
+                    if self.read_buf.len() >= LARGE_REPLY {
+                        self.large_reads = LARGE_READS;
+                    }
+                    break Ok(());
+                }
                 Err(e) => break Err(Error::Protocol(e)),
             };
+            if before - self.read_buf.len() >= LARGE_REPLY {
+                self.large_reads = LARGE_READS;
+            }
             if let Value::Push(_) = value {
                 // RESP3 out-of-band data (such as client-side caching
                 // invalidations) answers no request.
@@ -319,6 +350,11 @@ impl<'a> Io<'a> {
     /// Fails requests whose replies are overdue. An overdue oldest request
     /// means the server stopped answering: the connection is given up.
     fn poll_deadlines(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // Replies that arrived and are still to be handed out are not
+        // overdue; `poll_read` keeps the loop going until they are.
+        if self.buffered {
+            return Poll::Pending;
+        }
         let Some(deadline) = self.queue.next_deadline() else {
             return Poll::Pending;
         };

@@ -490,3 +490,37 @@ async fn each_command_of_a_batch_has_its_own_outcome() {
         .unwrap();
     assert!(outcomes[0].is_err() && outcomes[1].is_ok(), "{outcomes:?}");
 }
+
+/// Values from a few bytes to a few MiB, read by many tasks at once: every
+/// caller gets its own value whole, however the replies share the reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_and_small_values_mixed_reach_their_callers_whole() {
+    let server = Server::get();
+    let conn = server.connect().await;
+    let sizes = [10, 20 * 1024, 100 * 1024, 3 * 1024 * 1024, 64, 300 * 1024];
+    let value = |size: usize, i: usize| -> Vec<u8> {
+        (0..size).map(|j| (i * 31 + j % 251) as u8).collect()
+    };
+    for (i, size) in sizes.iter().enumerate() {
+        let _: () = conn
+            .send(cmd!("SET", format!("mixed:{i}"), value(*size, i)))
+            .await
+            .unwrap();
+    }
+    let tasks: Vec<_> = (0..48)
+        .map(|t| {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                for round in 0..10 {
+                    let i = (t + round) % 6;
+                    let got: Vec<u8> = conn.send(cmd!("GET", format!("mixed:{i}"))).await.unwrap();
+                    assert_eq!(got.len(), sizes[i], "task {t} round {round}");
+                    assert!(got == value(sizes[i], i), "task {t} got another value");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
