@@ -85,7 +85,6 @@ async fn send_all(conn: &PairedConnection) -> Vec<(&'static str, Result<(), Erro
             .await
             .map(drop),
     ));
-    outcomes.push(("client|caching", conn.client_caching(false).await.map(drop)));
     outcomes.push(("client|getname", conn.client_getname().await.map(drop)));
     outcomes.push(("client|getredir", conn.client_getredir().await.map(drop)));
     outcomes.push(("client|id", conn.client_id().await.map(drop)));

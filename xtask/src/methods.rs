@@ -125,11 +125,13 @@ const HAND_WRITTEN: &[&str] = &[
 ];
 
 /// Commands with no method: those a paired connection refuses (they would
-/// break it for every clone, or a reconnect would undo them), those of the
-/// replication and cluster bus, and the debugging ones.
+/// break it for every clone, or a reconnect would undo them), `CLIENT
+/// CACHING` (which only means something with the tracking they refuse),
+/// those of the replication and cluster bus, and the debugging ones.
 const LEFT_OUT: &[&str] = &[
     "asking",
     "auth",
+    "client|caching",
     "client|no-evict",
     "client|reply",
     "client|setname",

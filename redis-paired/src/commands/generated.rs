@@ -415,16 +415,6 @@ macro_rules! generated_commands {
             self.queue_command(cmd)
         }
 
-        /// `CLIENT CACHING <YES | NO>`: Instruct the server about tracking or not keys in the next request (connection group). Since Redis 6.0.0.
-        ///
-        /// The reply, as `()`.
-        fn client_caching(self, mode: bool) -> Self::Output<()> {
-            let mut cmd = resp::Command::new("CLIENT");
-            cmd.push_arg("CACHING");
-            cmd.push_arg(if mode { "YES" } else { "NO" });
-            self.queue_command(cmd)
-        }
-
         /// `CLIENT GETNAME`: Get the current connection name (connection group). Since Redis 2.6.9.
         ///
         /// The reply, as `Option<String>`.
