@@ -40,8 +40,8 @@ async fn main() -> Result<(), Error> {
                         let amount = balance.min(7);
                         let _: (i64, i64) = conn
                             .transaction()
-                            .add(cmd!("DECRBY", &from, amount))
-                            .add(cmd!("INCRBY", &to, amount))
+                            .decr_by(&from, amount)
+                            .incr_by(&to, amount)
                             .query()
                             .await?;
                         Ok(())
