@@ -70,3 +70,65 @@ pub fn poll_read_open<S: AsyncRead + Unpin>(
     }
     Poll::Ready(Ok(()))
 }
+
+/// How much room to keep free in a read buffer before each read: a little
+/// for small frames, more for a while after a large one. A frame handed out
+/// without copying keeps its part of the buffer alive, so a buffer that
+/// holds one large frame at a time is reallocated (and the partial next
+/// frame copied) for every one; room for several at once avoids that,
+/// without the memory while frames are small.
+#[derive(Debug, Clone, Default)]
+pub struct ReadRoom {
+    /// Reads left that keep the larger room.
+    large_reads: u8,
+}
+
+impl ReadRoom {
+    /// Bytes kept free before a read while frames are small.
+    pub const SMALL: usize = 64 * 1024;
+    /// Bytes kept free while large frames arrive.
+    pub const LARGE: usize = 256 * 1024;
+    /// A frame of this many bytes is a large one.
+    pub const LARGE_FRAME: usize = 16 * 1024;
+    /// How many reads keep the larger room after the last large frame.
+    const LARGE_READS: u8 = 16;
+
+    /// The room to keep free before the next read, which it counts.
+    pub fn next_read(&mut self) -> usize {
+        let room = if self.large_reads > 0 {
+            Self::LARGE
+        } else {
+            Self::SMALL
+        };
+        self.large_reads = self.large_reads.saturating_sub(1);
+        room
+    }
+
+    /// A frame of `len` bytes was decoded, or `len` bytes of one are
+    /// buffered and it is not whole yet.
+    pub fn saw(&mut self, len: usize) {
+        if len >= Self::LARGE_FRAME {
+            self.large_reads = Self::LARGE_READS;
+        }
+    }
+}
+
+#[cfg(test)]
+mod read_room_tests {
+    use super::ReadRoom;
+
+    #[test]
+    fn the_room_grows_after_a_large_frame_and_shrinks_back() {
+        let mut room = ReadRoom::default();
+        assert_eq!(room.next_read(), ReadRoom::SMALL);
+        room.saw(100);
+        assert_eq!(room.next_read(), ReadRoom::SMALL);
+        room.saw(ReadRoom::LARGE_FRAME);
+        let rooms: Vec<usize> = (0..17).map(|_| room.next_read()).collect();
+        assert!(
+            rooms[..16].iter().all(|&r| r == ReadRoom::LARGE),
+            "{rooms:?}"
+        );
+        assert_eq!(rooms[16], ReadRoom::SMALL);
+    }
+}

@@ -7,27 +7,13 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
+use redis_conn::io::ReadRoom;
 use redis_conn::{Connection, ConnectionConfig, Error, Stream};
 use resp::{Decoder, Value};
 use tokio::time::{Instant, Sleep};
 
 use crate::queue::{Completion, Queue, Request, Unsolicited};
 use crate::shared::{Shared, Taken};
-
-/// Bytes kept free in the read buffer before each read.
-const READ_RESERVE: usize = 64 * 1024;
-
-/// Bytes kept free while large replies arrive: room for a few at once. Each
-/// value handed out keeps its part of the buffer alive, so a buffer that
-/// holds one large value at a time is reallocated (and its partial next
-/// value copied) for every one.
-const LARGE_READ_RESERVE: usize = 256 * 1024;
-
-/// A reply of this many bytes is a large one.
-const LARGE_REPLY: usize = 16 * 1024;
-
-/// How many reads keep the larger room after the last large reply.
-const LARGE_READS: u8 = 16;
 
 /// Replies are handed out in this many shares of those in flight, the
 /// callers of each share sending again before the next is handed out, so
@@ -146,9 +132,8 @@ struct Io<'a> {
     /// `read_buf` may hold whole replies not decoded yet: a read stopped
     /// handing them out so that the callers served so far could send again.
     buffered: bool,
-    /// Reads left that keep [`LARGE_READ_RESERVE`] free: large replies
-    /// arrived lately.
-    large_reads: u8,
+    /// How much room to keep free before each read.
+    room: ReadRoom,
 }
 
 impl<'a> Io<'a> {
@@ -169,7 +154,7 @@ impl<'a> Io<'a> {
             follows_master,
             delivered: false,
             buffered: false,
-            large_reads: 0,
+            room: ReadRoom::default(),
         }
     }
 
@@ -268,18 +253,12 @@ impl<'a> Io<'a> {
     /// Reads what has arrived and hands each reply to its request.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if !self.buffered {
-            let reserve = if self.large_reads > 0 {
-                LARGE_READ_RESERVE
-            } else {
-                READ_RESERVE
-            };
             ready!(redis_conn::io::poll_read_open(
                 &mut self.stream,
                 cx,
                 &mut self.read_buf,
-                reserve
+                self.room.next_read()
             ))?;
-            self.large_reads = self.large_reads.saturating_sub(1);
         }
         let now = Instant::now();
         let mut finished = 0;
@@ -301,17 +280,12 @@ impl<'a> Io<'a> {
             let value = match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(value)) => value,
                 Ok(None) => {
-                    // A reply already this large and not complete yet.
-                    if self.read_buf.len() >= LARGE_REPLY {
-                        self.large_reads = LARGE_READS;
-                    }
+                    self.room.saw(self.read_buf.len());
                     break Ok(());
                 }
                 Err(e) => break Err(Error::Protocol(e)),
             };
-            if before - self.read_buf.len() >= LARGE_REPLY {
-                self.large_reads = LARGE_READS;
-            }
+            self.room.saw(before - self.read_buf.len());
             if let Value::Push(_) = value {
                 // RESP3 out-of-band data (such as client-side caching
                 // invalidations) answers no request.

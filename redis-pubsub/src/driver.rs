@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
+use redis_conn::io::ReadRoom;
 use redis_conn::{Connection, ConnectionConfig, Error, Stream};
 use resp::Decoder;
 use tokio::time::{Instant, Sleep};
@@ -15,10 +16,6 @@ use tokio::time::{Instant, Sleep};
 use crate::buffer::Buffer;
 use crate::frame::Frame;
 use crate::shared::{Shared, Work};
-
-/// Bytes kept free in the read buffer before each read: one read can bring
-/// thousands of small messages, all handed over under one lock.
-const READ_RESERVE: usize = 64 * 1024;
 
 /// Starts the task that runs a connection. However the task ends (even
 /// dropped with its runtime before it first ran), the connection is closed
@@ -89,6 +86,9 @@ struct Io<'a> {
     shared: &'a Shared,
     stream: Stream,
     read_buf: BytesMut,
+    /// How much room to keep free before each read: one read can bring
+    /// thousands of small messages, all handed over under one lock.
+    room: ReadRoom,
     decoder: Decoder,
     /// Commands being written, and how much of them is out.
     write_buf: BytesMut,
@@ -114,6 +114,7 @@ impl<'a> Io<'a> {
             shared,
             stream: parts.stream,
             read_buf: parts.read_buf,
+            room: ReadRoom::default(),
             decoder: parts.decoder,
             write_buf: BytesMut::with_capacity(4 * 1024),
             written: 0,
@@ -190,7 +191,7 @@ impl<'a> Io<'a> {
             &mut self.stream,
             cx,
             &mut self.read_buf,
-            READ_RESERVE
+            self.room.next_read()
         ))?;
         self.last_read = now;
         Poll::Ready(self.process(now))
@@ -200,9 +201,16 @@ impl<'a> Io<'a> {
     fn process(&mut self, now: Instant) -> Result<(), Error> {
         let mut result = Ok(());
         loop {
+            let before = self.read_buf.len();
             match self.decoder.decode(&mut self.read_buf) {
-                Ok(Some(value)) => self.frames.push(Frame::read(value)),
-                Ok(None) => break,
+                Ok(Some(value)) => {
+                    self.room.saw(before - self.read_buf.len());
+                    self.frames.push(Frame::read(value));
+                }
+                Ok(None) => {
+                    self.room.saw(self.read_buf.len());
+                    break;
+                }
                 Err(e) => {
                     // The frames before the bad one are good: deliver them.
                     result = Err(Error::Protocol(e));
