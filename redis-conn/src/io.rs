@@ -11,6 +11,7 @@ use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
+use resp::{Decoder, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 /// Writes `buf[*written..]` to `stream` as far as the socket takes it,
@@ -104,31 +105,63 @@ impl ReadRoom {
         room
     }
 
-    /// A frame of `len` bytes was decoded, or `len` bytes of one are
-    /// buffered and it is not whole yet.
-    pub fn saw(&mut self, len: usize) {
-        if len >= Self::LARGE_FRAME {
+    /// Decodes the next frame of `buf`, noting its size: a large frame, or
+    /// a frame not whole yet of which a large part is buffered, keeps the
+    /// larger room for the next reads.
+    pub fn decode(
+        &mut self,
+        decoder: &mut Decoder,
+        buf: &mut BytesMut,
+    ) -> Result<Option<Value>, resp::Error> {
+        let before = buf.len();
+        let frame = decoder.decode(buf)?;
+        let size = match frame {
+            Some(_) => before - buf.len(),
+            None => buf.len(),
+        };
+        if size >= Self::LARGE_FRAME {
             self.large_reads = Self::LARGE_READS;
         }
+        Ok(frame)
     }
 }
 
 #[cfg(test)]
 mod read_room_tests {
+    use bytes::BytesMut;
+    use resp::Decoder;
+
     use super::ReadRoom;
+
+    fn bulk(len: usize) -> BytesMut {
+        let mut frame = BytesMut::from(format!("${len}\r\n").as_str());
+        frame.extend_from_slice(&vec![b'x'; len]);
+        frame.extend_from_slice(b"\r\n");
+        frame
+    }
 
     #[test]
     fn the_room_grows_after_a_large_frame_and_shrinks_back() {
         let mut room = ReadRoom::default();
+        let mut decoder = Decoder::new();
         assert_eq!(room.next_read(), ReadRoom::SMALL);
-        room.saw(100);
+        let mut small = bulk(100);
+        assert!(room.decode(&mut decoder, &mut small).unwrap().is_some());
         assert_eq!(room.next_read(), ReadRoom::SMALL);
-        room.saw(ReadRoom::LARGE_FRAME);
+        // Not whole yet, but already large.
+        let mut partial = bulk(ReadRoom::LARGE_FRAME);
+        partial.truncate(partial.len() - 1);
+        assert!(room.decode(&mut decoder, &mut partial).unwrap().is_none());
         let rooms: Vec<usize> = (0..17).map(|_| room.next_read()).collect();
         assert!(
             rooms[..16].iter().all(|&r| r == ReadRoom::LARGE),
             "{rooms:?}"
         );
         assert_eq!(rooms[16], ReadRoom::SMALL);
+        // A whole large frame does the same.
+        let mut whole = bulk(ReadRoom::LARGE_FRAME);
+        let frame = room.decode(&mut Decoder::new(), &mut whole).unwrap();
+        assert!(frame.is_some());
+        assert_eq!(room.next_read(), ReadRoom::LARGE);
     }
 }

@@ -276,16 +276,11 @@ impl<'a> Io<'a> {
                 self.buffered = true;
                 break Ok(());
             }
-            let before = self.read_buf.len();
-            let value = match self.decoder.decode(&mut self.read_buf) {
+            let value = match self.room.decode(&mut self.decoder, &mut self.read_buf) {
                 Ok(Some(value)) => value,
-                Ok(None) => {
-                    self.room.saw(self.read_buf.len());
-                    break Ok(());
-                }
+                Ok(None) => break Ok(()),
                 Err(e) => break Err(Error::Protocol(e)),
             };
-            self.room.saw(before - self.read_buf.len());
             if let Value::Push(_) = value {
                 // RESP3 out-of-band data (such as client-side caching
                 // invalidations) answers no request.

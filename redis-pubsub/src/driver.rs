@@ -201,16 +201,9 @@ impl<'a> Io<'a> {
     fn process(&mut self, now: Instant) -> Result<(), Error> {
         let mut result = Ok(());
         loop {
-            let before = self.read_buf.len();
-            match self.decoder.decode(&mut self.read_buf) {
-                Ok(Some(value)) => {
-                    self.room.saw(before - self.read_buf.len());
-                    self.frames.push(Frame::read(value));
-                }
-                Ok(None) => {
-                    self.room.saw(self.read_buf.len());
-                    break;
-                }
+            match self.room.decode(&mut self.decoder, &mut self.read_buf) {
+                Ok(Some(value)) => self.frames.push(Frame::read(value)),
+                Ok(None) => break,
                 Err(e) => {
                     // The frames before the bad one are good: deliver them.
                     result = Err(Error::Protocol(e));

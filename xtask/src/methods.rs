@@ -1014,30 +1014,21 @@ fn body(out: &mut String, m: &Method, with_options: bool) {
         "            let {binding} = resp::Command::new({});",
         lit(&m.words[0])
     );
-    let mut writes: Vec<String> = m.words[1..].iter().map(|w| lit(w)).collect();
-    let base = writes.len();
-    let mut slots = m.slot_at.iter().peekable();
-    let emit = |out: &mut String, writes: &[String]| {
-        for w in writes {
-            let _ = writeln!(out, "            cmd.push_arg({w});");
-        }
-    };
-    emit(out, &writes);
-    writes.clear();
+    for word in &m.words[1..] {
+        let _ = writeln!(out, "            cmd.push_arg({});", lit(word));
+    }
+    // Each optional slot goes before the required write it precedes on the
+    // command line, or after them all.
+    let mut slots = m.slot_at.iter().filter(|_| with_options).peekable();
     for (i, w) in m.piece.writes.iter().enumerate() {
         while let Some((slot, _)) = slots.next_if(|(_, at)| *at == i) {
-            if with_options {
-                let _ = writeln!(out, "            options.write_slot({slot}, &mut cmd);");
-            }
-        }
-        emit(out, std::slice::from_ref(w));
-    }
-    for (slot, _) in slots {
-        if with_options {
             let _ = writeln!(out, "            options.write_slot({slot}, &mut cmd);");
         }
+        let _ = writeln!(out, "            cmd.push_arg({w});");
     }
-    let _ = base;
+    for (slot, _) in slots {
+        let _ = writeln!(out, "            options.write_slot({slot}, &mut cmd);");
+    }
     let _ = writeln!(out, "            self.queue_command(cmd)");
     let _ = writeln!(out, "        }}");
 }
@@ -1076,13 +1067,12 @@ fn write_methods(methods: &[Method]) -> String {
         );
         let _ = writeln!(out, "        ///");
         let _ = writeln!(out, "        /// {}", reply_doc(&m.reply));
-        if let Some((options, _, _)) = &m.options {
+        if m.options.is_some() {
             let _ = writeln!(
                 out,
                 "        /// The optional arguments are in [`{}_with`](Self::{}_with).",
                 m.name, m.name
             );
-            let _ = options;
         }
         signature(&mut out, m, &m.name, false);
         body(&mut out, m, false);

@@ -54,10 +54,10 @@ impl Report {
             "wrong number of arguments",
             "syntax error",
             "unknown command",
+            "unknown subcommand",
         ]
         .iter()
-        .any(|m| lower.contains(m))
-            || lower.contains("unknown subcommand");
+        .any(|m| lower.contains(m));
         if misunderstood {
             self.wrong
                 .push(format!("{command} ({protocol:?}): {message}"));
