@@ -16,7 +16,9 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::handshake::{Handshake, Step};
 use crate::transport::Phase;
-use crate::{Address, ConnectionConfig, Error, HandshakeInfo, Protocol, Result, Stream};
+use crate::{
+    Address, ConnectionConfig, Error, HandshakeInfo, MasterWatch, Protocol, Result, Stream,
+};
 
 /// Opens a connection: the transport, then the handshake, all within the
 /// configured [connect timeout](ConnectionConfig::with_connect_timeout).
@@ -49,15 +51,21 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
     let phase = Phase::new("connect");
     let attempt = async {
         if let Address::Sentinel { sentinels, master } = config.address() {
+            // A watch that follows the master knows of a failover before a
+            // sentinel that did not lead it does, and the old master still
+            // answers as one for seconds after it: go where the watch says.
+            let watched = MasterWatch::existing(config).and_then(|watch| watch.master());
+            if let Some((host, port)) = watched {
+                match connect_node(config, master, host, port, &phase).await {
+                    Ok(conn) => return Ok(conn),
+                    Err(error) => {
+                        tracing::debug!(%error, "the master the sentinels announced did not serve; asking them")
+                    }
+                }
+            }
             phase.set("sentinel");
             let (host, port) = crate::sentinel::master_address(config, sentinels, master).await?;
-            let node = config.clone().with_address(Address::tcp(host, port));
-            phase.set("connect");
-            let stream = Stream::connect_in(&node, &phase).await?;
-            phase.set("handshake");
-            let mut conn = Connection::establish(stream, &node).await?;
-            crate::sentinel::check_role(&mut conn, config, master).await?;
-            return Ok(conn);
+            return connect_node(config, master, host, port, &phase).await;
         }
         let stream = Stream::connect_in(config, &phase).await?;
         phase.set("handshake");
@@ -83,6 +91,26 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
     }
 }
 
+/// Opens a connection to the node a sentinel named, and checks its role.
+async fn connect_node(
+    config: &ConnectionConfig,
+    master: &str,
+    host: String,
+    port: u16,
+    phase: &Phase,
+) -> Result<Connection<Stream>> {
+    let node = config
+        .clone()
+        .with_address(Address::tcp(host.clone(), port));
+    phase.set("connect");
+    let stream = Stream::connect_in(&node, phase).await?;
+    phase.set("handshake");
+    let mut conn = Connection::establish(stream, &node).await?;
+    crate::sentinel::check_role(&mut conn, config, master).await?;
+    conn.node = Some((host, port));
+    Ok(conn)
+}
+
 /// Opens a connection again after one was lost: tries at once, then waits
 /// as the config's [`ReconnectPolicy`](crate::ReconnectPolicy) says after
 /// each failed attempt, and tries until one works or `stop` completes (then `None`). `failed` hears
@@ -100,10 +128,19 @@ pub async fn reconnect(
     let mut attempt: u32 = 0;
     // The first attempt goes at once; the backoff starts after a failure.
     let mut delay = Duration::ZERO;
+    // Behind sentinels, the new master's announcement ends a wait at once.
+    let mut watch = MasterWatch::existing(config);
     loop {
+        let watch = &mut watch;
         let next = pin!(async move {
             if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+                let sleep = pin!(tokio::time::sleep(delay));
+                match watch {
+                    Some(watch) => {
+                        futures_util::future::select(sleep, pin!(watch.changed())).await;
+                    }
+                    None => sleep.await,
+                }
             }
             connect(config).await
         });
@@ -147,6 +184,8 @@ pub struct Connection<S = Stream> {
     handshake: HandshakeInfo,
     /// The stream of replies ended (end of file or an error).
     finished: bool,
+    /// The node a Sentinel address led to, as the sentinels named it.
+    node: Option<(String, u16)>,
 }
 
 /// A [`Connection`] taken apart, to be driven by other code.
@@ -195,6 +234,7 @@ impl<S> Connection<S> {
             decoder: Decoder::with_config(decoder),
             handshake: HandshakeInfo::without_handshake(Protocol::Resp2),
             finished: false,
+            node: None,
         }
     }
 
@@ -206,6 +246,14 @@ impl<S> Connection<S> {
     /// What the handshake negotiated and learned.
     pub fn handshake(&self) -> &HandshakeInfo {
         &self.handshake
+    }
+
+    /// The node a [`Sentinel`](Address::Sentinel) address led to: its host
+    /// and port as the sentinels named them. `None` for other addresses.
+    pub fn node(&self) -> Option<(&str, u16)> {
+        self.node
+            .as_ref()
+            .map(|(host, port)| (host.as_str(), *port))
     }
 
     /// The byte stream.
@@ -241,6 +289,7 @@ impl<S> Connection<S> {
             decoder: parts.decoder,
             handshake: HandshakeInfo::without_handshake(parts.protocol),
             finished: false,
+            node: None,
         }
     }
 }

@@ -32,6 +32,9 @@
 //!   replies, and what it learned.
 //! - [`connect`], [`reconnect`], [`Connection`], [`Parts`] (`connection.rs`):
 //!   the framed connection.
+//! - [`MasterWatch`] (`watch.rs`): a Sentinel-managed master's failovers,
+//!   followed live from the sentinels' announcements (`sentinel.rs` finds
+//!   the master at connect).
 //! - [`io`]: moving bytes between a socket and buffers, for `Connection` and
 //!   for the drivers that take its socket over.
 //!
@@ -73,6 +76,7 @@ mod sentinel;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
+mod watch;
 
 pub use crate::config::{Address, ConnectionConfig, PemSource, Protocol};
 pub use crate::connection::{connect, reconnect, Connection, Parts};
@@ -80,3 +84,4 @@ pub use crate::error::{ClusterError, ConfigError, Error, Result};
 pub use crate::handshake::HandshakeInfo;
 pub use crate::reconnect::{jitter_seed, Jitter, ReconnectPolicy};
 pub use crate::transport::Stream;
+pub use crate::watch::MasterWatch;

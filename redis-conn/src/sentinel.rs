@@ -43,15 +43,7 @@ async fn ask(
     port: u16,
     master: &str,
 ) -> Result<Option<(String, u16)>> {
-    let mut sentinel = ConnectionConfig::new(Address::tcp(host, port))
-        .with_protocol(Protocol::Resp2)
-        .with_connect_timeout(config.connect_timeout());
-    if let Some(password) = config.sentinel_password() {
-        sentinel = sentinel.with_password(password);
-        if let Some(user) = config.sentinel_username() {
-            sentinel = sentinel.with_username(user);
-        }
-    }
+    let sentinel = sentinel_config(config, host, port);
     let stream = Stream::connect(&sentinel).await?;
     let mut conn = Connection::establish(stream, &sentinel).await?;
     if config.sentinel_replica() {
@@ -70,6 +62,25 @@ async fn ask(
         )),
         None => None,
     })
+}
+
+/// How to reach the sentinel on `host` and `port` of `config`'s address:
+/// RESP2, with the sentinels' credentials and `config`'s connect timeout.
+pub(crate) fn sentinel_config(
+    config: &ConnectionConfig,
+    host: &str,
+    port: u16,
+) -> ConnectionConfig {
+    let mut sentinel = ConnectionConfig::new(Address::tcp(host, port))
+        .with_protocol(Protocol::Resp2)
+        .with_connect_timeout(config.connect_timeout());
+    if let Some(password) = config.sentinel_password() {
+        sentinel = sentinel.with_password(password);
+        if let Some(user) = config.sentinel_username() {
+            sentinel = sentinel.with_username(user);
+        }
+    }
+    sentinel
 }
 
 /// A replica the sentinel considers healthy (no `s_down`, `o_down` or

@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use redis_conn::io::ReadRoom;
-use redis_conn::{Connection, ConnectionConfig, Error, Stream};
+use redis_conn::{Connection, ConnectionConfig, Error, MasterWatch, Stream};
 use resp::{Decoder, Value};
 use tokio::time::{Instant, Sleep};
 
@@ -38,16 +38,48 @@ pub(crate) fn spawn(shared: Arc<Shared>, config: ConnectionConfig, conn: Connect
 /// config's policy says.
 async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Stream>) {
     let policy = config.reconnect();
+    let follows_master = matches!(config.address(), redis_conn::Address::Sentinel { .. })
+        && !config.sentinel_replica();
+    // Behind sentinels, their announcements say when to hold commands back
+    // and where to move.
+    let mut watch = if follows_master {
+        MasterWatch::follow(&config)
+    } else {
+        None
+    };
     loop {
         shared.set_connected();
-        let follows_master = matches!(config.address(), redis_conn::Address::Sentinel { .. })
-            && !config.sentinel_replica();
-        let reason = match Io::new(shared, conn, follows_master).run().await {
+        let node = conn.node().map(|(host, port)| (host.to_owned(), port));
+        let reason = match Io::new(shared, conn, follows_master, watch.as_mut(), node)
+            .run()
+            .await
+        {
             Ending::Shutdown => {
                 tracing::debug!("connection closed: every handle is gone");
                 return;
             }
             Ending::Lost(reason) => Arc::new(reason),
+            Ending::Moved(reason) => {
+                let reason = Arc::new(reason);
+                shared.moved(&reason);
+                if !policy.is_enabled() {
+                    // An exclusive connection cannot take its state along:
+                    // it ends, and what it held back fails.
+                    shared.set_disconnected(reason, true);
+                    return;
+                }
+                tracing::info!(%reason, "moving to the new master");
+                let started = Instant::now();
+                // Nothing failed and nothing is in flight: what was held
+                // back stays queued and goes to the new master.
+                conn = match reconnect(shared, &config).await {
+                    Some(conn) => conn,
+                    None => return,
+                };
+                shared.count_reconnect();
+                tracing::info!(after = ?started.elapsed(), "moved to the new master");
+                continue;
+            }
         };
         if !policy.is_enabled() {
             tracing::warn!(error = %reason, "connection lost; reconnecting is off");
@@ -105,6 +137,9 @@ enum Ending {
     Shutdown,
     /// The connection broke; everything in flight was failed with this.
     Lost(Error),
+    /// The sentinels named a new master and everything in flight was
+    /// answered: the connection must move, failing nothing.
+    Moved(Error),
 }
 
 /// The I/O loop of one connection.
@@ -134,11 +169,34 @@ struct Io<'a> {
     buffered: bool,
     /// How much room to keep free before each read.
     room: ReadRoom,
+    /// The sentinels' view of the master, when the connection follows one.
+    watch: Option<&'a mut MasterWatch>,
+    /// The node the connection reached through the sentinels.
+    node: Option<(String, u16)>,
+    /// A failover of this node is under way: new commands wait.
+    holding: bool,
+    /// The sentinels named another master: once what is in flight is
+    /// answered, the connection moves there.
+    moving: Option<(String, u16)>,
+    /// When the next held command's time runs out.
+    hold_timer: Pin<Box<Sleep>>,
 }
 
 impl<'a> Io<'a> {
-    fn new(shared: &'a Shared, conn: Connection<Stream>, follows_master: bool) -> Io<'a> {
+    fn new(
+        shared: &'a Shared,
+        conn: Connection<Stream>,
+        follows_master: bool,
+        watch: Option<&'a mut MasterWatch>,
+        node: Option<(String, u16)>,
+    ) -> Io<'a> {
         let parts = conn.into_parts();
+        // A connection made while a failover of its node is under way holds
+        // from the start. It moves only when the view changes: had the
+        // master the view names served, the connect would have gone there.
+        let holding = watch.as_ref().is_some_and(|watch| {
+            watch.is_failing_over() && (node.is_none() || watch.master() == node)
+        });
         Io {
             shared,
             stream: parts.stream,
@@ -155,6 +213,11 @@ impl<'a> Io<'a> {
             delivered: false,
             buffered: false,
             room: ReadRoom::default(),
+            watch,
+            node,
+            holding,
+            moving: None,
+            hold_timer: Box::pin(tokio::time::sleep_until(Instant::now())),
         }
     }
 
@@ -170,7 +233,7 @@ impl<'a> Io<'a> {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
         loop {
-            let mut progress = false;
+            let mut progress = self.poll_master(cx);
             if self.write_buf.is_empty() {
                 if self.delivered {
                     // Let the callers just woken run first: what they send
@@ -179,7 +242,11 @@ impl<'a> Io<'a> {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                progress |= self.take(cx);
+                if self.holding || self.moving.is_some() {
+                    self.expire_held(cx);
+                } else {
+                    progress |= self.take(cx);
+                }
             }
             match self.poll_write(cx) {
                 Poll::Ready(Ok(wrote)) => progress |= wrote,
@@ -196,6 +263,22 @@ impl<'a> Io<'a> {
                 Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
                 Poll::Pending => {}
             }
+            if let Some((host, port)) = &self.moving {
+                if self.write_buf.is_empty() && !self.buffered {
+                    let reason = Error::from(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        format!("the sentinels named a new master, {host}:{port}"),
+                    ));
+                    if self.queue.is_empty() {
+                        return Poll::Ready(Ending::Moved(reason));
+                    }
+                    // A command that blocks forever would keep the
+                    // connection on the old master forever.
+                    if self.queue.waits_forever() {
+                        return Poll::Ready(Ending::Lost(reason));
+                    }
+                }
+            }
             // With every handle gone, what is still queued is written and
             // its replies awaited (callers may still hold them), but a
             // command that blocks forever would hold the socket forever:
@@ -209,6 +292,54 @@ impl<'a> Io<'a> {
             }
             if !progress {
                 return Poll::Pending;
+            }
+        }
+    }
+
+    /// Follows the sentinels' view of the master: holds new commands back
+    /// while a failover of this node is under way, and decides to move when
+    /// they name another master. True when the view changed.
+    fn poll_master(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(watch) = self.watch.as_deref_mut() else {
+            return false;
+        };
+        let mut changed = false;
+        while watch.poll_changed(cx).is_ready() {
+            changed = true;
+        }
+        if !changed {
+            return false;
+        }
+        let master = watch.master();
+        let on_master = self.node.is_none() || master.is_none() || master == self.node;
+        let holding = watch.is_failing_over() && on_master;
+        if holding != self.holding {
+            if holding {
+                tracing::info!("a failover of the master started; holding new commands back");
+            } else {
+                tracing::info!("the failover ended; sending what was held back");
+            }
+            self.holding = holding;
+        }
+        if !on_master && self.moving.is_none() {
+            tracing::info!(
+                master = ?master,
+                "the sentinels named a new master; moving once what is in flight is answered"
+            );
+            self.moving = master;
+        }
+        true
+    }
+
+    /// While commands are held back, fails those whose time ran out.
+    fn expire_held(&mut self, cx: &mut Context<'_>) {
+        loop {
+            let Some(next) = self.shared.expire_queued(Instant::now(), cx.waker()) else {
+                return;
+            };
+            self.hold_timer.as_mut().reset(next);
+            if self.hold_timer.as_mut().poll(cx).is_pending() {
+                return;
             }
         }
     }

@@ -250,6 +250,14 @@ impl Shared {
         self.up.load(Ordering::Acquire)
     }
 
+    /// The connection moves to a new master: blocking exchanges under way
+    /// on the old one fail with `reason`, and idle lanes to it close.
+    pub(crate) fn moved(&self, reason: &Arc<Error>) {
+        if let Some(lanes) = &self.lanes {
+            lanes.lost(reason);
+        }
+    }
+
     /// The connection is down for `reason`. Commands not yet taken wait for
     /// the reconnect, or with `fail_fast` fail now, as new ones will until it
     /// is back. With `for_good`, it never comes back.

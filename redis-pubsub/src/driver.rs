@@ -9,7 +9,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use redis_conn::io::ReadRoom;
-use redis_conn::{Connection, ConnectionConfig, Error, Stream};
+use redis_conn::{Connection, ConnectionConfig, Error, MasterWatch, Stream};
 use resp::Decoder;
 use tokio::time::{Instant, Sleep};
 
@@ -32,8 +32,12 @@ pub(crate) fn spawn(shared: Arc<Shared>, config: ConnectionConfig, conn: Connect
 /// the config's policy says.
 async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Stream>) {
     let policy = config.reconnect();
+    // Behind sentinels, their announcement of a new master moves the
+    // subscriptions there at once: publishers follow the master too.
+    let mut watch = MasterWatch::follow(&config);
     loop {
-        let reason = match Io::new(shared, conn).run().await {
+        let node = conn.node().map(|(host, port)| (host.to_owned(), port));
+        let reason = match Io::new(shared, conn, watch.as_mut(), node).run().await {
             Ending::Shutdown => {
                 tracing::debug!("every handle and subscription is gone; closing the connection");
                 return;
@@ -104,10 +108,19 @@ struct Io<'a> {
     /// Since when the oldest command written has waited for an answer (or
     /// since the last answer to it): `None` when nothing is owed.
     owed_since: Option<Instant>,
+    /// The sentinels' view of the master, when the connection follows one.
+    watch: Option<&'a mut MasterWatch>,
+    /// The node the connection reached through the sentinels.
+    node: Option<(String, u16)>,
 }
 
 impl<'a> Io<'a> {
-    fn new(shared: &'a Shared, conn: Connection<Stream>) -> Io<'a> {
+    fn new(
+        shared: &'a Shared,
+        conn: Connection<Stream>,
+        watch: Option<&'a mut MasterWatch>,
+        node: Option<(String, u16)>,
+    ) -> Io<'a> {
         let parts = conn.into_parts();
         let now = Instant::now();
         Io {
@@ -124,6 +137,8 @@ impl<'a> Io<'a> {
             timer_at: None,
             last_read: now,
             owed_since: None,
+            watch,
+            node,
         }
     }
 
@@ -138,6 +153,9 @@ impl<'a> Io<'a> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
         loop {
             let now = Instant::now();
+            if let Some(moved) = self.poll_master(cx) {
+                return Poll::Ready(Ending::Lost(moved));
+            }
             let mut progress = false;
             if self.write_buf.is_empty() {
                 match self.shared.take_work(&mut self.write_buf, cx.waker()) {
@@ -168,6 +186,26 @@ impl<'a> Io<'a> {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// Why the connection must move: the sentinels named a master other
+    /// than the node it is on. Messages published on the new master never
+    /// reach the old one.
+    fn poll_master(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let watch = self.watch.as_deref_mut()?;
+        let mut changed = false;
+        while watch.poll_changed(cx).is_ready() {
+            changed = true;
+        }
+        let master = watch.master();
+        if !changed || self.node.is_none() || master.is_none() || master == self.node {
+            return None;
+        }
+        let (host, port) = master?;
+        Some(Error::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            format!("the sentinels named a new master, {host}:{port}"),
+        )))
     }
 
     /// Writes as much as the socket takes. `Ok(true)` when everything went

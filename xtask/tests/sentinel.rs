@@ -87,6 +87,8 @@ fn failover_swaps_master_and_replica() {
         request(&mut connect_to(setup.master()), "SET k v").unwrap(),
         "+OK"
     );
+    // The sentinels themselves make the old master a replica, seconds later.
+    setup.wait_for_master(old_replica).unwrap();
     assert!(request(&mut connect_to(setup.replica()), "SET k v")
         .unwrap()
         .starts_with("-READONLY"));
