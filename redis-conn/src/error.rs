@@ -547,9 +547,7 @@ mod tests {
         );
         assert!(wrapped.is_auth() && wrapped.is_connection());
         assert_eq!(wrapped.server_code(), Some("WRONGPASS"));
-        let timeout = Error::Connection(Arc::new(Error::Connection(Arc::new(timeout(
-            "response",
-        )))));
+        let timeout = Error::Connection(Arc::new(Error::Connection(Arc::new(timeout("response")))));
         assert_eq!(
             timeout.to_string(),
             "connection unavailable: connection unavailable: response timed out"
@@ -600,7 +598,9 @@ mod tests {
     fn messages_say_where_what_and_how_long() {
         let refused = Error::Connect {
             address: Address::tcp("10.0.0.7", 6380),
-            source: Arc::new(Error::from(io::Error::from(io::ErrorKind::ConnectionRefused))),
+            source: Arc::new(Error::from(io::Error::from(
+                io::ErrorKind::ConnectionRefused,
+            ))),
         };
         assert!(refused.is_connection() && !refused.is_timeout());
         assert!(matches!(refused.root(), Error::Io(_)));
@@ -672,7 +672,9 @@ mod tests {
             ),
             "{extra}"
         );
-        let e = Error::Auth(resp::ServerError::new(&b"NOAUTH Authentication required."[..]));
+        let e = Error::Auth(resp::ServerError::new(
+            &b"NOAUTH Authentication required."[..],
+        ));
         assert_eq!(e.server_code(), Some("NOAUTH"));
         let e = Error::credentials("token service unreachable");
         assert!(e.is_auth() && !e.is_connection());

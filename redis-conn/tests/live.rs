@@ -431,7 +431,11 @@ mod tls {
         assert!(e.to_string().contains("certificate"), "{e}");
         // The system roots do not know the test CA.
         let url = format!("rediss://:pw@127.0.0.1:{}", server.tls_port().unwrap());
-        match redis_conn::connect(&url.parse().unwrap()).await.as_ref().map_err(Error::root) {
+        match redis_conn::connect(&url.parse().unwrap())
+            .await
+            .as_ref()
+            .map_err(Error::root)
+        {
             Err(Error::Io(e)) => assert!(e.to_string().contains("certificate"), "{e}"),
             Err(Error::Config(redis_conn::ConfigError::NoRootCertificates)) => {}
             other => panic!("{other:?}"),

@@ -337,7 +337,7 @@ impl<'a> Io<'a> {
         self.timer_at = None;
         if self.queue.expire(Instant::now()) {
             tracing::warn!("no reply within the response timeout; presuming the server gone");
-            return Poll::Ready(Err(Error::Timeout("response")));
+            return Poll::Ready(Err(self.queue.silence()));
         }
         Poll::Ready(Ok(()))
     }

@@ -282,9 +282,17 @@ impl Shared {
         let due = |r: &Request| r.deadline().is_some_and(|d| d <= now);
         let mut expired = Vec::new();
         if inner.requests.iter().any(due) {
-            let reason = match &inner.state {
-                State::Disconnected(reason) => Error::Connection(reason.clone()),
-                _ => Error::Timeout("response"),
+            let lost = match &inner.state {
+                State::Disconnected(reason) => Some(reason.clone()),
+                _ => None,
+            };
+            let reason = |r: &Request| match &lost {
+                Some(reason) => Error::Connection(reason.clone()),
+                None => Error::Timeout {
+                    what: "response",
+                    command: Some(r.command),
+                    limit: r.timeout,
+                },
             };
             // Rebuild the bytes without the expired requests' commands.
             let Inner {
@@ -300,7 +308,8 @@ impl Shared {
                 at += request.len;
                 if due(&request) {
                     *commands = commands.saturating_sub(request.replies as u64);
-                    expired.push((request, reason.clone()));
+                    let error = reason(&request);
+                    expired.push((request, error));
                 } else {
                     out.extend_from_slice(bytes);
                     requests.push(request);

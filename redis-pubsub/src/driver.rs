@@ -248,7 +248,11 @@ impl<'a> Io<'a> {
         self.timer_at = None;
         if self.owed_since.is_some() {
             tracing::warn!("no answer within the response timeout; presuming the server gone");
-            return Poll::Ready(Err(Error::Timeout("response")));
+            return Poll::Ready(Err(Error::Timeout {
+                what: "response",
+                command: None,
+                limit: Some(options.response_timeout()),
+            }));
         }
         tracing::trace!("quiet connection; sending PING");
         self.shared.write_ping(&mut self.write_buf);
