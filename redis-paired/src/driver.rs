@@ -8,12 +8,13 @@ use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use redis_conn::io::ReadRoom;
-use redis_conn::{Connection, ConnectionConfig, Error, Stream};
+use redis_conn::{CommandName, Connection, ConnectionConfig, Error, Reauth, Stream};
 use resp::{Decoder, Value};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
 use crate::queue::{Completion, Queue, Request, Unsolicited};
-use crate::shared::{Shared, Taken};
+use crate::shared::{Encoded, Shared, Taken};
 
 /// Replies are handed out in this many shares of those in flight, the
 /// callers of each share sending again before the next is handed out, so
@@ -42,7 +43,7 @@ async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Str
         shared.set_connected();
         let follows_master = matches!(config.address(), redis_conn::Address::Sentinel { .. })
             && !config.sentinel_replica();
-        let reason = match Io::new(shared, conn, follows_master).run().await {
+        let reason = match Io::new(shared, &config, conn, follows_master).run().await {
             Ending::Shutdown => {
                 tracing::debug!("connection closed: every handle is gone");
                 return;
@@ -134,10 +135,23 @@ struct Io<'a> {
     buffered: bool,
     /// How much room to keep free before each read.
     room: ReadRoom,
+    /// Renews expiring credentials with an `AUTH` of the driver's own, in
+    /// order with the callers' commands; `None` on an exclusive connection,
+    /// where it could land inside its user's `MULTI`.
+    reauth: Option<Reauth>,
+    /// The reply to that `AUTH`, which the driver takes itself.
+    reauth_reply: Option<oneshot::Receiver<Result<Value, Error>>>,
 }
 
 impl<'a> Io<'a> {
-    fn new(shared: &'a Shared, conn: Connection<Stream>, follows_master: bool) -> Io<'a> {
+    fn new(
+        shared: &'a Shared,
+        config: &ConnectionConfig,
+        conn: Connection<Stream>,
+        follows_master: bool,
+    ) -> Io<'a> {
+        let reauth = Some(Reauth::new(config, conn.handshake()))
+            .filter(|reauth| reauth.is_active() && !shared.exclusive);
         let parts = conn.into_parts();
         Io {
             shared,
@@ -155,6 +169,8 @@ impl<'a> Io<'a> {
             delivered: false,
             buffered: false,
             room: ReadRoom::default(),
+            reauth,
+            reauth_reply: None,
         }
     }
 
@@ -195,6 +211,9 @@ impl<'a> Io<'a> {
                 Poll::Ready(Ok(())) => progress = true,
                 Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
                 Poll::Pending => {}
+            }
+            if !self.closing {
+                progress |= self.poll_reauth(cx);
             }
             // With every handle gone, what is still queued is written and
             // its replies awaited (callers may still hold them), but a
@@ -314,6 +333,55 @@ impl<'a> Io<'a> {
             return Poll::Ready(Err(Error::Server(reply)));
         }
         Poll::Ready(result)
+    }
+
+    /// Takes the reply to the driver's own `AUTH`, and queues the next when
+    /// the credentials are due for renewal: like any request, so it goes
+    /// out in order and no caller's reply shifts. A failure is the renewal's
+    /// alone (logged and retried); no caller's command fails for it. True
+    /// when something happened.
+    fn poll_reauth(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(reauth) = &mut self.reauth else {
+            return false;
+        };
+        let mut progress = false;
+        if let Some(rx) = &mut self.reauth_reply {
+            let Poll::Ready(reply) = Pin::new(rx).poll(cx) else {
+                return false;
+            };
+            self.reauth_reply = None;
+            reauth.answered(match reply {
+                Ok(Ok(Value::Error(text) | Value::BlobError(text))) => {
+                    Err(Error::Auth(resp::ServerError::new(text)))
+                }
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(Error::Closed),
+            });
+            progress = true;
+        }
+        let Poll::Ready(mut auth) = reauth.poll_auth(cx) else {
+            return progress;
+        };
+        let (tx, rx) = oneshot::channel();
+        let request = Request {
+            tx: Some(tx),
+            replies: 1,
+            batch: false,
+            timeout: Some(self.shared.options.response_timeout()),
+            from_front: false,
+            called: Instant::now(),
+            len: 0,
+            command: CommandName::new(b"AUTH"),
+        };
+        match self
+            .shared
+            .enqueue(Encoded::Slice(auth.encoded()), 1, request)
+        {
+            Ok(()) => self.reauth_reply = Some(rx),
+            Err(error) => reauth.answered(Err(error)),
+        }
+        true
     }
 
     /// Fails requests whose replies are overdue. An overdue oldest request

@@ -80,7 +80,9 @@ impl State {
     fn check(&self, fail_fast: bool) -> Result<(), Error> {
         match self {
             State::Connected => Ok(()),
-            State::Disconnected(_) if !fail_fast => Ok(()),
+            // A reconnect refused for its credentials does not come right
+            // by waiting: callers hear of it at once.
+            State::Disconnected(reason) if !fail_fast && !reason.is_auth() => Ok(()),
             State::Disconnected(reason) | State::Closed(Some(reason)) => {
                 Err(Error::Connection(reason.clone()))
             }
@@ -327,10 +329,19 @@ impl Shared {
         next
     }
 
-    /// While reconnecting: the latest reason commands are refused.
+    /// While reconnecting: the latest reason commands are refused. When
+    /// the server refused the credentials, the commands waiting for the
+    /// reconnect fail at once with it, as new ones do until a reconnect
+    /// succeeds: waiting would only end in the same error, later.
     pub(crate) fn set_reason(&self, reason: Arc<Error>) {
         let mut inner = self.lock();
         if let State::Disconnected(_) = inner.state {
+            if reason.is_auth() {
+                drop(inner);
+                let error = Error::Connection(reason.clone());
+                self.fail_queued(State::Disconnected(reason), &error);
+                return;
+            }
             inner.state = State::Disconnected(reason);
         }
     }
