@@ -9,7 +9,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use redis_conn::io::ReadRoom;
-use redis_conn::{Connection, ConnectionConfig, Error, Stream};
+use redis_conn::{Connection, ConnectionConfig, Error, Protocol, Reauth, Stream};
 use resp::Decoder;
 use tokio::time::{Instant, Sleep};
 
@@ -33,7 +33,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, config: ConnectionConfig, conn: Connect
 async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Stream>) {
     let policy = config.reconnect();
     loop {
-        let reason = match Io::new(shared, conn).run().await {
+        let reason = match Io::new(shared, &config, conn).run().await {
             Ending::Shutdown => {
                 tracing::debug!("every handle and subscription is gone; closing the connection");
                 return;
@@ -104,10 +104,25 @@ struct Io<'a> {
     /// Since when the oldest command written has waited for an answer (or
     /// since the last answer to it): `None` when nothing is owed.
     owed_since: Option<Instant>,
+    /// Renews expiring credentials with `AUTH` on the live connection
+    /// (RESP3 only).
+    reauth: Option<Reauth>,
 }
 
 impl<'a> Io<'a> {
-    fn new(shared: &'a Shared, conn: Connection<Stream>) -> Io<'a> {
+    fn new(shared: &'a Shared, config: &ConnectionConfig, conn: Connection<Stream>) -> Io<'a> {
+        let reauth = Some(Reauth::new(config, conn.handshake())).filter(Reauth::is_active);
+        // "only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are
+        // allowed in this context" (Redis, to AUTH on a subscribed RESP2
+        // connection): there, the credentials are renewed at the next
+        // reconnect only.
+        let reauth = match reauth {
+            Some(_) if conn.protocol() == Protocol::Resp2 => {
+                tracing::debug!("expiring credentials on a RESP2 pub/sub connection: renewed at the next reconnect only");
+                None
+            }
+            reauth => reauth,
+        };
         let parts = conn.into_parts();
         let now = Instant::now();
         Io {
@@ -124,6 +139,7 @@ impl<'a> Io<'a> {
             timer_at: None,
             last_read: now,
             owed_since: None,
+            reauth,
         }
     }
 
@@ -163,6 +179,15 @@ impl<'a> Io<'a> {
                 Poll::Ready(Ok(())) => progress = true,
                 Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
                 Poll::Pending => {}
+            }
+            if let Some(reauth) = &mut self.reauth {
+                if let Poll::Ready(mut auth) = reauth.poll_auth(cx) {
+                    // In turn with the (un)subscribe commands; its answer
+                    // comes back through the table.
+                    self.shared.write_auth(&mut self.write_buf, &mut auth);
+                    self.owed_since.get_or_insert(now);
+                    progress = true;
+                }
             }
             if !progress {
                 return Poll::Pending;
@@ -215,6 +240,9 @@ impl<'a> Io<'a> {
             return result;
         }
         let batch = self.shared.receive(&mut self.frames, &mut self.wakes);
+        if let (Some(reauth), Some(answer)) = (&mut self.reauth, batch.auth) {
+            reauth.answered(answer.map_err(Error::Auth));
+        }
         if batch.answered {
             self.owed_since = self.shared.is_awaiting_replies().then_some(now);
         }
