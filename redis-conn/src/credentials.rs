@@ -24,7 +24,7 @@ use crate::{ConnectionConfig, HandshakeInfo, Result};
 /// use std::time::Duration;
 /// use redis_conn::Credentials;
 ///
-/// let token = Credentials::new(Some("app"), "eyJ0eXAi...").with_lifetime(Duration::from_secs(900));
+/// let token = Credentials::new("app", "eyJ0eXAi...").with_lifetime(Duration::from_secs(900));
 /// assert_eq!(token.username(), Some("app"));
 /// assert!(token.expires_at().is_some());
 /// assert!(!format!("{token:?}").contains("eyJ0eXAi"));
@@ -37,11 +37,20 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Credentials for `username` (`None`: the `default` user, or the user
-    /// name of the [`ConnectionConfig`]) that do not expire.
-    pub fn new(username: Option<impl Into<String>>, password: impl Into<String>) -> Credentials {
+    /// Credentials of the ACL user `username` that do not expire.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Credentials {
         Credentials {
-            username: username.map(Into::into),
+            username: Some(username.into()),
+            password: password.into(),
+            expires_at: None,
+        }
+    }
+
+    /// A password without a user name, that does not expire: for the user
+    /// name of the [`ConnectionConfig`], or the `default` user.
+    pub fn from_password(password: impl Into<String>) -> Credentials {
+        Credentials {
+            username: None,
             password: password.into(),
             expires_at: None,
         }
@@ -119,7 +128,7 @@ pub type CredentialsFuture<'a> = Pin<Box<dyn Future<Output = Result<Credentials>
 /// # fn fetch_token() -> Result<String, std::io::Error> { Ok("token".into()) }
 /// let provider = || async {
 ///     let token = fetch_token().map_err(redis_conn::Error::credentials)?;
-///     Ok(Credentials::new(Some("app"), token).with_lifetime(Duration::from_secs(900)))
+///     Ok(Credentials::new("app", token).with_lifetime(Duration::from_secs(900)))
 /// };
 /// let config = "redis://cache.internal:6379"
 ///     .parse::<ConnectionConfig>()?
@@ -313,14 +322,14 @@ mod tests {
 
     #[test]
     fn the_password_never_shows() {
-        let c = Credentials::new(Some("u"), "hunter2").with_lifetime(Duration::from_secs(1));
+        let c = Credentials::new("u", "hunter2").with_lifetime(Duration::from_secs(1));
         let shown = format!("{c:?} {c:#?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
         let auth = auth_command(&c);
         assert!(!format!("{auth:?}").contains("hunter2"));
         assert_eq!(auth, resp::cmd!("AUTH", "u", "hunter2"));
-        let no_user = Credentials::new(None::<String>, "pw");
+        let no_user = Credentials::from_password("pw");
         assert_eq!(auth_command(&no_user), resp::cmd!("AUTH", "pw"));
         assert_eq!(no_user.expires_at(), None);
     }
@@ -336,8 +345,7 @@ mod tests {
                 if n == 1 {
                     return Err(crate::Error::credentials("token service down"));
                 }
-                Ok(Credentials::new(Some("u"), format!("t{n}"))
-                    .with_lifetime(Duration::from_secs(10)))
+                Ok(Credentials::new("u", format!("t{n}")).with_lifetime(Duration::from_secs(10)))
             }
         };
         let config = ConnectionConfig::new(crate::Address::tcp("h", 1))
@@ -381,7 +389,7 @@ mod tests {
         info.credentials_expire_at = Some(Instant::now());
         let plain = ConnectionConfig::new(crate::Address::tcp("h", 1)).with_password("pw");
         assert!(!Reauth::new(&plain, &info).is_active());
-        let provider = || async { Ok(Credentials::new(None::<String>, "pw")) };
+        let provider = || async { Ok(Credentials::from_password("pw")) };
         let config = plain.with_credentials_provider(Arc::new(provider));
         let info = HandshakeInfo::without_handshake(crate::Protocol::Resp3);
         assert!(!Reauth::new(&config, &info).is_active());

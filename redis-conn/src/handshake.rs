@@ -420,6 +420,37 @@ mod tests {
     }
 
     #[test]
+    fn credentials_from_a_provider_replace_the_configs() {
+        let config = base().with_username("cfg").with_password("old");
+        let token = Credentials::new("app", "token");
+        let mut hs = Handshake::new(&config, Some(&token));
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[resp::cmd!("HELLO", 3, "AUTH", "app", "token")])
+        );
+        // Without a user name, the config's; on RESP2, AUTH.
+        let config = config.with_protocol(Protocol::Resp2);
+        let password = Credentials::from_password("token");
+        let mut hs = Handshake::new(&config, Some(&password));
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[resp::cmd!("AUTH", "cfg", "token")])
+        );
+        // A provider's password answers NOAUTH with a fallback, as the
+        // config's does.
+        let config = base();
+        let mut hs = Handshake::new(&config, Some(&password));
+        sent(hs.start());
+        let fallback = sent(
+            hs.receive(err(
+                "NOAUTH HELLO must be called with the client already authenticated",
+            ))
+            .unwrap(),
+        );
+        assert_eq!(fallback, wire(&[resp::cmd!("AUTH", "token")]));
+    }
+
+    #[test]
     fn resp3_without_options_is_a_bare_hello() {
         let config = base();
         let mut hs = Handshake::new(&config, None);

@@ -223,9 +223,7 @@ async fn a_credentials_provider_is_asked_at_every_handshake() {
         move || {
             asked.fetch_add(1, Ordering::SeqCst);
             let password = password.lock().unwrap().clone();
-            async move {
-                Ok(Credentials::new(Some("app"), password).with_lifetime(Duration::from_secs(60)))
-            }
+            async move { Ok(Credentials::new("app", password).with_lifetime(Duration::from_secs(60))) }
         }
     };
     // The URL's password is not used once a provider is set.

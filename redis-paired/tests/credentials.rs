@@ -51,7 +51,7 @@ impl Provider {
         let this = self.clone();
         let provider = move || {
             this.asked.fetch_add(1, Ordering::SeqCst);
-            let credentials = Credentials::new(Some("app"), this.password.lock().unwrap().clone());
+            let credentials = Credentials::new("app", this.password.lock().unwrap().clone());
             let credentials = match this.lifetime {
                 Some(lifetime) => credentials.with_lifetime(lifetime),
                 None => credentials,

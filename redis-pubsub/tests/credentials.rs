@@ -32,7 +32,7 @@ fn config(
 ) -> ConnectionConfig {
     let password = password.clone();
     let provider = move || {
-        let credentials = Credentials::new(Some("app"), password.lock().unwrap().clone())
+        let credentials = Credentials::new("app", password.lock().unwrap().clone())
             .with_lifetime(Duration::from_millis(600));
         async move { Ok(credentials) }
     };
