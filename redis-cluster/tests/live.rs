@@ -173,7 +173,10 @@ async fn cluster_urls_connect() {
     let bad = ClusterConfig::from_urls(["redis://127.0.0.1:1"]).unwrap();
     let err = ClusterConnection::connect(&bad).await.unwrap_err();
     assert!(
-        matches!(err, Error::Io(_) | Error::Connection(_)),
+        matches!(
+            err,
+            Error::Io(_) | Error::Connection(_) | Error::Connect { .. }
+        ),
         "{err:?}"
     );
 }

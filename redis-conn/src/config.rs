@@ -4,11 +4,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use resp::DecoderConfig;
 
-use crate::{ConfigError, Error, ReconnectPolicy, Result};
+use crate::{ConfigError, CredentialsProvider, Error, ReconnectPolicy, Result};
 
 /// Everything needed to open a connection: the address, TLS, credentials,
 /// the database, the protocol, timeouts, decoder limits and the reconnect
@@ -42,6 +43,7 @@ pub struct ConnectionConfig {
     db: u32,
     username: Option<String>,
     password: Option<Secret>,
+    credentials_provider: Option<Provider>,
     client_name: Option<String>,
     read_only: bool,
     sentinel_username: Option<String>,
@@ -126,6 +128,7 @@ impl ConnectionConfig {
             db: 0,
             username: None,
             password: None,
+            credentials_provider: None,
             client_name: None,
             read_only: false,
             sentinel_username: None,
@@ -187,6 +190,18 @@ impl ConnectionConfig {
     /// `default` user (`requirepass`).
     pub fn with_password(mut self, password: impl Into<String>) -> ConnectionConfig {
         self.password = Some(Secret(password.into()));
+        self
+    }
+
+    /// Asks `provider` for the user name and password at every handshake,
+    /// instead of using those of the URL: for passwords that are rotated
+    /// and tokens that expire (see [`CredentialsProvider`]). The user name
+    /// of the config is used when the credentials name none.
+    pub fn with_credentials_provider(
+        mut self,
+        provider: Arc<dyn CredentialsProvider>,
+    ) -> ConnectionConfig {
+        self.credentials_provider = Some(Provider(provider));
         self
     }
 
@@ -305,6 +320,11 @@ impl ConnectionConfig {
         self.password.is_some()
     }
 
+    /// The credentials provider, if one is set.
+    pub fn credentials_provider(&self) -> Option<&Arc<dyn CredentialsProvider>> {
+        self.credentials_provider.as_ref().map(|p| &p.0)
+    }
+
     /// The client name, if any.
     pub fn client_name(&self) -> Option<&str> {
         self.client_name.as_deref()
@@ -398,7 +418,8 @@ impl ConnectionConfig {
 
     /// Checks what the builders cannot: combinations that cannot connect.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if self.username.is_some() && self.password.is_none() {
+        if self.username.is_some() && self.password.is_none() && self.credentials_provider.is_none()
+        {
             return Err(ConfigError::UsernameWithoutPassword);
         }
         if self.tls.enabled {
@@ -589,6 +610,16 @@ impl From<Vec<u8>> for PemSource {
 impl From<&[u8]> for PemSource {
     fn from(pem: &[u8]) -> PemSource {
         PemSource::Bytes(pem.to_vec())
+    }
+}
+
+/// A credentials provider: its `Debug` says only that there is one.
+#[derive(Clone)]
+struct Provider(Arc<dyn CredentialsProvider>);
+
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CredentialsProvider")
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -25,12 +26,16 @@ use crate::{
 ///
 /// The handshake authenticates, selects the database, names the client and
 /// negotiates the protocol, in one round trip when the server speaks RESP3
-/// (see [`HandshakeInfo::round_trips`]). A server that does not answer in
-/// time gives [`Error::Timeout`] naming what it was waiting for:
-/// `"connect"` (resolving the name, the TCP connection), `"tls handshake"`
-/// or `"handshake"` (the server accepted the connection but did not answer
-/// the Redis handshake: a stalled or paused server); rejected
-/// credentials give [`Error::Auth`].
+/// (see [`HandshakeInfo::round_trips`]). A socket that cannot be opened, or
+/// breaks during the handshake, gives [`Error::Connect`] naming the address
+/// around the I/O error. A server that does not answer in time gives
+/// [`Error::Connect`] around an [`Error::Timeout`] naming what it was
+/// waiting for and the limit: `"connect"` (resolving the name, the TCP
+/// connection), `"tls handshake"`, `"credentials"` (the
+/// [credentials provider](ConnectionConfig::with_credentials_provider)) or
+/// `"handshake"` (the server accepted the connection but did not answer
+/// the Redis handshake: a stalled or paused server). Rejected credentials
+/// give [`Error::Auth`], whose message says what to change.
 ///
 /// ```no_run
 /// use futures_util::{SinkExt, StreamExt};
@@ -69,7 +74,9 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
         }
         let stream = Stream::connect_in(config, &phase).await?;
         phase.set("handshake");
-        Connection::establish(stream, config).await
+        Connection::establish_in(stream, config, &phase)
+            .await
+            .map_err(|e| at_address(e, config.address()))
     };
     match tokio::time::timeout(config.connect_timeout(), attempt).await {
         Ok(Ok(conn)) => {
@@ -87,7 +94,26 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
             tracing::debug!(address = %config.address(), error = %e, "connect failed");
             Err(e)
         }
-        Err(_elapsed) => Err(Error::Timeout(phase.get())),
+        Err(_elapsed) => Err(Error::Connect {
+            address: config.address().clone(),
+            source: Arc::new(Error::Timeout {
+                what: phase.get(),
+                command: None,
+                limit: Some(config.connect_timeout()),
+            }),
+        }),
+    }
+}
+
+/// An I/O error while opening a connection, as an [`Error::Connect`] that
+/// names the address; other errors as they are.
+pub(crate) fn at_address(error: Error, address: &Address) -> Error {
+    match error {
+        Error::Io(_) => Error::Connect {
+            address: address.clone(),
+            source: Arc::new(error),
+        },
+        other => other,
     }
 }
 
@@ -105,7 +131,9 @@ async fn connect_node(
     phase.set("connect");
     let stream = Stream::connect_in(&node, phase).await?;
     phase.set("handshake");
-    let mut conn = Connection::establish(stream, &node).await?;
+    let mut conn = Connection::establish_in(stream, &node, phase)
+        .await
+        .map_err(|e| at_address(e, node.address()))?;
     crate::sentinel::check_role(&mut conn, config, master).await?;
     conn.node = Some((host, port));
     Ok(conn)
@@ -300,14 +328,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ///
     /// Bytes the server sends after the handshake replies stay buffered for
     /// the connection to yield.
+    ///
+    /// With a [credentials provider](ConnectionConfig::with_credentials_provider),
+    /// the provider is asked first, and the handshake authenticates with
+    /// what it gives.
     pub async fn establish(stream: S, config: &ConnectionConfig) -> Result<Connection<S>> {
+        Connection::establish_in(stream, config, &Phase::new("handshake")).await
+    }
+
+    /// As [`establish`](Self::establish), saying in `phase` what it is
+    /// doing: `"credentials"` while the provider is asked, then
+    /// `"handshake"`.
+    pub(crate) async fn establish_in(
+        stream: S,
+        config: &ConnectionConfig,
+        phase: &Phase,
+    ) -> Result<Connection<S>> {
         config.validate()?;
+        let credentials = match config.credentials_provider() {
+            Some(provider) => {
+                phase.set("credentials");
+                let credentials = provider.credentials().await?;
+                phase.set("handshake");
+                Some(credentials)
+            }
+            None => None,
+        };
         let mut conn = Connection::new(stream, config.decoder_config());
-        let mut handshake = Handshake::new(config);
+        let mut handshake = Handshake::new(config, credentials.as_ref());
         let mut step = handshake.start();
         loop {
             match step {
-                Step::Done(info) => {
+                Step::Done(mut info) => {
+                    info.credentials_expire_at = credentials.as_ref().and_then(|c| c.expires_at());
                     conn.handshake = info;
                     return Ok(conn);
                 }

@@ -1,8 +1,12 @@
 //! The client error shared by every crate above `resp`, and the configuration
 //! error it wraps.
 
+use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Address;
 
 /// Everything that can go wrong talking to Redis.
 ///
@@ -39,9 +43,24 @@ pub enum Error {
     },
     /// The handshake was rejected because of the credentials: a wrong user
     /// name or password (`WRONGPASS`), or none given to a server that wants
-    /// one (`NOAUTH`).
-    #[error("authentication failed: {0}")]
+    /// one (`NOAUTH`). The message says what to change; the server's own
+    /// reply is the source.
+    #[error("authentication failed: {}", auth_hint(.0))]
     Auth(#[source] resp::ServerError),
+    /// The [`CredentialsProvider`](crate::CredentialsProvider) could not
+    /// give credentials; the source says why. Nothing was sent.
+    #[error("cannot get credentials: {0}")]
+    Credentials(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// A connection to `address` could not be opened: the source says why
+    /// (the I/O error, such as a refused connection, or the timeout).
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// Where the connection was to go.
+        address: Address,
+        /// Why it could not be opened.
+        #[source]
+        source: Arc<Error>,
+    },
     /// The connection is unavailable or was lost; the inner error says why
     /// (for example the I/O error that broke it, or the failed reconnect).
     #[error("connection unavailable: {0}")]
@@ -49,10 +68,19 @@ pub enum Error {
     /// The connection was closed: shut down on purpose, or its driver stopped.
     #[error("connection closed")]
     Closed,
-    /// Something did not finish in time; the field says what (`"connect"`,
-    /// `"response"`, ...).
-    #[error("{0} timed out")]
-    Timeout(&'static str),
+    /// Something did not finish in time: "response to GET timed out after
+    /// 30s".
+    #[error("{}", timeout_text(what, command, limit))]
+    Timeout {
+        /// What did not finish: `"connect"`, `"tls handshake"`,
+        /// `"handshake"`, `"response"`, `"pool checkout"`, ...
+        what: &'static str,
+        /// The command whose reply did not come in time, when a command's
+        /// did not.
+        command: Option<CommandName>,
+        /// The time it was given, when one was.
+        limit: Option<Duration>,
+    },
     /// A bounded queue is full; the request was not queued.
     #[error("queue full: at most {limit} {unit} may wait")]
     Backpressure {
@@ -123,39 +151,175 @@ impl Error {
     /// True when something timed out ([`Error::Timeout`]), also when a
     /// timeout is the reason a connection is unavailable.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.root(), Error::Timeout(_))
+        matches!(self.root(), Error::Timeout { .. })
     }
 
     /// True when the error means the connection cannot be used any more:
-    /// an I/O failure, a lost or unavailable connection, or a closed one.
+    /// an I/O failure, a lost, unavailable or unopened connection, or a
+    /// closed one.
     pub fn is_connection(&self) -> bool {
-        matches!(self, Error::Io(_) | Error::Connection(_) | Error::Closed)
+        matches!(
+            self,
+            Error::Io(_) | Error::Connection(_) | Error::Connect { .. } | Error::Closed
+        )
     }
 
-    /// True when the server rejected the credentials ([`Error::Auth`]), also
-    /// when that is the reason a connection is unavailable (a reconnect whose
-    /// handshake was refused).
+    /// True when authentication failed: the server rejected the credentials
+    /// ([`Error::Auth`]) or the credentials provider gave none
+    /// ([`Error::Credentials`]), also when that is the reason a connection
+    /// is unavailable (a reconnect whose handshake was refused).
     pub fn is_auth(&self) -> bool {
-        matches!(self.root(), Error::Auth(_))
+        matches!(self.root(), Error::Auth(_) | Error::Credentials(_))
     }
 
-    /// The error behind any number of [`Error::Connection`] wrappers: what
-    /// actually went wrong.
+    /// The error behind any number of [`Error::Connection`] and
+    /// [`Error::Connect`] wrappers: what actually went wrong.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use redis_conn::Error;
     ///
-    /// let wrapped = Error::Connection(Arc::new(Error::Timeout("response")));
-    /// assert!(matches!(wrapped.root(), Error::Timeout("response")));
+    /// let timeout = Error::Timeout { what: "response", command: None, limit: None };
+    /// let wrapped = Error::Connection(Arc::new(timeout));
+    /// assert!(matches!(wrapped.root(), Error::Timeout { what: "response", .. }));
     /// assert!(wrapped.is_timeout() && wrapped.is_connection());
     /// ```
     pub fn root(&self) -> &Error {
         let mut error = self;
-        while let Error::Connection(cause) = error {
+        while let Error::Connection(cause) | Error::Connect { source: cause, .. } = error {
             error = cause;
         }
         error
+    }
+
+    /// An [`Error::Credentials`]: what a
+    /// [`CredentialsProvider`](crate::CredentialsProvider) returns when it
+    /// cannot give credentials.
+    pub fn credentials(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Credentials(Arc::from(source.into()))
+    }
+}
+
+/// The name of a command, for an error about it: at most
+/// [`MAX_LEN`](Self::MAX_LEN) bytes of its first word, upper case, without
+/// allocating. Its arguments, which may be secrets, are never kept.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommandName {
+    bytes: [u8; CommandName::MAX_LEN],
+    len: u8,
+}
+
+impl CommandName {
+    /// The longest name kept; longer ones are cut there.
+    pub const MAX_LEN: usize = 23;
+
+    /// The name of the command whose first word is `name`. Bytes that are
+    /// not printable ASCII show as `?`.
+    pub fn new(name: &[u8]) -> CommandName {
+        let mut bytes = [0; CommandName::MAX_LEN];
+        let len = name.len().min(CommandName::MAX_LEN);
+        for (to, from) in bytes.iter_mut().zip(&name[..len]) {
+            *to = if from.is_ascii_graphic() {
+                from.to_ascii_uppercase()
+            } else {
+                b'?'
+            };
+        }
+        CommandName {
+            bytes,
+            // At most MAX_LEN, which fits.
+            len: len as u8,
+        }
+    }
+
+    /// The name, upper case.
+    pub fn as_str(&self) -> &str {
+        // Printable ASCII only (see `new`), so always UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+    }
+}
+
+impl fmt::Display for CommandName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CommandName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// The text of an [`Error::Auth`]: what to change, then the server's reply.
+/// A `NOAUTH` reply talks about the command it refused (`HELLO`, which the
+/// user never sent), so it is replaced, not quoted.
+fn auth_hint(reply: &resp::ServerError) -> AuthHint<'_> {
+    AuthHint(reply)
+}
+
+struct AuthHint<'a>(&'a resp::ServerError);
+
+impl fmt::Display for AuthHint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reply = self.0;
+        match reply.code() {
+            "NOAUTH" => f.write_str(
+                "the server wants a password and none was given (NOAUTH): put it in the url \
+                 (redis://:password@host or redis://user:password@host), or set it with \
+                 ConnectionConfig::with_password",
+            ),
+            "WRONGPASS" => write!(
+                f,
+                "the server refused the user name or password: {reply} \
+                 (check the user and password in the url, or the credentials provider)"
+            ),
+            _ if reply
+                .message()
+                .to_ascii_lowercase()
+                .contains("without any password configured") =>
+            {
+                write!(
+                    f,
+                    "a password was given but the server has none for this user: {reply} \
+                     (remove the password from the url)"
+                )
+            }
+            _ => write!(f, "{reply}"),
+        }
+    }
+}
+
+/// The text of an [`Error::Timeout`].
+fn timeout_text<'a>(
+    what: &'a str,
+    command: &'a Option<CommandName>,
+    limit: &'a Option<Duration>,
+) -> TimeoutText<'a> {
+    TimeoutText {
+        what,
+        command,
+        limit,
+    }
+}
+
+struct TimeoutText<'a> {
+    what: &'a str,
+    command: &'a Option<CommandName>,
+    limit: &'a Option<Duration>,
+}
+
+impl fmt::Display for TimeoutText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.what)?;
+        if let Some(command) = self.command {
+            write!(f, " to {command}")?;
+        }
+        f.write_str(" timed out")?;
+        if let Some(limit) = self.limit {
+            write!(f, " after {limit:?}")?;
+        }
+        Ok(())
     }
 }
 
@@ -313,6 +477,14 @@ impl From<url::ParseError> for ConfigError {
 mod tests {
     use super::*;
 
+    fn timeout(what: &'static str) -> Error {
+        Error::Timeout {
+            what,
+            command: None,
+            limit: None,
+        }
+    }
+
     #[test]
     fn resp_errors_keep_their_meaning() {
         let server = resp::ServerError::new(&b"WRONGTYPE Operation against a key"[..]);
@@ -356,7 +528,7 @@ mod tests {
         assert!(!io.is_timeout());
         assert!(Error::Connection(Arc::new(io.clone())).is_connection());
         assert!(Error::Closed.is_connection());
-        assert!(Error::Timeout("connect").is_timeout());
+        assert!(timeout("connect").is_timeout());
         let auth = Error::Auth(resp::ServerError::new(&b"WRONGPASS invalid"[..]));
         assert!(auth.is_auth());
         assert_eq!(auth.server_code(), Some("WRONGPASS"));
@@ -369,19 +541,25 @@ mod tests {
         let wrapped = Error::Connection(Arc::new(auth));
         assert_eq!(
             wrapped.to_string(),
-            "connection unavailable: authentication failed: WRONGPASS invalid"
+            "connection unavailable: authentication failed: the server refused the user name \
+             or password: WRONGPASS invalid (check the user and password in the url, or the \
+             credentials provider)"
         );
         assert!(wrapped.is_auth() && wrapped.is_connection());
         assert_eq!(wrapped.server_code(), Some("WRONGPASS"));
-        let timeout = Error::Connection(Arc::new(Error::Connection(Arc::new(Error::Timeout(
-            "response",
-        )))));
+        let timeout = Error::Connection(Arc::new(Error::Connection(Arc::new(timeout("response")))));
         assert_eq!(
             timeout.to_string(),
             "connection unavailable: connection unavailable: response timed out"
         );
         assert!(timeout.is_timeout() && !timeout.is_auth());
-        assert!(matches!(timeout.root(), Error::Timeout("response")));
+        assert!(matches!(
+            timeout.root(),
+            Error::Timeout {
+                what: "response",
+                ..
+            }
+        ));
         let io = Error::Connection(Arc::new(Error::from(io::Error::from(
             io::ErrorKind::ConnectionRefused,
         ))));
@@ -395,7 +573,7 @@ mod tests {
             Error::Protocol(resp::Error::MissingCrlf),
             Error::Connection(Arc::new(Error::Closed)),
             Error::Closed,
-            Error::Timeout("connect"),
+            timeout("connect"),
             Error::Backpressure {
                 limit: 3,
                 unit: "requests",
@@ -409,11 +587,113 @@ mod tests {
             assert!(text.starts_with(|c: char| c.is_lowercase()), "{text}");
             assert!(!text.ends_with('.'), "{text}");
         }
-        assert_eq!(Error::Timeout("connect").to_string(), "connect timed out");
+        assert_eq!(timeout("connect").to_string(), "connect timed out");
         assert_eq!(
             Error::Connection(Arc::new(Error::Closed)).to_string(),
             "connection unavailable: connection closed"
         );
+    }
+
+    #[test]
+    fn messages_say_where_what_and_how_long() {
+        let refused = Error::Connect {
+            address: Address::tcp("10.0.0.7", 6380),
+            source: Arc::new(Error::from(io::Error::from(
+                io::ErrorKind::ConnectionRefused,
+            ))),
+        };
+        assert!(refused.is_connection() && !refused.is_timeout());
+        assert!(matches!(refused.root(), Error::Io(_)));
+        assert!(
+            refused
+                .to_string()
+                .starts_with("cannot connect to 10.0.0.7:6380: i/o error: "),
+            "{refused}"
+        );
+        let slow = Error::Connect {
+            address: Address::unix("/run/redis.sock"),
+            source: Arc::new(Error::Timeout {
+                what: "connect",
+                command: None,
+                limit: Some(Duration::from_secs(5)),
+            }),
+        };
+        assert!(slow.is_timeout());
+        assert_eq!(
+            slow.to_string(),
+            "cannot connect to /run/redis.sock: connect timed out after 5s"
+        );
+        let response = Error::Timeout {
+            what: "response",
+            command: Some(CommandName::new(b"hgetall")),
+            limit: Some(Duration::from_millis(1500)),
+        };
+        assert_eq!(
+            response.to_string(),
+            "response to HGETALL timed out after 1.5s"
+        );
+        // A server that closed the connection after a response timeout:
+        // callers see both.
+        assert_eq!(
+            Error::Connection(Arc::new(response)).to_string(),
+            "connection unavailable: response to HGETALL timed out after 1.5s"
+        );
+    }
+
+    #[test]
+    fn auth_errors_say_what_to_change() {
+        let text = |reply: &'static str| {
+            Error::Auth(resp::ServerError::new(reply.as_bytes().to_vec())).to_string()
+        };
+        let noauth = text(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+             select the RESP protocol version at the same time",
+        );
+        assert!(!noauth.contains("HELLO"), "{noauth}");
+        assert_eq!(
+            noauth,
+            "authentication failed: the server wants a password and none was given (NOAUTH): \
+             put it in the url (redis://:password@host or redis://user:password@host), or set \
+             it with ConnectionConfig::with_password"
+        );
+        assert_eq!(
+            text("NOAUTH Authentication required."),
+            noauth,
+            "RESP2's SELECT says the same"
+        );
+        let extra = text(
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        );
+        assert!(
+            extra.starts_with(
+                "authentication failed: a password was given but the server has none for this user"
+            ),
+            "{extra}"
+        );
+        let e = Error::Auth(resp::ServerError::new(
+            &b"NOAUTH Authentication required."[..],
+        ));
+        assert_eq!(e.server_code(), Some("NOAUTH"));
+        let e = Error::credentials("token service unreachable");
+        assert!(e.is_auth() && !e.is_connection());
+        assert_eq!(
+            e.to_string(),
+            "cannot get credentials: token service unreachable"
+        );
+    }
+
+    #[test]
+    fn command_names_are_short_upper_case_and_printable() {
+        assert_eq!(CommandName::new(b"get").as_str(), "GET");
+        assert_eq!(CommandName::new(b"").as_str(), "");
+        assert_eq!(CommandName::new(b"a b\r\n\xff").as_str(), "A?B???");
+        let long = CommandName::new(&[b'x'; 100]);
+        assert_eq!(long.as_str().len(), CommandName::MAX_LEN);
+        assert_eq!(format!("{long:?}"), format!("{:?}", long.as_str()));
+        // Small enough to travel with every request.
+        assert!(std::mem::size_of::<Option<CommandName>>() <= 25);
     }
 
     #[test]

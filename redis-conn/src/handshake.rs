@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use resp::{Command, ServerError, Value};
+use tokio::time::Instant;
 
-use crate::{ConnectionConfig, Error, Protocol, Result};
+use crate::{ConnectionConfig, Credentials, Error, Protocol, Result};
 
 /// What the handshake negotiated and learned about the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,7 @@ pub struct HandshakeInfo {
     server_version: Option<String>,
     connection_id: Option<i64>,
     round_trips: u32,
+    pub(crate) credentials_expire_at: Option<Instant>,
 }
 
 impl HandshakeInfo {
@@ -28,6 +30,7 @@ impl HandshakeInfo {
             server_version: None,
             connection_id: None,
             round_trips: 0,
+            credentials_expire_at: None,
         }
     }
 
@@ -56,6 +59,13 @@ impl HandshakeInfo {
     pub fn round_trips(&self) -> u32 {
         self.round_trips
     }
+
+    /// When the credentials the handshake authenticated with expire, when
+    /// a [`CredentialsProvider`](crate::CredentialsProvider) gave ones that
+    /// do.
+    pub fn credentials_expire_at(&self) -> Option<Instant> {
+        self.credentials_expire_at
+    }
 }
 
 /// The handshake in progress: which replies it waits for, in order.
@@ -67,6 +77,9 @@ impl HandshakeInfo {
 #[derive(Debug)]
 pub(crate) struct Handshake<'a> {
     config: &'a ConnectionConfig,
+    /// The user name, when one is given, and the password to send.
+    username: Option<&'a str>,
+    password: Option<&'a str>,
     /// One entry per command sent and not answered yet, oldest first.
     expect: VecDeque<Expect>,
     info: HandshakeInfo,
@@ -110,9 +123,21 @@ enum Fallback {
 }
 
 impl<'a> Handshake<'a> {
-    pub(crate) fn new(config: &'a ConnectionConfig) -> Handshake<'a> {
+    /// The handshake `config` asks for, authenticating with `credentials`
+    /// (from the config's provider) when given, else with the config's
+    /// user name and password.
+    pub(crate) fn new(
+        config: &'a ConnectionConfig,
+        credentials: Option<&'a Credentials>,
+    ) -> Handshake<'a> {
+        let (username, password) = match credentials {
+            Some(c) => (c.username().or(config.username()), Some(c.password())),
+            None => (config.username(), config.password()),
+        };
         Handshake {
             config,
+            username,
+            password,
             expect: VecDeque::new(),
             info: HandshakeInfo::without_handshake(config.protocol()),
             fallback: Fallback::No,
@@ -131,8 +156,8 @@ impl<'a> Handshake<'a> {
                 // "default" to authenticate against a server that does not use
                 // ACLs, but rather the simpler requirepass mechanism" (HELLO).
                 let mut hello = Command::new("HELLO").arg(3);
-                if let Some(password) = self.config.password() {
-                    let user = self.config.username().unwrap_or("default");
+                if let Some(password) = self.password {
+                    let user = self.username.unwrap_or("default");
                     hello = hello.arg("AUTH").arg(user).arg(password);
                 }
                 if let Some(name) = self.config.client_name() {
@@ -212,7 +237,7 @@ impl<'a> Handshake<'a> {
         e.code() == "NOPROTO"
             || message.contains("unknown command")
             || message.contains("unsupported command")
-            || (e.code() == "NOAUTH" && self.config.password().is_some())
+            || (e.code() == "NOAUTH" && self.password.is_some())
     }
 
     /// Reads the `HELLO` reply: a map of server properties.
@@ -250,9 +275,9 @@ impl<'a> Handshake<'a> {
 
     /// `AUTH`, `SELECT` and `CLIENT SETNAME`, each only when needed.
     fn push_resp2(&mut self, batch: &mut BytesMut) {
-        if let Some(password) = self.config.password() {
+        if let Some(password) = self.password {
             // "AUTH [username] password"
-            let auth = match self.config.username() {
+            let auth = match self.username {
                 Some(user) => Command::new("AUTH").arg(user).arg(password),
                 None => Command::new("AUTH").arg(password),
             };
@@ -370,7 +395,7 @@ mod tests {
     #[test]
     fn read_only_comes_last_in_a_round_trip_of_its_own() {
         let config = base().with_read_only(true);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         assert_eq!(sent(hs.start()), wire(&[resp::cmd!("HELLO", 3)]));
         let readonly = sent(hs.receive(hello_reply(3)).unwrap());
         assert_eq!(readonly, wire(&[resp::cmd!("READONLY")]));
@@ -379,13 +404,13 @@ mod tests {
 
         // RESP2 with nothing else to say: READONLY alone.
         let config = base().with_protocol(Protocol::Resp2).with_read_only(true);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         assert_eq!(sent(hs.start()), wire(&[resp::cmd!("READONLY")]));
         done(hs.receive(ok()).unwrap());
 
         // A server that refuses it (not a cluster node) says so.
         let config = base().with_read_only(true);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         sent(hs.receive(hello_reply(3)).unwrap());
         let e = hs
@@ -395,9 +420,40 @@ mod tests {
     }
 
     #[test]
+    fn credentials_from_a_provider_replace_the_configs() {
+        let config = base().with_username("cfg").with_password("old");
+        let token = Credentials::new("app", "token");
+        let mut hs = Handshake::new(&config, Some(&token));
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[resp::cmd!("HELLO", 3, "AUTH", "app", "token")])
+        );
+        // Without a user name, the config's; on RESP2, AUTH.
+        let config = config.with_protocol(Protocol::Resp2);
+        let password = Credentials::from_password("token");
+        let mut hs = Handshake::new(&config, Some(&password));
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[resp::cmd!("AUTH", "cfg", "token")])
+        );
+        // A provider's password answers NOAUTH with a fallback, as the
+        // config's does.
+        let config = base();
+        let mut hs = Handshake::new(&config, Some(&password));
+        sent(hs.start());
+        let fallback = sent(
+            hs.receive(err(
+                "NOAUTH HELLO must be called with the client already authenticated",
+            ))
+            .unwrap(),
+        );
+        assert_eq!(fallback, wire(&[resp::cmd!("AUTH", "token")]));
+    }
+
+    #[test]
     fn resp3_without_options_is_a_bare_hello() {
         let config = base();
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         assert_eq!(&sent(hs.start())[..], b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
         let info = done(hs.receive(hello_reply(3)).unwrap());
         assert_eq!(info.protocol(), Protocol::Resp3);
@@ -413,7 +469,7 @@ mod tests {
             .with_password("pw")
             .with_client_name("app")
             .with_db(3);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         assert_eq!(
             sent(hs.start()),
             wire(&[
@@ -430,7 +486,7 @@ mod tests {
     #[test]
     fn a_password_alone_authenticates_the_default_user() {
         let config = base().with_password("pw");
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         assert_eq!(
             sent(hs.start()),
             wire(&[resp::cmd!("HELLO", 3, "AUTH", "default", "pw")])
@@ -443,7 +499,7 @@ mod tests {
             .with_password("pw")
             .with_client_name("app")
             .with_db(2);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         let step = hs
             .receive(err(
@@ -472,7 +528,7 @@ mod tests {
     #[test]
     fn echoed_credentials_never_reach_the_error() {
         let config = base().with_password("hunter2");
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         let e = hs
             .receive(err(
@@ -486,7 +542,7 @@ mod tests {
     #[test]
     fn fallback_skips_a_select_that_already_worked() {
         let config = base().with_db(2);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         hs.receive(err("ERR unknown command 'HELLO'")).unwrap();
         // Nothing is left to send: one round trip in all.
@@ -495,7 +551,7 @@ mod tests {
         assert_eq!(info.round_trips(), 1);
 
         let config = base().with_client_name("n");
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         let second = sent(
             hs.receive(err("NOPROTO unsupported protocol version"))
@@ -510,7 +566,7 @@ mod tests {
         // A server that checks authentication before it looks the command
         // up never read the AUTH inside HELLO.
         let config = base().with_password("pw");
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         let second = sent(hs.receive(err("NOAUTH Authentication required.")).unwrap());
         assert_eq!(second, wire(&[resp::cmd!("AUTH", "pw")]));
@@ -537,7 +593,7 @@ mod tests {
             if let Some(password) = password {
                 config = config.with_password(password);
             }
-            let mut hs = Handshake::new(&config);
+            let mut hs = Handshake::new(&config, None);
             sent(hs.start());
             match hs.receive(err(text)) {
                 Err(Error::Auth(e)) => assert_eq!(e.to_string(), text),
@@ -549,7 +605,7 @@ mod tests {
     #[test]
     fn resp2_auth_refused_is_an_auth_error() {
         let config = base().with_password("bad").with_protocol(Protocol::Resp2);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         assert_eq!(sent(hs.start()), wire(&[resp::cmd!("AUTH", "bad")]));
         let e = hs
             .receive(err(
@@ -559,7 +615,7 @@ mod tests {
         assert!(e.is_auth(), "{e:?}");
         // After a refused HELLO too, a refused AUTH is an auth error.
         let config = base().with_password("bad");
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         sent(hs.receive(err("ERR unknown command 'HELLO'")).unwrap());
         let e = hs.receive(err("ERR invalid password")).unwrap_err();
@@ -569,14 +625,14 @@ mod tests {
     #[test]
     fn other_refusals_are_server_errors() {
         let config = base().with_db(99);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         hs.receive(hello_reply(3)).unwrap();
         let e = hs.receive(err("ERR DB index is out of range")).unwrap_err();
         assert_eq!(e.server_code(), Some("ERR"));
         assert!(matches!(e, Error::Server(_)));
 
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         let e = hs
             .receive(err("ERR Syntax error in HELLO option"))
@@ -584,7 +640,7 @@ mod tests {
         assert!(matches!(e, Error::Server(_)), "{e:?}");
 
         // A second refusal of SELECT, after the fallback, is not ignored.
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         hs.receive(err("ERR unknown command 'HELLO'")).unwrap();
         sent(hs.receive(err("ERR DB index is out of range")).unwrap());
@@ -595,7 +651,7 @@ mod tests {
     #[test]
     fn resp2_requested_never_says_hello() {
         let config = base().with_protocol(Protocol::Resp2);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         let info = done(hs.start());
         assert_eq!(info.round_trips(), 0);
         assert_eq!(info.protocol(), Protocol::Resp2);
@@ -606,7 +662,7 @@ mod tests {
             .with_password("p")
             .with_db(4)
             .with_client_name("n");
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         assert_eq!(
             sent(hs.start()),
             wire(&[
@@ -626,7 +682,7 @@ mod tests {
     fn odd_replies() {
         // A HELLO reply in RESP2 shape, reporting protocol 2.
         let config = base();
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         let flat = Value::Array(vec![
             Value::bulk("version"),
@@ -639,7 +695,7 @@ mod tests {
         assert_eq!(info.server_version(), Some("6.2.0"));
 
         // Pushes are skipped; attributes are looked through.
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         assert_eq!(
             hs.receive(Value::Push(vec![Value::bulk("x")])).unwrap(),
@@ -652,7 +708,7 @@ mod tests {
         done(hs.receive(annotated).unwrap());
 
         // A HELLO reply that is not a map.
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         sent(hs.start());
         let e = hs.receive(Value::Integer(1)).unwrap_err();
         assert!(
@@ -669,7 +725,7 @@ mod tests {
 
         // A reply nobody asked for.
         let config = config.with_protocol(Protocol::Resp2);
-        let mut hs = Handshake::new(&config);
+        let mut hs = Handshake::new(&config, None);
         done(hs.start());
         assert!(matches!(hs.receive(ok()), Err(Error::Protocol(_))));
     }

@@ -20,10 +20,13 @@
 //!
 //! # Layout
 //!
-//! - [`Error`], [`ConfigError`] and [`Result`] (`error.rs`): the client error
-//!   of every crate above `resp`.
+//! - [`Error`], [`ConfigError`], [`CommandName`] and [`Result`]
+//!   (`error.rs`): the client error of every crate above `resp`.
 //! - [`ConnectionConfig`], [`Address`], [`Protocol`], [`PemSource`]
 //!   (`config.rs`): where and how to connect, URL parsing included.
+//! - [`Credentials`], [`CredentialsProvider`] and [`Reauth`]
+//!   (`credentials.rs`): credentials that change, asked for at every
+//!   handshake and renewed on live connections before they expire.
 //! - [`ReconnectPolicy`], [`Jitter`], [`jitter_seed`] (`reconnect.rs`):
 //!   backoff with jitter, as a pure function.
 //! - [`Stream`] (`transport.rs`): TCP, Unix socket or TLS; `tls.rs` builds
@@ -68,6 +71,7 @@
 
 mod config;
 mod connection;
+mod credentials;
 mod error;
 mod handshake;
 pub mod io;
@@ -80,7 +84,8 @@ mod watch;
 
 pub use crate::config::{Address, ConnectionConfig, PemSource, Protocol};
 pub use crate::connection::{connect, reconnect, Connection, Parts};
-pub use crate::error::{ClusterError, ConfigError, Error, Result};
+pub use crate::credentials::{Credentials, CredentialsFuture, CredentialsProvider, Reauth};
+pub use crate::error::{ClusterError, CommandName, ConfigError, Error, Result};
 pub use crate::handshake::HandshakeInfo;
 pub use crate::reconnect::{jitter_seed, Jitter, ReconnectPolicy};
 pub use crate::transport::Stream;

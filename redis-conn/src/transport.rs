@@ -49,7 +49,9 @@ enum Inner {
 
 impl Stream {
     /// Opens the transport `config` describes, without any handshake and
-    /// without a timeout ([`connect`](crate::connect) adds both).
+    /// without a timeout ([`connect`](crate::connect) adds both). An I/O
+    /// error (a refused connection, a name that does not resolve) comes as
+    /// an [`Error::Connect`](crate::Error::Connect) that names the address.
     ///
     /// For TCP, every address the host resolves to is tried in turn;
     /// `TCP_NODELAY` is set (requests are written in batches already, and
@@ -64,6 +66,12 @@ impl Stream {
     /// `"connect"`, then `"tls handshake"`.
     pub(crate) async fn connect_in(config: &ConnectionConfig, phase: &Phase) -> Result<Stream> {
         config.validate()?;
+        Stream::open(config, phase)
+            .await
+            .map_err(|e| crate::connection::at_address(e, config.address()))
+    }
+
+    async fn open(config: &ConnectionConfig, phase: &Phase) -> Result<Stream> {
         let inner = match config.address() {
             Address::Tcp { host, port } => {
                 let tcp = connect_tcp(host, *port, config.tcp_keepalive()).await?;

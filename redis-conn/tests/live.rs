@@ -147,13 +147,26 @@ async fn password() {
             .unwrap_err();
         assert!(e.is_auth(), "{protocol}: {e:?}");
         assert_eq!(e.server_code(), Some("WRONGPASS"), "{protocol}");
+        let text = e.to_string();
+        assert!(text.contains("refused the user name or password"), "{text}");
+        assert!(!text.contains("nope"), "{text}");
     }
-    // No password at all: HELLO says NOAUTH.
+    // No password at all: HELLO says NOAUTH, about a command the user never
+    // sent; the error says what to do instead.
     let e = redis_conn::connect(&server.url().parse().unwrap())
         .await
         .unwrap_err();
     assert!(e.is_auth(), "{e:?}");
     assert_eq!(e.server_code(), Some("NOAUTH"));
+    let text = e.to_string();
+    assert!(!text.contains("HELLO"), "{text}");
+    assert!(
+        text.starts_with(
+            "authentication failed: the server wants a password and none was given (NOAUTH): \
+             put it in the url"
+        ),
+        "{text}"
+    );
     // RESP2 without a password sends nothing; the first command finds out.
     let mut conn = open(&format!("{}?protocol=resp2", server.url())).await;
     let e = conn.send(cmd!("PING")).await.unwrap_err();
@@ -189,6 +202,72 @@ async fn acl_user() {
     let mut conn = open(&format!("redis://:admin@127.0.0.1:{port}")).await;
     let who: String = query(&mut conn, cmd!("ACL", "WHOAMI")).await;
     assert_eq!(who, "default");
+}
+
+#[tokio::test]
+async fn a_credentials_provider_is_asked_at_every_handshake() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use redis_conn::Credentials;
+
+    let server = RedisServer::builder()
+        .password("admin")
+        .acl_user("app on >first ~* &* +@all")
+        .start()
+        .unwrap();
+    let password = Arc::new(Mutex::new("first".to_string()));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let provider = {
+        let (password, asked) = (password.clone(), asked.clone());
+        move || {
+            asked.fetch_add(1, Ordering::SeqCst);
+            let password = password.lock().unwrap().clone();
+            async move { Ok(Credentials::new("app", password).with_lifetime(Duration::from_secs(60))) }
+        }
+    };
+    // The URL's password is not used once a provider is set.
+    let url = format!("redis://:admin@127.0.0.1:{}", server.port());
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let config = ConnectionConfig::from_url(&url)
+            .unwrap()
+            .with_protocol(protocol)
+            .with_credentials_provider(Arc::new(provider.clone()));
+        *password.lock().unwrap() = "first".into();
+        let mut conn = redis_conn::connect(&config).await.unwrap();
+        assert_eq!(client_info(&mut conn, "user").await, "app", "{protocol}");
+        assert!(conn.handshake().credentials_expire_at().is_some());
+        // Rotated on the server: the next handshake asks again.
+        let mut admin = open(&url).await;
+        let _: Value = query(
+            &mut admin,
+            cmd!("ACL", "SETUSER", "app", "resetpass", ">second"),
+        )
+        .await;
+        let e = redis_conn::connect(&config).await.unwrap_err();
+        assert!(e.is_auth(), "{e:?}");
+        assert!(!e.to_string().contains("first"), "{e}");
+        *password.lock().unwrap() = "second".into();
+        let mut conn = redis_conn::connect(&config).await.unwrap();
+        assert_eq!(client_info(&mut conn, "user").await, "app");
+        let _: Value = query(
+            &mut admin,
+            cmd!("ACL", "SETUSER", "app", "resetpass", ">first"),
+        )
+        .await;
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 6);
+    // A provider that fails: an auth error that says so, sent nothing.
+    let failing = || async { Err(redis_conn::Error::credentials("the token service is down")) };
+    let config = ConnectionConfig::from_url(&url)
+        .unwrap()
+        .with_credentials_provider(Arc::new(failing));
+    let e = redis_conn::connect(&config).await.unwrap_err();
+    assert!(e.is_auth(), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "cannot get credentials: the token service is down"
+    );
 }
 
 #[tokio::test]
@@ -255,8 +334,23 @@ async fn connect_times_out_on_a_paused_server() {
     let e = redis_conn::connect(&config).await.unwrap_err();
     let elapsed = start.elapsed();
     server.resume();
-    assert!(matches!(e, Error::Timeout("handshake")), "{e:?}");
-    assert_eq!(e.to_string(), "handshake timed out");
+    assert!(
+        matches!(
+            e.root(),
+            Error::Timeout {
+                what: "handshake",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "cannot connect to 127.0.0.1:{}: handshake timed out after 300ms",
+            server.port()
+        )
+    );
     assert!(elapsed >= timeout && elapsed < timeout * 5, "{elapsed:?}");
     // Once resumed, the server answers.
     redis_conn::connect(&config).await.unwrap();
@@ -331,11 +425,15 @@ mod tls {
         // A name the certificate does not hold.
         let wrong_name = config(&server, "127.0.0.1").with_tls_server_name("example.com");
         let e = redis_conn::connect(&wrong_name).await.unwrap_err();
-        assert!(matches!(e, Error::Io(_)), "{e:?}");
+        assert!(matches!(e.root(), Error::Io(_)), "{e:?}");
         assert!(e.to_string().contains("certificate"), "{e}");
         // The system roots do not know the test CA.
         let url = format!("rediss://:pw@127.0.0.1:{}", server.tls_port().unwrap());
-        match redis_conn::connect(&url.parse().unwrap()).await {
+        match redis_conn::connect(&url.parse().unwrap())
+            .await
+            .as_ref()
+            .map_err(Error::root)
+        {
             Err(Error::Io(e)) => assert!(e.to_string().contains("certificate"), "{e}"),
             Err(Error::Config(redis_conn::ConfigError::NoRootCertificates)) => {}
             other => panic!("{other:?}"),
@@ -364,6 +462,6 @@ mod tls {
         let e = redis_conn::connect(&config(&server, "localhost"))
             .await
             .unwrap_err();
-        assert!(matches!(e, Error::Io(_)), "{e:?}");
+        assert!(matches!(e.root(), Error::Io(_)), "{e:?}");
     }
 }

@@ -196,7 +196,9 @@ async fn wrong_password_is_an_auth_error() {
     assert_eq!(e.server_code(), Some("WRONGPASS"));
     assert_eq!(
         e.to_string(),
-        "authentication failed: WRONGPASS invalid username-password pair or user is disabled."
+        "authentication failed: the server refused the user name or password: \
+         WRONGPASS invalid username-password pair or user is disabled. \
+         (check the user and password in the url, or the credentials provider)"
     );
     server.await.unwrap();
 }
@@ -365,8 +367,22 @@ async fn connect_times_out_on_a_server_that_never_answers() {
     let start = Instant::now();
     let e = redis_conn::connect(&config).await.unwrap_err();
     let elapsed = start.elapsed();
-    assert!(matches!(e, Error::Timeout("handshake")), "{e:?}");
-    assert_eq!(e.to_string(), "handshake timed out");
+    assert!(
+        matches!(
+            e.root(),
+            Error::Timeout {
+                what: "handshake",
+                command: None,
+                limit: Some(limit)
+            } if *limit == timeout
+        ),
+        "{e:?}"
+    );
+    assert!(matches!(&e, Error::Connect { address, .. } if *address == *config.address()));
+    assert_eq!(
+        e.to_string(),
+        format!("cannot connect to 127.0.0.1:{port}: handshake timed out after 300ms")
+    );
     assert!(e.is_timeout());
     assert!(elapsed >= timeout, "{elapsed:?}");
     assert!(elapsed < timeout * 5, "{elapsed:?}");
@@ -383,10 +399,17 @@ async fn a_refused_connection_is_an_io_error_at_once() {
         .with_connect_timeout(Duration::from_secs(10));
     let start = Instant::now();
     let e = redis_conn::connect(&config).await.unwrap_err();
-    match &e {
+    match e.root() {
         Error::Io(io) => assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused),
         other => panic!("{other:?}"),
     }
+    // The message names the address.
+    assert!(e.is_connection());
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("cannot connect to 127.0.0.1:{port}: i/o error: ")),
+        "{text}"
+    );
     assert!(start.elapsed() < Duration::from_secs(2));
 }
 

@@ -106,7 +106,8 @@ pub use redis_cluster as cluster;
 
 pub use redis_cluster::{ClusterConfig, ClusterConnection, ClusterError};
 pub use redis_conn::{
-    Address, ConfigError, Connection, ConnectionConfig, Error, HandshakeInfo, PemSource, Protocol,
+    Address, CommandName, ConfigError, Connection, ConnectionConfig, Credentials,
+    CredentialsFuture, CredentialsProvider, Error, HandshakeInfo, PemSource, Protocol,
     ReconnectPolicy, Result,
 };
 #[cfg(feature = "deadpool")]

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis_conn::{ConnectionConfig, Error, ReconnectPolicy};
+use redis_conn::{CommandName, ConnectionConfig, Error, ReconnectPolicy};
 use resp::{Command, FromValue, ToArgs, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -163,6 +163,7 @@ impl PairedConnection {
             from_front: timing.blocks,
             called,
             len: 0,
+            command: CommandName::new(cmd.name()),
         };
         self.shared()
             .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
@@ -227,6 +228,7 @@ impl PairedConnection {
             from_front: timing.blocks,
             called,
             len: 0,
+            command: CommandName::new(cmd.name()),
         };
         match self
             .shared()

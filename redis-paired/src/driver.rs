@@ -8,12 +8,13 @@ use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use redis_conn::io::ReadRoom;
-use redis_conn::{Connection, ConnectionConfig, Error, MasterWatch, Stream};
+use redis_conn::{CommandName, Connection, ConnectionConfig, Error, MasterWatch, Reauth, Stream};
 use resp::{Decoder, Value};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
 use crate::queue::{Completion, Queue, Request, Unsolicited};
-use crate::shared::{Shared, Taken};
+use crate::shared::{Encoded, Shared, Taken};
 
 /// Replies are handed out in this many shares of those in flight, the
 /// callers of each share sending again before the next is handed out, so
@@ -50,7 +51,7 @@ async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Str
     loop {
         shared.set_connected();
         let node = conn.node().map(|(host, port)| (host.to_owned(), port));
-        let reason = match Io::new(shared, conn, follows_master, watch.as_mut(), node)
+        let reason = match Io::new(shared, &config, conn, follows_master, watch.as_mut(), node)
             .run()
             .await
         {
@@ -180,16 +181,25 @@ struct Io<'a> {
     moving: Option<(String, u16)>,
     /// When the next held command's time runs out.
     hold_timer: Pin<Box<Sleep>>,
+    /// Renews expiring credentials with an `AUTH` of the driver's own, in
+    /// order with the callers' commands; `None` on an exclusive connection,
+    /// where it could land inside its user's `MULTI`.
+    reauth: Option<Reauth>,
+    /// The reply to that `AUTH`, which the driver takes itself.
+    reauth_reply: Option<oneshot::Receiver<Result<Value, Error>>>,
 }
 
 impl<'a> Io<'a> {
     fn new(
         shared: &'a Shared,
+        config: &ConnectionConfig,
         conn: Connection<Stream>,
         follows_master: bool,
         watch: Option<&'a mut MasterWatch>,
         node: Option<(String, u16)>,
     ) -> Io<'a> {
+        let reauth = Some(Reauth::new(config, conn.handshake()))
+            .filter(|reauth| reauth.is_active() && !shared.exclusive);
         let parts = conn.into_parts();
         // A connection made while a failover of its node is under way holds
         // from the start. It moves only when the view changes: had the
@@ -218,6 +228,8 @@ impl<'a> Io<'a> {
             holding,
             moving: None,
             hold_timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            reauth,
+            reauth_reply: None,
         }
     }
 
@@ -262,6 +274,9 @@ impl<'a> Io<'a> {
                 Poll::Ready(Ok(())) => progress = true,
                 Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
                 Poll::Pending => {}
+            }
+            if !self.closing {
+                progress |= self.poll_reauth(cx);
             }
             if let Some((host, port)) = &self.moving {
                 if self.write_buf.is_empty() && !self.buffered {
@@ -447,6 +462,55 @@ impl<'a> Io<'a> {
         Poll::Ready(result)
     }
 
+    /// Takes the reply to the driver's own `AUTH`, and queues the next when
+    /// the credentials are due for renewal: like any request, so it goes
+    /// out in order and no caller's reply shifts. A failure is the renewal's
+    /// alone (logged and retried); no caller's command fails for it. True
+    /// when something happened.
+    fn poll_reauth(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(reauth) = &mut self.reauth else {
+            return false;
+        };
+        let mut progress = false;
+        if let Some(rx) = &mut self.reauth_reply {
+            let Poll::Ready(reply) = Pin::new(rx).poll(cx) else {
+                return false;
+            };
+            self.reauth_reply = None;
+            reauth.answered(match reply {
+                Ok(Ok(Value::Error(text) | Value::BlobError(text))) => {
+                    Err(Error::Auth(resp::ServerError::new(text)))
+                }
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(Error::Closed),
+            });
+            progress = true;
+        }
+        let Poll::Ready(mut auth) = reauth.poll_auth(cx) else {
+            return progress;
+        };
+        let (tx, rx) = oneshot::channel();
+        let request = Request {
+            tx: Some(tx),
+            replies: 1,
+            batch: false,
+            timeout: Some(self.shared.options.response_timeout()),
+            from_front: false,
+            called: Instant::now(),
+            len: 0,
+            command: CommandName::new(b"AUTH"),
+        };
+        match self
+            .shared
+            .enqueue(Encoded::Slice(auth.encoded()), 1, request)
+        {
+            Ok(()) => self.reauth_reply = Some(rx),
+            Err(error) => reauth.answered(Err(error)),
+        }
+        true
+    }
+
     /// Fails requests whose replies are overdue. An overdue oldest request
     /// means the server stopped answering: the connection is given up.
     fn poll_deadlines(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -468,7 +532,7 @@ impl<'a> Io<'a> {
         self.timer_at = None;
         if self.queue.expire(Instant::now()) {
             tracing::warn!("no reply within the response timeout; presuming the server gone");
-            return Poll::Ready(Err(Error::Timeout("response")));
+            return Poll::Ready(Err(self.queue.silence()));
         }
         Poll::Ready(Ok(()))
     }

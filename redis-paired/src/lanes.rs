@@ -185,7 +185,11 @@ impl Lanes {
                 Err(_) => {
                     return Err(match failure {
                         Some(reason) => Error::Connection(Arc::new(reason)),
-                        None => Error::Timeout("waiting for a blocking connection"),
+                        None => Error::Timeout {
+                            what: "waiting for a blocking connection",
+                            command: None,
+                            limit: Some(self.wait_timeout),
+                        },
                     })
                 }
             },
@@ -203,7 +207,7 @@ impl Lanes {
         // at once, so its own timeout starts too.
         let reply_by = exchange.timeout.and_then(|t| Instant::now().checked_add(t));
         let result = tokio::select! {
-            result = until(reply_by, lane.exchange(&exchange)) => result,
+            result = until(reply_by, exchange.timeout, lane.exchange(&exchange)) => result,
             () = lost => Err(Error::Connection(
                 lock(&self.lost_reason).clone().unwrap_or_else(|| Arc::new(Error::Closed)),
             )),
@@ -316,12 +320,17 @@ async fn reap(lanes: Weak<Lanes>) {
 /// `future`, or a response timeout at `by`.
 async fn until<T>(
     by: Option<Instant>,
+    limit: Option<Duration>,
     future: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
     match by {
         Some(by) => tokio::time::timeout_at(by, future)
             .await
-            .unwrap_or(Err(Error::Timeout("response"))),
+            .unwrap_or(Err(Error::Timeout {
+                what: "response",
+                command: None,
+                limit,
+            })),
         None => future.await,
     }
 }

@@ -63,7 +63,16 @@
 //!   reconnect would undo (`CLIENT SETNAME`, `READONLY`, ...) or whose pushes
 //!   would have nowhere to go (`CLIENT TRACKING`) are refused. Commands sent
 //!   while the connection is down wait for it (they were never written), or
-//!   fail at once with [`Options::with_fail_fast`].
+//!   fail at once with [`Options::with_fail_fast`]; when the server refuses
+//!   a reconnect for its credentials, they fail at once with that
+//!   ([`Error::is_auth`]), as do those sent until a reconnect succeeds.
+//! - Credentials that expire (from a
+//!   [`CredentialsProvider`](redis_conn::CredentialsProvider)) are renewed
+//!   on the live connection before they do: an `AUTH` of the driver's own,
+//!   queued in order like any request, whose reply it takes itself. A
+//!   renewal that fails fails no command; it is logged and retried. An
+//!   [`ExclusiveConnection`] does not renew live (the `AUTH` could land
+//!   inside its user's `MULTI`).
 #![deny(missing_docs)]
 
 pub mod args;

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use redis_conn::Error;
+use redis_conn::{CommandName, Error};
 use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -50,6 +50,8 @@ pub struct Pipeline<'a> {
     blocks: bool,
     /// The first command that could not be added, reported by `query`.
     error: Option<Error>,
+    /// The first command's name, for a timeout's error.
+    first: Option<CommandName>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -62,6 +64,7 @@ impl<'a> Pipeline<'a> {
             timeout: Some(conn.options().response_timeout()),
             blocks: false,
             error: None,
+            first: None,
         };
         if transaction {
             Command::new("MULTI").encode(&mut pipeline.buf);
@@ -107,6 +110,8 @@ impl<'a> Pipeline<'a> {
         }
         cmd.encode(&mut self.buf);
         self.commands += 1;
+        self.first
+            .get_or_insert_with(|| CommandName::new(cmd.name()));
         self
     }
 
@@ -234,6 +239,10 @@ impl<'a> Pipeline<'a> {
             from_front: false,
             called,
             len: 0,
+            command: match self.first {
+                Some(first) if !self.transaction => first,
+                _ => CommandName::new(b"MULTI"),
+            },
         };
         match self
             .conn

@@ -151,7 +151,7 @@ impl Pool {
     /// Lends a connection: an idle one (checked with `PING` if it was idle
     /// long), or a new one while the pool is below its size; otherwise
     /// waits for one to come back, at most the checkout timeout
-    /// ([`Error::Timeout`]`("pool checkout")`).
+    /// ([`Error::Timeout`] of `"pool checkout"`).
     pub async fn get(&self) -> Result<Pooled, Error> {
         let inner = &self.inner;
         let permit = match Arc::clone(&inner.permits).try_acquire_owned() {
@@ -161,7 +161,11 @@ impl Pool {
                 let acquire = Arc::clone(&inner.permits).acquire_owned();
                 tokio::time::timeout(inner.options.checkout_timeout, acquire)
                     .await
-                    .map_err(|_| Error::Timeout("pool checkout"))?
+                    .map_err(|_| Error::Timeout {
+                        what: "pool checkout",
+                        command: None,
+                        limit: Some(inner.options.checkout_timeout),
+                    })?
                     .map_err(|_| Error::Closed)?
             }
         };

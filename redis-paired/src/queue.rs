@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use redis_conn::Error;
+use redis_conn::{CommandName, Error};
 use resp::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -37,6 +37,8 @@ pub(crate) struct Request {
     pub(crate) called: Instant,
     /// The length of its encoded bytes.
     pub(crate) len: usize,
+    /// The command's name (a pipeline's first), for a timeout's error.
+    pub(crate) command: CommandName,
 }
 
 impl Request {
@@ -89,6 +91,9 @@ struct Slot {
     give_up: Option<Instant>,
     /// A timeout whose clock starts when this request is the oldest.
     deferred: Option<Duration>,
+    /// The command's name and its timeout, for the error when it is late.
+    command: CommandName,
+    limit: Option<Duration>,
 }
 
 impl Slot {
@@ -138,6 +143,8 @@ impl Queue {
             deadline: None,
             give_up: None,
             deferred: None,
+            command: request.command,
+            limit: request.timeout,
         };
         if deferred {
             slot.deferred = request.timeout;
@@ -210,7 +217,11 @@ impl Queue {
         for slot in &mut self.slots {
             if slot.deadline.is_some_and(|d| d <= now) {
                 if let Some(tx) = slot.tx.take() {
-                    let _ = tx.send(Err(Error::Timeout("response")));
+                    let _ = tx.send(Err(Error::Timeout {
+                        what: "response",
+                        command: Some(slot.command),
+                        limit: slot.limit,
+                    }));
                 }
                 slot.deadline = None;
             }
@@ -225,6 +236,22 @@ impl Queue {
             .front()
             .and_then(|slot| slot.give_up)
             .is_some_and(|g| g <= now)
+    }
+
+    /// The error that gives up on a server that left the oldest request
+    /// unanswered (see [`expire`](Queue::expire)): its command, and how
+    /// long it waited.
+    pub(crate) fn silence(&self) -> Error {
+        let front = self.slots.front();
+        Error::Timeout {
+            what: "response",
+            command: front.map(|slot| slot.command),
+            limit: Some(
+                front
+                    .and_then(|slot| slot.limit)
+                    .map_or(self.patience, |t| t.max(self.patience)),
+            ),
+        }
     }
 
     /// True when the oldest request may wait as long as the server takes (a
@@ -291,6 +318,7 @@ mod tests {
             from_front: false,
             called,
             len: 0,
+            command: CommandName::new(b"GET"),
         };
         (request, rx)
     }
@@ -377,7 +405,10 @@ mod tests {
             !front_overdue,
             "the front waits forever, so the peer is not silent"
         );
-        assert!(matches!(ra.try_recv(), Ok(Err(Error::Timeout("response")))));
+        match ra.try_recv() {
+            Ok(Err(e)) => assert_eq!(e.to_string(), "response to GET timed out after 100ms"),
+            other => panic!("{other:?}"),
+        }
         assert!(rb.try_recv().is_err(), "b is not due yet");
         assert_eq!(q.next_deadline(), Some(start + Duration::from_millis(500)));
         assert_eq!(q.len(), 3, "the timed-out slot stays");
@@ -402,7 +433,7 @@ mod tests {
         assert!(!q.expire(start + ms(5)));
         // The short caller gives up; the connection does not.
         assert!(!q.expire(start + ms(10)));
-        assert!(matches!(rshort.try_recv(), Ok(Err(Error::Timeout(_)))));
+        assert!(matches!(rshort.try_recv(), Ok(Err(Error::Timeout { .. }))));
         assert_eq!(q.next_deadline(), Some(start + PATIENCE));
         // Unanswered for the whole response timeout: the server is gone.
         assert!(q.expire(start + PATIENCE));
@@ -441,6 +472,7 @@ mod tests {
                 from_front: false,
                 called: start,
                 len: 0,
+                command: CommandName::new(b"GET"),
             },
             start,
         );
@@ -463,6 +495,7 @@ mod tests {
             from_front: true,
             called: start,
             len: 0,
+            command: CommandName::new(b"BLPOP"),
         };
         q.push(blocking, start);
         // Behind a command that takes 10 s, its 100 ms have not started.
@@ -473,7 +506,7 @@ mod tests {
         assert!(!q.expire(start + ms(10_050)));
         assert!(rx.try_recv().is_err());
         q.expire(start + ms(10_100));
-        assert!(matches!(rx.try_recv(), Ok(Err(Error::Timeout(_)))));
+        assert!(matches!(rx.try_recv(), Ok(Err(Error::Timeout { .. }))));
     }
 
     #[test]
@@ -487,7 +520,7 @@ mod tests {
         q.push(a, written);
         assert_eq!(q.next_deadline(), Some(called + ms(500)));
         assert!(!q.expire(called + ms(500)), "the server is not late yet");
-        assert!(matches!(ra.try_recv(), Ok(Err(Error::Timeout(_)))));
+        assert!(matches!(ra.try_recv(), Ok(Err(Error::Timeout { .. }))));
         // The connection's patience counts from the write.
         assert!(!q.expire(written + ms(999)));
         assert!(q.expire(written + PATIENCE));
@@ -507,6 +540,7 @@ mod tests {
                 from_front: false,
                 called: now,
                 len: 0,
+                command: CommandName::new(b"MULTI"),
             },
             now,
         );

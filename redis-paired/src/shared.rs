@@ -80,7 +80,9 @@ impl State {
     fn check(&self, fail_fast: bool) -> Result<(), Error> {
         match self {
             State::Connected => Ok(()),
-            State::Disconnected(_) if !fail_fast => Ok(()),
+            // A reconnect refused for its credentials does not come right
+            // by waiting: callers hear of it at once.
+            State::Disconnected(reason) if !fail_fast && !reason.is_auth() => Ok(()),
             State::Disconnected(reason) | State::Closed(Some(reason)) => {
                 Err(Error::Connection(reason.clone()))
             }
@@ -290,9 +292,17 @@ impl Shared {
         let due = |r: &Request| r.deadline().is_some_and(|d| d <= now);
         let mut expired = Vec::new();
         if inner.requests.iter().any(due) {
-            let reason = match &inner.state {
-                State::Disconnected(reason) => Error::Connection(reason.clone()),
-                _ => Error::Timeout("response"),
+            let lost = match &inner.state {
+                State::Disconnected(reason) => Some(reason.clone()),
+                _ => None,
+            };
+            let reason = |r: &Request| match &lost {
+                Some(reason) => Error::Connection(reason.clone()),
+                None => Error::Timeout {
+                    what: "response",
+                    command: Some(r.command),
+                    limit: r.timeout,
+                },
             };
             // Rebuild the bytes without the expired requests' commands.
             let Inner {
@@ -308,7 +318,8 @@ impl Shared {
                 at += request.len;
                 if due(&request) {
                     *commands = commands.saturating_sub(request.replies as u64);
-                    expired.push((request, reason.clone()));
+                    let error = reason(&request);
+                    expired.push((request, error));
                 } else {
                     out.extend_from_slice(bytes);
                     requests.push(request);
@@ -326,10 +337,19 @@ impl Shared {
         next
     }
 
-    /// While reconnecting: the latest reason commands are refused.
+    /// While reconnecting: the latest reason commands are refused. When
+    /// the server refused the credentials, the commands waiting for the
+    /// reconnect fail at once with it, as new ones do until a reconnect
+    /// succeeds: waiting would only end in the same error, later.
     pub(crate) fn set_reason(&self, reason: Arc<Error>) {
         let mut inner = self.lock();
         if let State::Disconnected(_) = inner.state {
+            if reason.is_auth() {
+                drop(inner);
+                let error = Error::Connection(reason.clone());
+                self.fail_queued(State::Disconnected(reason), &error);
+                return;
+            }
             inner.state = State::Disconnected(reason);
         }
     }

@@ -178,7 +178,13 @@ async fn blocking_connections_are_bounded_and_reused() {
     let err = third.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(
-        matches!(err, Error::Timeout("waiting for a blocking connection")),
+        matches!(
+            err,
+            Error::Timeout {
+                what: "waiting for a blocking connection",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(

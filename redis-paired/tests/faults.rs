@@ -315,7 +315,7 @@ async fn a_paused_server_times_out_bounded_and_recovers() {
         assert!(
             matches!(
                 result,
-                Err(Error::Timeout(_))
+                Err(Error::Timeout { .. })
                     | Err(Error::Connection(_))
                     | Err(Error::Backpressure { .. })
             ),

@@ -212,7 +212,18 @@ async fn a_silent_server_is_detected_and_replaced() {
         .send::<Option<String>>(cmd!("GET", "k"))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Timeout("response")), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                what: "response",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // It names the command and the limit.
+    assert_eq!(err.to_string(), "response to GET timed out after 200ms");
     assert_eq!(recovers(&conn).await, "PONG");
     assert!(
         connections.load(Ordering::SeqCst) >= 2,

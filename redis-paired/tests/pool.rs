@@ -117,7 +117,16 @@ async fn a_full_pool_times_out_a_checkout() {
     );
     let held = pool.get().await.unwrap();
     let err = pool.get().await.unwrap_err();
-    assert!(matches!(err, Error::Timeout("pool checkout")), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                what: "pool checkout",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     drop(held);
     pool.get().await.unwrap();
 }

@@ -9,7 +9,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use redis_conn::io::ReadRoom;
-use redis_conn::{Connection, ConnectionConfig, Error, MasterWatch, Stream};
+use redis_conn::{Connection, ConnectionConfig, Error, MasterWatch, Protocol, Reauth, Stream};
 use resp::Decoder;
 use tokio::time::{Instant, Sleep};
 
@@ -37,7 +37,10 @@ async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Str
     let mut watch = MasterWatch::follow(&config);
     loop {
         let node = conn.node().map(|(host, port)| (host.to_owned(), port));
-        let reason = match Io::new(shared, conn, watch.as_mut(), node).run().await {
+        let reason = match Io::new(shared, &config, conn, watch.as_mut(), node)
+            .run()
+            .await
+        {
             Ending::Shutdown => {
                 tracing::debug!("every handle and subscription is gone; closing the connection");
                 return;
@@ -112,15 +115,31 @@ struct Io<'a> {
     watch: Option<&'a mut MasterWatch>,
     /// The node the connection reached through the sentinels.
     node: Option<(String, u16)>,
+    /// Renews expiring credentials with `AUTH` on the live connection
+    /// (RESP3 only).
+    reauth: Option<Reauth>,
 }
 
 impl<'a> Io<'a> {
     fn new(
         shared: &'a Shared,
+        config: &ConnectionConfig,
         conn: Connection<Stream>,
         watch: Option<&'a mut MasterWatch>,
         node: Option<(String, u16)>,
     ) -> Io<'a> {
+        let reauth = Some(Reauth::new(config, conn.handshake())).filter(Reauth::is_active);
+        // "only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are
+        // allowed in this context" (Redis, to AUTH on a subscribed RESP2
+        // connection): there, the credentials are renewed at the next
+        // reconnect only.
+        let reauth = match reauth {
+            Some(_) if conn.protocol() == Protocol::Resp2 => {
+                tracing::debug!("expiring credentials on a RESP2 pub/sub connection: renewed at the next reconnect only");
+                None
+            }
+            reauth => reauth,
+        };
         let parts = conn.into_parts();
         let now = Instant::now();
         Io {
@@ -139,6 +158,7 @@ impl<'a> Io<'a> {
             owed_since: None,
             watch,
             node,
+            reauth,
         }
     }
 
@@ -181,6 +201,15 @@ impl<'a> Io<'a> {
                 Poll::Ready(Ok(())) => progress = true,
                 Poll::Ready(Err(e)) => return Poll::Ready(Ending::Lost(e)),
                 Poll::Pending => {}
+            }
+            if let Some(reauth) = &mut self.reauth {
+                if let Poll::Ready(mut auth) = reauth.poll_auth(cx) {
+                    // In turn with the (un)subscribe commands; its answer
+                    // comes back through the table.
+                    self.shared.write_auth(&mut self.write_buf, &mut auth);
+                    self.owed_since.get_or_insert(now);
+                    progress = true;
+                }
             }
             if !progress {
                 return Poll::Pending;
@@ -253,6 +282,9 @@ impl<'a> Io<'a> {
             return result;
         }
         let batch = self.shared.receive(&mut self.frames, &mut self.wakes);
+        if let (Some(reauth), Some(answer)) = (&mut self.reauth, batch.auth) {
+            reauth.answered(answer.map_err(Error::Auth));
+        }
         if batch.answered {
             self.owed_since = self.shared.is_awaiting_replies().then_some(now);
         }
@@ -286,7 +318,11 @@ impl<'a> Io<'a> {
         self.timer_at = None;
         if self.owed_since.is_some() {
             tracing::warn!("no answer within the response timeout; presuming the server gone");
-            return Poll::Ready(Err(Error::Timeout("response")));
+            return Poll::Ready(Err(Error::Timeout {
+                what: "response",
+                command: None,
+                limit: Some(options.response_timeout()),
+            }));
         }
         tracing::trace!("quiet connection; sending PING");
         self.shared.write_ping(&mut self.write_buf);

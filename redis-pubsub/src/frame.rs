@@ -28,6 +28,8 @@ pub(crate) enum Frame {
     },
     /// The reply to `PING`.
     Pong,
+    /// `OK`: the reply to `AUTH`, which renews expiring credentials.
+    Ok,
     /// An error reply to the oldest command.
     Error(ServerError),
     /// Anything else; `what` describes it without its content.
@@ -61,6 +63,7 @@ impl Frame {
             Value::Push(items) => ("push", items),
             Value::Array(items) => ("array", items),
             Value::SimpleString(s) if s.eq_ignore_ascii_case(b"PONG") => return Frame::Pong,
+            Value::SimpleString(s) if s.eq_ignore_ascii_case(b"OK") => return Frame::Ok,
             Value::Error(text) | Value::BlobError(text) => {
                 return Frame::Error(ServerError::new(text))
             }
@@ -268,8 +271,9 @@ mod tests {
             (b"-NOPERM no permissions\r\n", Frame::Error(ServerError::new(&b"NOPERM no permissions"[..]))),
             (b"!5\r\nERR x\r\n", Frame::Error(ServerError::new(&b"ERR x"[..]))),
             (b"|1\r\n+a\r\n+b\r\n+PONG\r\n", Frame::Pong),
+            (b"+OK\r\n", Frame::Ok),
             // What a subscribed connection does not expect
-            (b"+OK\r\n", unexpected("simple string", None)),
+            (b"+QUEUED\r\n", unexpected("simple string", None)),
             (b":42\r\n", unexpected("integer", None)),
             (b"$3\r\nfoo\r\n", unexpected("bulk string", None)),
             (b"%0\r\n", unexpected("map", None)),

@@ -51,6 +51,20 @@
 //! server is detected with `PING`s ([`PubsubOptions::with_ping_interval`],
 //! [`PubsubOptions::with_response_timeout`]).
 //!
+//! # Credentials that expire
+//!
+//! Every reconnect asks the config's
+//! [`CredentialsProvider`](redis_conn::CredentialsProvider), if it has one.
+//! When the credentials expire, a RESP3 connection renews them before they
+//! do with an `AUTH` sent in turn with the (un)subscribe commands, which a
+//! subscribed RESP3 connection may send: no stream notices. A subscribed
+//! RESP2 connection may send only `(P|S)SUBSCRIBE`, `(P|S)UNSUBSCRIBE`,
+//! `PING`, `QUIT` and `RESET`, so there the credentials are renewed at the
+//! next reconnect only (Redis keeps a connection authenticated after its
+//! password changes; a service that ends it makes a reconnect, and the
+//! streams are told as for any). A renewal the server refuses is logged and
+//! retried; no stream is told.
+//!
 //! # Layout
 //!
 //! - [`PubsubConnection`], [`IntoChannels`], [`IntoChannel`]

@@ -6,6 +6,7 @@ use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
 use redis_conn::Error;
+use resp::ServerError;
 use tokio::sync::Notify;
 
 use crate::buffer::Buffer;
@@ -40,12 +41,14 @@ pub(crate) enum Work {
 }
 
 /// What a batch of frames did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Batch {
     /// Some command got (part of) its answer.
     pub(crate) answered: bool,
     /// Messages delivered.
     pub(crate) delivered: usize,
+    /// The answer to the `AUTH` that renewed the credentials, when it came.
+    pub(crate) auth: Option<Result<(), ServerError>>,
 }
 
 impl Shared {
@@ -147,6 +150,12 @@ impl Shared {
         self.lock().table.write_ping(out);
     }
 
+    /// Encodes `auth`, an `AUTH` that renews the credentials, into `out`,
+    /// in turn with the other commands.
+    pub(crate) fn write_auth(&self, out: &mut BytesMut, auth: &mut resp::Command) {
+        self.lock().table.write_auth(out, auth);
+    }
+
     /// Whether commands written wait for answers.
     pub(crate) fn is_awaiting_replies(&self) -> bool {
         self.lock().table.is_awaiting_replies()
@@ -168,6 +177,17 @@ impl Shared {
                     tracing::trace!("a message for a channel no stream wants any more");
                 }
                 Received::Answered => batch.answered = true,
+                Received::Authenticated => {
+                    batch.answered = true;
+                    batch.auth = Some(Ok(()));
+                }
+                Received::Refused {
+                    command: "AUTH",
+                    error,
+                } => {
+                    batch.answered = true;
+                    batch.auth = Some(Err(error));
+                }
                 Received::Refused { command, error } => {
                     batch.answered = true;
                     tracing::warn!(command, code = error.code(), "the server refused a command");

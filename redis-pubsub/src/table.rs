@@ -86,6 +86,8 @@ pub(crate) enum Received {
     Unrouted,
     /// The oldest command got (part of) its answer.
     Answered,
+    /// The server accepted the `AUTH` that renewed the credentials.
+    Authenticated,
     /// A server error refused the oldest command.
     Refused {
         command: &'static str,
@@ -150,6 +152,7 @@ enum Sent {
         channels: VecDeque<Bytes>,
     },
     Ping,
+    Auth,
 }
 
 impl Entry {
@@ -293,6 +296,13 @@ impl Table {
                 }
                 _ => Received::Unexpected("a pong for no ping"),
             },
+            Frame::Ok => match self.sent.front() {
+                Some(Sent::Auth) => {
+                    self.sent.pop_front();
+                    Received::Authenticated
+                }
+                _ => Received::Unexpected("an OK for no AUTH"),
+            },
             Frame::Error(error) => self.refuse(error),
             Frame::Unexpected(_) => Received::Unexpected("a frame pub/sub does not use"),
         }
@@ -317,6 +327,14 @@ impl Table {
     pub(crate) fn write_ping(&mut self, out: &mut BytesMut) {
         frame::encode_ping(out);
         self.sent.push_back(Sent::Ping);
+    }
+
+    /// Encodes `auth` (an `AUTH` that renews the credentials) into `out`
+    /// and remembers it as sent. On RESP3 a subscribed connection takes it;
+    /// on RESP2 it would be refused, and the driver does not send it.
+    pub(crate) fn write_auth(&mut self, out: &mut BytesMut, auth: &mut resp::Command) {
+        out.extend_from_slice(auth.encoded());
+        self.sent.push_back(Sent::Auth);
     }
 
     /// Whether commands wait to be written.
@@ -597,6 +615,10 @@ impl Table {
             None => Received::Unexpected("an error reply to no command"),
             Some(Sent::Ping) => Received::Refused {
                 command: "PING",
+                error,
+            },
+            Some(Sent::Auth) => Received::Refused {
+                command: "AUTH",
                 error,
             },
             Some(Sent::Command {
@@ -1096,6 +1118,36 @@ mod tests {
         h.subscribed(Channel, "a");
         assert_eq!(h.table.receive(Frame::Pong), Received::Answered);
         assert!(!h.table.is_awaiting_replies());
+    }
+
+    #[test]
+    fn an_auth_takes_its_turn_and_its_answer_is_told() {
+        let mut h = Harness::new();
+        let (_, _r, _) = h.register(Channel, &["a"]);
+        h.written();
+        let mut out = BytesMut::new();
+        h.table
+            .write_auth(&mut out, &mut resp::cmd!("AUTH", "u", "token"));
+        assert_eq!(&out[..], b"*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$5\r\ntoken\r\n");
+        assert!(
+            matches!(h.table.receive(Frame::Ok), Received::Unexpected(_)),
+            "a is owed first"
+        );
+        h.subscribed(Channel, "a");
+        assert_eq!(h.table.receive(Frame::Ok), Received::Authenticated);
+        h.table
+            .write_auth(&mut out, &mut resp::cmd!("AUTH", "u", "token"));
+        let refused = ServerError::new(&b"WRONGPASS invalid username-password pair"[..]);
+        assert_eq!(
+            h.table.receive(Frame::Error(refused.clone())),
+            Received::Refused {
+                command: "AUTH",
+                error: refused
+            }
+        );
+        assert!(!h.table.is_awaiting_replies());
+        // The subscription is untouched.
+        assert!(h.table.status().is_ok());
     }
 
     #[test]

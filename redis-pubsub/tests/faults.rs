@@ -144,7 +144,7 @@ async fn a_silent_server_is_given_up_and_recovered_from() {
     let mut sub = conn.subscribe("quiet").await.unwrap();
     server.pause();
     let error = expect_disconnected(&mut sub).await;
-    assert!(matches!(error, Error::Timeout(_)), "{error:?}");
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
     server.resume();
     expect_resubscribed(&mut sub).await;
     let mut client = Client::connect(&server.url()).await;

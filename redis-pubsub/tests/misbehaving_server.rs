@@ -240,7 +240,7 @@ async fn a_quiet_connection_is_pinged_and_a_silent_one_replaced() {
     // An unanswered one brings it down.
     peer.expect(&["PING"]).await;
     match next_event(&mut sub).await {
-        Event::Disconnected(Error::Timeout(_)) => {}
+        Event::Disconnected(Error::Timeout { .. }) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
     let mut peer = Peer::accept(&listener).await;
