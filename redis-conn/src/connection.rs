@@ -84,9 +84,11 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
 }
 
 /// Opens a connection again after one was lost: tries at once, then waits
-/// as the config's [`ReconnectPolicy`](crate::ReconnectPolicy) says after
-/// each failed attempt, and tries until one works or `stop` completes (then `None`). `failed` hears
-/// why each attempt failed, so that a caller can report it while it waits.
+/// after each failed attempt as the config's
+/// [`ReconnectPolicy`](crate::ReconnectPolicy) says for the time since this
+/// was called (the time the server has been away), and tries until one
+/// works or `stop` completes (then `None`). `failed` hears why each attempt
+/// failed, so that a caller can report it while it waits.
 ///
 /// This crate never reconnects by itself; this is the loop the connections
 /// that heal themselves (`redis-paired`, `redis-pubsub`) share.
@@ -96,9 +98,10 @@ pub async fn reconnect(
     mut failed: impl FnMut(Error),
 ) -> Option<Connection<Stream>> {
     let policy = config.reconnect();
+    let lost = tokio::time::Instant::now();
     let mut stop = pin!(stop);
     let mut attempt: u32 = 0;
-    // The first attempt goes at once; the backoff starts after a failure.
+    // The first attempt goes at once; the waits start after a failure.
     let mut delay = Duration::ZERO;
     loop {
         let next = pin!(async move {
@@ -112,7 +115,7 @@ pub async fn reconnect(
             Either::Left((Err(error), _)) => {
                 tracing::debug!(%error, attempt, "reconnect failed");
                 failed(error);
-                delay = policy.delay(attempt, crate::jitter_seed());
+                delay = policy.delay(lost.elapsed(), crate::jitter_seed());
                 attempt = attempt.saturating_add(1);
             }
             Either::Right(((), _)) => return None,

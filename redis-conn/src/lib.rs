@@ -25,7 +25,7 @@
 //! - [`ConnectionConfig`], [`Address`], [`Protocol`], [`PemSource`]
 //!   (`config.rs`): where and how to connect, URL parsing included.
 //! - [`ReconnectPolicy`], [`Jitter`], [`jitter_seed`] (`reconnect.rs`):
-//!   backoff with jitter, as a pure function.
+//!   waits that grow with the outage, with jitter, as a pure function.
 //! - [`Stream`] (`transport.rs`): TCP, Unix socket or TLS; `tls.rs` builds
 //!   the rustls configuration (feature `tls`).
 //! - [`HandshakeInfo`] (`handshake.rs`): the handshake as a state machine fed
