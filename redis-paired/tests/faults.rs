@@ -1,7 +1,7 @@
 //! Live fault tests: a server this test starts itself is killed, restarted,
 //! paused and resumed under load.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,6 +126,134 @@ async fn a_restart_under_load_never_hands_anyone_a_foreign_reply() {
         task.await.expect("no task panicked");
     }
     assert!(conn.stats().reconnects >= 5);
+}
+
+/// The outages of the recovery tests: long enough that a backoff which
+/// doubles would have grown far beyond the restart.
+const OUTAGES: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+];
+
+/// Kills the server (`kill -9`), keeps it down for `outage`, restarts it,
+/// and returns the server with the moment it answered again.
+async fn outage(mut server: RedisServer, outage: Duration) -> (RedisServer, Instant) {
+    server.kill();
+    tokio::time::sleep(outage).await;
+    let restarted = tokio::task::spawn_blocking(move || {
+        let ready = server.restart_timed().expect("server restarts");
+        (server, ready)
+    });
+    let (server, ready) = restarted.await.expect("restart did not panic");
+    (server, Instant::from_std(ready))
+}
+
+/// The median and the largest of `values`.
+fn median_and_max(mut values: Vec<Duration>) -> (Duration, Duration) {
+    values.sort();
+    (values[values.len() / 2], values[values.len() - 1])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_flow_again_right_after_outages_of_half_a_second_to_ten() {
+    let mut server = RedisServer::start().expect("server starts");
+    let conn = PairedConnection::connect(&config(&server)).await.unwrap();
+    let start = Instant::now();
+    // When each task's first command succeeded since the slots were
+    // cleared (nanoseconds from `start`), `u64::MAX` before.
+    let first_ok: Arc<Vec<AtomicU64>> =
+        Arc::new((0..TASKS).map(|_| AtomicU64::new(u64::MAX)).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let successes = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let (conn, stop, first_ok) = (conn.clone(), stop.clone(), first_ok.clone());
+        let (successes, failures) = (successes.clone(), failures.clone());
+        tasks.push(tokio::spawn(async move {
+            let key = format!("outage:{task}");
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let value = format!("{task}:{n}");
+                let set = conn.send::<()>(cmd!("SET", &key, &value));
+                let get = conn.send::<Option<String>>(cmd!("GET", &key));
+                let set = set.await;
+                if set.is_ok() {
+                    let at = start.elapsed().as_nanos() as u64;
+                    let _ = first_ok[task].compare_exchange(
+                        u64::MAX,
+                        at,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                }
+                match (set, get.await) {
+                    (Ok(()), Ok(got)) => {
+                        assert_eq!(got.as_deref(), Some(value.as_str()), "task {task}");
+                        successes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (_, Err(e)) | (Err(e), _) => {
+                        assert!(e.is_connection(), "unexpected error kind: {e:?}");
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+
+    for outage_length in OUTAGES {
+        let target = successes.load(Ordering::Relaxed) + 2_000;
+        while successes.load(Ordering::Relaxed) < target {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let failed_before = failures.load(Ordering::Relaxed);
+        // Nothing succeeds while the server is away: a slot cleared then is
+        // filled only by a command answered after the restart.
+        server.kill();
+        while conn.status().is_ok() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for slot in first_ok.iter() {
+            slot.store(u64::MAX, Ordering::Relaxed);
+        }
+        let ready;
+        (server, ready) = outage(server, outage_length).await;
+        while first_ok
+            .iter()
+            .any(|s| s.load(Ordering::Relaxed) == u64::MAX)
+        {
+            assert!(ready.elapsed() < Duration::from_secs(5), "never recovered");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let ready = ready.duration_since(start);
+        let recoveries: Vec<Duration> = first_ok
+            .iter()
+            .map(|s| Duration::from_nanos(s.load(Ordering::Relaxed)).saturating_sub(ready))
+            .collect();
+        let (median, max) = median_and_max(recoveries);
+        let errors = failures.load(Ordering::Relaxed) - failed_before;
+        eprintln!(
+            "outage {outage_length:?}: commands flowed again {median:?} (median over {TASKS} tasks, \
+             max {max:?}) after the server answered; {errors} errors"
+        );
+        // Only the rounds on the socket at the kill may fail; commands sent
+        // while the server was away waited for it.
+        assert!(
+            errors <= TASKS,
+            "{errors} errors, more than the {TASKS} in flight"
+        );
+        // Generous: the policy notices a return within 10 ms, but the
+        // machine is shared.
+        assert!(median < Duration::from_millis(100), "median {median:?}");
+        assert!(max < Duration::from_secs(1), "max {max:?}");
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("no task panicked");
+    }
 }
 
 #[tokio::test]
