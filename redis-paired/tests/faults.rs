@@ -136,17 +136,17 @@ const OUTAGES: [Duration; 3] = [
     Duration::from_secs(10),
 ];
 
-/// Kills the server (`kill -9`), keeps it down for `outage`, restarts it,
-/// and returns the server with the moment it answered again.
-async fn outage(mut server: RedisServer, outage: Duration) -> (RedisServer, Instant) {
-    server.kill();
-    tokio::time::sleep(outage).await;
-    let restarted = tokio::task::spawn_blocking(move || {
-        let ready = server.restart_timed().expect("server restarts");
-        (server, ready)
-    });
-    let (server, ready) = restarted.await.expect("restart did not panic");
-    (server, Instant::from_std(ready))
+/// Kills the server, keeps it down for `outage` and restarts it, on a
+/// thread of its own; the handle gives back the server and the moment it
+/// answered again.
+fn outage(
+    mut server: RedisServer,
+    outage: Duration,
+) -> tokio::task::JoinHandle<(RedisServer, Instant)> {
+    tokio::task::spawn_blocking(move || {
+        let ready = server.restart_after(outage).expect("server restarts");
+        (server, Instant::from_std(ready))
+    })
 }
 
 /// The median and the largest of `values`.
@@ -209,17 +209,19 @@ async fn commands_flow_again_right_after_outages_of_half_a_second_to_ten() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let failed_before = failures.load(Ordering::Relaxed);
-        // Nothing succeeds while the server is away: a slot cleared then is
-        // filled only by a command answered after the restart.
-        server.kill();
+        // Nothing succeeds while the server is away: a slot cleared then
+        // (once the tasks have taken the replies that came before the kill)
+        // is filled only by a command answered after the restart.
+        let restarted = outage(server, outage_length);
         while conn.status().is_ok() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        tokio::time::sleep(outage_length / 2).await;
         for slot in first_ok.iter() {
             slot.store(u64::MAX, Ordering::Relaxed);
         }
         let ready;
-        (server, ready) = outage(server, outage_length).await;
+        (server, ready) = restarted.await.expect("the restart did not panic");
         while first_ok
             .iter()
             .any(|s| s.load(Ordering::Relaxed) == u64::MAX)

@@ -145,6 +145,16 @@ impl RedisServer {
         self.launch().map_err(Launch::into_error)
     }
 
+    /// An outage as a crash makes it: kills the server (`SIGKILL`), keeps
+    /// it down for `outage`, then restarts it as
+    /// [`restart_timed`](Self::restart_timed) does, returning the moment it
+    /// answered again. Blocks the thread throughout.
+    pub fn restart_after(&mut self, outage: Duration) -> io::Result<Instant> {
+        self.kill();
+        thread::sleep(outage);
+        self.restart_timed()
+    }
+
     /// As [`restart`](Self::restart), and returns the moment the restarted
     /// server first answered `PING` to a probe that polls it in a tight
     /// loop (every 100 µs, from a thread of its own): the moment from which
