@@ -90,6 +90,12 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
 /// works or `stop` completes (then `None`). `failed` hears why each attempt
 /// failed, so that a caller can report it while it waits.
 ///
+/// A server that accepts the connection but is still loading its dataset
+/// from disk (it answers commands with `LOADING`) is not back yet: the
+/// attempt counts as failed, so that commands waiting for the reconnect
+/// are not all refused the moment it is made. Finding out costs a `PING`
+/// on each new connection.
+///
 /// This crate never reconnects by itself; this is the loop the connections
 /// that heal themselves (`redis-paired`, `redis-pubsub`) share.
 pub async fn reconnect(
@@ -108,7 +114,9 @@ pub async fn reconnect(
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            connect(config).await
+            let mut conn = connect(config).await?;
+            loaded(&mut conn, config).await?;
+            Ok(conn)
         });
         match futures_util::future::select(next, stop.as_mut()).await {
             Either::Left((Ok(conn), _)) => return Some(conn),
@@ -120,6 +128,20 @@ pub async fn reconnect(
             }
             Either::Right(((), _)) => return None,
         }
+    }
+}
+
+/// Checks that the server behind a new connection has its dataset
+/// loaded: one restarted with persistence accepts connections and the
+/// handshake while it loads, and refuses every command with `LOADING`.
+async fn loaded(conn: &mut Connection<Stream>, config: &ConnectionConfig) -> Result<()> {
+    match tokio::time::timeout(config.connect_timeout(), conn.send(resp::cmd!("PING"))).await {
+        Ok(Err(Error::Server(e))) if e.code() == "LOADING" => Err(Error::Server(e)),
+        // Any other answer, even a refusal (a user not allowed PING), says
+        // the server serves commands.
+        Ok(Ok(_) | Err(Error::Server(_))) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_elapsed) => Err(Error::Timeout("handshake")),
     }
 }
 

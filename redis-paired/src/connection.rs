@@ -4,12 +4,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis_conn::{ConnectionConfig, Error, ReconnectPolicy};
 use resp::{Command, FromValue, ToArgs, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::blocking::{timing, Timing};
+use crate::catalogue::{self, CommandInfo};
 use crate::lanes::{Exchange, Lanes};
 use crate::pipeline::Pipeline;
 use crate::queue::Request;
@@ -163,6 +165,7 @@ impl PairedConnection {
             from_front: timing.blocks,
             called,
             len: 0,
+            resend: None,
         };
         self.shared()
             .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
@@ -227,6 +230,7 @@ impl PairedConnection {
             from_front: timing.blocks,
             called,
             len: 0,
+            resend: self.resend(cmd),
         };
         match self
             .shared()
@@ -235,6 +239,18 @@ impl PairedConnection {
             Ok(()) => Reply::waiting(rx),
             Err(e) => Reply::failed(e),
         }
+    }
+
+    /// The bytes to keep for sending `cmd` again on the next connection,
+    /// when the options let reads be retried and the catalogue says it only
+    /// reads.
+    fn resend(&self, cmd: &mut Command) -> Option<Bytes> {
+        if !self.shared().options.retry_reads()
+            || !catalogue::lookup(cmd).is_some_and(CommandInfo::is_read_only)
+        {
+            return None;
+        }
+        Some(Bytes::copy_from_slice(cmd.encoded()))
     }
 
     /// The lanes a command with `timing` goes to instead of the shared

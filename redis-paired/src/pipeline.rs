@@ -234,6 +234,7 @@ impl<'a> Pipeline<'a> {
             from_front: false,
             called,
             len: 0,
+            resend: None,
         };
         match self
             .conn

@@ -149,6 +149,20 @@ fn outage(
     })
 }
 
+/// Waits until the tasks counting in `rounds` have done `n` more, failing
+/// the test if they stop.
+async fn more_rounds(rounds: &AtomicUsize, n: usize) {
+    let target = rounds.load(Ordering::Relaxed) + n;
+    let start = Instant::now();
+    while rounds.load(Ordering::Relaxed) < target {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the load stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// The median and the largest of `values`.
 fn median_and_max(mut values: Vec<Duration>) -> (Duration, Duration) {
     values.sort();
@@ -204,10 +218,7 @@ async fn commands_flow_again_right_after_outages_of_half_a_second_to_ten() {
     }
 
     for outage_length in OUTAGES {
-        let target = successes.load(Ordering::Relaxed) + 2_000;
-        while successes.load(Ordering::Relaxed) < target {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        more_rounds(&successes, 2_000).await;
         let failed_before = failures.load(Ordering::Relaxed);
         // Nothing succeeds while the server is away: a slot cleared then
         // (once the tasks have taken the replies that came before the kill)
@@ -256,6 +267,95 @@ async fn commands_flow_again_right_after_outages_of_half_a_second_to_ten() {
     for task in tasks {
         task.await.expect("no task panicked");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_retry_reads_reads_in_flight_survive_a_kill_and_writes_are_never_sent_twice() {
+    // Every write is on disk before it is acknowledged, so the counters
+    // survive a kill -9 and show whether an INCR was applied twice.
+    let mut server = RedisServer::builder()
+        .arg("--appendonly")
+        .arg("yes")
+        .arg("--appendfsync")
+        .arg("always")
+        .start()
+        .expect("server starts");
+    let options = Options::default().with_retry_reads(true);
+    let conn = PairedConnection::connect_with(&config(&server), options)
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let failed_writes = Arc::new(AtomicUsize::new(0));
+    let failed_reads = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let (conn, stop, rounds) = (conn.clone(), stop.clone(), rounds.clone());
+        let (failed_writes, failed_reads) = (failed_writes.clone(), failed_reads.clone());
+        tasks.push(tokio::spawn(async move {
+            let key = format!("retry:{task}");
+            // The value the last acknowledged INCR returned, and how many
+            // INCRs failed since (each applied at most once, or not at all).
+            let (mut last, mut unknown) = (0i64, 0i64);
+            while !stop.load(Ordering::Relaxed) {
+                let incr = conn.send::<i64>(cmd!("INCR", &key));
+                let get = conn.send::<Option<i64>>(cmd!("GET", &key));
+                let (incr, get) = (incr.await, get.await);
+                let got = match get {
+                    Ok(got) => got.unwrap_or(0),
+                    Err(e) => {
+                        assert!(e.is_connection(), "{e:?}");
+                        failed_reads.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                };
+                match incr {
+                    Ok(n) => {
+                        assert!(
+                            n > last && n <= last + 1 + unknown,
+                            "task {task}: INCR gave {n} after {last} and {unknown} failed"
+                        );
+                        assert_eq!(got, n, "task {task}: GET after INCR");
+                        (last, unknown) = (n, 0);
+                    }
+                    Err(e) => {
+                        assert!(e.is_connection(), "{e:?}");
+                        failed_writes.fetch_add(1, Ordering::Relaxed);
+                        unknown += 1;
+                        assert!(
+                            (last..=last + unknown).contains(&got),
+                            "task {task}: read {got} after {last} and {unknown} failed"
+                        );
+                    }
+                }
+                rounds.fetch_add(1, Ordering::Relaxed);
+            }
+            (key, last, unknown)
+        }));
+    }
+
+    for _ in 0..3 {
+        more_rounds(&rounds, 2_000).await;
+        (server, _) = outage(server, Duration::from_millis(500))
+            .await
+            .expect("the restart did not panic");
+    }
+    more_rounds(&rounds, 2_000).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let (key, last, unknown) = task.await.expect("no task panicked");
+        let n: Option<i64> = conn.send(cmd!("GET", &key)).await.unwrap();
+        let n = n.unwrap_or(0);
+        assert!((last..=last + unknown).contains(&n), "{key}: {n}, {last}");
+    }
+    let writes = failed_writes.load(Ordering::Relaxed);
+    let reads = failed_reads.load(Ordering::Relaxed);
+    let retried = conn.stats().retried_reads;
+    eprintln!("3 kills: {writes} INCRs failed, {retried} GETs sent again, {reads} failed");
+    assert_eq!(reads, 0, "a read in flight failed");
+    assert!(retried > 0, "no read was in flight at any kill");
+    assert!(writes > 0, "no write was in flight at any kill");
+    assert!(writes <= 3 * TASKS, "{writes} writes failed");
 }
 
 #[tokio::test]
