@@ -28,8 +28,9 @@ use crate::{driver, Options, Reply};
 ///
 /// A background task owns the socket. When the connection breaks, commands
 /// awaiting replies fail with [`Error::Connection`] (they are never sent
-/// again), and the task reconnects at once and then with backoff as the
-/// config's [`ReconnectPolicy`] says, replaying the handshake. Commands sent
+/// again, except reads when [`Options::with_retry_reads`] asks for it), and
+/// the task reconnects at once and then, while the server stays away, as
+/// the config's [`ReconnectPolicy`] says, replaying the handshake. Commands sent
 /// meanwhile wait for the connection to be back, within their timeout (or,
 /// with [`Options::with_fail_fast`], fail at once with the reason). When the
 /// last clone is dropped, the task writes what is queued, waits for those
