@@ -156,7 +156,7 @@ async fn a_silent_server_is_given_up_and_recovered_from() {
 #[tokio::test]
 async fn resubscribing_after_a_restart_follows_the_server_at_once() {
     let mut server = RedisServer::start().expect("server starts");
-    // The default policy: the first attempt at once, then 1 ms doubling.
+    // The default policy: the first attempt at once, then every 5 to 10 ms.
     let config = support::config(&server.url(), Protocol::Resp3);
     let conn = PubsubConnection::connect(&config).await.unwrap();
     let mut sub = conn.subscribe("restarts").await.unwrap();
