@@ -18,7 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use crate::handshake::{Handshake, Step};
 use crate::transport::Phase;
 use crate::{
-    Address, ConnectionConfig, Error, HandshakeInfo, MasterWatch, Protocol, Result, Stream,
+    Address, CommandName, ConnectionConfig, Error, HandshakeInfo, MasterWatch, Protocol, Result,
+    Stream,
 };
 
 /// Opens a connection: the transport, then the handshake, all within the
@@ -140,9 +141,17 @@ async fn connect_node(
 }
 
 /// Opens a connection again after one was lost: tries at once, then waits
-/// as the config's [`ReconnectPolicy`](crate::ReconnectPolicy) says after
-/// each failed attempt, and tries until one works or `stop` completes (then `None`). `failed` hears
-/// why each attempt failed, so that a caller can report it while it waits.
+/// after each failed attempt as the config's
+/// [`ReconnectPolicy`](crate::ReconnectPolicy) says for the time since this
+/// was called (the time the server has been away), and tries until one
+/// works or `stop` completes (then `None`). `failed` hears why each attempt
+/// failed, so that a caller can report it while it waits.
+///
+/// A server that accepts the connection but is still loading its dataset
+/// from disk (it answers commands with `LOADING`) is not back yet: the
+/// attempt counts as failed, so that commands waiting for the reconnect
+/// are not all refused the moment it is made. Finding out costs a `PING`
+/// on each new connection.
 ///
 /// This crate never reconnects by itself; this is the loop the connections
 /// that heal themselves (`redis-paired`, `redis-pubsub`) share.
@@ -152,9 +161,10 @@ pub async fn reconnect(
     mut failed: impl FnMut(Error),
 ) -> Option<Connection<Stream>> {
     let policy = config.reconnect();
+    let lost = tokio::time::Instant::now();
     let mut stop = pin!(stop);
     let mut attempt: u32 = 0;
-    // The first attempt goes at once; the backoff starts after a failure.
+    // The first attempt goes at once; the waits start after a failure.
     let mut delay = Duration::ZERO;
     // Behind sentinels, the new master's announcement ends a wait at once.
     let mut watch = MasterWatch::existing(config);
@@ -170,18 +180,38 @@ pub async fn reconnect(
                     None => sleep.await,
                 }
             }
-            connect(config).await
+            let mut conn = connect(config).await?;
+            loaded(&mut conn, config).await?;
+            Ok(conn)
         });
         match futures_util::future::select(next, stop.as_mut()).await {
             Either::Left((Ok(conn), _)) => return Some(conn),
             Either::Left((Err(error), _)) => {
                 tracing::debug!(%error, attempt, "reconnect failed");
                 failed(error);
-                delay = policy.delay(attempt, crate::jitter_seed());
+                delay = policy.delay(lost.elapsed(), crate::jitter_seed());
                 attempt = attempt.saturating_add(1);
             }
             Either::Right(((), _)) => return None,
         }
+    }
+}
+
+/// Checks that the server behind a new connection has its dataset
+/// loaded: one restarted with persistence accepts connections and the
+/// handshake while it loads, and refuses every command with `LOADING`.
+async fn loaded(conn: &mut Connection<Stream>, config: &ConnectionConfig) -> Result<()> {
+    match tokio::time::timeout(config.connect_timeout(), conn.send(resp::cmd!("PING"))).await {
+        Ok(Err(Error::Server(e))) if e.code() == "LOADING" => Err(Error::Server(e)),
+        // Any other answer, even a refusal (a user not allowed PING), says
+        // the server serves commands.
+        Ok(Ok(_) | Err(Error::Server(_))) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_elapsed) => Err(Error::Timeout {
+            what: "handshake",
+            command: Some(CommandName::new(b"PING")),
+            limit: Some(config.connect_timeout()),
+        }),
     }
 }
 

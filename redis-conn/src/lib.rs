@@ -28,7 +28,7 @@
 //!   (`credentials.rs`): credentials that change, asked for at every
 //!   handshake and renewed on live connections before they expire.
 //! - [`ReconnectPolicy`], [`Jitter`], [`jitter_seed`] (`reconnect.rs`):
-//!   backoff with jitter, as a pure function.
+//!   waits that grow with the outage, with jitter, as a pure function.
 //! - [`Stream`] (`transport.rs`): TCP, Unix socket or TLS; `tls.rs` builds
 //!   the rustls configuration (feature `tls`).
 //! - [`HandshakeInfo`] (`handshake.rs`): the handshake as a state machine fed

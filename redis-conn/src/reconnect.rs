@@ -1,78 +1,103 @@
-//! `ReconnectPolicy`: when to try connecting again, as a pure function of the
-//! attempt number and a random number.
+//! `ReconnectPolicy`: when to try connecting again, as a pure function of
+//! how long the server has been away and a random number.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How a connection that heals itself waits between attempts to reconnect:
-/// exponential backoff with jitter.
+/// a wait that grows with the time the server has been away, with jitter.
 ///
 /// This crate never reconnects; `redis-paired` and `redis-pubsub` follow the
 /// policy found in their [`ConnectionConfig`](crate::ConnectionConfig). The
 /// first attempt after a connection is lost is made at once: most losses
 /// are a restart or a dropped socket, and waiting only adds to the outage.
-/// After failed attempt `n` (counting from 0) the wait is
-/// `min(max, initial * factor^n)`, spread by the [`Jitter`] so that many
-/// clients that lost the same server do not all come back at once.
+/// After a failed attempt, with the server away for `away` so far, the wait
+/// is `away / divisor`, kept between `min` and `max`, then spread by the
+/// [`Jitter`] so that many clients that lost the same server do not try in
+/// lockstep.
+///
+/// The wait is a fixed fraction of the outage so far, so the time between
+/// the server's return and the next attempt is a fraction of the outage
+/// too: by default at most a thousandth of it (or 10 ms, whichever is
+/// more, up to 1 s). What that costs the server while it is away:
+///
+/// - attempts per second are bounded: the waits are never shorter than
+///   `min / 2` (with [`Jitter::Equal`]), so at most `2 / min` attempts a
+///   second (200 with the defaults; about 133 on average), and never more
+///   than one at a time;
+/// - once `away / divisor` passes `min` (after 10 s by default) the waits
+///   grow with the outage, so the attempts made in all grow only with its
+///   logarithm: about `divisor / 0.75 * ln(away / (min * divisor))` on top
+///   of the first `min * divisor`'s worth. With the defaults: about 67
+///   attempts in a 0.5 s outage, 270 in 2 s, 1,300 in 10 s, 3,700 in a
+///   minute, 7,500 in the first 17 minutes, then 4 every 3 seconds;
+/// - against a host that is down rather than refusing connections, each
+///   attempt lasts the connect timeout, which bounds them further.
+///
+/// A fleet of many clients sharing one server may prefer a larger `min`
+/// (say [`with_min`](Self::with_min)`(100 ms)`): the server then sees
+/// fewer attempts while it is away, and its clients come back spread over
+/// a wider window, at the price of a longer wait for each.
 ///
 /// ```
 /// use std::time::Duration;
 /// use redis_conn::{Jitter, ReconnectPolicy};
 ///
+/// let ms = Duration::from_millis;
 /// let policy = ReconnectPolicy::default().with_jitter(Jitter::None);
-/// assert_eq!(policy.delay(0, 0), Duration::from_millis(1));
-/// assert_eq!(policy.delay(3, 0), Duration::from_millis(8));
-/// assert_eq!(policy.delay(30, 0), Duration::from_secs(1));
+/// assert_eq!(policy.delay(ms(500), 0), ms(10));
+/// assert_eq!(policy.delay(Duration::from_secs(60), 0), ms(60));
+/// assert_eq!(policy.delay(Duration::from_secs(3_600), 0), Duration::from_secs(1));
 ///
 /// // With jitter, the caller passes the randomness.
 /// let policy = ReconnectPolicy::default();
-/// let delay = policy.delay(3, redis_conn::jitter_seed());
-/// assert!(delay >= Duration::from_millis(4) && delay <= Duration::from_millis(8));
+/// let delay = policy.delay(Duration::from_secs(60), redis_conn::jitter_seed());
+/// assert!(delay >= ms(30) && delay <= ms(60));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReconnectPolicy {
     enabled: bool,
-    initial: Duration,
+    min: Duration,
     max: Duration,
-    factor: u32,
+    divisor: u32,
     jitter: Jitter,
 }
 
-/// How a [`ReconnectPolicy`] randomises the exponential delay `d`.
+/// How a [`ReconnectPolicy`] randomises its wait `d`.
 ///
 /// The names follow the AWS Architecture Blog's "Exponential Backoff And
-/// Jitter".
+/// Jitter". There is no "full" jitter (anywhere from zero to `d`): a wait of
+/// zero would let attempts to a server that refuses them follow each other
+/// without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Jitter {
     /// Exactly `d`.
     None,
-    /// Anywhere from zero to `d`: spreads clients the most.
-    Full,
-    /// From `d / 2` to `d`: spread, but never much shorter than the backoff.
+    /// From `d / 2` to `d`: spread, but never much shorter than the wait.
     #[default]
     Equal,
 }
 
 impl ReconnectPolicy {
-    /// The default wait after the first failed attempt: 1 ms. A restarted
-    /// server is usually back within tens of milliseconds, and doubling
-    /// from 1 ms tries a dozen times in that window (a refused connection
-    /// costs the server next to nothing), then backs off quickly.
-    pub const DEFAULT_INITIAL: Duration = Duration::from_millis(1);
-    /// The default longest delay: 1 s, so that a connection is back within
-    /// about a second of its server, however long the server was away.
+    /// The default shortest wait (before jitter): 10 ms. A restarted server
+    /// is then noticed within 10 ms of accepting connections (5 ms on
+    /// average), and a refused attempt costs it next to nothing.
+    pub const DEFAULT_MIN: Duration = Duration::from_millis(10);
+    /// The default longest wait (before jitter): 1 s, so that a connection
+    /// is back within a second of its server, however long it was away.
     pub const DEFAULT_MAX: Duration = Duration::from_secs(1);
-    /// The default growth factor from one attempt to the next.
-    pub const DEFAULT_FACTOR: u32 = 2;
+    /// The default divisor: the wait is a thousandth of the time the server
+    /// has been away.
+    pub const DEFAULT_DIVISOR: u32 = 1000;
 
-    /// Reconnecting enabled, with the defaults: at once, then 1 ms doubling
-    /// up to 1 s, equal jitter.
+    /// Reconnecting enabled, with the defaults: at once, then waiting a
+    /// thousandth of the outage so far, from 10 ms to 1 s, equal jitter.
     pub const fn new() -> ReconnectPolicy {
         ReconnectPolicy {
             enabled: true,
-            initial: Self::DEFAULT_INITIAL,
+            min: Self::DEFAULT_MIN,
             max: Self::DEFAULT_MAX,
-            factor: Self::DEFAULT_FACTOR,
+            divisor: Self::DEFAULT_DIVISOR,
             jitter: Jitter::Equal,
         }
     }
@@ -90,44 +115,46 @@ impl ReconnectPolicy {
         self.enabled
     }
 
-    /// Sets the wait after the first failed attempt (before jitter).
-    pub const fn with_initial(mut self, initial: Duration) -> ReconnectPolicy {
-        self.initial = initial;
+    /// Sets the shortest wait (before jitter): it bounds the attempts a
+    /// second while the server is away. A zero `min` is taken as 1 ms.
+    pub const fn with_min(mut self, min: Duration) -> ReconnectPolicy {
+        self.min = min;
         self
     }
 
-    /// Sets the longest delay (before jitter); the backoff stops growing there.
+    /// Sets the longest wait (before jitter); the wait stops growing there.
     pub const fn with_max(mut self, max: Duration) -> ReconnectPolicy {
         self.max = max;
         self
     }
 
-    /// Sets how much the delay grows from one attempt to the next (1 keeps it
-    /// constant; 0 is treated as 1).
-    pub const fn with_factor(mut self, factor: u32) -> ReconnectPolicy {
-        self.factor = factor;
+    /// Sets the divisor: the wait is the time the server has been away
+    /// divided by it (0 is taken as 1). A larger divisor comes back sooner
+    /// after a long outage, for more attempts while it lasts.
+    pub const fn with_divisor(mut self, divisor: u32) -> ReconnectPolicy {
+        self.divisor = divisor;
         self
     }
 
-    /// Sets how the delay is randomised.
+    /// Sets how the wait is randomised.
     pub const fn with_jitter(mut self, jitter: Jitter) -> ReconnectPolicy {
         self.jitter = jitter;
         self
     }
 
-    /// The wait after the first failed attempt.
-    pub const fn initial(&self) -> Duration {
-        self.initial
+    /// The shortest wait.
+    pub const fn min(&self) -> Duration {
+        self.min
     }
 
-    /// The longest delay.
+    /// The longest wait.
     pub const fn max(&self) -> Duration {
         self.max
     }
 
-    /// The growth factor.
-    pub const fn factor(&self) -> u32 {
-        self.factor
+    /// The divisor.
+    pub const fn divisor(&self) -> u32 {
+        self.divisor
     }
 
     /// The jitter.
@@ -135,28 +162,23 @@ impl ReconnectPolicy {
         self.jitter
     }
 
-    /// How long to wait after failed reconnect attempt `attempt` (0 for the
-    /// first attempt, which is made as soon as the connection is lost).
+    /// How long to wait after a failed attempt, the server having been away
+    /// for `away` (since the connection was lost).
     ///
     /// `random` is any random number, for example from [`jitter_seed`]; the
     /// same inputs always give the same delay, which keeps callers testable.
-    /// The result is never above [`max`](Self::max). A disabled policy still
-    /// computes delays; callers check [`is_enabled`](Self::is_enabled) first.
-    pub fn delay(&self, attempt: u32, random: u64) -> Duration {
-        let cap = self.max.as_nanos();
-        let mut d = self.initial.as_nanos().min(cap);
-        let factor = u128::from(self.factor.max(1));
-        for _ in 0..attempt {
-            if d >= cap || factor == 1 {
-                break;
-            }
-            d = d.saturating_mul(factor).min(cap);
-        }
-        let random = u128::from(random);
+    /// The result is never above [`max`](Self::max), and never below half
+    /// the smaller of [`min`](Self::min) and `max` (nor below 1 ms before
+    /// the jitter). A disabled policy still computes delays; callers check
+    /// [`is_enabled`](Self::is_enabled) first.
+    pub fn delay(&self, away: Duration, random: u64) -> Duration {
+        const FLOOR: u128 = 1_000_000;
+        let max = self.max.as_nanos().max(FLOOR);
+        let min = self.min.as_nanos().max(FLOOR).min(max);
+        let d = (away.as_nanos() / u128::from(self.divisor.max(1))).clamp(min, max);
         let d = match self.jitter {
             Jitter::None => d,
-            Jitter::Full => random % (d + 1),
-            Jitter::Equal => d - d / 2 + random % (d / 2 + 1),
+            Jitter::Equal => d - d / 2 + u128::from(random) % (d / 2 + 1),
         };
         // `d` is at most `max` in nanoseconds, so it fits the u64 and u32 parts.
         Duration::new(
@@ -200,81 +222,117 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+    const S: Duration = Duration::from_secs(1);
 
     #[test]
     fn defaults() {
         let p = ReconnectPolicy::default();
         assert!(p.is_enabled());
-        assert_eq!(p.initial(), MS);
-        assert_eq!(p.max(), 1000 * MS);
-        assert_eq!(p.factor(), 2);
+        assert_eq!(p.min(), 10 * MS);
+        assert_eq!(p.max(), S);
+        assert_eq!(p.divisor(), 1000);
         assert_eq!(p.jitter(), Jitter::Equal);
         assert!(!ReconnectPolicy::disabled().is_enabled());
     }
 
     #[test]
-    fn backoff_grows_exponentially_to_the_cap() {
+    fn the_wait_is_a_fraction_of_the_outage_between_min_and_max() {
         let p = ReconnectPolicy::default().with_jitter(Jitter::None);
-        let delays: Vec<_> = (0..13).map(|n| p.delay(n, 12345)).collect();
-        let ms = |v: &[u64]| {
-            v.iter()
-                .map(|&m| Duration::from_millis(m))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            delays,
-            ms(&[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 1000, 1000])
-        );
-        assert_eq!(p.delay(u32::MAX, u64::MAX), 1000 * MS);
-    }
-
-    #[test]
-    fn factor_and_bounds_are_honoured() {
-        let p = ReconnectPolicy::new()
-            .with_initial(10 * MS)
-            .with_max(100 * MS)
-            .with_factor(3)
-            .with_jitter(Jitter::None);
-        assert_eq!(p.delay(0, 0), 10 * MS);
-        assert_eq!(p.delay(1, 0), 30 * MS);
-        assert_eq!(p.delay(2, 0), 90 * MS);
-        assert_eq!(p.delay(3, 0), 100 * MS);
-        // Constant backoff, and an initial delay above the cap.
-        let constant = p.with_factor(1);
-        assert_eq!(constant.delay(50, 0), 10 * MS);
-        assert_eq!(p.with_factor(0).delay(5, 0), 10 * MS);
-        assert_eq!(p.with_initial(MS * 500).delay(0, 0), 100 * MS);
-        // Huge durations do not overflow.
-        let huge = p
-            .with_initial(Duration::MAX)
-            .with_max(Duration::MAX)
-            .with_factor(u32::MAX);
-        assert_eq!(huge.delay(100, 7), Duration::MAX);
-    }
-
-    #[test]
-    fn full_jitter_spans_zero_to_the_backoff() {
-        let p = ReconnectPolicy::default().with_jitter(Jitter::Full);
-        assert_eq!(p.delay(2, 0), Duration::ZERO);
-        let d = 4 * MS;
-        let nanos = d.as_nanos() as u64;
-        assert_eq!(p.delay(2, nanos), d);
-        assert_eq!(p.delay(2, nanos + 1), Duration::ZERO);
-        for seed in 0..1000 {
-            assert!(p.delay(2, jitter_seed() ^ seed) <= d);
+        let table = [
+            (Duration::ZERO, 10 * MS),
+            (500 * MS, 10 * MS),
+            (2 * S, 10 * MS),
+            (10 * S, 10 * MS),
+            (20 * S, 20 * MS),
+            (60 * S, 60 * MS),
+            (500 * S, 500 * MS),
+            (1000 * S, S),
+            (3600 * S, S),
+            (Duration::MAX, S),
+        ];
+        for (away, wait) in table {
+            assert_eq!(p.delay(away, 12345), wait, "away {away:?}");
         }
     }
 
     #[test]
-    fn equal_jitter_spans_half_to_the_backoff() {
+    fn bounds_and_divisor_are_honoured() {
+        let p = ReconnectPolicy::new()
+            .with_min(20 * MS)
+            .with_max(100 * MS)
+            .with_divisor(10)
+            .with_jitter(Jitter::None);
+        assert_eq!(p.delay(100 * MS, 0), 20 * MS);
+        assert_eq!(p.delay(500 * MS, 0), 50 * MS);
+        assert_eq!(p.delay(5 * S, 0), 100 * MS);
+        // A zero divisor is 1; a zero min is 1 ms; a min above the max is
+        // the max.
+        assert_eq!(p.with_divisor(0).delay(70 * MS, 0), 70 * MS);
+        assert_eq!(p.with_min(Duration::ZERO).delay(Duration::ZERO, 0), MS);
+        assert_eq!(p.with_min(S).delay(Duration::ZERO, 0), 100 * MS);
+        // Huge durations do not overflow.
+        let huge = p.with_min(Duration::MAX).with_max(Duration::MAX);
+        assert_eq!(huge.delay(Duration::MAX, 7), Duration::MAX);
+        let huge = p.with_max(Duration::MAX).with_divisor(1);
+        assert_eq!(huge.delay(Duration::MAX, 7), Duration::MAX);
+    }
+
+    #[test]
+    fn equal_jitter_spans_half_to_the_wait() {
         let p = ReconnectPolicy::default();
-        let d = 8 * MS;
-        assert_eq!(p.delay(3, 0), d / 2);
-        assert_eq!(p.delay(3, (d / 2).as_nanos() as u64), d);
+        let d = 60 * MS;
+        let away = 60 * S;
+        assert_eq!(p.delay(away, 0), d / 2);
+        assert_eq!(p.delay(away, (d / 2).as_nanos() as u64), d);
         for _ in 0..1000 {
-            let got = p.delay(3, jitter_seed());
+            let got = p.delay(away, jitter_seed());
             assert!(got >= d / 2 && got <= d, "{got:?}");
         }
+    }
+
+    /// The attempts a connection makes to a server away for `outage`, and
+    /// how long after its return the next one comes, following `p`.
+    fn simulate(p: ReconnectPolicy, outage: Duration) -> (u64, Duration) {
+        let mut at = Duration::ZERO;
+        let mut attempts = 1;
+        while at < outage {
+            at += p.delay(at, jitter_seed());
+            attempts += 1;
+        }
+        (attempts, at - outage)
+    }
+
+    #[test]
+    fn attempts_stay_bounded_and_the_return_is_noticed_soon() {
+        let p = ReconnectPolicy::default();
+        // (outage, attempts expected with the default jitter, the longest
+        // a return may go unnoticed)
+        let table = [
+            (500 * MS, 67, 10 * MS),
+            (2 * S, 267, 10 * MS),
+            (10 * S, 1_333, 10 * MS),
+            (60 * S, 3_722, 60 * MS),
+            (3600 * S, 10_940, S),
+        ];
+        for (outage, expected, longest) in table {
+            let mut late = Vec::new();
+            for _ in 0..50 {
+                let (attempts, after) = simulate(p, outage);
+                let (low, high) = (expected * 9 / 10, expected * 11 / 10);
+                assert!(
+                    (low..=high).contains(&attempts),
+                    "{attempts} attempts in {outage:?}, expected about {expected}"
+                );
+                assert!(after <= longest, "{after:?} after a {outage:?} outage");
+                late.push(after);
+            }
+            late.sort();
+            // Noticed a fraction of the longest wait after the return.
+            assert!(late[late.len() / 2] < longest * 3 / 4, "{late:?}");
+        }
+        // The rate while the server is away: never two attempts closer than
+        // half the min.
+        assert!((0..10_000).all(|_| p.delay(Duration::ZERO, jitter_seed()) >= 5 * MS));
     }
 
     #[test]

@@ -4,12 +4,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis_conn::{CommandName, ConnectionConfig, Error, ReconnectPolicy};
 use resp::{Command, FromValue, ToArgs, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::blocking::{timing, Timing};
+use crate::catalogue::{self, CommandInfo};
 use crate::lanes::{Exchange, Lanes};
 use crate::pipeline::Pipeline;
 use crate::queue::Request;
@@ -26,8 +28,9 @@ use crate::{driver, Options, Reply};
 ///
 /// A background task owns the socket. When the connection breaks, commands
 /// awaiting replies fail with [`Error::Connection`] (they are never sent
-/// again), and the task reconnects at once and then with backoff as the
-/// config's [`ReconnectPolicy`] says, replaying the handshake. Commands sent
+/// again, except reads when [`Options::with_retry_reads`] asks for it), and
+/// the task reconnects at once and then, while the server stays away, as
+/// the config's [`ReconnectPolicy`] says, replaying the handshake. Commands sent
 /// meanwhile wait for the connection to be back, within their timeout (or,
 /// with [`Options::with_fail_fast`], fail at once with the reason). When the
 /// last clone is dropped, the task writes what is queued, waits for those
@@ -164,6 +167,7 @@ impl PairedConnection {
             called,
             len: 0,
             command: CommandName::new(cmd.name()),
+            resend: None,
         };
         self.shared()
             .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
@@ -229,6 +233,7 @@ impl PairedConnection {
             called,
             len: 0,
             command: CommandName::new(cmd.name()),
+            resend: self.resend(cmd),
         };
         match self
             .shared()
@@ -237,6 +242,18 @@ impl PairedConnection {
             Ok(()) => Reply::waiting(rx),
             Err(e) => Reply::failed(e),
         }
+    }
+
+    /// The bytes to keep for sending `cmd` again on the next connection,
+    /// when the options let reads be retried and the catalogue says it only
+    /// reads.
+    fn resend(&self, cmd: &mut Command) -> Option<Bytes> {
+        if !self.shared().options.retry_reads()
+            || !catalogue::lookup(cmd).is_some_and(CommandInfo::is_read_only)
+        {
+            return None;
+        }
+        Some(Bytes::copy_from_slice(cmd.encoded()))
     }
 
     /// The lanes a command with `timing` goes to instead of the shared

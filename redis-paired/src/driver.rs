@@ -237,8 +237,12 @@ impl<'a> Io<'a> {
         let ending = poll_fn(|cx| self.poll(cx)).await;
         if let Ending::Lost(reason) = &ending {
             let error = Error::Connection(Arc::new(reason.clone()));
-            let failed = self.queue.fail_all(&error);
+            let mut retries = Vec::new();
+            let failed = self.queue.fail_all(&error, &mut retries);
             self.shared.finished(failed);
+            // Before the state says disconnected: with fail-fast, or with
+            // no reconnect to come, they fail with what is queued.
+            self.shared.requeue(retries);
         }
         ending
     }
@@ -500,6 +504,7 @@ impl<'a> Io<'a> {
             called: Instant::now(),
             len: 0,
             command: CommandName::new(b"AUTH"),
+            resend: None,
         };
         match self
             .shared

@@ -43,8 +43,12 @@
 //! - Replies are matched to requests strictly in order. A caller that gives
 //!   up (drops its [`Reply`], or times out) keeps its slot until its reply
 //!   arrives and is discarded.
-//! - A command is never sent twice: when the connection breaks, commands
-//!   awaiting replies fail with [`Error::Connection`].
+//! - A command is never silently sent twice: when the connection breaks,
+//!   commands awaiting replies fail with [`Error::Connection`]. The one
+//!   exception is explicit and off by default: with
+//!   [`Options::with_retry_reads`], a single read-only command in flight
+//!   (by the [`catalogue`]'s flags) is sent once more on the next
+//!   connection, ahead of every command sent after it; writes never are.
 //! - Every queue is bounded ([`Options::with_max_pending`],
 //!   [`Options::with_max_unwritten_bytes`]); at the bound, sending fails at
 //!   once with [`Error::Backpressure`].

@@ -12,6 +12,7 @@ pub struct Options {
     max_pending: usize,
     max_unwritten_bytes: usize,
     fail_fast: bool,
+    retry_reads: bool,
     max_blocking_connections: usize,
     blocking_idle_timeout: Duration,
 }
@@ -38,6 +39,7 @@ impl Options {
             max_pending: Self::DEFAULT_MAX_PENDING,
             max_unwritten_bytes: Self::DEFAULT_MAX_UNWRITTEN_BYTES,
             fail_fast: false,
+            retry_reads: false,
             max_blocking_connections: Self::DEFAULT_MAX_BLOCKING_CONNECTIONS,
             blocking_idle_timeout: Self::DEFAULT_BLOCKING_IDLE_TIMEOUT,
         }
@@ -97,6 +99,35 @@ impl Options {
         self
     }
 
+    /// Let a read that was awaiting its reply when the connection broke be
+    /// sent once more on the next connection (`true`), instead of failing
+    /// with [`Error::Connection`](redis_conn::Error::Connection) like every
+    /// other command in flight (`false`, the default).
+    ///
+    /// This is the one exception to "a command is never silently sent
+    /// twice", and it is limited to what sending twice cannot harm: a
+    /// single command that the [catalogue](crate::catalogue) flags read-only
+    /// (`GET`, `HGETALL`, `ZRANGE`, `EVAL_RO`, ...; see
+    /// [`CommandInfo::is_read_only`](crate::catalogue::CommandInfo::is_read_only)),
+    /// sent with `send` (not `send_and_forget`, nor in a pipeline or a
+    /// transaction), and whose caller still waits. It is retried at most
+    /// once: if the next connection breaks too, it fails. A write (`SET`,
+    /// `INCR`, a script that may write, a command the catalogue does not
+    /// know) is never sent again: whether the server applied it is unknown.
+    ///
+    /// A retried read keeps its place: it goes out on the new connection
+    /// before every command sent after it, so replies stay in call order.
+    /// It keeps its timeout, counted from its call, and it answers from the
+    /// server as it is after the reconnect (which may be a restarted server
+    /// that lost data, or a new master). With
+    /// [`fail_fast`](Self::with_fail_fast), or with reconnecting disabled,
+    /// it fails like the commands waiting for the reconnect. The encoded
+    /// read is kept until its reply comes: one copy of each read's bytes.
+    pub const fn with_retry_reads(mut self, retry: bool) -> Options {
+        self.retry_reads = retry;
+        self
+    }
+
     /// The most connections kept for blocking commands. On a shared
     /// connection, a blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, ...,
     /// XREAD or XREADGROUP with BLOCK) runs on a connection of its own, so
@@ -120,6 +151,11 @@ impl Options {
     /// Whether new commands fail at once while the connection is down.
     pub const fn fail_fast(&self) -> bool {
         self.fail_fast
+    }
+
+    /// Whether reads in flight when the connection breaks are sent again.
+    pub const fn retry_reads(&self) -> bool {
+        self.retry_reads
     }
 
     /// The bound on connections for blocking commands.

@@ -243,6 +243,7 @@ impl<'a> Pipeline<'a> {
                 Some(first) if !self.transaction => first,
                 _ => CommandName::new(b"MULTI"),
             },
+            resend: None,
         };
         match self
             .conn

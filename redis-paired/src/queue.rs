@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use bytes::Bytes;
 use redis_conn::{CommandName, Error};
 use resp::Value;
 use tokio::sync::oneshot;
@@ -39,6 +40,10 @@ pub(crate) struct Request {
     pub(crate) len: usize,
     /// The command's name (a pipeline's first), for a timeout's error.
     pub(crate) command: CommandName,
+    /// A read its caller allows to be retried: its encoded bytes, to be
+    /// sent once more on the next connection if this one breaks before its
+    /// reply comes. `None` for everything else.
+    pub(crate) resend: Option<Bytes>,
 }
 
 impl Request {
@@ -61,6 +66,14 @@ pub(crate) enum Completion {
 /// A reply arrived but no request was waiting for one.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Unsolicited;
+
+/// A read to send once more on the next connection: the request (which is
+/// not retried again) and its encoded bytes.
+#[derive(Debug)]
+pub(crate) struct Retry {
+    pub(crate) request: Request,
+    pub(crate) bytes: Bytes,
+}
 
 /// Requests written to the socket, oldest first.
 ///
@@ -94,6 +107,9 @@ struct Slot {
     /// The command's name and its timeout, for the error when it is late.
     command: CommandName,
     limit: Option<Duration>,
+    /// For a read that may be retried, the request to queue again (without
+    /// its caller, which `tx` holds) and its bytes.
+    retry: Option<Retry>,
 }
 
 impl Slot {
@@ -136,6 +152,14 @@ impl Queue {
         // A blocking command behind others starts its clock when it is the
         // oldest; any other request now.
         let deferred = !self.slots.is_empty() && request.from_front;
+        let retry = request.resend.map(|bytes| Retry {
+            request: Request {
+                tx: None,
+                resend: None,
+                ..request
+            },
+            bytes,
+        });
         let mut slot = Slot {
             tx: request.tx,
             remaining: request.replies,
@@ -145,6 +169,7 @@ impl Queue {
             deferred: None,
             command: request.command,
             limit: request.timeout,
+            retry,
         };
         if deferred {
             slot.deferred = request.timeout;
@@ -262,17 +287,28 @@ impl Queue {
             .is_some_and(|slot| slot.give_up.is_none())
     }
 
-    /// Fails every request with `error` and empties the queue. Returns how
-    /// many requests there were.
-    pub(crate) fn fail_all(&mut self, error: &Error) -> usize {
-        let n = self.slots.len();
+    /// Empties the queue, the connection being lost: moves the reads that
+    /// may be retried, and whose callers still wait, to `retries` in wire
+    /// order, and fails every other request with `error`. Returns how many
+    /// requests failed.
+    pub(crate) fn fail_all(&mut self, error: &Error, retries: &mut Vec<Retry>) -> usize {
+        let mut failed = 0;
         for slot in self.slots.drain(..) {
-            if let Some(tx) = slot.tx {
-                let _ = tx.send(Err(error.clone()));
+            match (slot.tx, slot.retry) {
+                (Some(tx), Some(mut retry)) if !tx.is_closed() => {
+                    retry.request.tx = Some(tx);
+                    retries.push(retry);
+                }
+                (tx, _) => {
+                    if let Some(tx) = tx {
+                        let _ = tx.send(Err(error.clone()));
+                    }
+                    failed += 1;
+                }
             }
         }
         self.next_deadline = None;
-        n
+        failed
     }
 
     /// When [`expire`](Queue::expire) should next run.
@@ -319,6 +355,7 @@ mod tests {
             called,
             len: 0,
             command: CommandName::new(b"GET"),
+            resend: None,
         };
         (request, rx)
     }
@@ -473,6 +510,7 @@ mod tests {
                 called: start,
                 len: 0,
                 command: CommandName::new(b"GET"),
+                resend: None,
             },
             start,
         );
@@ -496,6 +534,7 @@ mod tests {
             called: start,
             len: 0,
             command: CommandName::new(b"BLPOP"),
+            resend: None,
         };
         q.push(blocking, start);
         // Behind a command that takes 10 s, its 100 ms have not started.
@@ -541,12 +580,65 @@ mod tests {
                 called: now,
                 len: 0,
                 command: CommandName::new(b"MULTI"),
+                resend: None,
             },
             now,
         );
         let reply = Value::Array(vec![Value::bulk("a"), Value::bulk("b")]);
         q.complete_at(reply.clone()).unwrap();
         assert_eq!(ok(&mut rx), Value::Array(vec![reply]));
+    }
+
+    #[test]
+    fn a_lost_connection_hands_back_the_reads_to_retry_in_wire_order() {
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let mut q = Queue::new(PATIENCE);
+        let read = |bytes: &'static str, timeout| {
+            let (mut request, rx) = request(1, timeout, start);
+            request.resend = Some(Bytes::from_static(bytes.as_bytes()));
+            (request, rx)
+        };
+        let (answered, mut r_answered) = read("answered", None);
+        let (get_a, mut r_get_a) = read("get a", None);
+        let (incr, mut r_incr) = request(1, None, start);
+        let (gone, r_gone) = read("gone", None);
+        let (expired, mut r_expired) = read("expired", Some(10));
+        let (get_b, mut r_get_b) = read("get b", Some(500));
+        for r in [answered, get_a, incr, gone, expired, get_b] {
+            q.push(r, start);
+        }
+        q.complete_at(Value::bulk("v")).unwrap();
+        assert_eq!(ok(&mut r_answered), Value::bulk("v"));
+        drop(r_gone);
+        assert!(!q.expire(start + ms(10)));
+        assert!(matches!(r_expired.try_recv(), Ok(Err(Error::Timeout { .. }))));
+
+        let mut retries = Vec::new();
+        let failed = q.fail_all(&Error::Closed, &mut retries);
+        // The write is failed, never sent again; so are the reads nobody
+        // waits for any more.
+        assert_eq!(failed, 3);
+        assert!(matches!(r_incr.try_recv(), Ok(Err(Error::Closed))));
+        assert!(q.is_empty());
+        let bytes: Vec<_> = retries.iter().map(|r| r.bytes.clone()).collect();
+        assert_eq!(bytes, ["get a", "get b"]);
+        // A retried read keeps its call time and timeout, and is not retried
+        // a second time.
+        let b = &retries[1].request;
+        assert_eq!((b.called, b.timeout), (start, Some(ms(500))));
+        assert!(retries.iter().all(|r| r.request.resend.is_none()));
+
+        // Queued again, the reads get their replies on the next connection.
+        let mut q = Queue::new(PATIENCE);
+        for retry in retries {
+            q.push(retry.request, start + ms(20));
+        }
+        assert_eq!(q.next_deadline(), Some(start + ms(500)));
+        q.complete_at(Value::bulk("a")).unwrap();
+        q.complete_at(Value::bulk("b")).unwrap();
+        assert_eq!(ok(&mut r_get_a), Value::bulk("a"));
+        assert_eq!(ok(&mut r_get_b), Value::bulk("b"));
     }
 
     #[test]
@@ -560,7 +652,9 @@ mod tests {
         q.complete_at(Value::Integer(1)).unwrap();
         let (c, mut rc) = request(1, None, now);
         q.push(c, now);
-        assert_eq!(q.fail_all(&Error::Closed), 2);
+        let mut retries = Vec::new();
+        assert_eq!(q.fail_all(&Error::Closed, &mut retries), 2);
+        assert!(retries.is_empty());
         assert!(ok(&mut ra) == Value::Integer(1));
         assert!(matches!(rb.try_recv(), Ok(Err(Error::Closed))));
         assert!(matches!(rc.try_recv(), Ok(Err(Error::Closed))));

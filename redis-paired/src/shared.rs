@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::lanes::Lanes;
-use crate::queue::Request;
+use crate::queue::{Request, Retry};
 use crate::Options;
 
 /// Counters a connection keeps about itself.
@@ -28,6 +28,9 @@ pub struct Stats {
     pub writes: u64,
     /// Connections made after the first one.
     pub reconnects: u64,
+    /// Reads sent again on a new connection
+    /// ([`Options::with_retry_reads`]).
+    pub retried_reads: u64,
     /// Connections opened for blocking commands, so that they stall no
     /// other caller.
     pub blocking_connections: u64,
@@ -50,6 +53,7 @@ pub(crate) struct Shared {
     commands: AtomicU64,
     writes: AtomicU64,
     reconnects: AtomicU64,
+    retried_reads: AtomicU64,
 }
 
 struct Inner {
@@ -140,6 +144,7 @@ impl Shared {
             commands: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            retried_reads: AtomicU64::new(0),
         }
     }
 
@@ -220,6 +225,33 @@ impl Shared {
             .fetch_add(requests.len() as u64, Ordering::Relaxed);
         self.commands.fetch_add(commands, Ordering::Relaxed);
         Taken::Work
+    }
+
+    /// The connection was just lost: queues the reads to retry ahead of
+    /// everything not yet taken, since they were called first. They were
+    /// accepted already, so the queue bounds do not turn them away; they
+    /// still count as outstanding.
+    pub(crate) fn requeue(&self, retries: Vec<Retry>) {
+        if retries.is_empty() {
+            return;
+        }
+        let n = retries.len();
+        let mut inner = self.lock();
+        let len = retries.iter().map(|r| r.bytes.len()).sum::<usize>() + inner.out.len();
+        let mut out = BytesMut::with_capacity(len);
+        let mut requests = Vec::with_capacity(n + inner.requests.len());
+        for Retry { mut request, bytes } in retries {
+            out.extend_from_slice(&bytes);
+            request.len = bytes.len();
+            requests.push(request);
+        }
+        out.extend_from_slice(&inner.out);
+        requests.append(&mut inner.requests);
+        inner.out = out;
+        inner.requests = requests;
+        inner.commands += n as u64;
+        drop(inner);
+        self.retried_reads.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Called when the last handle is dropped.
@@ -415,6 +447,7 @@ impl Shared {
             commands: self.commands.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            retried_reads: self.retried_reads.load(Ordering::Relaxed),
             blocking_connections: self.lanes.as_ref().map_or(0, |l| l.opened()),
         }
     }

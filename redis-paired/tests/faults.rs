@@ -1,7 +1,7 @@
 //! Live fault tests: a server this test starts itself is killed, restarted,
 //! paused and resumed under load.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,6 +126,236 @@ async fn a_restart_under_load_never_hands_anyone_a_foreign_reply() {
         task.await.expect("no task panicked");
     }
     assert!(conn.stats().reconnects >= 5);
+}
+
+/// The outages of the recovery tests: long enough that a backoff which
+/// doubles would have grown far beyond the restart.
+const OUTAGES: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+];
+
+/// Kills the server, keeps it down for `outage` and restarts it, on a
+/// thread of its own; the handle gives back the server and the moment it
+/// answered again.
+fn outage(
+    mut server: RedisServer,
+    outage: Duration,
+) -> tokio::task::JoinHandle<(RedisServer, Instant)> {
+    tokio::task::spawn_blocking(move || {
+        let ready = server.restart_after(outage).expect("server restarts");
+        (server, Instant::from_std(ready))
+    })
+}
+
+/// Waits until the tasks counting in `rounds` have done `n` more, failing
+/// the test if they stop.
+async fn more_rounds(rounds: &AtomicUsize, n: usize) {
+    let target = rounds.load(Ordering::Relaxed) + n;
+    let start = Instant::now();
+    while rounds.load(Ordering::Relaxed) < target {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the load stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The median and the largest of `values`.
+fn median_and_max(mut values: Vec<Duration>) -> (Duration, Duration) {
+    values.sort();
+    (values[values.len() / 2], values[values.len() - 1])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_flow_again_right_after_outages_of_half_a_second_to_ten() {
+    let mut server = RedisServer::start().expect("server starts");
+    let conn = PairedConnection::connect(&config(&server)).await.unwrap();
+    let start = Instant::now();
+    // When each task's first command succeeded since the slots were
+    // cleared (nanoseconds from `start`), `u64::MAX` before.
+    let first_ok: Arc<Vec<AtomicU64>> =
+        Arc::new((0..TASKS).map(|_| AtomicU64::new(u64::MAX)).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let successes = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let (conn, stop, first_ok) = (conn.clone(), stop.clone(), first_ok.clone());
+        let (successes, failures) = (successes.clone(), failures.clone());
+        tasks.push(tokio::spawn(async move {
+            let key = format!("outage:{task}");
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let value = format!("{task}:{n}");
+                let set = conn.send::<()>(cmd!("SET", &key, &value));
+                let get = conn.send::<Option<String>>(cmd!("GET", &key));
+                let set = set.await;
+                if set.is_ok() {
+                    let at = start.elapsed().as_nanos() as u64;
+                    let _ = first_ok[task].compare_exchange(
+                        u64::MAX,
+                        at,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                }
+                match (set, get.await) {
+                    (Ok(()), Ok(got)) => {
+                        assert_eq!(got.as_deref(), Some(value.as_str()), "task {task}");
+                        successes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (_, Err(e)) | (Err(e), _) => {
+                        assert!(e.is_connection(), "unexpected error kind: {e:?}");
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+
+    for outage_length in OUTAGES {
+        more_rounds(&successes, 2_000).await;
+        let failed_before = failures.load(Ordering::Relaxed);
+        // Nothing succeeds while the server is away: a slot cleared then
+        // (once the tasks have taken the replies that came before the kill)
+        // is filled only by a command answered after the restart.
+        let restarted = outage(server, outage_length);
+        while conn.status().is_ok() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(outage_length / 2).await;
+        for slot in first_ok.iter() {
+            slot.store(u64::MAX, Ordering::Relaxed);
+        }
+        let ready;
+        (server, ready) = restarted.await.expect("the restart did not panic");
+        while first_ok
+            .iter()
+            .any(|s| s.load(Ordering::Relaxed) == u64::MAX)
+        {
+            assert!(ready.elapsed() < Duration::from_secs(5), "never recovered");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let ready = ready.duration_since(start);
+        let recoveries: Vec<Duration> = first_ok
+            .iter()
+            .map(|s| Duration::from_nanos(s.load(Ordering::Relaxed)).saturating_sub(ready))
+            .collect();
+        let (median, max) = median_and_max(recoveries);
+        let errors = failures.load(Ordering::Relaxed) - failed_before;
+        eprintln!(
+            "outage {outage_length:?}: commands flowed again {median:?} (median over {TASKS} tasks, \
+             max {max:?}) after the server answered; {errors} errors"
+        );
+        // Only the rounds on the socket at the kill may fail; commands sent
+        // while the server was away waited for it.
+        assert!(
+            errors <= TASKS,
+            "{errors} errors, more than the {TASKS} in flight"
+        );
+        // Generous: the policy notices a return within 10 ms, but the
+        // machine is shared.
+        assert!(median < Duration::from_millis(100), "median {median:?}");
+        assert!(max < Duration::from_secs(1), "max {max:?}");
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("no task panicked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_retry_reads_reads_in_flight_survive_a_kill_and_writes_are_never_sent_twice() {
+    // Every write is on disk before it is acknowledged, so the counters
+    // survive a kill -9 and show whether an INCR was applied twice.
+    let mut server = RedisServer::builder()
+        .arg("--appendonly")
+        .arg("yes")
+        .arg("--appendfsync")
+        .arg("always")
+        .start()
+        .expect("server starts");
+    let options = Options::default().with_retry_reads(true);
+    let conn = PairedConnection::connect_with(&config(&server), options)
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let failed_writes = Arc::new(AtomicUsize::new(0));
+    let failed_reads = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let (conn, stop, rounds) = (conn.clone(), stop.clone(), rounds.clone());
+        let (failed_writes, failed_reads) = (failed_writes.clone(), failed_reads.clone());
+        tasks.push(tokio::spawn(async move {
+            let key = format!("retry:{task}");
+            // The value the last acknowledged INCR returned, and how many
+            // INCRs failed since (each applied at most once, or not at all).
+            let (mut last, mut unknown) = (0i64, 0i64);
+            while !stop.load(Ordering::Relaxed) {
+                let incr = conn.send::<i64>(cmd!("INCR", &key));
+                let get = conn.send::<Option<i64>>(cmd!("GET", &key));
+                let (incr, get) = (incr.await, get.await);
+                let got = match get {
+                    Ok(got) => got.unwrap_or(0),
+                    Err(e) => {
+                        assert!(e.is_connection(), "{e:?}");
+                        failed_reads.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                };
+                match incr {
+                    Ok(n) => {
+                        assert!(
+                            n > last && n <= last + 1 + unknown,
+                            "task {task}: INCR gave {n} after {last} and {unknown} failed"
+                        );
+                        assert_eq!(got, n, "task {task}: GET after INCR");
+                        (last, unknown) = (n, 0);
+                    }
+                    Err(e) => {
+                        assert!(e.is_connection(), "{e:?}");
+                        failed_writes.fetch_add(1, Ordering::Relaxed);
+                        unknown += 1;
+                        assert!(
+                            (last..=last + unknown).contains(&got),
+                            "task {task}: read {got} after {last} and {unknown} failed"
+                        );
+                    }
+                }
+                rounds.fetch_add(1, Ordering::Relaxed);
+            }
+            (key, last, unknown)
+        }));
+    }
+
+    for _ in 0..3 {
+        more_rounds(&rounds, 2_000).await;
+        (server, _) = outage(server, Duration::from_millis(500))
+            .await
+            .expect("the restart did not panic");
+    }
+    more_rounds(&rounds, 2_000).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let (key, last, unknown) = task.await.expect("no task panicked");
+        let n: Option<i64> = conn.send(cmd!("GET", &key)).await.unwrap();
+        let n = n.unwrap_or(0);
+        assert!((last..=last + unknown).contains(&n), "{key}: {n}, {last}");
+    }
+    let writes = failed_writes.load(Ordering::Relaxed);
+    let reads = failed_reads.load(Ordering::Relaxed);
+    let retried = conn.stats().retried_reads;
+    eprintln!("3 kills: {writes} INCRs failed, {retried} GETs sent again, {reads} failed");
+    assert_eq!(reads, 0, "a read in flight failed");
+    assert!(retried > 0, "no read was in flight at any kill");
+    assert!(writes > 0, "no write was in flight at any kill");
+    assert!(writes <= 3 * TASKS, "{writes} writes failed");
 }
 
 #[tokio::test]

@@ -315,3 +315,79 @@ async fn many_replies_arriving_at_once_all_reach_their_callers() {
         assert_eq!(answer.unwrap(), format!("key:{i}"));
     }
 }
+
+#[tokio::test]
+async fn a_server_still_loading_its_data_is_not_back_yet() {
+    // After the hang-up, the next connections are accepted by a server
+    // still loading its data, as a restarted one with persistence is.
+    let Fake {
+        config,
+        connections,
+        ..
+    } = fake_server(|n, name| match (n, name) {
+        (0, "GET") => Act::ReplyAndClose(b""),
+        (1..=3, _) => Act::Reply(b"-LOADING Redis is loading the dataset in memory\r\n"),
+        (_, "GET") => Act::Reply(b"$6\r\nloaded\r\n"),
+        _ => Act::Reply(b"+PONG\r\n"),
+    })
+    .await;
+    let conn = PairedConnection::connect(&config).await.unwrap();
+    let err = conn.send::<Option<String>>(cmd!("GET", "k")).await;
+    assert!(err.is_err_and(|e| e.is_connection()));
+    while conn.status().is_ok() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Sent while the connection is down: it waits for a server that
+    // answers, instead of going out to one that refuses it.
+    let got: Option<String> = conn.send(cmd!("GET", "k")).await.unwrap();
+    assert_eq!(got.as_deref(), Some("loaded"));
+    assert_eq!(connections.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn with_retry_reads_the_reads_in_flight_go_out_again_first_and_writes_never() {
+    let Fake {
+        config, received, ..
+    } = fake_server(|n, name| match (n, name) {
+        (0, "GET") => Act::ReplyAndClose(b""),
+        (_, "GET") => Act::Reply(b"$5\r\nagain\r\n"),
+        (_, "SET") => Act::Reply(b"+OK\r\n"),
+        _ => Act::Reply(b"+PONG\r\n"),
+    })
+    .await;
+    let options = redis_paired::Options::default().with_retry_reads(true);
+    let conn = PairedConnection::connect_with(&config, options)
+        .await
+        .unwrap();
+    let first = conn.send::<Option<String>>(cmd!("GET", "first"));
+    let incr = conn.send::<i64>(cmd!("INCR", "n"));
+    let second = conn.send::<Option<String>>(cmd!("GET", "second"));
+    let err = incr.await.unwrap_err();
+    assert!(err.is_connection(), "{err:?}");
+    let set = conn.send::<()>(cmd!("SET", "later", "v"));
+    assert_eq!(first.await.unwrap().as_deref(), Some("again"));
+    assert_eq!(second.await.unwrap().as_deref(), Some("again"));
+    set.await.unwrap();
+    assert_eq!(conn.stats().retried_reads, 2);
+
+    let words = |v: &Value| -> String {
+        let Value::Array(args) = v else {
+            panic!("a command is an array")
+        };
+        let args: Vec<_> = args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a.as_bytes().unwrap_or_default()).into_owned())
+            .collect();
+        args.join(" ")
+    };
+    let received: Vec<String> = received.lock().unwrap().iter().map(words).collect();
+    // On the new connection: the check that the server is ready, the reads
+    // in their order, then what was sent later. The INCR went out once.
+    let after = received.iter().rposition(|c| c == "PING").unwrap();
+    assert_eq!(
+        received[after..],
+        ["PING", "GET first", "GET second", "SET later v"],
+        "{received:?}"
+    );
+    assert!(received[..after].iter().filter(|c| *c == "INCR n").count() <= 1);
+}

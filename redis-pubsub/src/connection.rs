@@ -24,7 +24,7 @@ use crate::{driver, Kind, PubsubOptions};
 ///
 /// When the connection breaks, every stream yields
 /// [`Event::Disconnected`](crate::Event::Disconnected); the task reconnects
-/// with backoff as the config's
+/// at once and then, while the server stays away, as the config's
 /// [`ReconnectPolicy`](redis_conn::ReconnectPolicy) says, subscribes to
 /// every channel still wanted, and each stream yields
 /// [`Event::Resubscribed`](crate::Event::Resubscribed) once all of its

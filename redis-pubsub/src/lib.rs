@@ -37,8 +37,10 @@
 //!
 //! When the connection is lost, every stream yields
 //! [`Event::Disconnected`], and the connection is re-established in the
-//! background with the backoff of the config's
-//! [`ReconnectPolicy`](redis_conn::ReconnectPolicy). Every channel a stream
+//! background: at once, then, while the server stays away, trying again
+//! after waits that are a small fraction of the outage so far, as the
+//! config's [`ReconnectPolicy`](redis_conn::ReconnectPolicy) says (by
+//! default a thousandth of it, from 10 ms to 1 s). Every channel a stream
 //! still wants is then subscribed again (channels and patterns in batches,
 //! shard channels one per command), and each stream yields
 //! [`Event::Resubscribed`] once all of its channels are confirmed. Messages

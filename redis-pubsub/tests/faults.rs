@@ -8,6 +8,7 @@ use std::time::Duration;
 use redis_conn::{ConnectionConfig, Error, Protocol, ReconnectPolicy};
 use redis_pubsub::{Event, PubsubConnection, PubsubOptions, Subscription};
 use support::{next_event, next_message, Client, PATIENCE};
+use tokio::time::{timeout, Instant};
 use xtask::RedisServer;
 
 fn config(server: &RedisServer, protocol: Protocol) -> ConnectionConfig {
@@ -155,7 +156,7 @@ async fn a_silent_server_is_given_up_and_recovered_from() {
 #[tokio::test]
 async fn resubscribing_after_a_restart_follows_the_server_at_once() {
     let mut server = RedisServer::start().expect("server starts");
-    // The default policy: the first attempt at once, then 1 ms doubling.
+    // The default policy: the first attempt at once, then every 5 to 10 ms.
     let config = support::config(&server.url(), Protocol::Resp3);
     let conn = PubsubConnection::connect(&config).await.unwrap();
     let mut sub = conn.subscribe("restarts").await.unwrap();
@@ -174,4 +175,100 @@ async fn resubscribing_after_a_restart_follows_the_server_at_once() {
     let mut client = Client::connect(&server.url()).await;
     client.publish("restarts", "still here").await;
     assert_eq!(next_message(&mut sub).await.payload_str(), Ok("still here"));
+}
+
+/// Streams of the outage test: channels, and one pattern.
+const STREAMS: usize = 16;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_back_right_after_outages_of_half_a_second_to_ten() {
+    let mut server = RedisServer::start().expect("server starts");
+    // The default policy, as a user gets it.
+    let config = support::config(&server.url(), Protocol::Resp3)
+        .with_connect_timeout(Duration::from_millis(500));
+    let conn = PubsubConnection::connect(&config).await.unwrap();
+    // Each stream is read by a task of its own, which notes when each event
+    // came: the test itself is busy restarting the server meanwhile.
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..STREAMS {
+        let mut sub = if i == 0 {
+            conn.psubscribe("outage.*").await.unwrap()
+        } else {
+            conn.subscribe(format!("outage.{i}")).await.unwrap()
+        };
+        let events_tx = events_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = futures_util::StreamExt::next(&mut sub).await {
+                if events_tx.send((i, Instant::now(), event)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    for (round, outage) in [
+        Duration::from_millis(500),
+        Duration::from_secs(2),
+        Duration::from_secs(10),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let restarted = tokio::task::spawn_blocking(move || {
+            let ready = server.restart_after(outage).expect("server restarts");
+            (server, Instant::from_std(ready))
+        });
+        let mut resubscribed = vec![None; STREAMS];
+        while resubscribed.iter().any(Option::is_none) {
+            let (i, at, event) = timeout(PATIENCE + outage, events.recv())
+                .await
+                .expect("an event in time")
+                .expect("the streams are alive");
+            match event {
+                Event::Disconnected(_) => assert!(resubscribed[i].is_none()),
+                Event::Resubscribed => resubscribed[i] = Some(at),
+                other => panic!("stream {i}: unexpected {other:?}"),
+            }
+        }
+        let ready;
+        (server, ready) = restarted.await.expect("the restart did not panic");
+        let mut delays: Vec<Duration> = resubscribed
+            .into_iter()
+            .map(|at| at.map_or(Duration::MAX, |at| at.saturating_duration_since(ready)))
+            .collect();
+        delays.sort();
+        let (median, max) = (delays[STREAMS / 2], delays[STREAMS - 1]);
+        eprintln!(
+            "outage {outage:?}: subscribed again {median:?} (median over {STREAMS} streams, \
+             max {max:?}) after the server answered"
+        );
+        // Generous: the policy notices a return within 10 ms, but the
+        // machine is shared.
+        assert!(median < Duration::from_millis(100), "median {median:?}");
+        assert!(max < Duration::from_secs(1), "max {max:?}");
+
+        // Every stream hears what is published from now on.
+        let mut client = Client::connect(&server.url()).await;
+        for i in 1..STREAMS {
+            client
+                .publish(format!("outage.{i}"), format!("{round}"))
+                .await;
+        }
+        let mut heard = vec![0; STREAMS];
+        while heard.iter().sum::<usize>() < 2 * (STREAMS - 1) {
+            let (i, _, event) = timeout(PATIENCE, events.recv())
+                .await
+                .expect("a message in time")
+                .expect("the streams are alive");
+            match event {
+                Event::Message(m) => {
+                    assert_eq!(m.payload_str(), Ok(format!("{round}").as_str()));
+                    heard[i] += 1;
+                }
+                other => panic!("stream {i}: unexpected {other:?}"),
+            }
+        }
+        // The pattern hears every channel; each channel its own message.
+        assert_eq!(heard[0], STREAMS - 1);
+        assert!(heard[1..].iter().all(|&n| n == 1), "{heard:?}");
+    }
 }

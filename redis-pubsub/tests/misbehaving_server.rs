@@ -36,6 +36,15 @@ impl Peer {
         }
     }
 
+    /// Accepts a reconnect, and answers the `PING` that checks the server
+    /// is not still loading its data.
+    async fn reconnected(listener: &TcpListener) -> Peer {
+        let mut peer = Peer::accept(listener).await;
+        peer.expect(&["PING"]).await;
+        peer.send(b"+PONG\r\n").await;
+        peer
+    }
+
     /// The next command, as its words.
     async fn command(&mut self) -> Vec<Bytes> {
         loop {
@@ -185,7 +194,7 @@ async fn garbage_drops_the_connection_and_the_subscriptions_come_back() {
         other => panic!("expected a protocol error, got {other:?}"),
     }
 
-    let mut peer = Peer::accept(&listener).await;
+    let mut peer = Peer::reconnected(&listener).await;
     peer.confirm_subscribe("a").await;
     assert!(matches!(next_event(&mut sub).await, Event::Resubscribed));
     peer.send(b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$5\r\nagain\r\n")
@@ -209,7 +218,7 @@ async fn a_hang_up_mid_frame_is_a_disconnection() {
         Event::Disconnected(Error::Io(_))
     ));
     // A subscribe call waiting when the connection goes fails.
-    let mut peer = Peer::accept(&listener).await;
+    let mut peer = Peer::reconnected(&listener).await;
     peer.expect(&["SUBSCRIBE", "a"]).await;
     let waiting = conn.subscribe("b");
     peer.expect(&["SUBSCRIBE", "b"]).await;
@@ -243,7 +252,7 @@ async fn a_quiet_connection_is_pinged_and_a_silent_one_replaced() {
         Event::Disconnected(Error::Timeout { .. }) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
-    let mut peer = Peer::accept(&listener).await;
+    let mut peer = Peer::reconnected(&listener).await;
     peer.expect(&["SUBSCRIBE", "a"]).await;
 }
 

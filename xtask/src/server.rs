@@ -9,7 +9,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{self, Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -142,6 +143,43 @@ impl RedisServer {
     pub fn restart(&mut self) -> io::Result<()> {
         self.kill();
         self.launch().map_err(Launch::into_error)
+    }
+
+    /// An outage as a crash makes it: kills the server (`SIGKILL`), keeps
+    /// it down for `outage`, then restarts it as
+    /// [`restart_timed`](Self::restart_timed) does, returning the moment it
+    /// answered again. Blocks the thread throughout.
+    pub fn restart_after(&mut self, outage: Duration) -> io::Result<Instant> {
+        self.kill();
+        thread::sleep(outage);
+        self.restart_timed()
+    }
+
+    /// As [`restart`](Self::restart), and returns the moment the restarted
+    /// server first answered `PING` to a probe that polls it in a tight
+    /// loop (every 100 µs, from a thread of its own): the moment from which
+    /// to measure how long a client takes to notice it is back.
+    pub fn restart_timed(&mut self) -> io::Result<Instant> {
+        self.kill();
+        let port = self.port;
+        let stop = Arc::new(AtomicBool::new(false));
+        let probe = {
+            let stop = stop.clone();
+            thread::spawn(move || loop {
+                if answers_ping(port) {
+                    return Some(Instant::now());
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                thread::sleep(Duration::from_micros(100));
+            })
+        };
+        let launched = self.launch().map_err(Launch::into_error);
+        stop.store(true, Ordering::Relaxed);
+        let ready = probe.join().ok().flatten();
+        launched?;
+        ready.ok_or_else(|| io::Error::other("the probe never saw the restarted server answer"))
     }
 
     /// Stops the server with `SIGSTOP`: it keeps its sockets and the kernel
