@@ -141,16 +141,22 @@ async fn lost_writes(
 /// Subscribes to a sentinel's `+switch-master` announcements and says when
 /// the first arrives, as a client of the sentinel sees it.
 async fn switch_announced(setup: &RedisSentinel) -> tokio::task::JoinHandle<Instant> {
+    announced(setup, "+switch-master").await
+}
+
+/// Subscribes to `channel` on the first sentinel and says when the first
+/// message arrives.
+async fn announced(setup: &RedisSentinel, channel: &str) -> tokio::task::JoinHandle<Instant> {
     use futures_util::StreamExt;
     let sentinel = format!("redis://127.0.0.1:{}", setup.sentinel_ports()[0]);
     let pubsub = PubsubConnection::connect(&sentinel.parse().unwrap())
         .await
         .unwrap();
-    let mut switches = pubsub.subscribe("+switch-master").await.unwrap();
+    let mut messages = pubsub.subscribe(channel).await.unwrap();
     tokio::spawn(async move {
         let _keep = pubsub;
         loop {
-            match switches.next().await {
+            match messages.next().await {
                 Some(Event::Message(_)) => return Instant::now(),
                 Some(_) => {}
                 None => panic!("the sentinel subscription ended"),
@@ -301,6 +307,50 @@ async fn a_killed_master_is_replaced_losing_only_what_was_in_flight() {
     // its replica: asynchronous replication. A few at most.
     assert!(lost <= TASKS, "{lost} acknowledged writes lost");
     assert_eq!(port_of(&conn).await, replica);
+}
+
+/// A failover the sentinels give up: the replica they picked froze
+/// (`SIGSTOP`) and never took the promotion, so the leader aborts after
+/// its failover timeout. What was held back meanwhile goes to the master
+/// that stays: nothing fails, nothing is lost, and the connection stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_failover_releases_what_was_held_to_the_master() {
+    let setup = RedisSentinel::start().expect("the sentinel setup starts");
+    let options = Options::default().with_response_timeout(Duration::from_secs(20));
+    let conn = PairedConnection::connect_with(&config(&setup), options)
+        .await
+        .unwrap();
+    let master = setup.master().port();
+    let aborted = announced(&setup, "-failover-abort-slave-timeout").await;
+    let (stop, successes, tasks) = write_load(&conn);
+    wait_for_successes(&successes, 1_000).await;
+
+    setup.replica().pause();
+    let sentinel = format!("redis://127.0.0.1:{}", setup.sentinel_ports()[0]);
+    let sentinel = PairedConnection::connect(&sentinel.parse().unwrap())
+        .await
+        .unwrap();
+    let () = sentinel
+        .send(cmd!("SENTINEL", "FAILOVER", setup.master_name()))
+        .await
+        .expect("the sentinel starts a failover");
+    let aborted = timeout(Duration::from_secs(20), aborted)
+        .await
+        .expect("the sentinel gives up")
+        .unwrap();
+    wait_for_successes(&successes, 1_000).await;
+    let (acked, lost, written) = lost_writes(master, &stop, tasks).await;
+    let (median, max) = first_success_after(&written, aborted);
+    let errors: Vec<&Error> = written.iter().flat_map(|w| &w.errors).collect();
+    eprintln!(
+        "aborted failover: {acked} writes acknowledged, {lost} lost, {} errors; \
+         after -failover-abort-slave-timeout the tasks wrote again in {median:.1} ms (median), {max:.1} ms (max)",
+        errors.len()
+    );
+    setup.replica().resume();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(lost, 0);
+    assert_eq!(port_of(&conn).await, master, "the connection stayed");
 }
 
 #[tokio::test]
