@@ -18,9 +18,11 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [args...]
 
 tasks:
-  test [args...]  check that `resp` is pure, then run `cargo test --workspace [args...]`
+  test [--server redis|valkey] [args...]
+                  check that `resp` is pure, then run `cargo test --workspace [args...]`
                   with REDIS_URL pointing at a throwaway redis-server and
                   REDIS_CLUSTER_URLS at the nodes of a throwaway Redis Cluster
+                  (`--server valkey`: every server of the run is valkey-server)
   demo [args...]  run the `realistic`, `sessions` and `cluster` examples against a throwaway
                   redis-server and cluster (or REDIS_URL, REDIS_CLUSTER_URLS), built with
                   `--release`; args go to cargo

@@ -9,7 +9,8 @@ use xtask::{RedisCluster, RedisServer};
 
 use crate::{cargo, check_pure, project_root, TaskError};
 
-/// Checks that `resp` is pure, starts a server and a cluster, runs
+/// Checks that `resp` is pure, starts a server and a cluster (of Redis, or
+/// with `--server valkey` first, of Valkey), runs
 /// `cargo test --workspace --features redis-conn/tls,redis-facade/tls,redis-facade/blocking [args...]` (or just
 /// `cargo test [args...]` when they pick packages) with `REDIS_URL` and
 /// `REDIS_CLUSTER_URLS` set, prints the logs if the tests failed, stops the
@@ -19,6 +20,14 @@ use crate::{cargo, check_pure, project_root, TaskError};
 /// The cluster is started whatever the arguments: it takes a little over a
 /// second, and tests that find no `REDIS_CLUSTER_URLS` would each start one.
 pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
+    let (other_server, args) = server(args)?;
+    let args = args.as_slice();
+    if let Some(bin) = other_server {
+        // Every server of the run, the tests' own included, is this one.
+        // Set before any thread starts.
+        std::env::set_var("REDIS_SERVER_BIN", bin);
+        eprintln!("xtask: servers are {bin}");
+    }
     check_pure::run()?;
 
     let mut server = RedisServer::start()?;
@@ -55,7 +64,8 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     }
     server.kill();
     drop(cluster);
-    if !status.success() || !scope(args).contains(&"--workspace") {
+    // The docs are the same whatever the server: checked on the default run.
+    if !status.success() || !scope(args).contains(&"--workspace") || other_server.is_some() {
         return Ok(exit_code(status));
     }
     check_docs()
@@ -73,6 +83,31 @@ fn check_docs() -> Result<ExitCode, TaskError> {
         .status()
         .map_err(|e| format!("cannot run `cargo doc`: {e}"))?;
     Ok(exit_code(status))
+}
+
+/// Takes `--server redis` (the default: `REDIS_SERVER_BIN`, or
+/// `redis-server` from `PATH`) or `--server valkey` (`valkey-server`) off
+/// the front of the arguments: the binary every server of the run uses,
+/// its sentinels and cluster nodes included.
+fn server(args: &[OsString]) -> Result<(Option<&'static str>, Vec<OsString>), TaskError> {
+    match args {
+        [flag, name, rest @ ..] if flag == "--server" => {
+            let bin = match name.to_str() {
+                Some("redis") => None,
+                Some("valkey") => Some("valkey-server"),
+                _ => {
+                    return Err(format!(
+                        "--server takes `redis` or `valkey`, not `{}`",
+                        name.to_string_lossy()
+                    )
+                    .into())
+                }
+            };
+            Ok((bin, rest.to_vec()))
+        }
+        [flag] if flag == "--server" => Err("--server takes `redis` or `valkey`".into()),
+        _ => Ok((None, args.to_vec())),
+    }
 }
 
 /// Every crate, with TLS built in so its tests run too, unless the
