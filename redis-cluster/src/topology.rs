@@ -60,6 +60,9 @@ pub struct Topology {
     meta: Vec<Meta>,
     /// The shard of every slot, or `NO_SHARD`.
     owners: Box<[u16]>,
+    /// In one node's view: the ids of every node it knows (from `CLUSTER
+    /// NODES`), failed ones included; empty when unknown.
+    known: Vec<String>,
 }
 
 /// A shard's primary as the cluster names it: its node id, and its config
@@ -101,6 +104,7 @@ impl Topology {
             shards: Vec::new(),
             meta: Vec::new(),
             owners: vec![NO_SHARD; usize::from(SLOTS)].into_boxed_slice(),
+            known: Vec::new(),
         }
     }
 
@@ -164,9 +168,17 @@ impl Topology {
     /// view's on a tie, as the newer word), and a primary's replicas are
     /// those of the view with its highest epoch. A node that missed a
     /// failover (frozen, cut off) still names the old primary, with its
-    /// older epoch: its view loses. Slots the view does not serve keep their
-    /// owner; primaries left without slots are dropped.
+    /// older epoch: its view loses. A view whose node knows none of this
+    /// table's primaries comes from a cluster built anew (its epochs
+    /// counted from 1 again): it wins whatever the epochs. Slots the view
+    /// does not serve keep their owner; primaries left without slots are
+    /// dropped.
     pub fn merge(&mut self, view: &Topology) {
+        let anew = !view.known.is_empty()
+            && !self
+                .meta
+                .iter()
+                .any(|m| m.id.as_ref().is_some_and(|id| view.known.contains(id)));
         let mut shards: Vec<(Shard, Meta)> = self
             .shards
             .iter()
@@ -198,7 +210,7 @@ impl Topology {
             };
             let wins = match (epoch(theirs), epoch(*owner)) {
                 (Some(_), None) => true,
-                (Some(new), Some(old)) => new >= old,
+                (Some(new), Some(old)) => new >= old || anew,
                 (None, _) => false,
             };
             if wins {
@@ -208,6 +220,7 @@ impl Topology {
         let (shards, meta) = shards.into_iter().unzip();
         self.shards = shards;
         self.meta = meta;
+        self.known.clear();
         self.drop_unused();
     }
 
@@ -220,6 +233,7 @@ impl Topology {
                 meta.epoch = epoch;
             }
         }
+        self.known = epochs.into_keys().map(str::to_string).collect();
         self
     }
 
@@ -394,6 +408,7 @@ impl Builder {
             shards: self.shards,
             meta: self.meta,
             owners: self.owners,
+            known: Vec::new(),
         })
     }
 }
@@ -747,7 +762,7 @@ mod tests {
                     &[(7001, "B", "master"), (7004, "B2", "replica")],
                 ),
             ],
-            &[("A", 1), ("B", 2)],
+            &[("A", 1), ("A2", 1), ("B", 2), ("B2", 2)],
         );
         // A's replica took over with epoch 3; A, frozen meanwhile, still
         // sees itself as the primary.
@@ -759,7 +774,7 @@ mod tests {
                     &[(7001, "B", "master"), (7004, "B2", "replica")],
                 ),
             ],
-            &[("A2", 3), ("B", 2)],
+            &[("A", 1), ("A2", 3), ("B", 2), ("B2", 2)],
         );
         let stale = before.clone();
         for order in [[&healthy, &stale], [&stale, &healthy]] {
@@ -789,10 +804,14 @@ mod tests {
             &[("A", 1), ("B", 2)],
         );
         // A view during a failover: A's shard has no online primary.
-        let partial = view(&[(&[(8192, 16383)], &[(7001, "B", "master")])], &[("B", 2)]);
+        let partial = view(
+            &[(&[(8192, 16383)], &[(7001, "B", "master")])],
+            &[("A", 1), ("A2", 1), ("B", 2)],
+        );
         let whole = t.clone();
         t.merge(&partial);
-        assert_eq!(t, whole);
+        assert_eq!(t.shards(), whole.shards());
+        assert_eq!(t.slots_served(), 16384);
         // Same epochs: the newer view's replicas (A2 failed).
         let newer = view(&[(&[(0, 8191)], &[(7000, "A", "master")])], &[("A", 1)]);
         t.merge(&newer);
@@ -811,10 +830,30 @@ mod tests {
         unknown.merge(&moved);
         assert_eq!(unknown.shard(100).unwrap().primary, addr(7001));
         assert_eq!(unknown.shard(101).unwrap().primary, addr(7000));
-        // Into an empty table: the view.
+        // Into an empty table: the view, as a table.
         let mut empty = Topology::empty();
         empty.merge(&whole);
-        assert_eq!(empty, whole);
+        assert_eq!(empty.shards(), whole.shards());
+        assert_eq!(empty.config_epoch(0), Some(1));
+    }
+
+    #[test]
+    fn a_cluster_built_anew_wins_with_lower_epochs() {
+        let mut t = view(
+            &[(&[(0, 16383)], &[(7000, "old", "master")])],
+            &[("old", 40)],
+        );
+        // The same addresses, new node ids, epochs from 1 again.
+        let anew = view(
+            &[
+                (&[(0, 8191)], &[(7000, "new1", "master")]),
+                (&[(8192, 16383)], &[(7001, "new2", "master")]),
+            ],
+            &[("new1", 1), ("new2", 2)],
+        );
+        t.merge(&anew);
+        assert_eq!(t.shard(9000).unwrap().primary, addr(7001));
+        assert_eq!(t.shards().len(), 2, "{t:?}");
     }
 
     #[test]
