@@ -131,8 +131,9 @@ const SUSPECT_AFTER: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(50);
 
 impl ClusterConnection {
-    /// Learns the topology from the first seed that gives a usable one.
-    /// Node connections are opened when first needed.
+    /// Learns the topology from the seeds, all asked at once: the first
+    /// usable answer, and any that come within 50 ms of it, merged by
+    /// config epoch. Node connections are opened when first needed.
     pub async fn connect(config: &ClusterConfig) -> Result<ClusterConnection, Error> {
         let seeds: Vec<NodeAddr> = config
             .seeds()
