@@ -756,17 +756,24 @@ impl Inner {
 pub(crate) struct Retries {
     redirects: usize,
     waits: u32,
-    /// When the command gives up waiting.
-    pub(crate) deadline: Instant,
+    /// When the command gives up waiting: the response timeout after the
+    /// first wait (or the first send, for a command that waited for its
+    /// node), read from the clock only then.
+    deadline: Option<Instant>,
 }
 
 impl Retries {
-    pub(crate) fn new(inner: &Inner) -> Retries {
+    pub(crate) fn new() -> Retries {
         Retries {
             redirects: 0,
             waits: 0,
-            deadline: inner.deadline(),
+            deadline: None,
         }
+    }
+
+    /// When the command gives up waiting.
+    pub(crate) fn deadline(&mut self, inner: &Inner) -> Instant {
+        *self.deadline.get_or_insert_with(|| inner.deadline())
     }
 
     /// Does what `redirect` asks before the command is sent again: learns
@@ -791,7 +798,7 @@ impl Retries {
                 let delay = base
                     .saturating_mul(1 << self.waits.min(16))
                     .min(MAX_RETRY_DELAY.max(base));
-                if Instant::now() + delay >= self.deadline {
+                if Instant::now() + delay >= self.deadline(inner) {
                     return Err(error);
                 }
                 self.waits += 1;
@@ -860,10 +867,13 @@ async fn follow(
     slot: Option<u16>,
     first: Option<(NodeAddr, Reply<Value>)>,
 ) -> Result<Value, Error> {
-    let mut retries = Retries::new(&inner);
+    let mut retries = Retries::new();
     let mut result = match first {
         Some((addr, reply)) => inner.watch(&addr, || blocks(&cmd), reply).await,
-        None => inner.send_to_owner(slot, &mut cmd, retries.deadline).await,
+        None => {
+            let deadline = retries.deadline(&inner);
+            inner.send_to_owner(slot, &mut cmd, deadline).await
+        }
     };
     loop {
         let error = match result {
@@ -898,7 +908,8 @@ async fn follow(
                 Err(e) => Err(e),
             },
             Redirect::TryAgain | Redirect::ClusterDown | Redirect::Loading => {
-                inner.send_to_owner(slot, &mut cmd, retries.deadline).await
+                let deadline = retries.deadline(&inner);
+                inner.send_to_owner(slot, &mut cmd, deadline).await
             }
         };
     }

@@ -204,9 +204,10 @@ async fn transaction(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value,
             slot = Some(s);
         }
     }
-    let mut retries = Retries::new(&inner);
+    let mut retries = Retries::new();
     loop {
-        let (addr, conn) = inner.live_owner(slot, retries.deadline).await?;
+        let deadline = retries.deadline(&inner);
+        let (addr, conn) = inner.live_owner(slot, deadline).await?;
         let mut batch = conn.transaction();
         for cmd in &commands {
             batch.push(cmd);
