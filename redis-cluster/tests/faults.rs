@@ -355,6 +355,9 @@ async fn a_killed_primary_is_followed_to_its_promoted_replica() {
         back < Duration::from_secs(1),
         "tasks served {back:?} after the promotion"
     );
+    // Replication is asynchronous: at most what the dead primary
+    // acknowledged in its last instant.
+    assert!(missing <= 3, "{missing} acknowledged writes missing");
     let topology = conn.topology();
     assert!(
         topology
