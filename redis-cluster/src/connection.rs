@@ -605,8 +605,12 @@ impl Inner {
         self.ask_for_topology(candidates, patience).await
     }
 
-    /// Starts a refresh unless one is running.
+    /// Starts a refresh unless one is running or started less than
+    /// [`MIN_REFRESH_GAP`] ago.
     fn refresh_soon(self: &Arc<Self>) {
+        if lock(&self.last_refresh).is_some_and(|at| at.elapsed() < MIN_REFRESH_GAP) {
+            return;
+        }
         if self.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -890,13 +894,13 @@ async fn follow(
         retries.follow(&inner, &redirect, error).await?;
         result = match &redirect {
             // One command at the importing node, after ASKING; the slot
-            // still belongs to the node that sent it there.
+            // still belongs to the node that sent it there. That node may
+            // serve no slot yet, so the topology not listing it says
+            // nothing: the reply is only awaited.
             Redirect::Ask { addr, .. } => match inner.node(addr).await {
                 Ok(conn) => {
                     inner.asked.fetch_add(1, Ordering::Relaxed);
-                    inner
-                        .watch(addr, || blocks(&cmd), asking(&conn, &cmd))
-                        .await
+                    asking(&conn, &cmd).await
                 }
                 Err(e) => Err(e),
             },
