@@ -1,6 +1,7 @@
 //! A fake cluster node in the test process answers with redirect loops,
-//! redirects to nowhere and unusable topologies: the client must fail with
-//! a clear error, never hang, never panic.
+//! redirects to nowhere, `CLUSTERDOWN` forever and unusable topologies, or
+//! never answers at all: the client must fail with a clear error, never
+//! hang, never panic, and never let a silent node hold up the others.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -182,5 +183,51 @@ async fn unusable_topologies_are_refused_with_the_reason() {
             .expect("connect hung")
             .unwrap_err();
         assert!(err.to_string().contains(reason), "{err} / {reason}");
+    }
+}
+
+#[tokio::test]
+async fn a_seed_that_never_answers_holds_up_nothing() {
+    // A node that takes connections and never says a word, like one
+    // stopped with SIGSTOP.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let (config, _) = fake_node(all_slots, |_, _| "+OK\r\n".into()).await;
+    let good = config.seeds()[0]
+        .clone()
+        .with_connect_timeout(Duration::from_secs(10));
+    let frozen = good
+        .clone()
+        .with_address(redis_conn::Address::tcp("127.0.0.1", silent_port));
+    // The silent seed first: it is asked at the same time as the other,
+    // not before it.
+    let config = ClusterConfig::new([frozen, good])
+        .with_options(Options::default().with_response_timeout(Duration::from_secs(10)));
+    let start = Instant::now();
+    let conn = timeout(Duration::from_secs(5), ClusterConnection::connect(&config))
+        .await
+        .expect("connect waited for the silent seed")
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    for _ in 0..3 {
+        let start = Instant::now();
+        conn.refresh().await.unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        let () = conn.send(cmd!("SET", "k", "v")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
     }
 }
