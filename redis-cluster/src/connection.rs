@@ -506,11 +506,18 @@ impl Inner {
             }
             tracing::debug!(error = %outcome, "the owner is unavailable; refreshing the topology");
             self.refresh_soon();
+            // A retry delay configured past the end of time waits until the
+            // deadline.
+            let wake = now
+                .checked_add(delay)
+                .map_or(deadline, |at| at.min(deadline));
             tokio::select! {
                 _ = changed.changed() => {}
-                () = tokio::time::sleep_until((now + delay).min(deadline)) => {}
+                () = tokio::time::sleep_until(wake) => {}
             }
-            delay = (delay * 2).min(MAX_RETRY_DELAY.max(self.config.retry_delay()));
+            delay = delay
+                .saturating_mul(2)
+                .min(MAX_RETRY_DELAY.max(self.config.retry_delay()));
         }
     }
 
@@ -802,7 +809,11 @@ impl Retries {
                 let delay = base
                     .saturating_mul(1 << self.waits.min(16))
                     .min(MAX_RETRY_DELAY.max(base));
-                if Instant::now() + delay >= self.deadline(inner) {
+                let deadline = self.deadline(inner);
+                if Instant::now()
+                    .checked_add(delay)
+                    .is_none_or(|at| at >= deadline)
+                {
                     return Err(error);
                 }
                 self.waits += 1;
