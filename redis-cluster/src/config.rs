@@ -30,14 +30,15 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// The default number of redirects (and waits for `TRYAGAIN` or
-    /// `CLUSTERDOWN`) a command may take: 5.
+    /// The default number of redirects (`MOVED`, `ASK`) a command may
+    /// follow: 5.
     pub const DEFAULT_MAX_REDIRECTS: usize = 5;
     /// The default time between topology refreshes when nothing asks for
     /// one sooner: 30 s.
     pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
-    /// The default wait before a command told `TRYAGAIN` or `CLUSTERDOWN`
-    /// is sent again, growing with each retry: 20 ms.
+    /// The default first wait before a command told `TRYAGAIN`,
+    /// `CLUSTERDOWN` or `LOADING` is sent again: 20 ms, doubling with each
+    /// try up to 50 ms.
     pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(20);
 
     /// A cluster reached through `seeds` (at least one).
@@ -75,8 +76,12 @@ impl ClusterConfig {
         self
     }
 
-    /// How many redirects a command may take before it fails with
-    /// [`ClusterError::TooManyRedirects`](redis_conn::ClusterError::TooManyRedirects).
+    /// How many redirects (`MOVED`, `ASK`) a command may follow before it
+    /// fails with
+    /// [`ClusterError::TooManyRedirects`](redis_conn::ClusterError::TooManyRedirects):
+    /// more is a loop. Waits for `TRYAGAIN`, `CLUSTERDOWN` and `LOADING` do
+    /// not count; they go on until the command's response timeout, since a
+    /// failover takes as long as it takes.
     pub fn with_max_redirects(mut self, max: usize) -> ClusterConfig {
         self.max_redirects = max;
         self
@@ -89,8 +94,10 @@ impl ClusterConfig {
         self
     }
 
-    /// The wait before a command told `TRYAGAIN` or `CLUSTERDOWN` is sent
-    /// again; it grows with each retry.
+    /// The first wait before a command told `TRYAGAIN`, `CLUSTERDOWN` or
+    /// `LOADING` is sent again; it doubles with each try, up to 50 ms (or
+    /// this delay, if longer), until the command's response timeout, when
+    /// the command fails with the cluster's last reply.
     pub fn with_retry_delay(mut self, delay: Duration) -> ClusterConfig {
         self.retry_delay = delay;
         self

@@ -1,17 +1,19 @@
 //! `ClusterConnection`: the handle; node connections, the topology and its
 //! refreshes, and the futures that follow redirects.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use redis_conn::{ClusterError, Error};
 use redis_paired::{ExclusiveConnection, IntoCommand, PairedConnection, Reply, Sender};
 use redis_pubsub::{IntoChannels, Kind, PubsubConnection};
 use resp::{cmd, Command, FromValue, Value};
-use tokio::sync::OnceCell;
+use tokio::sync::{watch, OnceCell};
 use tokio::time::Instant;
 
 use crate::pubsub::{self, ClusterSubscription};
@@ -31,11 +33,13 @@ use crate::{ClusterConfig, ClusterPipeline, ClusterScan};
 /// `PairedConnection`.
 ///
 /// - `MOVED` updates the slot and sends the command to its new owner; `ASK`
-///   sends `ASKING` and the command together to the importing node;
-///   `TRYAGAIN` and `CLUSTERDOWN` wait a little and try again. Each means
-///   the command did not run; after
+///   sends `ASKING` and the command together to the importing node: after
 ///   [`max_redirects`](ClusterConfig::with_max_redirects) of them the
-///   command fails with [`ClusterError::TooManyRedirects`].
+///   command fails with [`ClusterError::TooManyRedirects`]. `TRYAGAIN`,
+///   `CLUSTERDOWN` (a failover under way) and `LOADING` wait, a little
+///   longer each time (at most 50 ms), and try again until the command's
+///   response timeout, when it fails with that last reply. Each means the
+///   command did not run.
 /// - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` over keys of
 ///   several slots are split by slot, sent in parallel and merged in the
 ///   caller's order (counts added up). Other commands over several slots go
@@ -45,12 +49,20 @@ use crate::{ClusterConfig, ClusterPipeline, ClusterScan};
 ///   `RESTORE` go to every primary (the first reply is the answer once all
 ///   succeed), `DBSIZE` is summed over the primaries and `KEYS` gathered
 ///   from them.
-/// - The topology is refreshed after a `MOVED`, when a node's connection is
-///   lost, and every [`refresh_interval`](ClusterConfig::with_refresh_interval),
-///   one refresh at a time. A command whose node is down waits for the
-///   topology to name a new owner (a failover), at most its response
-///   timeout; a command that was on the socket when the node went down
-///   fails with [`Error::Connection`] and is never sent again.
+/// - The topology is refreshed after a `MOVED` or a `CLUSTERDOWN`, when a
+///   node's connection is lost, while a node leaves a command unanswered,
+///   and every [`refresh_interval`](ClusterConfig::with_refresh_interval).
+///   A refresh asks every known node at once, each with a timeout of its
+///   own (at most 1 s), and takes each answer in as it comes: per slot, the
+///   owner with the highest config epoch wins, so a node that missed a
+///   failover (frozen, cut off) cannot bring its old primary back. No
+///   command whose node is up waits for a refresh.
+/// - A command whose node is down waits for the topology to name a new
+///   owner (a failover), at most its response timeout; a command that was
+///   on the socket when the node went down fails with [`Error::Connection`]
+///   and is never sent again. So does one left unanswered on the socket of
+///   a node the cluster then replaces (a frozen primary whose replica took
+///   over): it may have run, or may still run if the node wakes up.
 #[derive(Debug, Clone)]
 pub struct ClusterConnection {
     inner: Arc<Inner>,
@@ -63,9 +75,15 @@ pub(crate) struct Inner {
     nodes: RwLock<HashMap<NodeAddr, Arc<OnceCell<PairedConnection>>>>,
     /// Subscription connections, one a node, opened when first needed.
     pubsub: tokio::sync::Mutex<HashMap<NodeAddr, PubsubConnection>>,
-    /// One refresh at a time; the time of the last one.
-    refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// When the last refresh started.
+    last_refresh: Mutex<Option<Instant>>,
+    /// A refresh started by [`Inner::refresh_soon`] runs.
     refreshing: AtomicBool,
+    /// The nodes being asked for their topology: one question a node at a
+    /// time, however many refreshes want it.
+    asking: Mutex<HashSet<NodeAddr>>,
+    /// Counts topology changes; commands waiting for one watch it.
+    changed: watch::Sender<u64>,
     /// Spreads keyless commands over the primaries.
     next_any: AtomicUsize,
     moved: AtomicU64,
@@ -89,12 +107,33 @@ pub struct ClusterStats {
 }
 
 /// Refreshes closer together than this are one refresh: a burst of
-/// `MOVED`s during a migration asks once.
+/// `MOVED`s during a migration asks once. It is also how often a command
+/// waiting on an unresponsive node asks for one.
 const MIN_REFRESH_GAP: Duration = Duration::from_millis(50);
 
+/// The longest one node may take to give its topology during a refresh (or
+/// the response timeout, if shorter). A node that takes longer is left out
+/// of that refresh and asked again by a later one: a frozen node must not
+/// hold up the others' answers.
+const TOPOLOGY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Once one node's topology is in, how long a refresh waits for the
+/// others' before it returns (they are still taken in when they come).
+const REFRESH_GRACE: Duration = Duration::from_millis(50);
+
+/// How long a command waits for its reply before its node is suspected of
+/// being frozen, and the topology is refreshed while it waits on.
+const SUSPECT_AFTER: Duration = Duration::from_millis(100);
+
+/// The longest wait between two tries of a command told `TRYAGAIN`,
+/// `CLUSTERDOWN` or `LOADING`, or waiting for its slot's owner: short, so
+/// that a command follows within that much once the cluster is back.
+const MAX_RETRY_DELAY: Duration = Duration::from_millis(50);
+
 impl ClusterConnection {
-    /// Learns the topology from the first seed that gives a usable one.
-    /// Node connections are opened when first needed.
+    /// Learns the topology from the seeds, all asked at once: the first
+    /// usable answer, and any that come within 50 ms of it, merged by
+    /// config epoch. Node connections are opened when first needed.
     pub async fn connect(config: &ClusterConfig) -> Result<ClusterConnection, Error> {
         let seeds: Vec<NodeAddr> = config
             .seeds()
@@ -115,8 +154,10 @@ impl ClusterConnection {
             topology: RwLock::new(Arc::new(Topology::empty())),
             nodes: RwLock::new(HashMap::new()),
             pubsub: tokio::sync::Mutex::new(HashMap::new()),
-            refresh: tokio::sync::Mutex::new(None),
+            last_refresh: Mutex::new(None),
             refreshing: AtomicBool::new(false),
+            asking: Mutex::new(HashSet::new()),
+            changed: watch::Sender::new(0),
             next_any: AtomicUsize::new(0),
             moved: AtomicU64::new(0),
             asked: AtomicU64::new(0),
@@ -124,7 +165,8 @@ impl ClusterConnection {
             refreshes: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
         });
-        inner.load_topology(&seeds).await?;
+        let patience = config.options().response_timeout();
+        inner.ask_for_topology(seeds, patience).await?;
         tokio::spawn(refresh_periodically(Arc::downgrade(&inner)));
         Ok(ClusterConnection { inner })
     }
@@ -257,8 +299,9 @@ impl ClusterConnection {
         self.inner.topology()
     }
 
-    /// Asks the cluster for its topology now (at most one refresh runs at a
-    /// time; one that just ran counts).
+    /// Asks every known node for its topology now, and returns once one
+    /// answer is in and the others had a moment (later ones are still taken
+    /// in). A refresh started less than 50 ms ago counts.
     pub async fn refresh(&self) -> Result<(), Error> {
         self.inner.refresh().await
     }
@@ -302,33 +345,6 @@ impl Inner {
     /// Whether `addr` is a primary that serves slots.
     pub(crate) fn is_primary(&self, addr: &NodeAddr) -> bool {
         self.topology().shards().iter().any(|s| s.primary == *addr)
-    }
-
-    pub(crate) fn max_redirects(&self) -> usize {
-        self.config.max_redirects()
-    }
-
-    /// Does what a redirect asks before the command is sent again: learns
-    /// a moved slot, or waits (`TRYAGAIN`, `CLUSTERDOWN`) the retry delay
-    /// times the number of `tries` so far.
-    pub(crate) async fn follow_hint(self: &Arc<Self>, redirect: &Redirect, tries: usize) {
-        match redirect {
-            Redirect::Moved { slot, addr } => {
-                self.moved.fetch_add(1, Ordering::Relaxed);
-                self.moved(*slot, addr);
-            }
-            Redirect::Ask { .. }
-            | Redirect::TryAgain
-            | Redirect::ClusterDown
-            | Redirect::Loading => {
-                self.retried.fetch_add(1, Ordering::Relaxed);
-                let tries = u32::try_from(tries).unwrap_or(u32::MAX);
-                tokio::time::sleep(self.config.retry_delay() * tries).await;
-                if matches!(redirect, Redirect::ClusterDown) {
-                    let _ = self.refresh().await;
-                }
-            }
-        }
     }
 
     pub(crate) fn topology(&self) -> Arc<Topology> {
@@ -414,13 +430,13 @@ impl Inner {
             .or_else(|| {
                 let topology = self.topology();
                 let owner = self.primary_in(&topology, slot).ok()?;
-                self.ready_node(owner)
+                Some((owner.clone(), self.ready_node(owner)?))
             })
-            .filter(PairedConnection::is_connected);
+            .filter(|(_, conn)| conn.is_connected());
         match ready {
-            Some(conn) => {
+            Some((addr, conn)) => {
                 let first = conn.send_ref::<Value>(&mut cmd);
-                Reply::from_future(follow(self, cmd, slot, Some(first)))
+                Reply::from_future(follow(self, cmd, slot, Some((addr, first))))
             }
             None => Reply::from_future(follow(self, cmd, slot, None)),
         }
@@ -430,7 +446,11 @@ impl Inner {
     /// command of `slot`, if one is up; the replicas take turns. A replica
     /// not connected yet is connected in the background, and the primary
     /// serves meanwhile.
-    fn replica_for(self: &Arc<Self>, cmd: &Command, slot: Option<u16>) -> Option<PairedConnection> {
+    fn replica_for(
+        self: &Arc<Self>,
+        cmd: &Command,
+        slot: Option<u16>,
+    ) -> Option<(NodeAddr, PairedConnection)> {
         if !self.config.read_from_replicas() {
             return None;
         }
@@ -446,7 +466,7 @@ impl Inner {
         let n = self.next_any.fetch_add(1, Ordering::Relaxed);
         let addr = &replicas[n % replicas.len()];
         if let Some(conn) = self.ready_node(addr).filter(PairedConnection::is_connected) {
-            return Some(conn);
+            return Some((addr.clone(), conn));
         }
         let inner = Arc::clone(self);
         let addr = addr.clone();
@@ -458,39 +478,115 @@ impl Inner {
         None
     }
 
-    /// A connection that is up to the owner of `slot`, waiting (refreshing
-    /// the topology) while the owner is down, at most until `deadline`.
+    /// A connection that is up to the owner of `slot`, and the owner's
+    /// address, waiting while the owner is down (for the topology to name
+    /// another, or for its connection to come back), at most until
+    /// `deadline`.
     pub(crate) async fn live_owner(
-        &self,
+        self: &Arc<Self>,
         slot: Option<u16>,
         deadline: Instant,
-    ) -> Result<PairedConnection, Error> {
+    ) -> Result<(NodeAddr, PairedConnection), Error> {
+        let mut changed = self.changed.subscribe();
         let mut delay = self.config.retry_delay();
         loop {
+            changed.borrow_and_update();
             let outcome = match self.owner(slot) {
-                Ok(addr) => match self.node(&addr).await {
-                    Ok(conn) if conn.is_connected() => return Ok(conn),
-                    Ok(conn) => conn.status().err().unwrap_or(Error::Closed),
-                    Err(e) => e,
+                Ok(addr) => match tokio::time::timeout_at(deadline, self.node(&addr)).await {
+                    Ok(Ok(conn)) if conn.is_connected() => return Ok((addr, conn)),
+                    Ok(Ok(conn)) => conn.status().err().unwrap_or(Error::Closed),
+                    Ok(Err(e)) => e,
+                    Err(_) => Error::Timeout("connect"),
                 },
                 Err(e) => e,
             };
-            if Instant::now() + delay >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(outcome);
             }
             tracing::debug!(error = %outcome, "the owner is unavailable; refreshing the topology");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(500));
-            let _ = self.refresh().await;
+            self.refresh_soon();
+            // A retry delay configured past the end of time waits until the
+            // deadline.
+            let wake = now
+                .checked_add(delay)
+                .map_or(deadline, |at| at.min(deadline));
+            tokio::select! {
+                _ = changed.changed() => {}
+                () = tokio::time::sleep_until(wake) => {}
+            }
+            delay = delay
+                .saturating_mul(2)
+                .min(MAX_RETRY_DELAY.max(self.config.retry_delay()));
         }
     }
 
-    /// Learns the topology from the known primaries, then the seeds.
-    pub(crate) async fn refresh(&self) -> Result<(), Error> {
-        let mut last = self.refresh.lock().await;
-        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_GAP) {
-            return Ok(());
+    /// Sends `cmd` to the owner of `slot` once it is up (see
+    /// [`live_owner`](Self::live_owner)) and awaits the reply.
+    async fn send_to_owner(
+        self: &Arc<Self>,
+        slot: Option<u16>,
+        cmd: &mut Command,
+        deadline: Instant,
+    ) -> Result<Value, Error> {
+        let (addr, conn) = self.live_owner(slot, deadline).await?;
+        let reply = conn.send_ref::<Value>(cmd);
+        self.watch(&addr, || blocks(cmd), reply).await
+    }
+
+    /// Awaits `reply`, from the node at `addr`. A node that leaves it
+    /// unanswered for a while may be frozen: the topology is refreshed while
+    /// it waits, and once the cluster no longer lists the node (a replica
+    /// took over), the caller gets [`Error::Connection`] at once rather than
+    /// at its timeout. The command was on the node's socket: it may have
+    /// run, so it is not sent again. Blocking commands (`may_block()`) are
+    /// expected to wait, and only wait.
+    pub(crate) async fn watch<T>(
+        self: &Arc<Self>,
+        addr: &NodeAddr,
+        may_block: impl FnOnce() -> bool,
+        reply: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let mut reply = std::pin::pin!(reply);
+        tokio::select! {
+            biased;
+            result = &mut reply => return result,
+            () = tokio::time::sleep(SUSPECT_AFTER) => {}
         }
+        if may_block() {
+            return reply.await;
+        }
+        let mut changed = self.changed.subscribe();
+        loop {
+            changed.borrow_and_update();
+            if !self.topology().contains(addr) {
+                tracing::warn!(node = %addr, "the cluster replaced a node that left a command unanswered");
+                return Err(Error::Connection(Arc::new(Error::Timeout(
+                    "reply from a node the cluster replaced",
+                ))));
+            }
+            self.refresh_soon();
+            tokio::select! {
+                biased;
+                result = &mut reply => return result,
+                _ = changed.changed() => {}
+                () = tokio::time::sleep(MIN_REFRESH_GAP) => {}
+            }
+        }
+    }
+
+    /// Learns the topology from every known node and the seeds (see
+    /// [`ask_for_topology`](Self::ask_for_topology)), unless a refresh
+    /// started less than [`MIN_REFRESH_GAP`] ago.
+    pub(crate) async fn refresh(self: &Arc<Self>) -> Result<(), Error> {
+        {
+            let mut last = lock(&self.last_refresh);
+            if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_GAP) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
         let mut candidates: Vec<NodeAddr> = self
             .topology()
             .shards()
@@ -508,14 +604,20 @@ impl Inner {
                 }
             }
         }
-        let result = self.load_topology(&candidates).await;
-        self.refreshes.fetch_add(1, Ordering::Relaxed);
-        *last = Some(Instant::now());
-        result
+        let patience = self
+            .config
+            .options()
+            .response_timeout()
+            .min(TOPOLOGY_TIMEOUT);
+        self.ask_for_topology(candidates, patience).await
     }
 
-    /// Starts a refresh unless one is running.
+    /// Starts a refresh unless one is running or started less than
+    /// [`MIN_REFRESH_GAP`] ago.
     fn refresh_soon(self: &Arc<Self>) {
+        if lock(&self.last_refresh).is_some_and(|at| at.elapsed() < MIN_REFRESH_GAP) {
+            return;
+        }
         if self.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -528,31 +630,82 @@ impl Inner {
         });
     }
 
-    /// Asks each of `candidates` in turn for the topology and keeps the
-    /// first usable answer.
-    async fn load_topology(&self, candidates: &[NodeAddr]) -> Result<(), Error> {
-        let mut last_error = None;
+    /// Asks each of `candidates` for its topology, all at once, each for at
+    /// most `patience`, and takes each answer in as it comes (see
+    /// [`Topology::merge`]). A node already being asked is not asked twice.
+    /// Returns when every node asked has answered or given up, or
+    /// [`REFRESH_GRACE`] after the first usable answer; the error of the
+    /// last node if none gave one.
+    async fn ask_for_topology(
+        self: &Arc<Self>,
+        candidates: Vec<NodeAddr>,
+        patience: Duration,
+    ) -> Result<(), Error> {
+        let mut answers = FuturesUnordered::new();
         for addr in candidates {
-            match self.ask_topology(addr).await {
-                Ok(topology) => {
-                    tracing::debug!(from = %addr, shards = topology.shards().len(), "cluster topology");
-                    *self.topology.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(topology);
-                    return Ok(());
+            let Some(asking) = Asking::start(self, addr) else {
+                continue;
+            };
+            let inner = Arc::clone(self);
+            answers.push(self.runtime.spawn(async move {
+                let addr = &asking.addr;
+                let view = match tokio::time::timeout(patience, inner.ask_topology(addr)).await {
+                    Ok(view) => view,
+                    Err(_) => Err(Error::Timeout("cluster topology")),
+                };
+                match view {
+                    Ok(view) => {
+                        inner.learn(&view, addr);
+                        Ok(())
+                    }
+                    Err(error) => {
+                        tracing::debug!(node = %addr, %error, "no topology from this node");
+                        Err(error)
+                    }
                 }
-                Err(error) => {
-                    tracing::debug!(node = %addr, %error, "no topology from this node");
-                    last_error = Some(error);
+            }));
+        }
+        if answers.is_empty() {
+            // Every node is being asked already; their answers are coming.
+            return Ok(());
+        }
+        let mut learned = None;
+        let mut last_error = None;
+        loop {
+            let next = match learned {
+                Some(at) => match tokio::time::timeout_at(at, answers.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+                None => answers.next().await,
+            };
+            match next {
+                None => break,
+                Some(Ok(Ok(()))) => {
+                    learned.get_or_insert(Instant::now() + REFRESH_GRACE);
                 }
+                Some(Ok(Err(error))) => last_error = Some(error),
+                Some(Err(_)) => last_error = Some(Error::Closed),
             }
         }
-        Err(last_error.unwrap_or(Error::Cluster(ClusterError::Topology(
-            "no node to ask for the topology".into(),
-        ))))
+        match (learned, last_error) {
+            (Some(_), _) => Ok(()),
+            (None, Some(error)) => Err(error),
+            (None, None) => Err(Error::Cluster(ClusterError::Topology(
+                "no node to ask for the topology".into(),
+            ))),
+        }
     }
 
+    /// One node's topology: `CLUSTER SHARDS` (`CLUSTER SLOTS` before Redis
+    /// 7) with the config epochs of `CLUSTER NODES`, both sent in one write.
     async fn ask_topology(&self, addr: &NodeAddr) -> Result<Topology, Error> {
         let conn = self.node(addr).await?;
-        let shards: Result<Value, Error> = conn.send(cmd!("CLUSTER", "SHARDS")).await;
+        let (shards, nodes) = join(
+            conn.send::<Value>(cmd!("CLUSTER", "SHARDS")),
+            conn.send::<String>(cmd!("CLUSTER", "NODES")),
+        )
+        .await;
         let topology = match shards {
             Ok(reply) => Topology::from_shards(&reply, addr),
             // Before Redis 7: CLUSTER SLOTS.
@@ -562,7 +715,26 @@ impl Inner {
             }
             Err(e) => return Err(e),
         };
-        topology.map_err(|e| Error::Cluster(ClusterError::Topology(e.0)))
+        let topology = topology.map_err(|e| Error::Cluster(ClusterError::Topology(e.0)))?;
+        Ok(match nodes {
+            Ok(nodes) => topology.with_config_epochs(&nodes),
+            // Without epochs (a server or proxy that refuses CLUSTER NODES),
+            // the newest answer wins, as the views come in.
+            Err(_) => topology,
+        })
+    }
+
+    /// Merges `view`, the topology `from` gave, into the one in use.
+    fn learn(&self, view: &Topology, from: &NodeAddr) {
+        let mut topology = self.topology.write().unwrap_or_else(|e| e.into_inner());
+        let mut merged = Topology::clone(&topology);
+        merged.merge(view);
+        if merged != **topology {
+            tracing::debug!(%from, shards = merged.shards().len(), "cluster topology");
+            *topology = Arc::new(merged);
+            drop(topology);
+            self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 
     /// After `MOVED`: the slot's new owner, at once, and a refresh soon.
@@ -573,6 +745,7 @@ impl Inner {
             updated.moved(slot, addr.clone());
             *topology = Arc::new(updated);
         }
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
         self.refresh_soon();
     }
 
@@ -584,43 +757,157 @@ impl Inner {
     }
 }
 
-/// Sends `cmd` (already sent once if `first` is there) and follows what the
-/// cluster answers until a reply that is no redirect.
+/// What a command may still do after the cluster answered it with a
+/// redirect. `MOVED` and `ASK` count against `max_redirects`: more of them
+/// is a loop. `TRYAGAIN`, `CLUSTERDOWN` and `LOADING` say the cluster is
+/// busy (a migration, a failover, a replica loading): they wait, twice as
+/// long each time up to [`MAX_RETRY_DELAY`], until the command's deadline,
+/// so that a failover of any length is waited out within the response
+/// timeout.
+pub(crate) struct Retries {
+    redirects: usize,
+    waits: u32,
+    /// When the command gives up waiting: the response timeout after the
+    /// first wait (or the first send, for a command that waited for its
+    /// node), read from the clock only then.
+    deadline: Option<Instant>,
+}
+
+impl Retries {
+    pub(crate) fn new() -> Retries {
+        Retries {
+            redirects: 0,
+            waits: 0,
+            deadline: None,
+        }
+    }
+
+    /// When the command gives up waiting.
+    pub(crate) fn deadline(&mut self, inner: &Inner) -> Instant {
+        *self.deadline.get_or_insert_with(|| inner.deadline())
+    }
+
+    /// Does what `redirect` asks before the command is sent again: learns
+    /// a moved slot, or waits. Fails with `error`, the reply that asked,
+    /// when the wait would pass the deadline, and with
+    /// [`ClusterError::TooManyRedirects`] after too many redirects.
+    pub(crate) async fn follow(
+        &mut self,
+        inner: &Arc<Inner>,
+        redirect: &Redirect,
+        error: Error,
+    ) -> Result<(), Error> {
+        match redirect {
+            Redirect::Moved { slot, addr } => {
+                self.redirect(inner)?;
+                inner.moved.fetch_add(1, Ordering::Relaxed);
+                inner.moved(*slot, addr);
+            }
+            Redirect::Ask { .. } => self.redirect(inner)?,
+            Redirect::TryAgain | Redirect::ClusterDown | Redirect::Loading => {
+                let base = inner.config.retry_delay();
+                let delay = base
+                    .saturating_mul(1 << self.waits.min(16))
+                    .min(MAX_RETRY_DELAY.max(base));
+                let deadline = self.deadline(inner);
+                if Instant::now()
+                    .checked_add(delay)
+                    .is_none_or(|at| at >= deadline)
+                {
+                    return Err(error);
+                }
+                self.waits += 1;
+                inner.retried.fetch_add(1, Ordering::Relaxed);
+                if matches!(redirect, Redirect::ClusterDown) {
+                    // The cluster may be failing a primary over: learn of the
+                    // promotion as soon as it happens.
+                    inner.refresh_soon();
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn redirect(&mut self, inner: &Inner) -> Result<(), Error> {
+        self.redirects += 1;
+        let max = inner.config.max_redirects();
+        if self.redirects > max {
+            return Err(Error::Cluster(ClusterError::TooManyRedirects(max)));
+        }
+        Ok(())
+    }
+}
+
+/// A node being asked for its topology, in [`Inner::asking`] until dropped.
+struct Asking {
+    inner: Arc<Inner>,
+    addr: NodeAddr,
+}
+
+impl Asking {
+    /// `None` if the node is being asked already.
+    fn start(inner: &Arc<Inner>, addr: NodeAddr) -> Option<Asking> {
+        lock(&inner.asking).insert(addr.clone()).then(|| Asking {
+            inner: Arc::clone(inner),
+            addr,
+        })
+    }
+}
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        lock(&self.inner.asking).remove(&self.addr);
+    }
+}
+
+/// Whether `cmd` blocks by design (`BLPOP`, `XREAD BLOCK`, `WAIT`, ...): a
+/// long wait for its reply says nothing about its node.
+pub(crate) fn blocks(cmd: &Command) -> bool {
+    redis_paired::catalogue::lookup(cmd).is_some_and(|c| c.has_flag("blocking"))
+}
+
+/// `mutex`, locked; a panic elsewhere while it was held left nothing half
+/// done that matters here.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends `cmd` (already sent once, to the node at the address, if `first`
+/// is there) and follows what the cluster answers until a reply that is no
+/// redirect.
 async fn follow(
     inner: Arc<Inner>,
     mut cmd: Command,
     slot: Option<u16>,
-    first: Option<Reply<Value>>,
+    first: Option<(NodeAddr, Reply<Value>)>,
 ) -> Result<Value, Error> {
+    let mut retries = Retries::new();
     let mut result = match first {
-        Some(reply) => reply.await,
+        Some((addr, reply)) => inner.watch(&addr, || blocks(&cmd), reply).await,
         None => {
-            let conn = inner.live_owner(slot, inner.deadline()).await?;
-            conn.send_ref::<Value>(&mut cmd).await
+            let deadline = retries.deadline(&inner);
+            inner.send_to_owner(slot, &mut cmd, deadline).await
         }
     };
-    let mut redirects = 0;
     loop {
-        let redirect = match &result {
-            Err(error) => Redirect::of(error),
-            Ok(_) => None,
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
         };
-        let Some(redirect) = redirect else {
-            if result.as_ref().is_err_and(Error::is_connection) {
+        let Some(redirect) = Redirect::of(&error) else {
+            if error.is_connection() {
                 // The node went away: its replica may be taking over.
                 inner.refresh_soon();
             }
-            return result;
+            return Err(error);
         };
-        redirects += 1;
-        if redirects > inner.config.max_redirects() {
-            return Err(Error::Cluster(ClusterError::TooManyRedirects(
-                inner.config.max_redirects(),
-            )));
-        }
+        retries.follow(&inner, &redirect, error).await?;
         result = match &redirect {
             // One command at the importing node, after ASKING; the slot
-            // still belongs to the node that sent it there.
+            // still belongs to the node that sent it there. That node may
+            // serve no slot yet, so the topology not listing it says
+            // nothing: the reply is only awaited.
             Redirect::Ask { addr, .. } => match inner.node(addr).await {
                 Ok(conn) => {
                     inner.asked.fetch_add(1, Ordering::Relaxed);
@@ -628,19 +915,16 @@ async fn follow(
                 }
                 Err(e) => Err(e),
             },
-            Redirect::Moved { addr, .. } => {
-                inner.follow_hint(&redirect, redirects).await;
-                match inner.node(addr).await {
-                    Ok(conn) => conn.send_ref::<Value>(&mut cmd).await,
-                    Err(e) => Err(e),
+            Redirect::Moved { addr, .. } => match inner.node(addr).await {
+                Ok(conn) => {
+                    let reply = conn.send_ref::<Value>(&mut cmd);
+                    inner.watch(addr, || blocks(&cmd), reply).await
                 }
-            }
+                Err(e) => Err(e),
+            },
             Redirect::TryAgain | Redirect::ClusterDown | Redirect::Loading => {
-                inner.follow_hint(&redirect, redirects).await;
-                match inner.live_owner(slot, inner.deadline()).await {
-                    Ok(conn) => conn.send_ref::<Value>(&mut cmd).await,
-                    Err(e) => Err(e),
-                }
+                let deadline = retries.deadline(&inner);
+                inner.send_to_owner(slot, &mut cmd, deadline).await
             }
         };
     }

@@ -27,7 +27,8 @@
 //!   `redis+cluster://host1:port1,host2:port2` URL) and settings.
 //! - The pure core, unit-tested without sockets: [`key_slot`] (`slot.rs`,
 //!   CRC16 and hash tags), [`Topology`] (`topology.rs`, parsed from
-//!   `CLUSTER SHARDS` and `CLUSTER SLOTS`), [`Redirect`] (`redirect.rs`) and
+//!   `CLUSTER SHARDS` and `CLUSTER SLOTS`, views merged by config epoch),
+//!   [`Redirect`] (`redirect.rs`) and
 //!   [`Route`] (`route.rs`: where a command goes, how split and fanned-out
 //!   replies merge).
 //!
@@ -40,6 +41,17 @@
 //!   when a node went down fails with `Error::Connection`.
 //! - Redirects are bounded ([`ClusterConfig::with_max_redirects`]); a loop
 //!   ends with [`ClusterError::TooManyRedirects`](redis_conn::ClusterError).
+//!   `TRYAGAIN`, `CLUSTERDOWN` and `LOADING` are waited out until the
+//!   command's response timeout.
+//! - A command whose node is up never waits for a topology refresh. A
+//!   refresh asks every node at once, each with a short timeout of its
+//!   own, and keeps, for each slot, the owner with the highest config
+//!   epoch: a node that missed a failover cannot route commands back to
+//!   the old primary.
+//! - A command left unanswered on the socket of a node the cluster then
+//!   replaces (a frozen primary whose replica took over) fails with
+//!   `Error::Connection` as soon as the client learns of the promotion,
+//!   not at its timeout; it is not sent again, since it may have run.
 #![deny(missing_docs)]
 
 mod config;

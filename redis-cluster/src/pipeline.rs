@@ -9,7 +9,7 @@ use redis_conn::{ClusterError, Error};
 use redis_paired::{IntoCommand, Reply, Target};
 use resp::{Command, FromValue, Value};
 
-use crate::connection::Inner;
+use crate::connection::{blocks, Inner, Retries};
 use crate::redirect::Redirect;
 use crate::route::{self, Route};
 use crate::slot::key_slot;
@@ -125,12 +125,16 @@ async fn pipeline(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Er
         let inner = &inner;
         let commands = &commands;
         async move {
-            let conn = inner.live_owner(*slot, inner.deadline()).await?;
+            let (addr, conn) = inner.live_owner(*slot, inner.deadline()).await?;
             let mut batch = conn.pipeline();
             for &i in members {
                 batch.push(&commands[i]);
             }
-            let replies = match batch.query::<Value>().await? {
+            let may_block = || members.iter().any(|&i| blocks(&commands[i]));
+            let replies = match inner
+                .watch(&addr, may_block, batch.query::<Value>())
+                .await?
+            {
                 Value::Array(replies) => replies,
                 other => vec![other],
             };
@@ -200,24 +204,23 @@ async fn transaction(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value,
             slot = Some(s);
         }
     }
-    let mut redirects = 0;
+    let mut retries = Retries::new();
     loop {
-        let conn = inner.live_owner(slot, inner.deadline()).await?;
+        let deadline = retries.deadline(&inner);
+        let (addr, conn) = inner.live_owner(slot, deadline).await?;
         let mut batch = conn.transaction();
         for cmd in &commands {
             batch.push(cmd);
         }
-        let result = batch.query::<Value>().await;
-        let Some(redirect) = result.as_ref().err().and_then(Redirect::of) else {
-            return result;
+        let may_block = || commands.iter().any(blocks);
+        let error = match inner.watch(&addr, may_block, batch.query::<Value>()).await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
         };
-        redirects += 1;
-        if redirects > inner.max_redirects() {
-            return Err(Error::Cluster(ClusterError::TooManyRedirects(
-                inner.max_redirects(),
-            )));
-        }
-        inner.follow_hint(&redirect, redirects).await;
+        let Some(redirect) = Redirect::of(&error) else {
+            return Err(error);
+        };
+        retries.follow(&inner, &redirect, error).await?;
     }
 }
 

@@ -1,7 +1,10 @@
 //! Which node serves which slot: parsed from `CLUSTER SHARDS` (Redis 7) or
-//! `CLUSTER SLOTS`, and kept up to date one `MOVED` at a time between
-//! refreshes. Pure: values in, a table out.
+//! `CLUSTER SLOTS`, with each primary's config epoch from `CLUSTER NODES`;
+//! views of several nodes merged slot by slot, the highest config epoch
+//! winning; kept up to date one `MOVED` at a time between refreshes. Pure:
+//! values in, a table out.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use resp::Value;
@@ -53,8 +56,24 @@ pub struct Shard {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Topology {
     shards: Vec<Shard>,
+    /// What identifies each shard's primary across views, beside `shards`.
+    meta: Vec<Meta>,
     /// The shard of every slot, or `NO_SHARD`.
     owners: Box<[u16]>,
+    /// In one node's view: the ids of every node it knows (from `CLUSTER
+    /// NODES`), failed ones included; empty when unknown.
+    known: Vec<String>,
+}
+
+/// A shard's primary as the cluster names it: its node id, and its config
+/// epoch, which the cluster raises whenever a node takes slots over (a
+/// failover, the end of a migration). Of two claims on a slot, the one with
+/// the higher epoch is the newer: Redis itself settles them that way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Meta {
+    id: Option<String>,
+    /// 0 when unknown (no `CLUSTER NODES`, or a primary learned from `MOVED`).
+    epoch: u64,
 }
 
 const NO_SHARD: u16 = u16::MAX;
@@ -83,7 +102,9 @@ impl Topology {
     pub(crate) fn empty() -> Topology {
         Topology {
             shards: Vec::new(),
+            meta: Vec::new(),
             owners: vec![NO_SHARD; usize::from(SLOTS)].into_boxed_slice(),
+            known: Vec::new(),
         }
     }
 
@@ -96,6 +117,20 @@ impl Topology {
     /// Every shard.
     pub fn shards(&self) -> &[Shard] {
         &self.shards
+    }
+
+    /// The config epoch of the primary that serves `slot`, as last learned
+    /// (0 when unknown), if any primary does.
+    pub fn config_epoch(&self, slot: u16) -> Option<u64> {
+        let owner = *self.owners.get(usize::from(slot))?;
+        self.meta.get(usize::from(owner)).map(|m| m.epoch)
+    }
+
+    /// Whether the node at `addr` is a primary or a replica of a shard.
+    pub fn contains(&self, addr: &NodeAddr) -> bool {
+        self.shards
+            .iter()
+            .any(|s| s.primary == *addr || s.replicas.contains(addr))
     }
 
     /// How many slots have a shard.
@@ -116,6 +151,7 @@ impl Topology {
                     primary: addr,
                     replicas: Vec::new(),
                 });
+                self.meta.push(Meta::default());
                 self.shards.len() - 1
             }
         };
@@ -124,6 +160,113 @@ impl Topology {
         {
             *owner = index;
         }
+        self.drop_unused();
+    }
+
+    /// Takes in `view`, one node's topology: each slot goes to whichever of
+    /// this table's owner and the view's has the higher config epoch (the
+    /// view's on a tie, as the newer word), and a primary's replicas are
+    /// those of the view with its highest epoch. A node that missed a
+    /// failover (frozen, cut off) still names the old primary, with its
+    /// older epoch: its view loses. A view whose node knows none of this
+    /// table's primaries comes from a cluster built anew (its epochs
+    /// counted from 1 again): it wins whatever the epochs. Slots the view
+    /// does not serve keep their owner; primaries left without slots are
+    /// dropped.
+    pub fn merge(&mut self, view: &Topology) {
+        let anew = !view.known.is_empty()
+            && !self
+                .meta
+                .iter()
+                .any(|m| m.id.as_ref().is_some_and(|id| view.known.contains(id)));
+        let mut shards: Vec<(Shard, Meta)> = self
+            .shards
+            .iter()
+            .cloned()
+            .zip(self.meta.iter().cloned())
+            .collect();
+        // Where each of the view's shards is among `shards`.
+        let mut placed = Vec::with_capacity(view.shards.len());
+        for (shard, meta) in view.shards.iter().zip(&view.meta) {
+            let index = match shards.iter().position(|(s, _)| s.primary == shard.primary) {
+                Some(index) => {
+                    if meta.epoch >= shards[index].1.epoch {
+                        shards[index] = (shard.clone(), meta.clone());
+                    }
+                    index
+                }
+                None => {
+                    shards.push((shard.clone(), meta.clone()));
+                    shards.len() - 1
+                }
+            };
+            // At most twice 16384 shards serve slots, below `NO_SHARD`.
+            placed.push(u16::try_from(index).unwrap_or(NO_SHARD));
+        }
+        let epoch = |index: u16| shards.get(usize::from(index)).map(|(_, m)| m.epoch);
+        for (owner, &theirs) in self.owners.iter_mut().zip(view.owners.iter()) {
+            let Some(&theirs) = placed.get(usize::from(theirs)) else {
+                continue;
+            };
+            let wins = match (epoch(theirs), epoch(*owner)) {
+                (Some(_), None) => true,
+                (Some(new), Some(old)) => new >= old || anew,
+                (None, _) => false,
+            };
+            if wins {
+                *owner = theirs;
+            }
+        }
+        let (shards, meta) = shards.into_iter().unzip();
+        self.shards = shards;
+        self.meta = meta;
+        self.known.clear();
+        self.drop_unused();
+    }
+
+    /// Gives each shard the config epoch `CLUSTER NODES` (the reply of the
+    /// same node) shows for its primary.
+    pub fn with_config_epochs(mut self, nodes: &str) -> Topology {
+        let epochs = config_epochs(nodes);
+        for meta in &mut self.meta {
+            if let Some(&epoch) = meta.id.as_deref().and_then(|id| epochs.get(id)) {
+                meta.epoch = epoch;
+            }
+        }
+        self.known = epochs.into_keys().map(str::to_string).collect();
+        self
+    }
+
+    /// Removes the shards that serve no slot, renumbering the others.
+    fn drop_unused(&mut self) {
+        let mut used = vec![false; self.shards.len()];
+        for &owner in self.owners.iter() {
+            if let Some(used) = used.get_mut(usize::from(owner)) {
+                *used = true;
+            }
+        }
+        if used.iter().all(|&u| u) {
+            return;
+        }
+        let mut renumbered = vec![NO_SHARD; used.len()];
+        let mut next = 0u16;
+        for (new, &used) in renumbered.iter_mut().zip(&used) {
+            if used {
+                *new = next;
+                next += 1;
+            }
+        }
+        for owner in self.owners.iter_mut() {
+            *owner = renumbered
+                .get(usize::from(*owner))
+                .copied()
+                .unwrap_or(NO_SHARD);
+        }
+        let mut keep = used.iter();
+        self.shards
+            .retain(|_| keep.next().copied().unwrap_or(false));
+        let mut keep = used.iter();
+        self.meta.retain(|_| keep.next().copied().unwrap_or(false));
     }
 
     /// Parses a `CLUSTER SHARDS` reply (RESP2 or RESP3). `asked` is the
@@ -143,7 +286,7 @@ impl Topology {
                 // had a write (its replication offset is 0), so only a
                 // failed node is left out; a replica that really is loading
                 // answers `LOADING`, and the read goes to the primary.
-                if text("health").is_some_and(|h| h == "fail") {
+                if text("health").is_some_and(|h| h == "fail" || h == "failed") {
                     continue;
                 }
                 let endpoint = text("endpoint").or_else(|| text("ip")).unwrap_or_default();
@@ -156,7 +299,7 @@ impl Topology {
                     continue;
                 };
                 match text("role").as_deref() {
-                    Some("master") | Some("primary") => primary = Some(addr),
+                    Some("master") | Some("primary") => primary = Some((addr, text("id"))),
                     _ => replicas.push(addr),
                 }
             }
@@ -165,8 +308,13 @@ impl Topology {
                 // A primary without slots serves nothing.
                 continue;
             }
-            let primary = primary.ok_or_else(|| bad("a shard with slots but no online primary"))?;
-            let index = builder.shard(Shard { primary, replicas });
+            let Some((primary, id)) = primary else {
+                // Its primary failed and no replica has taken over yet: this
+                // view does not say who serves these slots (the cluster
+                // answers `CLUSTERDOWN` meanwhile).
+                continue;
+            };
+            let index = builder.shard(Shard { primary, replicas }, id);
             for pair in ranges.chunks(2) {
                 let [start, end] = pair else {
                     return Err(bad("an odd number of slot bounds"));
@@ -189,16 +337,17 @@ impl Topology {
                 let node = elements(node, "node").ok()?;
                 let endpoint = node.first().and_then(as_text)?;
                 let port = node.get(1).and_then(as_int)?;
-                endpoint_addr(&endpoint, u16::try_from(port).ok()?, asked)
+                let addr = endpoint_addr(&endpoint, u16::try_from(port).ok()?, asked)?;
+                Some((addr, node.get(2).and_then(as_text)))
             });
-            let primary = addrs
+            let (primary, id) = addrs
                 .next()
                 .ok_or_else(|| bad("a slot range without a primary"))?;
             let shard = Shard {
                 primary,
-                replicas: addrs.collect(),
+                replicas: addrs.map(|(addr, _)| addr).collect(),
             };
-            let index = builder.shard(shard);
+            let index = builder.shard(shard, id);
             builder.assign(slot(start)?, slot(end)?, index)?;
         }
         builder.finish()
@@ -209,6 +358,7 @@ impl Topology {
 /// ranges that overlap.
 struct Builder {
     shards: Vec<Shard>,
+    meta: Vec<Meta>,
     owners: Box<[u16]>,
 }
 
@@ -216,17 +366,19 @@ impl Builder {
     fn new() -> Builder {
         Builder {
             shards: Vec::new(),
+            meta: Vec::new(),
             owners: vec![NO_SHARD; usize::from(SLOTS)].into_boxed_slice(),
         }
     }
 
-    /// The index of `shard`, merged with an equal primary's (`CLUSTER SLOTS`
-    /// lists a shard once per range).
-    fn shard(&mut self, shard: Shard) -> u16 {
+    /// The index of `shard`, whose primary has node id `id`, merged with an
+    /// equal primary's (`CLUSTER SLOTS` lists a shard once per range).
+    fn shard(&mut self, shard: Shard, id: Option<String>) -> u16 {
         let index = match self.shards.iter().position(|s| s.primary == shard.primary) {
             Some(index) => index,
             None => {
                 self.shards.push(shard);
+                self.meta.push(Meta { id, epoch: 0 });
                 self.shards.len() - 1
             }
         };
@@ -254,9 +406,27 @@ impl Builder {
         }
         Ok(Topology {
             shards: self.shards,
+            meta: self.meta,
             owners: self.owners,
+            known: Vec::new(),
         })
     }
+}
+
+/// The config epoch of each node in a `CLUSTER NODES` reply, by node id:
+/// `<id> <ip:port@cport> <flags> <primary> <ping-sent> <pong-recv>
+/// <config-epoch> <link-state> <slot> ...`, one node a line. A replica's
+/// line shows its primary's epoch. Lines that do not fit are skipped.
+fn config_epochs(nodes: &str) -> HashMap<&str, u64> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_ascii_whitespace();
+            let id = fields.next()?;
+            let epoch = fields.nth(5)?.parse().ok()?;
+            Some((id, epoch))
+        })
+        .collect()
 }
 
 fn bad(what: &str) -> TopologyError {
@@ -499,12 +669,191 @@ mod tests {
             t
         );
 
-        let orphan = Value::Array(vec![shard(
+        // A shard whose primary failed before a replica took over: this
+        // view does not say who serves its slots.
+        let orphan = shard(
             vec![0, 10],
-            vec![node(7003, "replica", "online")],
-        )]);
-        let err = Topology::from_shards(&orphan, &addr(1)).unwrap_err();
-        assert!(err.0.contains("no online primary"), "{err}");
+            vec![
+                node(7000, "master", "fail"),
+                node(7003, "replica", "online"),
+            ],
+        );
+        let served = shard(vec![11, 16383], vec![node(7001, "master", "online")]);
+        let t =
+            Topology::from_shards(&Value::Array(vec![orphan.clone(), served]), &addr(1)).unwrap();
+        assert_eq!(t.slots_served(), 16384 - 11);
+        assert!(t.shard(10).is_none());
+        let err = Topology::from_shards(&Value::Array(vec![orphan]), &addr(1)).unwrap_err();
+        assert!(err.0.contains("no slot is served"), "{err}");
+    }
+
+    /// A shard: its slot ranges, and its nodes (port, id, role).
+    type ShardSpec<'a> = (&'a [(i64, i64)], &'a [(i64, &'a str, &'a str)]);
+
+    /// A `CLUSTER SHARDS` reply with these shards, every node online.
+    fn shards_reply(shards: &[ShardSpec<'_>]) -> Value {
+        Value::Array(
+            shards
+                .iter()
+                .map(|(ranges, nodes)| {
+                    let slots = ranges
+                        .iter()
+                        .flat_map(|&(a, b)| [Value::Integer(a), Value::Integer(b)])
+                        .collect();
+                    let nodes = nodes
+                        .iter()
+                        .map(|&(port, id, role)| {
+                            shards_node(&[
+                                ("id", bulk(id)),
+                                ("port", Value::Integer(port)),
+                                ("endpoint", bulk("127.0.0.1")),
+                                ("role", bulk(role)),
+                                ("health", bulk("online")),
+                            ])
+                        })
+                        .collect();
+                    shards_node(&[
+                        ("slots", Value::Array(slots)),
+                        ("nodes", Value::Array(nodes)),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
+    /// One node's view: `CLUSTER SHARDS` and the epochs of `CLUSTER NODES`.
+    fn view(shards: &[ShardSpec<'_>], epochs: &[(&str, u64)]) -> Topology {
+        let nodes: String = epochs
+            .iter()
+            .map(|(id, epoch)| format!("{id} 127.0.0.1:1@2 master - 0 0 {epoch} connected\n"))
+            .collect();
+        Topology::from_shards(&shards_reply(shards), &addr(1))
+            .unwrap()
+            .with_config_epochs(&nodes)
+    }
+
+    #[test]
+    fn config_epochs_come_from_cluster_nodes() {
+        let nodes = "a1 127.0.0.1:7000@17000 myself,master - 0 0 7 connected 0-5460\n\
+                     b2 127.0.0.1:7003@17003 slave a1 0 1796286705133 7 connected\n\
+                     c3 :0@0 master,noaddr - 0 0 x disconnected\n\
+                     garbage\n";
+        let epochs = config_epochs(nodes);
+        assert_eq!(epochs.get("a1"), Some(&7));
+        assert_eq!(epochs.get("b2"), Some(&7));
+        assert_eq!(epochs.len(), 2, "{epochs:?}");
+        let t = view(&[(&[(0, 16383)], &[(7000, "a1", "master")])], &[("a1", 7)]);
+        assert_eq!(t.config_epoch(0), Some(7));
+        let unknown = view(&[(&[(0, 16383)], &[(7000, "zz", "master")])], &[("a1", 7)]);
+        assert_eq!(unknown.config_epoch(0), Some(0));
+    }
+
+    #[test]
+    fn after_a_failover_the_highest_epoch_wins_whatever_the_order() {
+        // Before: A (epoch 1) and B (epoch 2), each with a replica.
+        let before = view(
+            &[
+                (
+                    &[(0, 8191)],
+                    &[(7000, "A", "master"), (7003, "A2", "replica")],
+                ),
+                (
+                    &[(8192, 16383)],
+                    &[(7001, "B", "master"), (7004, "B2", "replica")],
+                ),
+            ],
+            &[("A", 1), ("A2", 1), ("B", 2), ("B2", 2)],
+        );
+        // A's replica took over with epoch 3; A, frozen meanwhile, still
+        // sees itself as the primary.
+        let healthy = view(
+            &[
+                (&[(0, 8191)], &[(7003, "A2", "master")]),
+                (
+                    &[(8192, 16383)],
+                    &[(7001, "B", "master"), (7004, "B2", "replica")],
+                ),
+            ],
+            &[("A", 1), ("A2", 3), ("B", 2), ("B2", 2)],
+        );
+        let stale = before.clone();
+        for order in [[&healthy, &stale], [&stale, &healthy]] {
+            let mut t = before.clone();
+            for v in order {
+                t.merge(v);
+            }
+            assert_eq!(t.shard(0).unwrap().primary, addr(7003), "{t:?}");
+            assert_eq!(t.config_epoch(0), Some(3));
+            assert_eq!(t.shard(9000).unwrap().primary, addr(7001));
+            assert_eq!(t.shards().len(), 2, "the old primary serves nothing: {t:?}");
+            assert!(!t.contains(&addr(7000)));
+            assert!(t.contains(&addr(7004)));
+        }
+    }
+
+    #[test]
+    fn merging_keeps_what_a_view_does_not_say() {
+        let mut t = view(
+            &[
+                (
+                    &[(0, 8191)],
+                    &[(7000, "A", "master"), (7003, "A2", "replica")],
+                ),
+                (&[(8192, 16383)], &[(7001, "B", "master")]),
+            ],
+            &[("A", 1), ("B", 2)],
+        );
+        // A view during a failover: A's shard has no online primary.
+        let partial = view(
+            &[(&[(8192, 16383)], &[(7001, "B", "master")])],
+            &[("A", 1), ("A2", 1), ("B", 2)],
+        );
+        let whole = t.clone();
+        t.merge(&partial);
+        assert_eq!(t.shards(), whole.shards());
+        assert_eq!(t.slots_served(), 16384);
+        // Same epochs: the newer view's replicas (A2 failed).
+        let newer = view(&[(&[(0, 8191)], &[(7000, "A", "master")])], &[("A", 1)]);
+        t.merge(&newer);
+        assert!(t.shard(0).unwrap().replicas.is_empty());
+        // Unknown epochs (no CLUSTER NODES): the newer view wins.
+        let moved = Topology::from_shards(
+            &shards_reply(&[(&[(0, 100)], &[(7001, "B", "master")])]),
+            &addr(1),
+        )
+        .unwrap();
+        let mut unknown = Topology::from_shards(
+            &shards_reply(&[(&[(0, 16383)], &[(7000, "A", "master")])]),
+            &addr(1),
+        )
+        .unwrap();
+        unknown.merge(&moved);
+        assert_eq!(unknown.shard(100).unwrap().primary, addr(7001));
+        assert_eq!(unknown.shard(101).unwrap().primary, addr(7000));
+        // Into an empty table: the view, as a table.
+        let mut empty = Topology::empty();
+        empty.merge(&whole);
+        assert_eq!(empty.shards(), whole.shards());
+        assert_eq!(empty.config_epoch(0), Some(1));
+    }
+
+    #[test]
+    fn a_cluster_built_anew_wins_with_lower_epochs() {
+        let mut t = view(
+            &[(&[(0, 16383)], &[(7000, "old", "master")])],
+            &[("old", 40)],
+        );
+        // The same addresses, new node ids, epochs from 1 again.
+        let anew = view(
+            &[
+                (&[(0, 8191)], &[(7000, "new1", "master")]),
+                (&[(8192, 16383)], &[(7001, "new2", "master")]),
+            ],
+            &[("new1", 1), ("new2", 2)],
+        );
+        t.merge(&anew);
+        assert_eq!(t.shard(9000).unwrap().primary, addr(7001));
+        assert_eq!(t.shards().len(), 2, "{t:?}");
     }
 
     #[test]
@@ -517,7 +866,13 @@ mod tests {
         assert_eq!(t.shard(43).unwrap().primary.host, "a");
         t.moved(43, b.clone());
         assert_eq!(t.shards().len(), 2, "the new primary's shard is reused");
-        t.moved(16384, b);
+        t.moved(16384, b.clone());
+        // The last slot of a primary moved: it serves nothing any more.
+        let reply = Value::Array(vec![range(0, 0, vec![slots_node("a", 1)])]);
+        let mut t = Topology::from_slots(&reply, &addr(1)).unwrap();
+        t.moved(0, b.clone());
+        assert_eq!(t.shards().len(), 1);
+        assert_eq!(t.shard(0).unwrap().primary, b);
     }
 
     #[test]
