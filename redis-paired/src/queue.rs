@@ -612,7 +612,10 @@ mod tests {
         assert_eq!(ok(&mut r_answered), Value::bulk("v"));
         drop(r_gone);
         assert!(!q.expire(start + ms(10)));
-        assert!(matches!(r_expired.try_recv(), Ok(Err(Error::Timeout { .. }))));
+        assert!(matches!(
+            r_expired.try_recv(),
+            Ok(Err(Error::Timeout { .. }))
+        ));
 
         let mut retries = Vec::new();
         let failed = q.fail_all(&Error::Closed, &mut retries);
