@@ -496,7 +496,11 @@ impl Inner {
                     Ok(Ok(conn)) if conn.is_connected() => return Ok((addr, conn)),
                     Ok(Ok(conn)) => conn.status().err().unwrap_or(Error::Closed),
                     Ok(Err(e)) => e,
-                    Err(_) => Error::Timeout("connect"),
+                    Err(_) => Error::Timeout {
+                        what: "connect",
+                        command: None,
+                        limit: None,
+                    },
                 },
                 Err(e) => e,
             };
@@ -561,9 +565,11 @@ impl Inner {
             changed.borrow_and_update();
             if !self.topology().contains(addr) {
                 tracing::warn!(node = %addr, "the cluster replaced a node that left a command unanswered");
-                return Err(Error::Connection(Arc::new(Error::Timeout(
-                    "reply from a node the cluster replaced",
-                ))));
+                return Err(Error::Connection(Arc::new(Error::Timeout {
+                    what: "reply from a node the cluster replaced",
+                    command: None,
+                    limit: None,
+                })));
             }
             self.refresh_soon();
             tokio::select! {
@@ -651,7 +657,11 @@ impl Inner {
                 let addr = &asking.addr;
                 let view = match tokio::time::timeout(patience, inner.ask_topology(addr)).await {
                     Ok(view) => view,
-                    Err(_) => Err(Error::Timeout("cluster topology")),
+                    Err(_) => Err(Error::Timeout {
+                        what: "cluster topology",
+                        command: None,
+                        limit: Some(patience),
+                    }),
                 };
                 match view {
                     Ok(view) => {

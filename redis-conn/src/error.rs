@@ -118,10 +118,11 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClusterError {
-    /// The command was redirected (`MOVED`, `ASK`) or told to wait
-    /// (`TRYAGAIN`, `CLUSTERDOWN`) this many times without an answer: the
-    /// cluster is reconfiguring, or its nodes disagree.
-    #[error("no answer after {0} redirects or retries")]
+    /// The command was redirected (`MOVED`, `ASK`) this many times without
+    /// an answer: its nodes disagree about who serves the slot. (Being told
+    /// to wait, `TRYAGAIN` or `CLUSTERDOWN`, is retried until the command's
+    /// own deadline instead.)
+    #[error("no answer after {0} redirects")]
     TooManyRedirects(usize),
     /// No node serves the slot of the command's keys.
     #[error("no node serves slot {0}")]

@@ -62,7 +62,13 @@
 //! - `blocking`: `blocking::Client`, for programs without an async
 //!   runtime (`conn.get("k").wait()?`).
 //! - `deadpool`: `DeadpoolManager`, exclusive
-//!   connections pooled by the `deadpool` crate.
+//!   connections pooled by the `deadpool` crate, which is re-exported as
+//!   `redis_facade::deadpool` so that the pool's version is the manager's.
+//! - `bb8`: `Bb8Manager`, the same for the `bb8` crate (re-exported as
+//!   `redis_facade::bb8`).
+//! - `mock`: `mock::MockConnection`, a test double that answers expected
+//!   commands with scripted replies, for testing code that uses the client
+//!   without a server.
 //! - `serde`: `Json<T>`, a value stored as one JSON string
 //!   (`conn.set("user:1", Json(&user))`), and `to_hash_fields` /
 //!   `from_hash`, a struct stored as a hash of its fields.
@@ -72,6 +78,7 @@
 //! - [`Client`], [`paired_connect`], [`pubsub_connect`] (`client.rs`).
 //! - `Json` (`json.rs`), `to_hash_fields` and `from_hash` (`hash.rs`),
 //!   with the `serde` feature.
+//! - `mock` (`mock.rs`): the test double, with the `mock` feature.
 //! - [`prelude`]: the names nearly every user imports.
 //! - [`resp`], [`conn`], [`paired`], [`pubsub`], [`cluster`]: the crates
 //!   below, whole.
@@ -84,6 +91,19 @@ mod client;
 mod hash;
 #[cfg(feature = "serde")]
 mod json;
+#[cfg(feature = "mock")]
+pub mod mock;
+
+/// The `bb8` crate, at the version [`Bb8Manager`] implements its manager
+/// for: build the pool with it (`redis_facade::bb8::Pool`).
+#[cfg(feature = "bb8")]
+pub use bb8;
+
+/// The `deadpool` crate, at the version [`DeadpoolManager`] implements its
+/// manager for: build the pool with it
+/// (`redis_facade::deadpool::managed::Pool`).
+#[cfg(feature = "deadpool")]
+pub use deadpool;
 
 /// The protocol: values, the decoder, commands and conversions (the `resp`
 /// crate).
@@ -110,13 +130,15 @@ pub use redis_conn::{
     CredentialsFuture, CredentialsProvider, Error, HandshakeInfo, PemSource, Protocol,
     ReconnectPolicy, Result,
 };
+#[cfg(feature = "bb8")]
+pub use redis_paired::Bb8Manager;
 #[cfg(feature = "deadpool")]
 pub use redis_paired::DeadpoolManager;
 pub use redis_paired::{
     args, AutoClaimed, Commands, ConsumerInfo, Direction, ExclusiveConnection, Expiry, GeoMatch,
     GeoPosition, GeoUnit, GroupInfo, IntoCommand, Options, PairedConnection, PendingEntry,
     PendingSummary, Pipeline, Pool, PoolOptions, PoolStats, Pooled, Reply, Scan, ScanCommands,
-    ScanStream, Script, Sender, SetOptions, Stats, StreamEntry, StreamInfo, StreamRead,
+    ScanStream, Script, SendBatch, Sender, SetOptions, Stats, StreamEntry, StreamInfo, StreamRead,
     StreamReads, Target,
 };
 pub use redis_pubsub::{
@@ -137,17 +159,24 @@ pub use crate::json::Json;
 /// It holds the [`Client`] and the connections, the [`Commands`],
 /// [`ScanCommands`] and [`Sender`] traits (whose methods are otherwise out of scope), the
 /// conversion traits, the command macros, the client [`Error`], the options
-/// of `SET`, the pub/sub [`Event`]s and `StreamExt` (to read a
-/// subscription with `.next()`), and `Json` with the `serde` feature. It
-/// leaves `Result` out, so as not to shadow the standard one.
+/// of `SET`, of connections ([`Options`]) and of the pool ([`PoolOptions`]),
+/// [`Script`], the pub/sub [`Event`]s and `StreamExt` (to read a
+/// subscription with `.next()`); with the `serde` feature `Json`,
+/// `to_hash_fields` and `from_hash`; with the `deadpool` and `bb8`
+/// features their managers. It leaves `Result` out, so as not to shadow
+/// the standard one.
 pub mod prelude {
     pub use futures_util::StreamExt;
 
-    #[cfg(feature = "serde")]
-    pub use crate::Json;
+    #[cfg(feature = "bb8")]
+    pub use crate::Bb8Manager;
+    #[cfg(feature = "deadpool")]
+    pub use crate::DeadpoolManager;
     pub use crate::{
         cmd, resp_array, Client, ClusterConnection, Commands, Error, Event, ExclusiveConnection,
-        Expiry, FromValue, Message, PairedConnection, PubsubConnection, ScanCommands, Sender,
-        SetOptions, ToArgs, Value,
+        Expiry, FromValue, Message, Options, PairedConnection, PoolOptions, PubsubConnection,
+        ScanCommands, Script, Sender, SetOptions, ToArgs, Value,
     };
+    #[cfg(feature = "serde")]
+    pub use crate::{from_hash, to_hash_fields, Json};
 }

@@ -580,7 +580,10 @@ fn check_pairable(name: &[u8], cmd: &Command, place: Place, shared: bool) -> Res
         b"SYNC" => "SYNC",
         b"PSYNC" => "PSYNC",
         b"REPLCONF" => "REPLCONF",
-        b"SELECT" => "SELECT",
+        b"SELECT" => {
+            "SELECT (a reconnect would undo it; put the database in the URL, \
+             redis://host/1, or use ConnectionConfig::with_db)"
+        }
         b"AUTH" => "AUTH",
         b"HELLO" => "HELLO",
         b"RESET" => "RESET",

@@ -16,10 +16,13 @@
 //! - [`PairedConnection`], [`ExclusiveConnection`] (`connection.rs`): the
 //!   handles; [`Sender`] and [`IntoCommand`].
 //! - [`Reply`] (`reply.rs`): the future of one answer.
-//! - [`Pipeline`] (`pipeline.rs`): explicit batches and transactions.
+//! - [`Pipeline`] (`pipeline.rs`): explicit batches and transactions;
+//!   [`SendBatch`], for other connections to run a pipeline's batch.
 //! - [`Options`] (`options.rs`): timeouts and queue bounds.
 //! - [`Pool`] (`pool.rs`): a bounded pool of exclusive connections, cleaned
-//!   when they come back.
+//!   when they come back; `DeadpoolManager` (`deadpool.rs`) and
+//!   `Bb8Manager` (`bb8.rs`) do the same for the deadpool and bb8 pools,
+//!   under the features of those names.
 //! - [`Commands`] (`commands.rs`): a typed method for every command, on
 //!   every [`Target`] (senders and pipelines); those not written by hand are
 //!   generated from the catalogue into `commands/generated.rs`, with the
@@ -80,6 +83,8 @@
 #![deny(missing_docs)]
 
 pub mod args;
+#[cfg(feature = "bb8")]
+mod bb8;
 mod blocking;
 pub mod catalogue;
 mod commands;
@@ -102,13 +107,15 @@ mod wait;
 
 pub use redis_conn::{ConnectionConfig, Error};
 
+#[cfg(feature = "bb8")]
+pub use crate::bb8::Bb8Manager;
 pub use crate::commands::{Commands, Direction, Expiry, ScanCommands, SetOptions};
 pub use crate::connection::{ExclusiveConnection, IntoCommand, PairedConnection, Sender, Target};
 #[cfg(feature = "deadpool")]
 pub use crate::deadpool::DeadpoolManager;
 pub use crate::geo::{GeoMatch, GeoPosition, GeoUnit};
 pub use crate::options::Options;
-pub use crate::pipeline::Pipeline;
+pub use crate::pipeline::{Pipeline, SendBatch};
 pub use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};
 pub use crate::reply::Reply;
 pub use crate::scan::{Scan, ScanStream};

@@ -20,7 +20,10 @@ use crate::{PairedConnection, Reply};
 /// Made by [`PairedConnection::pipeline`] or, as a `MULTI ... EXEC`
 /// transaction, by [`PairedConnection::transaction`]. The whole batch is
 /// queued as one block, so in a transaction no other clone's command can
-/// land between `MULTI` and `EXEC`.
+/// land between `MULTI` and `EXEC`. A connection of another kind, such as a
+/// test double, makes its pipelines with [`Pipeline::over`] and
+/// [`Pipeline::transaction_over`] and runs their batches itself
+/// ([`SendBatch`]).
 ///
 /// The replies convert into a tuple or a `Vec`:
 ///
@@ -40,8 +43,11 @@ use crate::{PairedConnection, Reply};
 #[derive(Debug)]
 #[must_use = "a pipeline does nothing until queried"]
 pub struct Pipeline<'a> {
-    conn: &'a PairedConnection,
+    conn: Via<'a>,
     buf: BytesMut,
+    /// The commands themselves, for a [`SendBatch`] (the paired connection
+    /// takes the encoded `buf`).
+    batch: Vec<Command>,
     commands: usize,
     transaction: bool,
     timeout: Option<Duration>,
@@ -54,22 +60,55 @@ pub struct Pipeline<'a> {
     first: Option<CommandName>,
 }
 
+/// A connection that runs a [`Pipeline`]'s batch itself: for connections
+/// built on this crate's types, such as a test double.
+pub trait SendBatch: Sync {
+    /// Sends `commands` at once, as one batch (a transaction's begins with
+    /// `MULTI` and ends with `EXEC`), and gives their replies as one
+    /// [`Value::Array`], one element per command, error replies included as
+    /// [`Value::Error`] elements. An `Err` fails the whole batch, as a lost
+    /// connection does.
+    fn send_batch(&self, commands: Vec<Command>) -> Reply<Value>;
+}
+
 impl<'a> Pipeline<'a> {
     pub(crate) fn new(conn: &'a PairedConnection, transaction: bool) -> Pipeline<'a> {
-        let mut pipeline = Pipeline {
-            conn,
-            buf: BytesMut::new(),
-            commands: 0,
+        let mut pipeline = Pipeline::empty(
+            Via::Paired(conn),
             transaction,
-            timeout: Some(conn.options().response_timeout()),
-            blocks: false,
-            error: None,
-            first: None,
-        };
+            Some(conn.options().response_timeout()),
+        );
         if transaction {
             Command::new("MULTI").encode(&mut pipeline.buf);
         }
         pipeline
+    }
+
+    /// A pipeline whose batch `sender` runs.
+    pub fn over(sender: &'a dyn SendBatch) -> Pipeline<'a> {
+        Pipeline::empty(Via::Batch(sender), false, None)
+    }
+
+    /// A transaction whose batch, `MULTI` first and `EXEC` last, `sender`
+    /// runs.
+    pub fn transaction_over(sender: &'a dyn SendBatch) -> Pipeline<'a> {
+        let mut pipeline = Pipeline::empty(Via::Batch(sender), true, None);
+        pipeline.batch.push(Command::new("MULTI"));
+        pipeline
+    }
+
+    fn empty(conn: Via<'a>, transaction: bool, timeout: Option<Duration>) -> Pipeline<'a> {
+        Pipeline {
+            conn,
+            buf: BytesMut::new(),
+            batch: Vec::new(),
+            commands: 0,
+            transaction,
+            timeout,
+            blocks: false,
+            error: None,
+            first: None,
+        }
     }
 
     /// Adds a command.
@@ -92,7 +131,15 @@ impl<'a> Pipeline<'a> {
                 return self;
             }
         };
-        let timing = match self.conn.prepare(&cmd, Timeout::Default, self.transaction) {
+        let conn = match self.conn {
+            Via::Paired(conn) => conn,
+            Via::Batch(_) => {
+                self.batch.push(cmd);
+                self.commands += 1;
+                return self;
+            }
+        };
+        let timing = match conn.prepare(&cmd, Timeout::Default, self.transaction) {
             Ok(timing) => timing,
             Err(e) => {
                 self.error = Some(e);
@@ -203,6 +250,18 @@ impl<'a> Pipeline<'a> {
         if let Some(error) = self.error.take() {
             return Reply::failed(error);
         }
+        let conn = match self.conn {
+            Via::Paired(conn) => conn,
+            Via::Batch(sender) => {
+                if self.transaction {
+                    self.batch.push(Command::new("EXEC"));
+                }
+                if self.batch.is_empty() {
+                    return Reply::failed(Error::Protocol(resp::Error::EmptyCommand));
+                }
+                return sender.send_batch(std::mem::take(&mut self.batch));
+            }
+        };
         let mut replies = self.commands;
         if self.transaction {
             Command::new("EXEC").encode(&mut self.buf);
@@ -213,12 +272,8 @@ impl<'a> Pipeline<'a> {
         }
         let called = Instant::now();
         let (tx, rx) = oneshot::channel();
-        if let Some(lanes) = self
-            .blocks
-            .then(|| self.conn.shared().lanes.as_ref())
-            .flatten()
-        {
-            if let Err(e) = self.conn.shared().status_for_lanes() {
+        if let Some(lanes) = self.blocks.then(|| conn.shared().lanes.as_ref()).flatten() {
+            if let Err(e) = conn.shared().status_for_lanes() {
                 return Reply::failed(e);
             }
             let exchange = Exchange {
@@ -245,13 +300,28 @@ impl<'a> Pipeline<'a> {
             },
             resend: None,
         };
-        match self
-            .conn
+        match conn
             .shared()
             .enqueue(Encoded::Buffer(&mut self.buf), replies, request)
         {
             Ok(()) => Reply::waiting(rx),
             Err(e) => Reply::failed(e),
+        }
+    }
+}
+
+/// Where a pipeline's batch goes.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    Paired(&'a PairedConnection),
+    Batch(&'a dyn SendBatch),
+}
+
+impl std::fmt::Debug for Via<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Paired(conn) => f.debug_tuple("Paired").field(conn).finish(),
+            Via::Batch(_) => f.write_str("Batch"),
         }
     }
 }

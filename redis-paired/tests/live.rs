@@ -225,6 +225,13 @@ async fn commands_that_break_pairing_are_refused() {
         let err = conn.send::<Value>(refused).await.unwrap_err();
         assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
     }
+    // The refusal says where the database goes instead.
+    let err = conn.send::<Value>(cmd!("SELECT", 1)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("redis://host/1") && text.contains("with_db"),
+        "{text}"
+    );
     let pong: String = conn.send(cmd!("PING")).await.unwrap();
     assert_eq!(pong, "PONG");
 }
