@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use futures_util::future::join_all;
+use redis_commands::{catalogue, Target};
 use redis_conn::{ClusterError, Error};
-use redis_paired::{IntoCommand, Reply, Target};
+use redis_paired::{IntoCommand, Reply};
 use resp::{Command, FromValue, Value};
 
 use crate::connection::Inner;
@@ -14,6 +15,7 @@ use crate::redirect::Redirect;
 use crate::route::{self, Route};
 use crate::slot::key_slot;
 use crate::topology::NodeAddr;
+use crate::ClusterConnection;
 
 /// A batch of commands sent together, whose replies come back together, in
 /// the order they were added, wherever their keys live.
@@ -192,7 +194,7 @@ async fn pipeline(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Er
 async fn transaction(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Error> {
     let mut slot = None;
     for cmd in &commands {
-        for key in redis_paired::catalogue::keys(cmd).keys {
+        for key in catalogue::keys(cmd).keys {
             let s = key_slot(key);
             if slot.is_some_and(|known| known != s) {
                 return Err(Error::Cluster(ClusterError::CrossSlotTransaction));
@@ -231,8 +233,18 @@ fn redirect_of(reply: &Value) -> Option<Redirect> {
     }
 }
 
-/// The typed commands of [`Commands`](redis_paired::Commands) add to the
-/// pipeline: `conn.pipeline().set("a", 1).incr("b")`.
+/// The typed commands of [`Commands`](redis_commands::Commands) send at once, each to the node that
+/// serves its keys, and give their [`Reply`].
+impl Target for &ClusterConnection {
+    type Output<T: FromValue> = Reply<T>;
+
+    fn queue_command<T: FromValue>(self, cmd: Command) -> Reply<T> {
+        self.send(cmd)
+    }
+}
+
+/// The typed commands of [`Commands`](redis_commands::Commands) add to the pipeline:
+/// `conn.pipeline().set("a", 1).incr("b")`.
 impl Target for ClusterPipeline {
     type Output<T: FromValue> = ClusterPipeline;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use redis_commands::Target;
 use redis_conn::{CommandName, ConnectionConfig, Error, ReconnectPolicy};
 use resp::{Command, FromValue, ToArgs, Value};
 use tokio::sync::oneshot;
@@ -478,47 +479,32 @@ impl IntoCommand for Value {
     }
 }
 
-/// Anything commands can be sent through; the typed commands of
-/// [`Commands`](crate::Commands) work on every `Sender` (through a
-/// reference: `&S` is a [`Target`]).
+/// Anything commands can be sent through: what [`Scan`](crate::Scan) and
+/// [`Script`](crate::Script) need of a connection.
+///
+/// The typed commands of [`Commands`](crate::Commands) work on a reference
+/// to each connection of this crate and of `redis-cluster` (each is a
+/// [`Target`]). A `Sender` of one's own gets them the same way: by
+/// implementing [`Target`] for a reference to it, with
+/// `type Output<T: FromValue> = Reply<T>` and `self.send(cmd)`.
 pub trait Sender {
     /// Sends a command and returns its reply converted into `T`.
     fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T>;
 }
 
-/// Where the typed commands of [`Commands`](crate::Commands) go: a
-/// reference to a [`Sender`], where each command is sent at once and gives
-/// its [`Reply`], or a [`Pipeline`](crate::Pipeline) (by value or `&mut`),
-/// where each command is added to the batch and gives the pipeline back.
-///
-/// A pipeline variable takes the methods by value (`pipeline =
-/// pipeline.incr("n")`), or through a `&mut` borrow, as in a loop:
-/// `let batch = &mut pipeline; for k in keys { batch.incr(k); }`.
-///
-/// ```no_run
-/// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
-/// use redis_paired::Commands;
-///
-/// let visits = conn.incr("visits").await?; // a connection: a reply
-/// let (last, hits): (Option<String>, i64) = conn
-///     .transaction()
-///     .getset::<String>("last", "now") // a pipeline: the pipeline again
-///     .incr("hits")
-///     .query()
-///     .await?;
-/// # Ok(())
-/// # }
-/// ```
-pub trait Target: Sized {
-    /// What a typed command gives back here: its [`Reply`] on a
-    /// connection, the pipeline on a pipeline.
-    type Output<T: FromValue>;
+/// The typed commands of [`Commands`](crate::Commands) send at once and
+/// give their [`Reply`].
+impl Target for &PairedConnection {
+    type Output<T: FromValue> = Reply<T>;
 
-    /// Queues `cmd`, whose reply is read as a `T`.
-    fn queue_command<T: FromValue>(self, cmd: Command) -> Self::Output<T>;
+    fn queue_command<T: FromValue>(self, cmd: Command) -> Reply<T> {
+        self.send(cmd)
+    }
 }
 
-impl<S: Sender + ?Sized> Target for &S {
+/// The typed commands of [`Commands`](crate::Commands) send at once and
+/// give their [`Reply`].
+impl Target for &ExclusiveConnection {
     type Output<T: FromValue> = Reply<T>;
 
     fn queue_command<T: FromValue>(self, cmd: Command) -> Reply<T> {

@@ -4,12 +4,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use redis_commands::Target;
 use redis_conn::{CommandName, Error};
 use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::connection::{IntoCommand, Target, Timeout};
+use crate::connection::{IntoCommand, Timeout};
 use crate::lanes::Exchange;
 use crate::queue::Request;
 use crate::shared::Encoded;
