@@ -18,9 +18,10 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [args...]
 
 tasks:
-  test [args...]  check that `resp` and `redis-commands` are pure, then run `cargo test --workspace [args...]`
-                  with REDIS_URL pointing at a throwaway redis-server and
-                  REDIS_CLUSTER_URLS at the nodes of a throwaway Redis Cluster
+  test [args...]  check that `resp` and `redis-commands` are pure, then run
+                  `cargo test --workspace [args...]` with REDIS_URL pointing at a
+                  throwaway redis-server and REDIS_CLUSTER_URLS at the nodes of a
+                  throwaway Redis Cluster
   demo [args...]  run the `realistic`, `sessions` and `cluster` examples against a throwaway
                   redis-server and cluster (or REDIS_URL, REDIS_CLUSTER_URLS), built with
                   `--release`; args go to cargo
