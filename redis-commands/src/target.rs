@@ -10,7 +10,8 @@ use resp::{Command, FromValue};
 /// (`&redis_paired::PairedConnection`, `&ExclusiveConnection`, a cluster
 /// connection), where each command is sent at once and gives its reply
 /// future, and a pipeline (by value or `&mut`), where each command is added
-/// to the batch and gives the pipeline back. A pipeline variable takes the
+/// to the batch and gives the pipeline back (by value, with the command's
+/// reply type recorded: see [`Replies`](crate::Replies)). A pipeline variable takes the
 /// methods by value (`pipeline = pipeline.incr("n")`), or through a `&mut`
 /// borrow, as in a loop: `let batch = &mut pipeline; for k in keys {
 /// batch.incr(k); }`.

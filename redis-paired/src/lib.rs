@@ -16,7 +16,8 @@
 //! - [`PairedConnection`], [`ExclusiveConnection`] (`connection.rs`): the
 //!   handles; [`Sender`] and [`IntoCommand`].
 //! - [`Reply`] (`reply.rs`): the future of one answer.
-//! - [`Pipeline`] (`pipeline.rs`): explicit batches and transactions.
+//! - [`Pipeline`] (`pipeline.rs`): explicit batches and transactions,
+//!   which record the reply types of their typed commands.
 //! - [`Options`] (`options.rs`): timeouts and queue bounds.
 //! - [`Pool`] (`pool.rs`): a bounded pool of exclusive connections, cleaned
 //!   when they come back.
