@@ -43,8 +43,9 @@ mod service {
 
     /// Adds the commands that count a page view to `batch`, whichever
     /// connection made it: the caller sends them with its other commands.
-    pub fn count_view<'a>(batch: Pipeline<'a>, page: &str) -> Pipeline<'a> {
-        batch.incr(format!("views:{page}")).sadd("pages", page)
+    pub fn count_view(batch: &mut Pipeline<'_>, page: &str) {
+        batch.incr(format!("views:{page}"));
+        batch.sadd("pages", page);
     }
 }
 
@@ -97,8 +98,9 @@ async fn page_views_are_counted_in_one_transaction() {
             Value::Error("OOM command not allowed".into()),
         ),
     ]);
-    let batch = service::count_view(conn.transaction(), "home");
-    let batch = service::count_view(batch, "home");
+    let mut batch = conn.transaction();
+    service::count_view(&mut batch, "home");
+    service::count_view(&mut batch, "home");
     let (first, _, second, refused): (i64, i64, i64, Result<i64, ServerError>) =
         batch.query().await.unwrap();
     assert_eq!((first, second), (41, 42));

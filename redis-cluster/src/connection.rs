@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use futures_util::future::{join, join_all};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use redis_commands::SendCommand;
 use redis_conn::{ClusterError, Error};
-use redis_paired::{ExclusiveConnection, IntoCommand, PairedConnection, Reply, Sender};
+use redis_paired::{ExclusiveConnection, IntoCommand, PairedConnection, Reply, ReplyFuture};
 use redis_pubsub::{IntoChannels, Kind, PubsubConnection};
 use resp::{cmd, Command, FromValue, Value};
 use tokio::sync::{watch, OnceCell};
@@ -307,8 +308,10 @@ impl ClusterConnection {
     }
 }
 
-impl Sender for ClusterConnection {
-    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+impl SendCommand for ClusterConnection {
+    type Replies = ReplyFuture;
+
+    fn send_command<T: FromValue>(&self, cmd: Command) -> Reply<T> {
         ClusterConnection::send(self, cmd)
     }
 }

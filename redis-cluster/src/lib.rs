@@ -7,10 +7,10 @@
 //! `PairedConnection` per node, and follows the cluster as it changes:
 //! `MOVED` and `ASK` redirects, `TRYAGAIN` and `CLUSTERDOWN` waits,
 //! failovers. Which arguments are keys comes from the server's own key
-//! specifications (`redis_paired::catalogue`), not from a list kept here.
+//! specifications (`redis_commands::catalogue`), not from a list kept here.
 //!
 //! A service written against `PairedConnection` moves to a cluster by
-//! changing how it connects: [`Commands`](redis_paired::Commands) works on
+//! changing how it connects: [`Commands`](redis_commands::Commands) works on
 //! both. For one server use `redis-paired`; applications usually depend on
 //! `redis-facade`, which re-exports this crate.
 //!

@@ -2,11 +2,13 @@
 //! parallel, its replies given back in the caller's order; and
 //! transactions, which must stay in one slot.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
+use redis_commands::{catalogue, ReadAs, Replies, Target, Untyped};
 use redis_conn::{ClusterError, Error};
-use redis_paired::{IntoCommand, Reply, Target};
+use redis_paired::{IntoCommand, Reply};
 use resp::{Command, FromValue, Value};
 
 use crate::connection::{blocks, Inner, Retries};
@@ -32,14 +34,44 @@ use crate::topology::NodeAddr;
 /// A transaction runs on one node, so its keys must all be in one slot (use
 /// a hash tag: `{user:1}:a`, `{user:1}:b`); otherwise it fails with
 /// [`ClusterError::CrossSlotTransaction`] before anything is sent.
+///
+/// As on a single server, the typed methods of
+/// [`Commands`](redis_commands::Commands) record their reply types in `R`,
+/// so the replies come back as the tuple of them with nothing named; a
+/// tuple named by the caller works too, and raw commands
+/// ([`add`](ClusterPipeline::add)) make the pipeline [`Untyped`], read as
+/// the caller names:
+///
+/// ```no_run
+/// # async fn demo(conn: redis_cluster::ClusterConnection) -> Result<(), redis_conn::Error> {
+/// use redis_paired::Commands;
+///
+/// let ((), values) = conn
+///     .pipeline()
+///     .set("{user:1}:a", 1)
+///     .mget::<i64>(["{user:1}:a", "{user:1}:b"])
+///     .query()
+///     .await?;
+/// let _: Vec<Option<i64>> = values;
+/// let (n, old): (i64, Option<String>) = conn
+///     .transaction()
+///     .incr("{user:1}:visits")
+///     .getset("{user:1}:last", "now")
+///     .query()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[must_use = "a pipeline does nothing until queried"]
-pub struct ClusterPipeline {
+pub struct ClusterPipeline<R = ()> {
     inner: Arc<Inner>,
     commands: Vec<Command>,
     transaction: bool,
     /// The first command that could not be added, reported by `query`.
     error: Option<Error>,
+    /// The reply types recorded by the typed methods (see [`Replies`]).
+    replies: PhantomData<fn() -> R>,
 }
 
 impl ClusterPipeline {
@@ -49,19 +81,25 @@ impl ClusterPipeline {
             commands: Vec::new(),
             transaction,
             error: None,
+            replies: PhantomData,
         }
     }
+}
 
-    /// Adds a command.
+impl<R> ClusterPipeline<R> {
+    /// Adds a command, whose reply type is not known: the pipeline's
+    /// replies then read as the type the caller names ([`Untyped`]).
     // `add` reads best in a chain; a pipeline is no number to `+`.
     #[allow(clippy::should_implement_trait)]
-    pub fn add(mut self, cmd: impl IntoCommand) -> ClusterPipeline {
+    pub fn add(mut self, cmd: impl IntoCommand) -> ClusterPipeline<Untyped> {
         self.push(cmd);
-        self
+        self.recorded()
     }
 
-    /// Adds a command in place.
-    pub fn push(&mut self, cmd: impl IntoCommand) -> &mut ClusterPipeline {
+    /// Adds a command in place. Its reply type is not recorded: a pipeline
+    /// whose other commands recorded theirs cannot then be read as their
+    /// tuple ([`query`](ClusterPipeline::query) refuses it before sending).
+    pub fn push(&mut self, cmd: impl IntoCommand) -> &mut ClusterPipeline<R> {
         if self.error.is_none() {
             match cmd.into_command() {
                 Ok(cmd) => self.commands.push(cmd),
@@ -81,17 +119,50 @@ impl ClusterPipeline {
         self.commands.is_empty()
     }
 
-    /// Sends the batch and returns its replies converted into `T`, a tuple
-    /// or `Vec` with one element per command. As for a single server's
-    /// pipeline, the first error reply fails the whole unless `T` keeps raw
-    /// [`Value`]s (`Value` itself does).
-    pub fn query<T: FromValue>(self) -> Reply<T> {
+    /// Sends the batch and returns its replies converted into `T`: the
+    /// tuple of the reply types the typed methods recorded, with nothing
+    /// named, or for a pipeline that records none ([`Untyped`], or commands
+    /// added only through `&mut`) a tuple or `Vec` the caller names, with
+    /// one element per command. As for a single server's pipeline, the
+    /// first error reply fails the whole unless `T` keeps raw [`Value`]s
+    /// (`Value` itself does), which a typed pipeline names with
+    /// [`query_as`](Self::query_as).
+    pub fn query<T: FromValue>(mut self) -> Reply<T>
+    where
+        R: ReadAs<T>,
+    {
+        if <R as ReadAs<T>>::RECORDED.is_some_and(|recorded| recorded != self.commands.len()) {
+            self.error.get_or_insert(Error::Conversion {
+                target: "the tuple of the pipeline's reply types",
+                found: "commands added in place, which record none",
+                value: resp::Preview::none(),
+            });
+        }
+        self.query_as()
+    }
+
+    /// As [`query`](Self::query), but the replies convert into the `T` the
+    /// caller names, whatever the typed methods recorded: a `Vec`, a raw
+    /// [`Value`], or a tuple that reads an error reply in its place
+    /// (`Result<i64, ServerError>`).
+    pub fn query_as<T: FromValue>(self) -> Reply<T> {
         if let Some(error) = self.error {
             Reply::from_error(error)
         } else if self.transaction {
             Reply::from_future(transaction(self.inner, self.commands))
         } else {
             Reply::from_future(pipeline(self.inner, self.commands))
+        }
+    }
+
+    /// The same pipeline, with `S` as its recorded reply types.
+    fn recorded<S>(self) -> ClusterPipeline<S> {
+        ClusterPipeline {
+            inner: self.inner,
+            commands: self.commands,
+            transaction: self.transaction,
+            error: self.error,
+            replies: PhantomData,
         }
     }
 }
@@ -196,7 +267,7 @@ async fn pipeline(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Er
 async fn transaction(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Error> {
     let mut slot = None;
     for cmd in &commands {
-        for key in redis_paired::catalogue::keys(cmd).keys {
+        for key in catalogue::keys(cmd).keys {
             let s = key_slot(key);
             if slot.is_some_and(|known| known != s) {
                 return Err(Error::Cluster(ClusterError::CrossSlotTransaction));
@@ -234,20 +305,24 @@ fn redirect_of(reply: &Value) -> Option<Redirect> {
     }
 }
 
-/// The typed commands of [`Commands`](redis_paired::Commands) add to the
-/// pipeline: `conn.pipeline().set("a", 1).incr("b")`.
-impl Target for ClusterPipeline {
-    type Output<T: FromValue> = ClusterPipeline;
+/// The typed commands of [`Commands`](redis_commands::Commands) add to the
+/// pipeline and record their reply types:
+/// `conn.pipeline().set("a", 1).incr("b")`.
+impl<R: Replies> Target for ClusterPipeline<R> {
+    type Output<T: FromValue> = ClusterPipeline<R::Push<T>>;
 
-    fn queue_command<T: FromValue>(self, cmd: Command) -> ClusterPipeline {
-        self.add(cmd)
+    fn queue_command<T: FromValue>(mut self, cmd: Command) -> ClusterPipeline<R::Push<T>> {
+        self.push(cmd);
+        self.recorded()
     }
 }
 
-impl<'p> Target for &'p mut ClusterPipeline {
-    type Output<T: FromValue> = &'p mut ClusterPipeline;
+/// The typed commands of [`Commands`](redis_commands::Commands) add to the
+/// pipeline in place, recording no reply type.
+impl<'p, R> Target for &'p mut ClusterPipeline<R> {
+    type Output<T: FromValue> = &'p mut ClusterPipeline<R>;
 
-    fn queue_command<T: FromValue>(self, cmd: Command) -> &'p mut ClusterPipeline {
+    fn queue_command<T: FromValue>(self, cmd: Command) -> &'p mut ClusterPipeline<R> {
         self.push(cmd)
     }
 }

@@ -1,7 +1,7 @@
 //! Where a command goes in a cluster, decided from its keys as the server's
-//! own key specifications find them (`redis_paired::catalogue`). Pure.
+//! own key specifications find them (`redis_commands::catalogue`). Pure.
 
-use redis_paired::catalogue;
+use redis_commands::catalogue;
 use resp::Command;
 
 use crate::slot::key_slot;

@@ -102,10 +102,7 @@ async fn a_redirect_loop_ends_with_a_clear_error() {
         matches!(err, Error::Cluster(ClusterError::TooManyRedirects(5))),
         "{err:?}"
     );
-    assert_eq!(
-        err.to_string(),
-        "cluster: no answer after 5 redirects"
-    );
+    assert_eq!(err.to_string(), "cluster: no answer after 5 redirects");
     // The first try and five redirects: the command never ran, so each was
     // safe to send, and no more were sent.
     assert_eq!(commands.load(Ordering::SeqCst), 6);

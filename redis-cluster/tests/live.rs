@@ -245,6 +245,18 @@ async fn a_pipeline_over_many_slots_answers_in_the_callers_order() {
         .unwrap();
     assert_eq!((set, missing, got), ((), None, Some(7)));
     assert!(n >= 0);
+    // They record their reply types: nothing to name, `mget` over several
+    // slots included.
+    let ((), values, got) = conn
+        .pipeline()
+        .set("pipe:typed:b", 8)
+        .mget::<i64>(["pipe:typed:a", "pipe:typed:b", "pipe:typed:missing"])
+        .get::<String>("pipe:typed:a")
+        .query()
+        .await
+        .unwrap();
+    assert_eq!(values, [Some(7), Some(8), None]);
+    assert_eq!(got.as_deref(), Some("7"));
     let mut batch = conn.pipeline();
     let more = &mut batch;
     for i in 0..10 {

@@ -60,7 +60,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis_conn::{CommandName, Error};
-use redis_paired::{IntoCommand, Pipeline, Reply, SendBatch, Sender};
+use redis_paired::{IntoCommand, Pipeline, Reply, ReplyFuture, SendBatch, SendCommand};
 use resp::{Command, FromValue, ServerError, Value};
 
 #[cfg(doc)]
@@ -253,12 +253,10 @@ impl fmt::Debug for MockConnection {
     }
 }
 
-impl Sender for MockConnection {
-    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
-        let cmd = match cmd.into_command() {
-            Ok(cmd) => cmd,
-            Err(error) => return Reply::from_error(Error::Protocol(error)),
-        };
+impl SendCommand for MockConnection {
+    type Replies = ReplyFuture;
+
+    fn send_command<T: FromValue>(&self, cmd: Command) -> Reply<T> {
         match self.lock().answer(&cmd) {
             Outcome::Reply(Value::Error(text) | Value::BlobError(text)) => {
                 Reply::from_error(Error::Server(ServerError::new(text)))
@@ -565,7 +563,7 @@ mod tests {
             .incr("a")
             .incr("text")
             .get::<String>("b")
-            .query()
+            .query_as()
             .await
             .unwrap();
         assert_eq!((a, b.as_str()), (1, "x"));

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use redis_commands::{ReplyKind, SendCommand};
 use redis_conn::{CommandName, ConnectionConfig, Error, ReconnectPolicy};
 use resp::{Command, FromValue, ToArgs, Value};
 use tokio::sync::oneshot;
@@ -478,68 +479,56 @@ impl IntoCommand for Value {
     }
 }
 
-/// Anything commands can be sent through; the typed commands of
-/// [`Commands`](crate::Commands) work on every `Sender` (through a
-/// reference: `&S` is a [`Target`]).
-pub trait Sender {
-    /// Sends a command and returns its reply converted into `T`.
-    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T>;
+/// The reply family of this crate's connections: a command read as a `T`
+/// gives a [`Reply<T>`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyFuture {}
+
+impl ReplyKind for ReplyFuture {
+    type Reply<T: FromValue> = Reply<T>;
 }
 
-/// Where the typed commands of [`Commands`](crate::Commands) go: a
-/// reference to a [`Sender`], where each command is sent at once and gives
-/// its [`Reply`], or a [`Pipeline`](crate::Pipeline) (by value or `&mut`),
-/// where each command is added to the batch and gives the pipeline back.
+/// Anything commands can be sent through, each giving a [`Reply`]: the
+/// connections of this crate and of `redis-cluster`, and a test double.
 ///
-/// A pipeline variable takes the methods by value (`pipeline =
-/// pipeline.incr("n")`), or through a `&mut` borrow, as in a loop:
-/// `let batch = &mut pipeline; for k in keys { batch.incr(k); }`.
+/// A reference to a `Sender` has the typed commands of
+/// [`Commands`](crate::Commands), and so does code generic over one:
 ///
 /// ```no_run
-/// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
-/// use redis_paired::Commands;
+/// use redis_paired::{Commands, Error, Sender};
 ///
-/// let visits = conn.incr("visits").await?; // a connection: a reply
-/// let (last, hits): (Option<String>, i64) = conn
-///     .transaction()
-///     .getset::<String>("last", "now") // a pipeline: the pipeline again
-///     .incr("hits")
-///     .query()
-///     .await?;
-/// # Ok(())
-/// # }
+/// async fn visit(conn: &impl Sender, page: &str) -> Result<i64, Error> {
+///     conn.incr(format!("visits:{page}")).await
+/// }
 /// ```
-pub trait Target: Sized {
-    /// What a typed command gives back here: its [`Reply`] on a
-    /// connection, the pipeline on a pipeline.
-    type Output<T: FromValue>;
-
-    /// Queues `cmd`, whose reply is read as a `T`.
-    fn queue_command<T: FromValue>(self, cmd: Command) -> Self::Output<T>;
-}
-
-impl<S: Sender + ?Sized> Target for &S {
-    type Output<T: FromValue> = Reply<T>;
-
-    fn queue_command<T: FromValue>(self, cmd: Command) -> Reply<T> {
-        self.send(cmd)
+///
+/// It is what [`Scan`](crate::Scan) and [`Script`](crate::Script) need of
+/// a connection. A connection of one's own becomes one by implementing
+/// [`SendCommand`] with `type Replies = ReplyFuture`.
+pub trait Sender: SendCommand<Replies = ReplyFuture> {
+    /// Sends a command and returns its reply converted into `T`.
+    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+        match cmd.into_command() {
+            Ok(cmd) => self.send_command(cmd),
+            Err(e) => Reply::failed(e.into()),
+        }
     }
 }
 
-impl Sender for PairedConnection {
-    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+impl<S: SendCommand<Replies = ReplyFuture> + ?Sized> Sender for S {}
+
+impl SendCommand for PairedConnection {
+    type Replies = ReplyFuture;
+
+    fn send_command<T: FromValue>(&self, cmd: Command) -> Reply<T> {
         PairedConnection::send(self, cmd)
     }
 }
 
-impl<S: Sender + ?Sized> Sender for &S {
-    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
-        (**self).send(cmd)
-    }
-}
+impl SendCommand for ExclusiveConnection {
+    type Replies = ReplyFuture;
 
-impl Sender for ExclusiveConnection {
-    fn send<T: FromValue>(&self, cmd: impl IntoCommand) -> Reply<T> {
+    fn send_command<T: FromValue>(&self, cmd: Command) -> Reply<T> {
         ExclusiveConnection::send(self, cmd)
     }
 }

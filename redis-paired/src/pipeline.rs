@@ -1,15 +1,17 @@
 //! `Pipeline`: explicit batches, and transactions as one contiguous block.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use redis_commands::{ReadAs, Replies, Target, Untyped};
 use redis_conn::{CommandName, Error};
 use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::connection::{IntoCommand, Target, Timeout};
+use crate::connection::{IntoCommand, Timeout};
 use crate::lanes::Exchange;
 use crate::queue::Request;
 use crate::shared::Encoded;
@@ -25,10 +27,42 @@ use crate::{PairedConnection, Reply};
 /// [`Pipeline::transaction_over`] and runs their batches itself
 /// ([`SendBatch`]).
 ///
-/// The replies convert into a tuple or a `Vec`:
+/// The typed methods of [`Commands`](crate::Commands) record their reply
+/// types in `R` as they add their commands, so the replies come back as the
+/// tuple of them with nothing named, and a method's type parameter
+/// (`get::<String>`) says what its element is. Naming the tuple works too.
 ///
 /// ```no_run
 /// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_conn::Error> {
+/// use redis_paired::Commands;
+///
+/// let ((), n, text) = conn
+///     .pipeline()
+///     .set("a", 1)
+///     .incr("a")
+///     .get::<String>("a")
+///     .query()
+///     .await?;
+/// let _: (i64, Option<String>) = (n, text);
+/// let (n, old): (i64, Option<String>) = conn
+///     .transaction()
+///     .incr("visits")
+///     .getset("last", "now")
+///     .query()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Raw commands ([`add`](Pipeline::add), [`push`](Pipeline::push)) record
+/// no type: a pipeline holding one ([`Untyped`]) reads as the tuple or
+/// `Vec` the caller names, as do typed ones of more than eight commands,
+/// and those given commands through `&mut` (as in a loop) read as the
+/// caller names when they hold only such commands:
+///
+/// ```no_run
+/// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_conn::Error> {
+/// use redis_paired::Commands;
 /// use resp::cmd;
 ///
 /// let (n, old): (i64, Option<String>) = conn
@@ -37,12 +71,18 @@ use crate::{PairedConnection, Reply};
 ///     .add(cmd!("GETSET", "last", "now"))
 ///     .query()
 ///     .await?;
+/// let mut pipeline = conn.pipeline();
+/// let batch = &mut pipeline;
+/// for key in ["a", "b", "c"] {
+///     batch.incr(key);
+/// }
+/// let counts: Vec<i64> = pipeline.query().await?;
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Debug)]
 #[must_use = "a pipeline does nothing until queried"]
-pub struct Pipeline<'a> {
+pub struct Pipeline<'a, R = ()> {
     conn: Via<'a>,
     buf: BytesMut,
     /// The commands themselves, for a [`SendBatch`] (the paired connection
@@ -58,6 +98,8 @@ pub struct Pipeline<'a> {
     error: Option<Error>,
     /// The first command's name, for a timeout's error.
     first: Option<CommandName>,
+    /// The reply types recorded by the typed methods (see [`Replies`]).
+    replies: PhantomData<fn() -> R>,
 }
 
 /// A connection that runs a [`Pipeline`]'s batch itself: for connections
@@ -108,19 +150,25 @@ impl<'a> Pipeline<'a> {
             blocks: false,
             error: None,
             first: None,
+            replies: PhantomData,
         }
     }
+}
 
-    /// Adds a command.
+impl<'a, R> Pipeline<'a, R> {
+    /// Adds a command, whose reply type is not known: the pipeline's
+    /// replies then read as the type the caller names ([`Untyped`]).
     // `add` reads best in a chain; a pipeline is no number to `+`.
     #[allow(clippy::should_implement_trait)]
-    pub fn add(mut self, cmd: impl IntoCommand) -> Pipeline<'a> {
+    pub fn add(mut self, cmd: impl IntoCommand) -> Pipeline<'a, Untyped> {
         self.push(cmd);
-        self
+        self.recorded()
     }
 
-    /// Adds a command in place.
-    pub fn push(&mut self, cmd: impl IntoCommand) -> &mut Pipeline<'a> {
+    /// Adds a command in place. Its reply type is not recorded: a pipeline
+    /// whose other commands recorded theirs cannot then be read as their
+    /// tuple ([`query`](Pipeline::query) refuses it before sending).
+    pub fn push(&mut self, cmd: impl IntoCommand) -> &mut Pipeline<'a, R> {
         if self.error.is_some() {
             return self;
         }
@@ -173,17 +221,55 @@ impl<'a> Pipeline<'a> {
     }
 
     /// Sends the batch (now, before the future is awaited) and returns its
-    /// replies converted into `T`, a tuple or `Vec` with one element per
-    /// command.
+    /// replies converted into `T`: the tuple of the reply types the typed
+    /// methods recorded, with nothing named, or for a pipeline that records
+    /// none ([`Untyped`], or commands added only through `&mut`) a tuple or
+    /// `Vec` the caller names, with one element per command.
     ///
     /// A plain pipeline fails with the first error reply among its commands
     /// unless `T` reads it in its place: a `Result<_, ServerError>` element
     /// of the tuple or `Vec` (`(Result<i64, ServerError>, Option<String>)`),
-    /// or a raw [`Value`]. A transaction fails with the error of
+    /// or a raw [`Value`]; to read a typed pipeline so, name `T` with
+    /// [`query_as`](Self::query_as). A transaction fails with the error of
     /// a command the server refused to queue, with
     /// [`Error::TransactionAborted`] when a watched key changed, and
     /// otherwise converts EXEC's results.
-    pub fn query<T: FromValue>(
+    pub fn query<T: FromValue>(mut self) -> impl Future<Output = Result<T, Error>> + Send + 'static
+    where
+        R: ReadAs<T>,
+    {
+        if <R as ReadAs<T>>::RECORDED.is_some_and(|recorded| recorded != self.commands) {
+            self.error.get_or_insert(Error::Conversion {
+                target: "the tuple of the pipeline's reply types",
+                found: "commands added in place, which record none",
+                value: resp::Preview::none(),
+            });
+        }
+        self.recorded::<Untyped>().query_as()
+    }
+
+    /// As [`query`](Self::query), but the replies convert into the `T` the
+    /// caller names, whatever the typed methods recorded: a `Vec`, a raw
+    /// [`Value`], or a tuple that reads some replies otherwise, such as an
+    /// error reply in its place (`Result<i64, ServerError>`).
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
+    /// use redis_paired::Commands;
+    /// use resp::ServerError;
+    ///
+    /// let (_, refused, text): ((), Result<i64, ServerError>, Option<String>) = conn
+    ///     .pipeline()
+    ///     .set("n", "text")
+    ///     .incr("n") // not an integer: an error reply, read in its place
+    ///     .get::<String>("n")
+    ///     .query_as()
+    ///     .await?;
+    /// assert!(refused.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query_as<T: FromValue>(
         mut self,
     ) -> impl Future<Output = Result<T, Error>> + Send + 'static {
         let reply = self.send();
@@ -223,7 +309,7 @@ impl<'a> Pipeline<'a> {
     pub fn query_each(
         self,
     ) -> impl Future<Output = Result<Vec<Result<Value, Error>>, Error>> + Send + 'static {
-        let all = self.query::<Value>();
+        let all = self.query_as::<Value>();
         async move {
             let Value::Array(replies) = all.await? else {
                 return Err(Error::Protocol(resp::Error::InvalidFrame("batch reply")));
@@ -242,8 +328,27 @@ impl<'a> Pipeline<'a> {
 
     /// As [`query`](Self::query), waited for on this thread, for a
     /// synchronous program (see [`wait`](crate::wait)).
-    pub fn query_wait<T: FromValue>(self) -> Result<T, Error> {
+    pub fn query_wait<T: FromValue>(self) -> Result<T, Error>
+    where
+        R: ReadAs<T>,
+    {
         crate::wait(self.query())
+    }
+
+    /// The same pipeline, with `S` as its recorded reply types.
+    fn recorded<S>(self) -> Pipeline<'a, S> {
+        Pipeline {
+            conn: self.conn,
+            buf: self.buf,
+            batch: self.batch,
+            commands: self.commands,
+            transaction: self.transaction,
+            timeout: self.timeout,
+            blocks: self.blocks,
+            error: self.error,
+            first: self.first,
+            replies: PhantomData,
+        }
     }
 
     fn send(&mut self) -> Reply<Value> {
@@ -354,18 +459,23 @@ fn exec_results(mut all: Vec<Value>) -> Result<Vec<Value>, Error> {
     }
 }
 
-impl<'a> Target for Pipeline<'a> {
-    type Output<T: FromValue> = Pipeline<'a>;
+/// The typed commands of [`Commands`](crate::Commands) add to the pipeline
+/// and record their reply types.
+impl<'a, R: Replies> Target for Pipeline<'a, R> {
+    type Output<T: FromValue> = Pipeline<'a, R::Push<T>>;
 
-    fn queue_command<T: FromValue>(self, cmd: Command) -> Pipeline<'a> {
-        self.add(cmd)
+    fn queue_command<T: FromValue>(mut self, cmd: Command) -> Pipeline<'a, R::Push<T>> {
+        self.push(cmd);
+        self.recorded()
     }
 }
 
-impl<'p, 'a> Target for &'p mut Pipeline<'a> {
-    type Output<T: FromValue> = &'p mut Pipeline<'a>;
+/// The typed commands of [`Commands`](crate::Commands) add to the pipeline
+/// in place, recording no reply type.
+impl<'p, 'a, R> Target for &'p mut Pipeline<'a, R> {
+    type Output<T: FromValue> = &'p mut Pipeline<'a, R>;
 
-    fn queue_command<T: FromValue>(self, cmd: Command) -> &'p mut Pipeline<'a> {
+    fn queue_command<T: FromValue>(self, cmd: Command) -> &'p mut Pipeline<'a, R> {
         self.push(cmd)
     }
 }

@@ -8,9 +8,41 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use futures_util::stream::{FusedStream, Stream};
-use resp::{Command, FromValue};
+use resp::{Command, FromValue, ToArgs};
 
 use crate::{Error, Reply, Sender};
+
+/// The scans as streams ([`Scan`]), for every [`Sender`] that can be
+/// cloned into the stream: [`PairedConnection`], [`ExclusiveConnection`] and
+/// references to them.
+///
+/// [`PairedConnection`]: crate::PairedConnection
+/// [`ExclusiveConnection`]: crate::ExclusiveConnection
+pub trait ScanCommands: Sender + Clone {
+    /// `SCAN`: every key of the database, as a stream (see [`Scan`]).
+    fn scan(&self) -> Scan<Self> {
+        Scan::new(self.clone(), Command::new("SCAN"))
+    }
+
+    /// `HSCAN key`: every `(field, value)` of a hash, as a stream (see
+    /// [`Scan`]).
+    fn hscan(&self, key: impl ToArgs) -> Scan<Self> {
+        Scan::new(self.clone(), Command::new("HSCAN").arg(key))
+    }
+
+    /// `SSCAN key`: every member of a set, as a stream (see [`Scan`]).
+    fn sscan(&self, key: impl ToArgs) -> Scan<Self> {
+        Scan::new(self.clone(), Command::new("SSCAN").arg(key))
+    }
+
+    /// `ZSCAN key`: every `(member, score)` of a sorted set, as a stream
+    /// (see [`Scan`]).
+    fn zscan(&self, key: impl ToArgs) -> Scan<Self> {
+        Scan::new(self.clone(), Command::new("ZSCAN").arg(key))
+    }
+}
+
+impl<S: Sender + Clone> ScanCommands for S {}
 
 /// A cursor iteration not started yet: `SCAN`, `HSCAN`, `SSCAN` or `ZSCAN`
 /// with its options. Made by [`Commands::scan`](crate::ScanCommands::scan),
@@ -204,8 +236,10 @@ mod tests {
     #[derive(Debug, Clone)]
     struct NoSender;
 
-    impl Sender for NoSender {
-        fn send<T: FromValue>(&self, _cmd: impl crate::IntoCommand) -> Reply<T> {
+    impl redis_commands::SendCommand for NoSender {
+        type Replies = crate::ReplyFuture;
+
+        fn send_command<T: FromValue>(&self, _cmd: Command) -> Reply<T> {
             Reply::failed(Error::Closed)
         }
     }

@@ -1076,6 +1076,17 @@ async fn typed_commands_build_pipelines_and_transactions() {
         .unwrap();
     assert_eq!((set, n, missing, c), ((), 1, None, None));
 
+    // The typed methods record their reply types: nothing to name.
+    let ((), n, c) = conn
+        .pipeline()
+        .set(k("a"), 2)
+        .incr(k("b"))
+        .get::<String>(k("c"))
+        .query()
+        .await
+        .unwrap();
+    assert_eq!((n, c.as_deref()), (2, Some("new")));
+
     let (n, len, c): (i64, i64, Option<String>) = conn
         .transaction()
         .incr_by(k("n"), 5)
@@ -1093,7 +1104,7 @@ async fn typed_commands_build_pipelines_and_transactions() {
         .set(k("a"), "text")
         .incr(k("a"))
         .get::<String>(k("a"))
-        .query::<(i64, (), Result<i64, resp::ServerError>, Option<String>)>()
+        .query_as::<(i64, (), Result<i64, resp::ServerError>, Option<String>)>()
         .await
         .map(|(n, (), e, t)| (n, e, t))
         .unwrap();
@@ -1121,6 +1132,17 @@ async fn typed_commands_build_pipelines_and_transactions() {
             Value::Integer(1)
         ]
     );
+
+    // A typed pipeline given a command in place no longer knows its
+    // replies' types: refused before anything is sent.
+    let mut pipeline = conn.pipeline().incr(k("n"));
+    (&mut pipeline).incr(k("n"));
+    let refused = pipeline.query().await.map(|(n,): (i64,)| n);
+    assert!(
+        matches!(refused, Err(Error::Conversion { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(conn.get::<i64>(k("n")).await.unwrap(), Some(8));
 }
 
 #[tokio::test]

@@ -13,10 +13,10 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 /// Where the snapshot lives, from the workspace root.
-pub const SNAPSHOT_PATH: &str = "redis-paired/commands/redis-7.0.json";
+pub const SNAPSHOT_PATH: &str = "redis-commands/commands/redis-7.0.json";
 
 /// Where the generated table lives, from the workspace root.
-pub const TABLE_PATH: &str = "redis-paired/src/catalogue/table.rs";
+pub const TABLE_PATH: &str = "redis-commands/src/catalogue/table.rs";
 
 /// The snapshot text for the server `version`, from the JSON of
 /// `COMMAND DOCS` (an object by command name) and of `COMMAND INFO` (an

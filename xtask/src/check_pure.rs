@@ -1,9 +1,11 @@
-//! `cargo xtask check-pure`: `resp` stays free of runtimes, sockets and clocks.
+//! `cargo xtask check-pure`: `resp` and `redis-commands` stay free of
+//! runtimes, sockets and clocks.
 //!
 //! The protocol crate must be usable by a proxy, a fuzzer or a server, with
-//! or without an async runtime. Two checks make that mechanical: its normal
-//! dependency tree holds no runtime or socket crate, and its sources name no
-//! socket or clock API.
+//! or without an async runtime, and so must the command surface above it.
+//! Two checks make that mechanical, for each of them: its normal
+//! dependency tree holds no runtime or socket crate, and its sources name
+//! no socket or clock API.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,10 @@ use std::process::Command;
 
 use crate::{cargo, project_root, TaskError};
 
-/// Crates `resp` must not depend on, even indirectly. A name also covers
+/// The crates that must stay pure, each its package name and directory.
+const PURE_CRATES: &[(&str, &str)] = &[("resp", "resp"), ("redis-commands", "redis-commands")];
+
+/// Crates the pure crates must not depend on, even indirectly. A name also covers
 /// its `name-*` family (`tokio-util`, `futures-core`, ...).
 const FORBIDDEN_CRATES: &[&str] = &[
     "tokio",
@@ -25,7 +30,7 @@ const FORBIDDEN_CRATES: &[&str] = &[
     "polling",
 ];
 
-/// Source text that means `resp` reaches for a socket or a clock.
+/// Source text that means a pure crate reaches for a socket or a clock.
 const FORBIDDEN_SOURCE: &[&str] = &[
     "std::net",
     "unix::net",
@@ -35,18 +40,27 @@ const FORBIDDEN_SOURCE: &[&str] = &[
     "SystemTime::now",
 ];
 
-/// Runs both checks and prints one line when they pass.
+/// Runs both checks on every pure crate and prints one line for each that
+/// passes.
 pub(crate) fn run() -> Result<(), TaskError> {
+    for (package, dir) in PURE_CRATES {
+        check(package, dir)?;
+    }
+    Ok(())
+}
+
+/// Both checks on one crate: `package`, whose sources are in `dir/src`.
+fn check(package: &str, dir: &str) -> Result<(), TaskError> {
     let root = project_root();
     let output = Command::new(cargo())
         .current_dir(&root)
-        .args(["tree", "--package", "resp", "--edges", "normal"])
+        .args(["tree", "--package", package, "--edges", "normal"])
         .args(["--prefix", "none", "--format", "{p}"])
         .output()
         .map_err(|error| format!("cannot run `cargo tree`: {error}"))?;
     if !output.status.success() {
         return Err(format!(
-            "`cargo tree -p resp -e normal` failed:\n{}",
+            "`cargo tree -p {package} -e normal` failed:\n{}",
             String::from_utf8_lossy(&output.stderr).trim_end()
         )
         .into());
@@ -54,14 +68,14 @@ pub(crate) fn run() -> Result<(), TaskError> {
     let crates = forbidden_crates(&String::from_utf8_lossy(&output.stdout));
     if !crates.is_empty() {
         return Err(format!(
-            "resp must not depend on runtime or socket crates, but `cargo tree -p resp -e normal` has: {}",
+            "{package} must not depend on runtime or socket crates, but `cargo tree -p {package} -e normal` has: {}",
             crates.join(", ")
         )
         .into());
     }
 
     let mut hits = Vec::new();
-    for file in rust_files(&root.join("resp").join("src"))? {
+    for file in rust_files(&root.join(dir).join("src"))? {
         let text = fs::read_to_string(&file)?;
         let shown = file.strip_prefix(&root).unwrap_or(&file);
         hits.extend(
@@ -72,12 +86,12 @@ pub(crate) fn run() -> Result<(), TaskError> {
     }
     if !hits.is_empty() {
         return Err(format!(
-            "resp must not use sockets or clocks:\n  {}",
+            "{package} must not use sockets or clocks:\n  {}",
             hits.join("\n  ")
         )
         .into());
     }
-    eprintln!("xtask: resp is pure (no runtime, socket or clock)");
+    eprintln!("xtask: {package} is pure (no runtime, socket or clock)");
     Ok(())
 }
 

@@ -19,14 +19,15 @@ usage: cargo xtask <task> [args...]
 
 tasks:
   test [--server redis|valkey] [args...]
-                  check that `resp` is pure, then run `cargo test --workspace [args...]`
-                  with REDIS_URL pointing at a throwaway redis-server and
-                  REDIS_CLUSTER_URLS at the nodes of a throwaway Redis Cluster
-                  (`--server valkey`: every server of the run is valkey-server)
+                  check that `resp` and `redis-commands` are pure, then run
+                  `cargo test --workspace [args...]` with REDIS_URL pointing at a
+                  throwaway redis-server and REDIS_CLUSTER_URLS at the nodes of a
+                  throwaway Redis Cluster (`--server valkey`: every server of the
+                  run is valkey-server)
   demo [args...]  run the `realistic`, `sessions` and `cluster` examples against a throwaway
                   redis-server and cluster (or REDIS_URL, REDIS_CLUSTER_URLS), built with
                   `--release`; args go to cargo
-  check-pure      check that `resp` depends on no runtime and uses no sockets or clock
+  check-pure      check that `resp` and `redis-commands` depend on no runtime and use no sockets or clock
   gen-commands    store the COMMAND DOCS and COMMAND INFO of a throwaway redis-server
                   as the command catalogue's snapshot and generate its table
                   (`--offline`: regenerate the table from the stored snapshot)

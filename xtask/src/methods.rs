@@ -2,7 +2,7 @@
 //! command a paired connection can send and no hand-written method covers,
 //! a method of `Commands` (its required arguments as parameters), a `_with`
 //! variant taking the command's optional arguments as a small builder
-//! (`redis_paired::args`), and a live smoke test that sends it.
+//! (`redis_commands::args`), and a live smoke test that sends it.
 //!
 //! The server documents arguments but, in Redis 7.0, not replies: the reply
 //! types come from `commands/replies.txt`, one command a line, and the smoke
@@ -14,16 +14,16 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 /// Where the generated methods live, from the workspace root.
-pub const METHODS_PATH: &str = "redis-paired/src/commands/generated.rs";
+pub const METHODS_PATH: &str = "redis-commands/src/commands/generated.rs";
 
 /// Where the generated argument builders live.
-pub const ARGS_PATH: &str = "redis-paired/src/args.rs";
+pub const ARGS_PATH: &str = "redis-commands/src/args.rs";
 
 /// Where the generated live smoke test lives.
 pub const SMOKE_PATH: &str = "redis-paired/tests/generated.rs";
 
 /// The reply type of each generated method.
-pub const REPLIES_PATH: &str = "redis-paired/commands/replies.txt";
+pub const REPLIES_PATH: &str = "redis-commands/commands/replies.txt";
 
 /// Commands whose methods are written by hand in `commands.rs`, because
 /// their replies need real types or their arguments read better by hand.
@@ -819,7 +819,7 @@ fn method(
 pub struct Generated {
     /// The methods of `Commands`, as a macro the trait expands.
     pub methods: String,
-    /// The argument builders and choices (`redis_paired::args`).
+    /// The argument builders and choices (`redis_commands::args`).
     pub args: String,
     /// The live smoke test.
     pub smoke: String,

@@ -1,4 +1,4 @@
-//! `Commands`: typed Redis commands on anything that can send.
+//! `Commands`: typed Redis commands on anything that can take them.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -7,17 +7,18 @@ use resp::{Command, FromValue, ToArgs};
 
 use crate::geo::{GeoMatch, GeoPosition, GeoUnit};
 use crate::stream::{AutoClaimed, PendingEntry, PendingSummary, StreamEntry, StreamReads};
-use crate::{Scan, Sender, Target};
+use crate::Target;
 
 #[macro_use]
 mod generated;
 
-/// Typed Redis commands: one method for each command a paired connection
-/// can send, on every [`Target`]: a reference to a [`Sender`]
-/// ([`PairedConnection`], [`ExclusiveConnection`], a cluster connection),
-/// where each method sends its command at once and returns the [`Reply`]
-/// to await, and a [`Pipeline`] or transaction, where each adds its command
-/// and returns the pipeline.
+/// Typed Redis commands: one method for each command a shared connection
+/// can send, on every [`Target`]. The connection crates supply the targets:
+/// a reference to a connection (`redis_paired::PairedConnection`,
+/// `ExclusiveConnection`, a cluster connection), where each method sends
+/// its command at once and returns the reply future to await, and a
+/// pipeline or transaction, where each adds its command and returns the
+/// pipeline.
 ///
 /// Values come back as the type the caller names (`String`, `Vec<u8>`,
 /// `i64`, ...), keys and values go in as anything [`ToArgs`]; a value that
@@ -25,30 +26,29 @@ mod generated;
 /// members or fields accept a single one or a slice, `Vec` or array of
 /// them; a `numkeys` argument is counted from the keys given.
 ///
-/// ```no_run
-/// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
-/// use redis_paired::args::LposOptions;
-/// use redis_paired::{Commands, Expiry, SetOptions};
+/// On a connection each method returns the reply to await; here, on a
+/// target that keeps the command lines (see [`Target`]), the lines:
 ///
-/// conn.set("greeting", "hello").await?;
-/// let greeting: Option<String> = conn.get("greeting").await?;
-/// let visits = conn.incr("visits").await?;
-/// let fresh: bool = conn
-///     .set_with("lock", "me", SetOptions::new().nx().expiry(Expiry::Ex(30)))
-///     .await?;
-/// // Optional arguments: the `_with` variant and a builder.
-/// let at: Vec<i64> = conn
-///     .lpos_with("queue", "job-7", LposOptions::new().count(0))
-///     .await?;
-/// // The same methods build pipelines and transactions.
-/// let (n, old): (i64, Option<String>) = conn
-///     .transaction()
-///     .incr("visits")
-///     .getset::<String>("last", "now")
-///     .query()
-///     .await?;
-/// # Ok(())
+/// ```
+/// use redis_commands::args::LposOptions;
+/// use redis_commands::{Commands, Expiry, SetOptions, Target};
+/// use resp::{Command, FromValue};
+///
+/// # #[derive(Default)]
+/// # struct Lines(Vec<Command>);
+/// # impl Target for &mut Lines {
+/// #     type Output<T: FromValue> = ();
+/// #     fn queue_command<T: FromValue>(self, cmd: Command) {
+/// #         self.0.push(cmd);
+/// #     }
 /// # }
+/// let mut lines = Lines::default();
+/// lines.set_with::<bool>("lock", "me", SetOptions::new().nx().expiry(Expiry::Ex(30)));
+/// // Optional arguments: the `_with` variant and a builder.
+/// lines.lpos_with::<Vec<i64>>("queue", "job-7", LposOptions::new().count(0));
+/// let words = |cmd: &Command| cmd.args().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>();
+/// assert_eq!(words(&lines.0[0]), ["SET", "lock", "me", "NX", "EX", "30"]);
+/// assert_eq!(words(&lines.0[1]), ["LPOS", "queue", "job-7", "COUNT", "0"]);
 /// ```
 ///
 /// The methods after the hand-written ones are generated from the
@@ -57,14 +57,9 @@ mod generated;
 /// brought it. A reply whose shape depends on the optional arguments
 /// (`WITHSCORES`, `COUNT`) is read as the `T` the caller names. Commands
 /// that would break a shared connection (`SUBSCRIBE`, `SELECT`,
-/// `CLIENT SETNAME`, `MULTI`, ...) have no method; send them with
-/// [`Sender::send`] and [`resp::cmd!`] where they are allowed, on an
-/// [`ExclusiveConnection`].
-///
-/// [`PairedConnection`]: crate::PairedConnection
-/// [`ExclusiveConnection`]: crate::ExclusiveConnection
-/// [`Pipeline`]: crate::Pipeline
-/// [`Reply`]: crate::Reply
+/// `CLIENT SETNAME`, `MULTI`, ...) have no method; send them with the
+/// connection's own `send` and [`resp::cmd!`] where they are allowed, on
+/// an exclusive connection.
 pub trait Commands: Target {
     // Strings.
 
@@ -417,13 +412,12 @@ pub trait Commands: Target {
     /// one (0 waits forever); `None` on timeout.
     ///
     /// The reply is awaited for the timeout plus the blocking margin
-    /// ([`Options::with_blocking_margin`](crate::Options::with_blocking_margin)).
-    /// On a [`PairedConnection`](crate::PairedConnection) the command runs on
-    /// a connection of its own, so it holds up no other caller, however long
-    /// it waits; dropping the reply future closes that connection and ends
-    /// the wait on the server too. On an
-    /// [`ExclusiveConnection`](crate::ExclusiveConnection) it holds that
-    /// connection for as long as it waits.
+    /// (`redis_paired::Options::with_blocking_margin`). On a
+    /// `PairedConnection` the command runs on a connection of its own, so
+    /// it holds up no other caller, however long it waits; dropping the
+    /// reply future closes that connection and ends the wait on the server
+    /// too. On an `ExclusiveConnection` it holds that connection for as
+    /// long as it waits.
     fn blpop<K: FromValue, T: FromValue>(
         self,
         keys: impl ToArgs,
@@ -948,38 +942,6 @@ pub trait Commands: Target {
 
 impl<T: Target> Commands for T {}
 
-/// The scans as streams ([`Scan`]), for every [`Sender`] that can be
-/// cloned into the stream: [`PairedConnection`], [`ExclusiveConnection`] and
-/// references to them.
-///
-/// [`PairedConnection`]: crate::PairedConnection
-/// [`ExclusiveConnection`]: crate::ExclusiveConnection
-pub trait ScanCommands: Sender + Clone {
-    /// `SCAN`: every key of the database, as a stream (see [`Scan`]).
-    fn scan(&self) -> Scan<Self> {
-        Scan::new(self.clone(), Command::new("SCAN"))
-    }
-
-    /// `HSCAN key`: every `(field, value)` of a hash, as a stream (see
-    /// [`Scan`]).
-    fn hscan(&self, key: impl ToArgs) -> Scan<Self> {
-        Scan::new(self.clone(), Command::new("HSCAN").arg(key))
-    }
-
-    /// `SSCAN key`: every member of a set, as a stream (see [`Scan`]).
-    fn sscan(&self, key: impl ToArgs) -> Scan<Self> {
-        Scan::new(self.clone(), Command::new("SSCAN").arg(key))
-    }
-
-    /// `ZSCAN key`: every `(member, score)` of a sorted set, as a stream
-    /// (see [`Scan`]).
-    fn zscan(&self, key: impl ToArgs) -> Scan<Self> {
-        Scan::new(self.clone(), Command::new("ZSCAN").arg(key))
-    }
-}
-
-impl<S: Sender + Clone> ScanCommands for S {}
-
 /// `[COUNT count] [BLOCK ms] [NOACK]` of `XREAD` and `XREADGROUP`.
 fn read_options(
     cmd: &mut Command,
@@ -1016,7 +978,7 @@ fn streams_args(mut cmd: Command, streams: &[(&str, &str)]) -> Command {
 /// and `GET`, named after `SET`'s own flags.
 ///
 /// ```
-/// use redis_paired::{Expiry, SetOptions};
+/// use redis_commands::{Expiry, SetOptions};
 ///
 /// // SET key value NX GET PX 1500
 /// let options = SetOptions::new().nx().get().expiry(Expiry::Px(1500));

@@ -207,7 +207,7 @@ pub struct Keys<'a> {
 /// a sharded channel, are left out, as `COMMAND GETKEYS` leaves them out).
 ///
 /// ```
-/// use redis_paired::catalogue;
+/// use redis_commands::catalogue;
 /// use resp::cmd;
 ///
 /// let mset = cmd!("MSET", "a", 1, "b", 2);
