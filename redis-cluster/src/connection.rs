@@ -2,7 +2,6 @@
 //! refreshes, and the futures that follow redirects.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
@@ -169,6 +168,7 @@ impl ClusterConnection {
         let patience = config.options().response_timeout();
         inner.ask_for_topology(seeds, patience).await?;
         tokio::spawn(refresh_periodically(Arc::downgrade(&inner)));
+        tokio::spawn(look_after_silent_nodes(Arc::downgrade(&inner)));
         Ok(ClusterConnection { inner })
     }
 
@@ -536,51 +536,51 @@ impl Inner {
         cmd: &mut Command,
         deadline: Instant,
     ) -> Result<Value, Error> {
-        let (addr, conn) = self.live_owner(slot, deadline).await?;
-        let reply = conn.send_ref::<Value>(cmd);
-        self.watch(&addr, || blocks(cmd), reply).await
+        let (_, conn) = self.live_owner(slot, deadline).await?;
+        conn.send_ref::<Value>(cmd).await
     }
 
-    /// Awaits `reply`, from the node at `addr`. A node that leaves it
-    /// unanswered for a while may be frozen: the topology is refreshed while
-    /// it waits, and once the cluster no longer lists the node (a replica
-    /// took over), the caller gets [`Error::Connection`] at once rather than
-    /// at its timeout. The command was on the node's socket: it may have
-    /// run, so it is not sent again. Blocking commands (`may_block()`) are
-    /// expected to wait, and only wait.
-    pub(crate) async fn watch<T>(
-        self: &Arc<Self>,
-        addr: &NodeAddr,
-        may_block: impl FnOnce() -> bool,
-        reply: impl Future<Output = Result<T, Error>>,
-    ) -> Result<T, Error> {
-        let mut reply = std::pin::pin!(reply);
-        tokio::select! {
-            biased;
-            result = &mut reply => return result,
-            () = tokio::time::sleep(SUSPECT_AFTER) => {}
-        }
-        if may_block() {
-            return reply.await;
-        }
-        let mut changed = self.changed.subscribe();
-        loop {
-            changed.borrow_and_update();
-            if !self.topology().contains(addr) {
-                tracing::warn!(node = %addr, "the cluster replaced a node that left a command unanswered");
-                return Err(Error::Connection(Arc::new(Error::Timeout {
+    /// Looks after the nodes that owe replies and send none: one silent
+    /// for [`SUSPECT_AFTER`] may be frozen, so the topology is refreshed
+    /// (at most every [`MIN_REFRESH_GAP`]); once the cluster no longer lists
+    /// such a node (a replica took over), its commands in flight fail at
+    /// once with [`Error::Connection`] rather than at their timeout. They
+    /// were on the node's socket and may have run, so they are not sent
+    /// again. Blocking commands wait on connections of their own and are
+    /// expected to wait: they are not counted here.
+    ///
+    /// One check of every node a [`MIN_REFRESH_GAP`], rather than a timer
+    /// a command, so that a healthy cluster pays nothing a command for it.
+    fn look_after_silent_nodes(self: &Arc<Self>) {
+        let nodes: Vec<(NodeAddr, PairedConnection)> = self
+            .nodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(addr, cell)| Some((addr.clone(), cell.get()?.clone())))
+            .collect();
+        let topology = self.topology();
+        let mut suspect = false;
+        for (addr, conn) in nodes {
+            if conn
+                .unanswered_for()
+                .is_none_or(|silent| silent < SUSPECT_AFTER)
+            {
+                continue;
+            }
+            if topology.contains(&addr) {
+                suspect = true;
+            } else {
+                tracing::warn!(node = %addr, "the cluster replaced a node that left commands unanswered");
+                conn.abandon(Error::Timeout {
                     what: "reply from a node the cluster replaced",
                     command: None,
-                    limit: None,
-                })));
+                    limit: Some(SUSPECT_AFTER),
+                });
             }
+        }
+        if suspect {
             self.refresh_soon();
-            tokio::select! {
-                biased;
-                result = &mut reply => return result,
-                _ = changed.changed() => {}
-                () = tokio::time::sleep(MIN_REFRESH_GAP) => {}
-            }
         }
     }
 
@@ -874,12 +874,6 @@ impl Drop for Asking {
     }
 }
 
-/// Whether `cmd` blocks by design (`BLPOP`, `XREAD BLOCK`, `WAIT`, ...): a
-/// long wait for its reply says nothing about its node.
-pub(crate) fn blocks(cmd: &Command) -> bool {
-    redis_paired::catalogue::lookup(cmd).is_some_and(|c| c.has_flag("blocking"))
-}
-
 /// `mutex`, locked; a panic elsewhere while it was held left nothing half
 /// done that matters here.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -897,7 +891,7 @@ async fn follow(
 ) -> Result<Value, Error> {
     let mut retries = Retries::new();
     let mut result = match first {
-        Some((addr, reply)) => inner.watch(&addr, || blocks(&cmd), reply).await,
+        Some((_, reply)) => reply.await,
         None => {
             let deadline = retries.deadline(&inner);
             inner.send_to_owner(slot, &mut cmd, deadline).await
@@ -929,10 +923,7 @@ async fn follow(
                 Err(e) => Err(e),
             },
             Redirect::Moved { addr, .. } => match inner.node(addr).await {
-                Ok(conn) => {
-                    let reply = conn.send_ref::<Value>(&mut cmd);
-                    inner.watch(addr, || blocks(&cmd), reply).await
-                }
+                Ok(conn) => conn.send_ref::<Value>(&mut cmd).await,
                 Err(e) => Err(e),
             },
             Redirect::TryAgain | Redirect::ClusterDown | Redirect::Loading => {
@@ -1022,6 +1013,20 @@ async fn split_send(inner: Arc<Inner>, cmd: Command, split: Split) -> Result<Val
 }
 
 /// Refreshes the topology every interval while the connection lives.
+/// Runs [`Inner::look_after_silent_nodes`] every [`MIN_REFRESH_GAP`] for
+/// as long as the connection lives.
+async fn look_after_silent_nodes(inner: Weak<Inner>) {
+    let mut tick = tokio::time::interval(MIN_REFRESH_GAP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        inner.look_after_silent_nodes();
+    }
+}
+
 async fn refresh_periodically(inner: Weak<Inner>) {
     let Some(interval) = inner.upgrade().map(|i| i.config.refresh_interval()) else {
         return;

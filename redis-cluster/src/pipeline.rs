@@ -11,7 +11,7 @@ use redis_conn::{ClusterError, Error};
 use redis_paired::{IntoCommand, Reply};
 use resp::{Command, FromValue, Value};
 
-use crate::connection::{blocks, Inner, Retries};
+use crate::connection::{Inner, Retries};
 use crate::redirect::Redirect;
 use crate::route::{self, Route};
 use crate::slot::key_slot;
@@ -196,16 +196,12 @@ async fn pipeline(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Er
         let inner = &inner;
         let commands = &commands;
         async move {
-            let (addr, conn) = inner.live_owner(*slot, inner.deadline()).await?;
+            let (_, conn) = inner.live_owner(*slot, inner.deadline()).await?;
             let mut batch = conn.pipeline();
             for &i in members {
                 batch.push(&commands[i]);
             }
-            let may_block = || members.iter().any(|&i| blocks(&commands[i]));
-            let replies = match inner
-                .watch(&addr, may_block, batch.query::<Value>())
-                .await?
-            {
+            let replies = match batch.query::<Value>().await? {
                 Value::Array(replies) => replies,
                 other => vec![other],
             };
@@ -278,13 +274,12 @@ async fn transaction(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value,
     let mut retries = Retries::new();
     loop {
         let deadline = retries.deadline(&inner);
-        let (addr, conn) = inner.live_owner(slot, deadline).await?;
+        let (_, conn) = inner.live_owner(slot, deadline).await?;
         let mut batch = conn.transaction();
         for cmd in &commands {
             batch.push(cmd);
         }
-        let may_block = || commands.iter().any(blocks);
-        let error = match inner.watch(&addr, may_block, batch.query::<Value>()).await {
+        let error = match batch.query::<Value>().await {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };

@@ -194,6 +194,24 @@ impl PairedConnection {
         self.shared().status()
     }
 
+    /// How long the connection has owed replies with none arriving (since
+    /// the last reply, or since work came after an idle spell); `None` when
+    /// nothing is owed. A long wait with commands owed and no reply says
+    /// the server may be frozen, before the response timeout says so.
+    pub fn unanswered_for(&self) -> Option<Duration> {
+        self.shared().unanswered_for(Instant::now())
+    }
+
+    /// Gives up on the server: every command in flight fails at once with
+    /// [`Error::Connection`] wrapping `reason`, and the socket is dropped;
+    /// commands not written yet wait for the reconnect, as after any loss.
+    /// For a caller that knows the server will not answer, such as a
+    /// cluster whose node was replaced while frozen. The commands in flight
+    /// may still run if the server wakes: they are never sent again.
+    pub fn abandon(&self, reason: Error) {
+        self.shared().abandon(Arc::new(reason));
+    }
+
     /// Whether the connection is up now: a cheap check, without the reason
     /// [`status`](Self::status) gives.
     pub fn is_connected(&self) -> bool {

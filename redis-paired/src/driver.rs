@@ -249,6 +249,10 @@ impl<'a> Io<'a> {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
         loop {
+            if let Some(reason) = self.shared.take_abandoned() {
+                tracing::warn!(%reason, "the server was given up on");
+                return Poll::Ready(Ending::Lost((*reason).clone()));
+            }
             let mut progress = self.poll_master(cx);
             if self.write_buf.is_empty() {
                 if self.delivered {
@@ -371,6 +375,10 @@ impl<'a> Io<'a> {
         {
             Taken::Work => {
                 let now = Instant::now();
+                if self.queue.is_empty() {
+                    // Replies are owed from now, not since the last one.
+                    self.shared.progressed(now);
+                }
                 for request in self.taken.drain(..) {
                     self.queue.push(request, now);
                 }
@@ -459,6 +467,9 @@ impl<'a> Io<'a> {
         // wake another worker to steal the driver (a futex call and a
         // context switch), for a batch of one. Several make it worth it.
         self.delivered |= finished > 1;
+        if finished > 0 {
+            self.shared.progressed(now);
+        }
         if let (Ok(()), Some(reply)) = (&result, demoted) {
             tracing::warn!("the master answered as a replica (a failover); finding the new master");
             return Poll::Ready(Err(Error::Server(reply)));

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use redis_conn::Error;
@@ -40,6 +41,14 @@ pub(crate) struct Shared {
     inner: Mutex<Inner>,
     /// Requests queued or awaiting replies, against `Options::max_pending`.
     outstanding: AtomicUsize,
+    /// When the driver last saw progress (a reply, or work after idling),
+    /// in nanoseconds since `epoch`: how long a reply has been owed.
+    progress: AtomicU64,
+    epoch: Instant,
+    /// Someone gave up on the server: the driver fails what is in flight
+    /// with `abandon_reason` and drops the socket.
+    abandoned: AtomicBool,
+    abandon_reason: Mutex<Option<Arc<Error>>>,
     /// The state is `Connected`, readable without the lock.
     up: AtomicBool,
     /// Signals the driver, while it waits to reconnect, that every handle is gone.
@@ -135,6 +144,10 @@ impl Shared {
                 closing: false,
             }),
             outstanding: AtomicUsize::new(0),
+            progress: AtomicU64::new(0),
+            epoch: Instant::now(),
+            abandoned: AtomicBool::new(false),
+            abandon_reason: Mutex::new(None),
             up: AtomicBool::new(true),
             closing: Notify::new(),
             options,
@@ -255,6 +268,49 @@ impl Shared {
     }
 
     /// Called when the last handle is dropped.
+    /// Notes progress: a reply arrived, or work came after an idle spell.
+    pub(crate) fn progressed(&self, now: Instant) {
+        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        self.progress
+            .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// How long replies have been owed with none arriving; `None` when
+    /// nothing is owed.
+    pub(crate) fn unanswered_for(&self, now: Instant) -> Option<Duration> {
+        if self.pending() == 0 {
+            return None;
+        }
+        let since = self.epoch + Duration::from_nanos(self.progress.load(Ordering::Relaxed));
+        Some(now.saturating_duration_since(since))
+    }
+
+    /// Gives up on the server: the driver fails everything in flight with
+    /// `reason` and drops the socket, then reconnects as after any loss.
+    pub(crate) fn abandon(&self, reason: Arc<Error>) {
+        *self
+            .abandon_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        self.abandoned.store(true, Ordering::Release);
+        if let Some(waker) = self.lock().waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Why the connection was given up on, once: for the driver.
+    pub(crate) fn take_abandoned(&self) -> Option<Arc<Error>> {
+        // A load first: this is asked at every turn of the driver.
+        if !self.abandoned.load(Ordering::Relaxed) || !self.abandoned.swap(false, Ordering::Acquire)
+        {
+            return None;
+        }
+        self.abandon_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
     pub(crate) fn close(&self) {
         if let Some(lanes) = &self.lanes {
             lanes.close();
