@@ -486,7 +486,7 @@ async fn invalid_configs_fail_before_connecting() {
         ),
         "{e:?}"
     ); // A library name suffix the server would refuse.
-    let config = config().with_lib_name_suffix("my orm");
+    let config = self::config().with_lib_name_suffix("my orm");
     let e = redis_conn::connect(&config).await.unwrap_err();
     assert!(
         matches!(
