@@ -45,6 +45,8 @@ pub struct ConnectionConfig {
     password: Option<Secret>,
     credentials_provider: Option<Provider>,
     client_name: Option<String>,
+    client_info: bool,
+    lib_name_suffix: Option<String>,
     read_only: bool,
     sentinel_username: Option<String>,
     sentinel_password: Option<Secret>,
@@ -130,6 +132,8 @@ impl ConnectionConfig {
             password: None,
             credentials_provider: None,
             client_name: None,
+            client_info: true,
+            lib_name_suffix: None,
             read_only: false,
             sentinel_username: None,
             sentinel_password: None,
@@ -159,6 +163,10 @@ impl ConnectionConfig {
     /// - `db=N`: the database (the only way to give it for a Unix socket);
     /// - `protocol=resp2` or `protocol=resp3` (also `2` or `3`);
     /// - `client_name=NAME`: sent with `HELLO ... SETNAME` or `CLIENT SETNAME`;
+    /// - `lib_name_suffix=NAME`: see
+    ///   [`with_lib_name_suffix`](Self::with_lib_name_suffix);
+    /// - `client_info=false` (or `true`): see
+    ///   [`with_client_info`](Self::with_client_info);
     /// - `user=NAME` and `password=SECRET` (also `username=`): credentials,
     ///   for Unix sockets, whose URLs have no room for them. Query values are
     ///   form-decoded: a `+` is a space, write `%2B` for a plus sign.
@@ -208,6 +216,33 @@ impl ConnectionConfig {
     /// Sets the name the connection gets on the server (`CLIENT LIST`).
     pub fn with_client_name(mut self, name: impl Into<String>) -> ConnectionConfig {
         self.client_name = Some(name.into());
+        self
+    }
+
+    /// Says who is calling, or not: with `true`, the default, the handshake
+    /// tells the server the library's name and version (`CLIENT SETINFO
+    /// LIB-NAME redis-facade` and `LIB-VER`, shown by `CLIENT LIST` and
+    /// `CLIENT INFO`). They go in the same write as `HELLO`, or as the
+    /// RESP2 handshake's `AUTH`, `SELECT` or `CLIENT SETNAME`, so they cost
+    /// no round trip; a RESP2 connection with nothing else to send does
+    /// without them. A server that does not know them (Redis before 7.2)
+    /// answers with an error, which the handshake ignores. Turn them off
+    /// for a proxy that refuses the connection over them.
+    pub fn with_client_info(mut self, enabled: bool) -> ConnectionConfig {
+        self.client_info = enabled;
+        self
+    }
+
+    /// Appends `(suffix)` to the library name the handshake sends
+    /// ([`with_client_info`](Self::with_client_info)), as the server's
+    /// documentation asks of libraries built on another:
+    /// `with_lib_name_suffix("myorm_v1")` sends `LIB-NAME
+    /// redis-facade(myorm_v1)`. The server refuses spaces and other
+    /// characters that would break a `CLIENT LIST` line, and parentheses
+    /// delimit the suffix: a suffix with any of them, or an empty one, is a
+    /// [`ConfigError::InvalidLibNameSuffix`] before anything is sent.
+    pub fn with_lib_name_suffix(mut self, suffix: impl Into<String>) -> ConnectionConfig {
+        self.lib_name_suffix = Some(suffix.into());
         self
     }
 
@@ -330,6 +365,16 @@ impl ConnectionConfig {
         self.client_name.as_deref()
     }
 
+    /// Whether the handshake sends the library's name and version.
+    pub fn client_info(&self) -> bool {
+        self.client_info
+    }
+
+    /// The suffix of the library name, if one is set.
+    pub fn lib_name_suffix(&self) -> Option<&str> {
+        self.lib_name_suffix.as_deref()
+    }
+
     /// The credentials of the sentinels, when they want others than the
     /// data nodes' (the sentinels of [`Address::Sentinel`]).
     pub fn with_sentinel_credentials(
@@ -422,6 +467,9 @@ impl ConnectionConfig {
         {
             return Err(ConfigError::UsernameWithoutPassword);
         }
+        if let Some(suffix) = &self.lib_name_suffix {
+            check_lib_name_suffix(suffix)?;
+        }
         if self.tls.enabled {
             if !cfg!(feature = "tls") {
                 return Err(ConfigError::TlsNotEnabled);
@@ -504,6 +552,12 @@ impl fmt::Display for ConnectionConfig {
         }
         if let Some(name) = &self.client_name {
             query.push(format!("client_name={}", escape(name, b"")));
+        }
+        if let Some(suffix) = &self.lib_name_suffix {
+            query.push(format!("lib_name_suffix={}", escape(suffix, b"")));
+        }
+        if !self.client_info {
+            query.push("client_info=false".to_owned());
         }
         for (i, param) in query.iter().enumerate() {
             f.write_str(if i == 0 { "?" } else { "&" })?;
@@ -814,6 +868,17 @@ fn parse_url(input: &str) -> Result<ConnectionConfig, ConfigError> {
             "db" => query_db = Some(parse_db(&value)?),
             "protocol" => config.protocol = value.parse()?,
             "client_name" => config.client_name = Some(value.into_owned()),
+            "lib_name_suffix" => {
+                check_lib_name_suffix(&value)?;
+                config.lib_name_suffix = Some(value.into_owned());
+            }
+            "client_info" => {
+                config.client_info = match &*value {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    other => return Err(ConfigError::InvalidClientInfo(other.to_owned())),
+                }
+            }
             "user" | "username" => config.username = Some(value.into_owned()),
             "password" => config.password = Some(Secret(value.into_owned())),
             other => return Err(ConfigError::UnknownQueryParameter(other.to_owned())),
@@ -828,6 +893,19 @@ fn parse_url(input: &str) -> Result<ConnectionConfig, ConfigError> {
         return Err(ConfigError::UsernameWithoutPassword);
     }
     Ok(config)
+}
+
+/// Refuses a library name suffix the server would refuse, or that would
+/// blur where the suffix ends: "it is not possible to use spaces, newlines,
+/// or other non-printable characters that would violate the format of the
+/// CLIENT LIST reply", and "brace characters are used to delimit the custom
+/// suffix and should be avoided in the suffix itself" (CLIENT SETINFO).
+fn check_lib_name_suffix(suffix: &str) -> Result<(), ConfigError> {
+    let allowed = |b: u8| b.is_ascii_graphic() && b != b'(' && b != b')';
+    if suffix.is_empty() || !suffix.bytes().all(allowed) {
+        return Err(ConfigError::InvalidLibNameSuffix(suffix.to_owned()));
+    }
+    Ok(())
 }
 
 fn parse_db(s: &str) -> Result<u32, ConfigError> {
@@ -1280,6 +1358,63 @@ mod tests {
             Err(ConfigError::TlsNotEnabled) => assert!(!want_tls_over_unix),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn lib_name_suffixes_the_server_would_refuse_are_refused_early() {
+        let c = ConnectionConfig::new(Address::tcp("h", 1));
+        assert!(c.client_info());
+        assert_eq!(c.lib_name_suffix(), None);
+        for good in ["myorm_v1", "a;b_v2.0", "x-y.z/1:2", "~!"] {
+            let c = c.clone().with_lib_name_suffix(good);
+            assert!(c.validate().is_ok(), "{good}");
+            assert_eq!(c.lib_name_suffix(), Some(good));
+        }
+        for bad in [
+            "",
+            "my orm",
+            "a\nb",
+            "(x)",
+            "v)",
+            "caf\u{e9}",
+            "tab\t",
+            "nul\0",
+        ] {
+            let c = c.clone().with_lib_name_suffix(bad);
+            match c.validate() {
+                Err(ConfigError::InvalidLibNameSuffix(s)) => assert_eq!(s, bad),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let e = ConnectionConfig::from_url("redis://h?lib_name_suffix=my+orm").unwrap_err();
+        assert!(
+            matches!(&e, Error::Config(ConfigError::InvalidLibNameSuffix(s)) if s == "my orm"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("lib name suffix \"my orm\""), "{e}");
+
+        let c = ConnectionConfig::from_url("redis://h?lib_name_suffix=orm_v1&client_info=false")
+            .unwrap();
+        assert_eq!(c.lib_name_suffix(), Some("orm_v1"));
+        assert!(!c.client_info());
+        assert_eq!(
+            c.to_string(),
+            "redis://h:6379?lib_name_suffix=orm_v1&client_info=false"
+        );
+        let again = ConnectionConfig::from_url(&c.to_string()).unwrap();
+        assert_eq!(again.lib_name_suffix(), Some("orm_v1"));
+        assert!(!again.client_info());
+        assert!(ConnectionConfig::from_url("redis://h?client_info=1")
+            .unwrap()
+            .client_info());
+        let e = ConnectionConfig::from_url("redis://h?client_info=maybe").unwrap_err();
+        assert!(
+            matches!(&e, Error::Config(ConfigError::InvalidClientInfo(s)) if s == "maybe"),
+            "{e:?}"
+        );
+        // A sentinel URL takes them too.
+        let c = ConnectionConfig::from_url("redis+sentinel://h/m?client_info=false").unwrap();
+        assert!(!c.client_info());
     }
 
     #[test]

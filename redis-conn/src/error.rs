@@ -389,6 +389,16 @@ pub enum ConfigError {
     /// The `protocol` query parameter is neither `resp2` nor `resp3`.
     #[error("unknown protocol {0:?}: expected resp2 or resp3")]
     InvalidProtocol(String),
+    /// The library name suffix is empty or has a character the server
+    /// refuses in `CLIENT SETINFO` (anything but printable ASCII, a space
+    /// among them) or one that delimits it (`(`, `)`).
+    #[error(
+        "lib name suffix {0:?} is empty or has a space, parenthesis or non-printable character"
+    )]
+    InvalidLibNameSuffix(String),
+    /// The `client_info` query parameter is neither `true` nor `false`.
+    #[error("client_info {0:?} is not a boolean: expected true or false")]
+    InvalidClientInfo(String),
     /// The URL has a query parameter this crate does not know.
     #[error("unknown query parameter {0:?}")]
     UnknownQueryParameter(String),

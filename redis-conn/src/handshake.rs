@@ -1,7 +1,7 @@
-//! The handshake as a state machine fed replies: `HELLO 3 [AUTH] [SETNAME]`
-//! and `SELECT` in one round trip, falling back to RESP2 (`AUTH`, `SELECT`,
-//! `CLIENT SETNAME`) for servers that do not know `HELLO`; and
-//! `HandshakeInfo`, what it learned.
+//! The handshake as a state machine fed replies: `HELLO 3 [AUTH] [SETNAME]`,
+//! `CLIENT SETINFO` and `SELECT` in one round trip, falling back to RESP2
+//! (`AUTH`, `SELECT`, `CLIENT SETNAME`) for servers that do not know
+//! `HELLO`; and `HandshakeInfo`, what it learned.
 
 use std::collections::VecDeque;
 
@@ -10,6 +10,14 @@ use resp::{Command, ServerError, Value};
 use tokio::time::Instant;
 
 use crate::{ConnectionConfig, Credentials, Error, Protocol, Result};
+
+/// The library name `CLIENT SETINFO LIB-NAME` reports: the crate users
+/// depend on, whichever layer opened the connection.
+const LIB_NAME: &str = "redis-facade";
+
+/// The library version `CLIENT SETINFO LIB-VER` reports; the workspace
+/// shares one version.
+const LIB_VER: &str = env!("CARGO_PKG_VERSION");
 
 /// What the handshake negotiated and learned about the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +82,14 @@ impl HandshakeInfo {
 /// feeds every reply to [`Handshake::receive`] until [`Step::Done`]. Exactly
 /// one reply is read per command sent, so no reply of the handshake is ever
 /// left for the caller.
+///
+/// `CLIENT SETINFO LIB-NAME` and `LIB-VER` ride along in the first batch
+/// when [`ConnectionConfig::client_info`] is on and the batch is not empty
+/// without them. They go out before the server's version is known, so an
+/// error reply to them (Redis before 7.2: `ERR unknown subcommand
+/// 'SETINFO'`; `NOAUTH` when `HELLO` was refused) is ignored, and they are
+/// not sent again after a refused `HELLO`: a server without `HELLO` has no
+/// `SETINFO` either.
 #[derive(Debug)]
 pub(crate) struct Handshake<'a> {
     config: &'a ConnectionConfig,
@@ -110,6 +126,7 @@ enum Expect {
     Auth,
     Select,
     SetName,
+    SetInfo,
     ReadOnly,
 }
 
@@ -164,6 +181,7 @@ impl<'a> Handshake<'a> {
                     hello = hello.arg("SETNAME").arg(name);
                 }
                 self.push(&mut batch, &hello, Expect::Hello);
+                self.push_set_info(&mut batch);
                 self.push_select(&mut batch);
             }
             Protocol::Resp2 => self.push_resp2(&mut batch),
@@ -200,6 +218,13 @@ impl<'a> Handshake<'a> {
                 self.info.protocol = Protocol::Resp2;
             }
             (Expect::Hello, Some(e)) if is_auth_error(&e) => return Err(Error::Auth(e)),
+            // "Client libraries are expected to pipeline this command after
+            // authentication on all connections and ignore failures since
+            // they could be connected to an older version that doesn't
+            // support them" (CLIENT SETINFO).
+            (Expect::SetInfo, Some(e)) => {
+                tracing::debug!(code = e.code(), "server refused CLIENT SETINFO; ignored");
+            }
             (Expect::Select, None) => self.selected = true,
             // The SELECT sent after a refused HELLO may have been refused for
             // want of AUTH; it is sent again after AUTH.
@@ -207,7 +232,7 @@ impl<'a> Handshake<'a> {
             (Expect::Auth, Some(e)) => return Err(Error::Auth(e)),
             (_, Some(e)) if is_auth_error(&e) => return Err(Error::Auth(e)),
             (_, Some(e)) => return Err(Error::Server(e)),
-            (Expect::Auth | Expect::SetName | Expect::ReadOnly, None) => {}
+            (Expect::Auth | Expect::SetName | Expect::SetInfo | Expect::ReadOnly, None) => {}
         }
         if !self.expect.is_empty() {
             return Ok(Step::Wait);
@@ -273,7 +298,9 @@ impl<'a> Handshake<'a> {
         Ok(())
     }
 
-    /// `AUTH`, `SELECT` and `CLIENT SETNAME`, each only when needed.
+    /// `AUTH`, `SELECT` and `CLIENT SETNAME`, each only when needed, and
+    /// `CLIENT SETINFO` with them in a RESP2 handshake (never after a
+    /// refused `HELLO`, nor alone: it is not worth a round trip).
     fn push_resp2(&mut self, batch: &mut BytesMut) {
         if let Some(password) = self.password {
             // "AUTH [username] password"
@@ -288,6 +315,30 @@ impl<'a> Handshake<'a> {
             let setname = Command::new("CLIENT").arg("SETNAME").arg(name);
             self.push(batch, &setname, Expect::SetName);
         }
+        if !batch.is_empty() && self.fallback == Fallback::No {
+            self.push_set_info(batch);
+        }
+    }
+
+    /// `CLIENT SETINFO LIB-NAME` and `LIB-VER`, unless turned off.
+    fn push_set_info(&mut self, batch: &mut BytesMut) {
+        if !self.config.client_info() {
+            return;
+        }
+        let name = match self.config.lib_name_suffix() {
+            Some(suffix) => format!("{LIB_NAME}({suffix})"),
+            None => LIB_NAME.to_owned(),
+        };
+        let lib_name = Command::new("CLIENT")
+            .arg("SETINFO")
+            .arg("LIB-NAME")
+            .arg(name);
+        self.push(batch, &lib_name, Expect::SetInfo);
+        let lib_ver = Command::new("CLIENT")
+            .arg("SETINFO")
+            .arg("LIB-VER")
+            .arg(LIB_VER);
+        self.push(batch, &lib_ver, Expect::SetInfo);
     }
 
     fn push_select(&mut self, batch: &mut BytesMut) {
@@ -348,9 +399,26 @@ mod tests {
     use super::*;
     use crate::Address;
 
+    /// A config without `CLIENT SETINFO`, for the tests about the other
+    /// commands; [`with_info`] has it, as the default does.
     fn base() -> ConnectionConfig {
+        with_info().with_client_info(false)
+    }
+
+    fn with_info() -> ConnectionConfig {
         ConnectionConfig::new(Address::tcp("h", 1))
     }
+
+    /// The two `CLIENT SETINFO` commands, with `name` as the library name.
+    fn set_info(name: &str) -> [Command; 2] {
+        [
+            resp::cmd!("CLIENT", "SETINFO", "LIB-NAME", name),
+            resp::cmd!("CLIENT", "SETINFO", "LIB-VER", env!("CARGO_PKG_VERSION")),
+        ]
+    }
+
+    /// What Redis 7.0 answers to `CLIENT SETINFO`.
+    const UNKNOWN_SETINFO: &str = "ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.";
 
     fn ok() -> Value {
         Value::SimpleString(Bytes::from_static(b"OK"))
@@ -390,6 +458,182 @@ mod tests {
             cmd.encode(&mut out);
         }
         out.freeze()
+    }
+
+    #[test]
+    fn setinfo_goes_in_the_batch_of_hello() {
+        let config = with_info().with_client_name("app").with_db(3);
+        let mut hs = Handshake::new(&config, None);
+        let [name, version] = set_info("redis-facade");
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[
+                resp::cmd!("HELLO", 3, "SETNAME", "app"),
+                name,
+                version,
+                resp::cmd!("SELECT", 3),
+            ])
+        );
+        assert_eq!(hs.receive(hello_reply(3)).unwrap(), Step::Wait);
+        assert_eq!(hs.receive(ok()).unwrap(), Step::Wait);
+        assert_eq!(hs.receive(ok()).unwrap(), Step::Wait);
+        let info = done(hs.receive(ok()).unwrap());
+        assert_eq!(info.round_trips(), 1);
+        assert_eq!(info.protocol(), Protocol::Resp3);
+    }
+
+    #[test]
+    fn setinfo_refusals_are_ignored_and_only_they() {
+        // Redis 7.0 does not know it; an ACL user may not be allowed it.
+        for refusal in [
+            UNKNOWN_SETINFO,
+            "NOPERM User alice has no permissions to run the 'client|setinfo' command",
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ] {
+            let config = with_info().with_db(3);
+            let mut hs = Handshake::new(&config, None);
+            sent(hs.start());
+            assert_eq!(hs.receive(hello_reply(3)).unwrap(), Step::Wait);
+            assert_eq!(hs.receive(err(refusal)).unwrap(), Step::Wait);
+            assert_eq!(hs.receive(err(refusal)).unwrap(), Step::Wait);
+            let info = done(hs.receive(ok()).unwrap());
+            assert_eq!(info.round_trips(), 1, "{refusal}");
+            assert_eq!(info.protocol(), Protocol::Resp3);
+        }
+        // The SELECT beside them still fails the handshake.
+        let config = with_info().with_db(99);
+        let mut hs = Handshake::new(&config, None);
+        sent(hs.start());
+        hs.receive(hello_reply(3)).unwrap();
+        hs.receive(err(UNKNOWN_SETINFO)).unwrap();
+        hs.receive(err(UNKNOWN_SETINFO)).unwrap();
+        let e = hs.receive(err("ERR DB index is out of range")).unwrap_err();
+        assert!(matches!(e, Error::Server(_)), "{e:?}");
+        // So does a refused HELLO, before its replies are read.
+        let config = with_info().with_password("bad");
+        let mut hs = Handshake::new(&config, None);
+        sent(hs.start());
+        let e = hs
+            .receive(err("WRONGPASS invalid username-password pair"))
+            .unwrap_err();
+        assert!(e.is_auth(), "{e:?}");
+    }
+
+    #[test]
+    fn resp2_sends_setinfo_only_beside_something_else() {
+        // Nothing to say: no handshake at all, no SETINFO alone.
+        let config = with_info().with_protocol(Protocol::Resp2);
+        let mut hs = Handshake::new(&config, None);
+        assert_eq!(done(hs.start()).round_trips(), 0);
+        // Nor beside a READONLY that goes alone.
+        let config = config.with_read_only(true);
+        let mut hs = Handshake::new(&config, None);
+        assert_eq!(sent(hs.start()), wire(&[resp::cmd!("READONLY")]));
+
+        let [name, version] = set_info("redis-facade");
+        for (config, first) in [
+            (
+                with_info()
+                    .with_protocol(Protocol::Resp2)
+                    .with_client_name("n"),
+                resp::cmd!("CLIENT", "SETNAME", "n"),
+            ),
+            (
+                with_info()
+                    .with_protocol(Protocol::Resp2)
+                    .with_password("p"),
+                resp::cmd!("AUTH", "p"),
+            ),
+            (
+                with_info().with_protocol(Protocol::Resp2).with_db(1),
+                resp::cmd!("SELECT", 1),
+            ),
+        ] {
+            let mut hs = Handshake::new(&config, None);
+            assert_eq!(
+                sent(hs.start()),
+                wire(&[first, name.clone(), version.clone()])
+            );
+            assert_eq!(hs.receive(ok()).unwrap(), Step::Wait);
+            assert_eq!(hs.receive(err(UNKNOWN_SETINFO)).unwrap(), Step::Wait);
+            let info = done(hs.receive(err(UNKNOWN_SETINFO)).unwrap());
+            assert_eq!(info.round_trips(), 1);
+            assert_eq!(info.protocol(), Protocol::Resp2);
+        }
+    }
+
+    #[test]
+    fn setinfo_is_not_sent_again_after_a_refused_hello() {
+        let config = with_info()
+            .with_password("pw")
+            .with_client_name("app")
+            .with_db(2);
+        let mut hs = Handshake::new(&config, None);
+        let [name, version] = set_info("redis-facade");
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[
+                resp::cmd!("HELLO", 3, "AUTH", "default", "pw", "SETNAME", "app"),
+                name,
+                version,
+                resp::cmd!("SELECT", 2),
+            ])
+        );
+        hs.receive(err("ERR unknown command 'HELLO'")).unwrap();
+        // Everything after the refused HELLO wants AUTH first.
+        let noauth = "NOAUTH Authentication required.";
+        assert_eq!(hs.receive(err(noauth)).unwrap(), Step::Wait);
+        assert_eq!(hs.receive(err(noauth)).unwrap(), Step::Wait);
+        let second = sent(hs.receive(err(noauth)).unwrap());
+        assert_eq!(
+            second,
+            wire(&[
+                resp::cmd!("AUTH", "pw"),
+                resp::cmd!("SELECT", 2),
+                resp::cmd!("CLIENT", "SETNAME", "app"),
+            ])
+        );
+        hs.receive(ok()).unwrap();
+        hs.receive(ok()).unwrap();
+        let info = done(hs.receive(ok()).unwrap());
+        assert_eq!(info.round_trips(), 2);
+        assert_eq!(info.protocol(), Protocol::Resp2);
+
+        // With nothing left to send after the fallback, one round trip.
+        let config = with_info();
+        let mut hs = Handshake::new(&config, None);
+        sent(hs.start());
+        hs.receive(err("ERR unknown command 'HELLO'")).unwrap();
+        let old = "ERR Unknown subcommand or wrong number of arguments for 'SETINFO'.";
+        assert_eq!(hs.receive(err(old)).unwrap(), Step::Wait);
+        let info = done(hs.receive(err(old)).unwrap());
+        assert_eq!(info.round_trips(), 1);
+        assert_eq!(info.protocol(), Protocol::Resp2);
+    }
+
+    #[test]
+    fn a_suffix_goes_in_parentheses_and_off_is_off() {
+        let config = with_info().with_lib_name_suffix("myorm_v1.2;other_v3");
+        let mut hs = Handshake::new(&config, None);
+        let [name, version] = set_info("redis-facade(myorm_v1.2;other_v3)");
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[resp::cmd!("HELLO", 3), name, version])
+        );
+
+        // Off: neither with HELLO nor with the RESP2 commands.
+        let config = with_info()
+            .with_lib_name_suffix("ignored")
+            .with_client_info(false);
+        let mut hs = Handshake::new(&config, None);
+        assert_eq!(sent(hs.start()), wire(&[resp::cmd!("HELLO", 3)]));
+        assert_eq!(done(hs.receive(hello_reply(3)).unwrap()).round_trips(), 1);
+        let config = config.with_protocol(Protocol::Resp2).with_client_name("n");
+        let mut hs = Handshake::new(&config, None);
+        assert_eq!(
+            sent(hs.start()),
+            wire(&[resp::cmd!("CLIENT", "SETNAME", "n")])
+        );
     }
 
     #[test]

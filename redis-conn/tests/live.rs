@@ -102,6 +102,78 @@ async fn client_name_in_both_protocols() {
     }
 }
 
+/// Which server `conn` is on and whether it knows `CLIENT SETINFO`: Valkey
+/// (`server_name:valkey`, all versions) and Redis from 7.2.
+async fn server_with_setinfo(conn: &mut Connection) -> (String, bool) {
+    let info: String = query(conn, cmd!("INFO", "server")).await;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+            .unwrap_or("")
+            .to_owned()
+    };
+    if field("server_name") == "valkey" {
+        return (format!("valkey {}", field("valkey_version")), true);
+    }
+    let version = field("redis_version");
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (format!("redis {version}"), (major, minor) >= (7, 2))
+}
+
+#[tokio::test]
+async fn the_server_learns_the_library_name_and_version() {
+    let (_server, url) = plain_server();
+    let version = env!("CARGO_PKG_VERSION");
+    let mut conn = open(&url).await;
+    // One round trip whether the server knows CLIENT SETINFO or refuses it.
+    assert_eq!(conn.handshake().round_trips(), 1);
+    let (server, knows_setinfo) = server_with_setinfo(&mut conn).await;
+    let pong: String = query(&mut conn, cmd!("PING")).await;
+    assert_eq!(pong, "PONG", "every handshake reply was read");
+    let info: String = query(&mut conn, cmd!("CLIENT", "INFO")).await;
+    if !knows_setinfo {
+        // Redis 7.0 refused both commands, and CLIENT INFO has no such field.
+        eprintln!("{server}: no CLIENT SETINFO; the handshake took one round trip");
+        assert!(!info.contains("lib-name="), "{server}: {info}");
+        return;
+    }
+    eprintln!("{server}: checking lib-name and lib-ver in CLIENT INFO");
+    assert_eq!(client_info(&mut conn, "lib-name").await, "redis-facade");
+    assert_eq!(client_info(&mut conn, "lib-ver").await, version);
+    let list: String = query(&mut conn, cmd!("CLIENT", "LIST")).await;
+    let ours = format!("lib-name=redis-facade lib-ver={version}");
+    assert!(list.contains(&ours), "{server}: {list}");
+
+    // A suffix; RESP2 beside a client name; RESP2 with nothing else to
+    // send, and turned off: none.
+    for (query_params, lib_name, round_trips) in [
+        ("lib_name_suffix=myorm_v1", "redis-facade(myorm_v1)", 1),
+        ("protocol=resp2&client_name=n", "redis-facade", 1),
+        ("protocol=resp2", "", 0),
+        ("client_info=false", "", 1),
+    ] {
+        let mut conn = open(&with_query(&url, query_params)).await;
+        assert_eq!(
+            conn.handshake().round_trips(),
+            round_trips,
+            "{query_params}"
+        );
+        assert_eq!(
+            client_info(&mut conn, "lib-name").await,
+            lib_name,
+            "{server}: {query_params}"
+        );
+        let expected_version = if lib_name.is_empty() { "" } else { version };
+        assert_eq!(
+            client_info(&mut conn, "lib-ver").await,
+            expected_version,
+            "{server}: {query_params}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn select_puts_keys_in_their_database() {
     let (_server, url) = plain_server();

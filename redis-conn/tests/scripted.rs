@@ -107,6 +107,22 @@ fn config() -> ConnectionConfig {
 const HELLO_REPLY: &str =
     "%3\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n";
 
+/// `hello` and the `CLIENT SETINFO` commands that follow it in one write.
+fn with_set_info(hello: Command) -> [Command; 3] {
+    [
+        hello,
+        cmd!("CLIENT", "SETINFO", "LIB-NAME", "redis-facade"),
+        cmd!("CLIENT", "SETINFO", "LIB-VER", env!("CARGO_PKG_VERSION")),
+    ]
+}
+
+/// The replies of a server that accepts both `CLIENT SETINFO` commands.
+const SET_INFO_OK: &str = "+OK\r\n+OK\r\n";
+
+/// What Redis 7.0 answers to each `CLIENT SETINFO`.
+const SET_INFO_UNKNOWN: &str = "-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n\
+                                -ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n";
+
 #[tokio::test]
 async fn hello_accepted_in_one_round_trip_and_one_write() {
     let config = config()
@@ -114,12 +130,12 @@ async fn hello_accepted_in_one_round_trip_and_one_write() {
         .with_password("pw")
         .with_client_name("app")
         .with_db(3);
+    // Redis 7.0 refuses CLIENT SETINFO; the handshake goes on.
+    let [hello, name, version] =
+        with_set_info(cmd!("HELLO", 3, "AUTH", "alice", "pw", "SETNAME", "app"));
     let (stream, writes, server) = scripted(vec![exchange(
-        &[
-            cmd!("HELLO", 3, "AUTH", "alice", "pw", "SETNAME", "app"),
-            cmd!("SELECT", 3),
-        ],
-        &format!("{HELLO_REPLY}+OK\r\n"),
+        &[hello, name, version, cmd!("SELECT", 3)],
+        &format!("{HELLO_REPLY}{SET_INFO_UNKNOWN}+OK\r\n"),
     )]);
     let conn = Connection::establish(stream, &config).await.unwrap();
     assert_eq!(writes.load(Ordering::SeqCst), 1);
@@ -134,11 +150,17 @@ async fn hello_accepted_in_one_round_trip_and_one_write() {
 #[tokio::test]
 async fn the_exact_bytes_of_a_full_hello() {
     let config = config().with_password("p@ss").with_db(1);
-    let wire = "*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$4\r\np@ss\r\n\
-                *2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n";
+    let version = env!("CARGO_PKG_VERSION");
+    let wire = format!(
+        "*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$4\r\np@ss\r\n\
+         *4\r\n$6\r\nCLIENT\r\n$7\r\nSETINFO\r\n$8\r\nLIB-NAME\r\n$12\r\nredis-facade\r\n\
+         *4\r\n$6\r\nCLIENT\r\n$7\r\nSETINFO\r\n$7\r\nLIB-VER\r\n${}\r\n{version}\r\n\
+         *2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n",
+        version.len()
+    );
     let (stream, writes, server) = scripted(vec![Exchange {
-        expect: wire.as_bytes().to_vec(),
-        reply: format!("{HELLO_REPLY}+OK\r\n").into_bytes(),
+        expect: wire.into_bytes(),
+        reply: format!("{HELLO_REPLY}{SET_INFO_OK}+OK\r\n").into_bytes(),
     }]);
     let conn = Connection::establish(stream, &config).await.unwrap();
     assert_eq!(writes.load(Ordering::SeqCst), 1);
@@ -152,13 +174,16 @@ async fn hello_rejected_falls_back_to_resp2() {
         .with_password("pw")
         .with_client_name("app")
         .with_db(2);
+    let [hello, name, version] =
+        with_set_info(cmd!("HELLO", 3, "AUTH", "default", "pw", "SETNAME", "app"));
     let (stream, writes, server) = scripted(vec![
+        // Everything after the refused HELLO wants AUTH first; CLIENT
+        // SETINFO is not sent again.
         exchange(
-            &[
-                cmd!("HELLO", 3, "AUTH", "default", "pw", "SETNAME", "app"),
-                cmd!("SELECT", 2),
-            ],
+            &[hello, name, version, cmd!("SELECT", 2)],
             "-ERR unknown command `HELLO`, with args beginning with: `3`, \r\n\
+             -NOAUTH Authentication required.\r\n\
+             -NOAUTH Authentication required.\r\n\
              -NOAUTH Authentication required.\r\n",
         ),
         exchange(
@@ -188,7 +213,7 @@ async fn hello_rejected_falls_back_to_resp2() {
 async fn wrong_password_is_an_auth_error() {
     let config = config().with_username("alice").with_password("wrong");
     let (stream, _, server) = scripted(vec![exchange(
-        &[cmd!("HELLO", 3, "AUTH", "alice", "wrong")],
+        &with_set_info(cmd!("HELLO", 3, "AUTH", "alice", "wrong")),
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
     )]);
     let e = Connection::establish(stream, &config).await.unwrap_err();
@@ -206,7 +231,7 @@ async fn wrong_password_is_an_auth_error() {
 #[tokio::test]
 async fn server_closing_mid_handshake_is_a_clear_error() {
     // Closed before answering anything.
-    let (stream, _, server) = scripted(vec![exchange(&[cmd!("HELLO", 3)], "")]);
+    let (stream, _, server) = scripted(vec![exchange(&with_set_info(cmd!("HELLO", 3)), "")]);
     let closer = tokio::spawn(async move { drop(server.await.unwrap()) });
     let e = Connection::establish(stream, &config()).await.unwrap_err();
     closer.await.unwrap();
@@ -220,14 +245,20 @@ async fn server_closing_mid_handshake_is_a_clear_error() {
     );
 
     // Closed in the middle of the HELLO reply.
-    let (stream, _, server) = scripted(vec![exchange(&[cmd!("HELLO", 3)], "%3\r\n$6\r\nser")]);
+    let (stream, _, server) = scripted(vec![exchange(
+        &with_set_info(cmd!("HELLO", 3)),
+        "%3\r\n$6\r\nser",
+    )]);
     let closer = tokio::spawn(async move { drop(server.await.unwrap()) });
     let e = Connection::establish(stream, &config()).await.unwrap_err();
     closer.await.unwrap();
     assert!(e.to_string().contains("in the middle of a reply"), "{e}");
 
     // Garbage instead of a reply.
-    let (stream, _, server) = scripted(vec![exchange(&[cmd!("HELLO", 3)], "HTTP/1.1 400\r\n")]);
+    let (stream, _, server) = scripted(vec![exchange(
+        &with_set_info(cmd!("HELLO", 3)),
+        "HTTP/1.1 400\r\n",
+    )]);
     let e = Connection::establish(stream, &config()).await.unwrap_err();
     assert!(
         matches!(e, Error::Protocol(resp::Error::InvalidType(b'H'))),
@@ -241,8 +272,8 @@ async fn replies_after_the_handshake_stay_buffered() {
     // The server sends the HELLO reply and, in the same write, a push and
     // the start of another frame.
     let (stream, _, server) = scripted(vec![exchange(
-        &[cmd!("HELLO", 3)],
-        &format!("{HELLO_REPLY}>2\r\n$7\r\nmessage\r\n$2\r\nhi\r\n:4"),
+        &with_set_info(cmd!("HELLO", 3)),
+        &format!("{HELLO_REPLY}{SET_INFO_OK}>2\r\n$7\r\nmessage\r\n$2\r\nhi\r\n:4"),
     )]);
     let mut conn = Connection::establish(stream, &config()).await.unwrap();
     let push = conn.next().await.unwrap().unwrap();
@@ -420,11 +451,14 @@ async fn connect_over_tcp_to_a_fake_server() {
     let server = tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.unwrap();
         let mut want = Vec::new();
-        cmd!("HELLO", 3, "SETNAME", "fake").encode(&mut want);
+        for cmd in with_set_info(cmd!("HELLO", 3, "SETNAME", "fake")) {
+            cmd.encode(&mut want);
+        }
         let mut got = vec![0; want.len()];
         socket.read_exact(&mut got).await.unwrap();
         assert_eq!(got, want);
-        socket.write_all(HELLO_REPLY.as_bytes()).await.unwrap();
+        let replies = format!("{HELLO_REPLY}{SET_INFO_OK}");
+        socket.write_all(replies.as_bytes()).await.unwrap();
         socket.write_all(b"+MONITOR LINE\r\n").await.unwrap();
     });
     let config: ConnectionConfig = format!("redis://127.0.0.1:{port}?client_name=fake")
@@ -449,6 +483,15 @@ async fn invalid_configs_fail_before_connecting() {
         matches!(
             e,
             Error::Config(redis_conn::ConfigError::UsernameWithoutPassword)
+        ),
+        "{e:?}"
+    ); // A library name suffix the server would refuse.
+    let config = self::config().with_lib_name_suffix("my orm");
+    let e = redis_conn::connect(&config).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Config(redis_conn::ConfigError::InvalidLibNameSuffix(_))
         ),
         "{e:?}"
     );

@@ -263,7 +263,17 @@ async fn resp3_pushes_and_attributes_are_read() {
     let server = async {
         let mut peer = Peer::accept(&listener).await;
         peer.expect(&["HELLO", "3"]).await;
+        let version = env!("CARGO_PKG_VERSION");
+        peer.expect(&["CLIENT", "SETINFO", "LIB-NAME", "redis-facade"])
+            .await;
+        peer.expect(&["CLIENT", "SETINFO", "LIB-VER", version])
+            .await;
+        // Redis 7.0 does not know CLIENT SETINFO; the handshake goes on.
         peer.send(b"%2\r\n$5\r\nproto\r\n:3\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n")
+            .await;
+        peer.send(b"-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n")
+            .await;
+        peer.send(b"-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n")
             .await;
         peer
     };
