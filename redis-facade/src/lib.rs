@@ -84,6 +84,7 @@
 //!   below, whole.
 #![deny(missing_docs)]
 
+mod any;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod client;
@@ -124,7 +125,10 @@ pub use redis_pubsub as pubsub;
 /// `redis-cluster` crate).
 pub use redis_cluster as cluster;
 
-pub use redis_cluster::{ClusterConfig, ClusterConnection, ClusterError};
+pub use redis_cluster::{
+    ClusterConfig, ClusterConnection, ClusterError, ClusterPipeline, ClusterScan,
+    ClusterScanStream, ClusterSubscription,
+};
 pub use redis_conn::{
     Address, CommandName, ConfigError, Connection, ConnectionConfig, Credentials,
     CredentialsFuture, CredentialsProvider, Error, HandshakeInfo, PemSource, Protocol,
@@ -147,6 +151,7 @@ pub use redis_pubsub::{
 };
 pub use resp::{bytes, cmd, resp_array, Command, FromValue, ServerError, ToArgs, Value};
 
+pub use crate::any::{AnyConnection, AnyScan, AnyScanStream, AnySubscription};
 pub use crate::client::{cluster_connect, paired_connect, pubsub_connect, Client};
 #[cfg(feature = "serde")]
 pub use crate::hash::{from_hash, to_hash_fields};
@@ -173,9 +178,9 @@ pub mod prelude {
     #[cfg(feature = "deadpool")]
     pub use crate::DeadpoolManager;
     pub use crate::{
-        cmd, resp_array, Client, ClusterConnection, Commands, Error, Event, ExclusiveConnection,
-        Expiry, FromValue, Message, Options, PairedConnection, PoolOptions, PubsubConnection,
-        ScanCommands, Script, Sender, SetOptions, ToArgs, Value,
+        cmd, resp_array, AnyConnection, Client, ClusterConnection, Commands, Error, Event,
+        ExclusiveConnection, Expiry, FromValue, Message, Options, PairedConnection, PoolOptions,
+        PubsubConnection, ScanCommands, Script, Sender, SetOptions, ToArgs, Value,
     };
     #[cfg(feature = "serde")]
     pub use crate::{from_hash, to_hash_fields, Json};
