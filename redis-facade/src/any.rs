@@ -47,7 +47,7 @@ use resp::{Command, FromValue, Value};
 /// // `redis+cluster://`.
 /// async fn visit(conn: &AnyConnection, user: &str) -> Result<i64, Error> {
 ///     let key = format!("{{{user}}}:visits");
-///     let (n, ()) = conn
+///     let (n, _) = conn
 ///         .transaction()
 ///         .incr(&key)
 ///         .expire(&key, 3600)
