@@ -14,6 +14,10 @@
 //!   blocking work.
 //! - [`PubsubConnection`] (from `redis-pubsub`): subscriptions as streams
 //!   of [`Event`]s that survive reconnects.
+//! - [`AnyConnection`]: the one handle whatever the URL names (one server,
+//!   a Sentinel group, a cluster), from [`Client::connection`]: the same
+//!   commands, pipelines, transactions, scans and subscriptions on each.
+//!   The one type here that wraps rather than re-exports: see `any.rs`.
 //! - [`ClusterConnection`] (from `redis-cluster`): the same typed commands
 //!   on a Redis Cluster, each routed to the node that owns its keys, with
 //!   redirects and failovers followed; connect with [`cluster_connect`]
@@ -25,8 +29,9 @@
 //!   [`ToArgs`] (from `resp`): the protocol and the conversions between
 //!   replies and Rust types.
 //!
-//! This crate adds nothing but the [`Client`] constructors, the
-//! [`paired_connect`] and [`pubsub_connect`] shortcuts, and, with the
+//! This crate adds nothing but the [`Client`] constructors,
+//! [`AnyConnection`], the [`paired_connect`], [`pubsub_connect`] and
+//! [`cluster_connect`] shortcuts, and, with the
 //! `serde` feature, JSON values and struct-to-hash mapping. It is the place
 //! to start; depend on the crates below it only to leave the others out
 //! (a proxy that needs the protocol alone wants `resp`, which has no
@@ -75,7 +80,10 @@
 //!
 //! # Layout
 //!
-//! - [`Client`], [`paired_connect`], [`pubsub_connect`] (`client.rs`).
+//! - [`Client`], [`paired_connect`], [`pubsub_connect`], [`cluster_connect`]
+//!   (`client.rs`).
+//! - [`AnyConnection`], [`AnyScan`], [`AnyScanStream`], [`AnySubscription`]
+//!   (`any.rs`).
 //! - `Json` (`json.rs`), `to_hash_fields` and `from_hash` (`hash.rs`),
 //!   with the `serde` feature.
 //! - `mock` (`mock.rs`): the test double, with the `mock` feature.
