@@ -162,14 +162,21 @@ impl FromStr for ClusterConfig {
 
     /// `redis+cluster://[user:password@]host1:port1,host2:port2[/?query]`
     /// (`rediss+cluster://` for TLS): the seeds share the credentials and
-    /// query options of the URL, as `redis://` URLs of their own.
+    /// query options of the URL, as `redis://` URLs of their own. A plain
+    /// `redis://host:port` (or `rediss://`) URL is one seed.
+    ///
+    /// The scheme is checked first: a Sentinel or Unix socket URL is
+    /// refused with [`ConfigError::OtherEntryPoint`], naming what opens it.
     fn from_str(url: &str) -> Result<ClusterConfig, Error> {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or(Error::Config(ConfigError::MissingScheme))?;
-        let single = match scheme {
+        let single = match scheme.to_ascii_lowercase().as_str() {
             "redis+cluster" => "redis",
             "rediss+cluster" => "rediss",
+            "redis" | "rediss" => return ClusterConfig::from_urls([url]),
+            "redis+sentinel" => return Err(not_a_cluster(scheme, "a sentinel group")),
+            "redis+unix" | "unix" => return Err(not_a_cluster(scheme, "a unix socket")),
             other => {
                 return Err(ConfigError::UnsupportedScheme(other.to_string()).into());
             }
@@ -189,6 +196,18 @@ impl FromStr for ClusterConfig {
             .collect();
         ClusterConfig::from_urls(urls)
     }
+}
+
+/// The error for a URL of one server: a cluster's nodes are reached over
+/// TCP, each at its own address.
+fn not_a_cluster(scheme: &str, names: &'static str) -> Error {
+    ConfigError::OtherEntryPoint {
+        scheme: scheme.to_owned(),
+        names,
+        entry: "Client::open or paired_connect (redis-facade), \
+                or ConnectionConfig::from_url (redis-conn)",
+    }
+    .into()
 }
 
 #[cfg(test)]
@@ -215,10 +234,32 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_url_is_one_seed() {
+        let config: ClusterConfig = "redis://:pw@h:7000/?protocol=resp2".parse().unwrap();
+        assert_eq!(config.seeds().len(), 1);
+        let seed = &config.seeds()[0];
+        assert_eq!(seed.address().to_string(), "h:7000");
+        assert!(seed.has_password());
+        assert_eq!(seed.protocol(), redis_conn::Protocol::Resp2);
+        let upper: ClusterConfig = "REDIS+CLUSTER://a:1,b:2".parse().unwrap();
+        assert_eq!(upper.seeds().len(), 2);
+    }
+
+    #[test]
     fn bad_cluster_urls_say_why() {
         for (url, part) in [
             ("h:1,h:2", "no url scheme"),
             ("http+cluster://h:1", "unsupported url scheme"),
+            (
+                "http://h:1,h:2",
+                "expected redis, rediss, redis+unix, unix or redis+sentinel",
+            ),
+            (
+                "redis+sentinel://h:26379/mymaster",
+                "url scheme \"redis+sentinel\" names a sentinel group: open it with Client::open",
+            ),
+            ("redis+unix:///tmp/redis.sock", "names a unix socket"),
+            ("redis://h:port", "port out of range"),
             ("redis+cluster://", "url has no host"),
             ("redis+cluster://h:port", "port out of range"),
         ] {

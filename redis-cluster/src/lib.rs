@@ -20,7 +20,8 @@
 //!   topology refreshes, and the futures that follow redirects.
 //! - [`ClusterPipeline`] (`pipeline.rs`): batches split per node and
 //!   merged in order; transactions kept to one slot.
-//! - [`ClusterScan`] (`scan.rs`): `SCAN` over every primary.
+//! - [`ClusterScan`] and [`ClusterScanStream`] (`scan.rs`): `SCAN` over
+//!   every primary, as a named `Unpin` stream like a single server's.
 //! - [`ClusterSubscription`] (`pubsub.rs`): `SUBSCRIBE`, `PSUBSCRIBE` and
 //!   `SSUBSCRIBE` on the right node, following failovers.
 //! - [`ClusterConfig`] (`config.rs`): seeds (several URLs, or one
@@ -72,6 +73,6 @@ pub use crate::pipeline::ClusterPipeline;
 pub use crate::pubsub::ClusterSubscription;
 pub use crate::redirect::Redirect;
 pub use crate::route::{route, Merge, Route, Split};
-pub use crate::scan::ClusterScan;
+pub use crate::scan::{ClusterScan, ClusterScanStream};
 pub use crate::slot::{key_slot, SLOTS};
 pub use crate::topology::{NodeAddr, Shard, Topology, TopologyError};

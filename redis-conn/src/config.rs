@@ -802,8 +802,22 @@ fn parse_sentinel_url(rest: &str) -> Result<ConnectionConfig, ConfigError> {
 }
 
 fn parse_url(input: &str) -> Result<ConnectionConfig, ConfigError> {
-    if let Some(rest) = input.strip_prefix("redis+sentinel://") {
-        return parse_sentinel_url(rest);
+    // The scheme decides how the rest reads: checked first, so that a
+    // cluster's `host1:port1,host2:port2` is not misread as a bad port.
+    if let Some((scheme, rest)) = input.split_once("://") {
+        match scheme.to_ascii_lowercase().as_str() {
+            "redis" | "rediss" | "redis+unix" | "unix" => {}
+            "redis+sentinel" => return parse_sentinel_url(rest),
+            "redis+cluster" | "rediss+cluster" => {
+                return Err(ConfigError::OtherEntryPoint {
+                    scheme: scheme.to_owned(),
+                    names: "a cluster",
+                    entry: "Client::open or cluster_connect (redis-facade), \
+                            or ClusterConfig (redis-cluster)",
+                });
+            }
+            other => return Err(ConfigError::UnsupportedScheme(other.to_owned())),
+        }
     }
     let url = match url::Url::parse(input) {
         Ok(url) => url,
@@ -1217,6 +1231,9 @@ mod tests {
             ("127.0.0.1:6379", |e| matches!(e, MissingScheme), "no url scheme"),
             ("redis-host", |e| matches!(e, MissingScheme), "no url scheme"),
             ("http://h", |e| matches!(e, UnsupportedScheme(s) if s == "http"), "unsupported url scheme \"http\""),
+            ("http://a:1,b:2", |e| matches!(e, UnsupportedScheme(s) if s == "http"), "redis+sentinel (one server), or redis+cluster"),
+            ("redis+cluster://a:7000,b:7001", |e| matches!(e, OtherEntryPoint { scheme, .. } if scheme == "redis+cluster"), "url scheme \"redis+cluster\" names a cluster: open it with Client::open or cluster_connect"),
+            ("rediss+cluster://a:7000", |e| matches!(e, OtherEntryPoint { names: "a cluster", .. }), "names a cluster"),
             ("redis://", |e| matches!(e, MissingHost), "url has no host"),
             ("redis:///3", |e| matches!(e, MissingHost), "url has no host"),
             ("redis://:6379", |e| matches!(e, MissingHost), "url has no host"),

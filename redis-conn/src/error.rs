@@ -371,9 +371,25 @@ pub enum ConfigError {
     /// The URL could not be parsed at all.
     #[error("invalid url: {0}")]
     Url(#[source] url::ParseError),
-    /// The URL scheme is not one this crate connects to.
-    #[error("unsupported url scheme {0:?}: expected redis, rediss, redis+unix or unix")]
+    /// The URL scheme is not one this client connects to.
+    #[error(
+        "unsupported url scheme {0:?}: expected redis, rediss, redis+unix, unix or \
+         redis+sentinel (one server), or redis+cluster, rediss+cluster (a cluster)"
+    )]
     UnsupportedScheme(String),
+    /// The URL scheme is one the client knows, but names a topology this
+    /// entry point does not open: a cluster URL given to
+    /// [`ConnectionConfig::from_url`](crate::ConnectionConfig::from_url), a
+    /// Sentinel or Unix socket URL given to a cluster's configuration.
+    #[error("url scheme {scheme:?} names {names}: open it with {entry}")]
+    OtherEntryPoint {
+        /// The scheme given.
+        scheme: String,
+        /// What the scheme names: `"a cluster"`, `"a sentinel group"`, ...
+        names: &'static str,
+        /// The entry points that take it.
+        entry: &'static str,
+    },
     /// A TCP URL without a host.
     #[error("url has no host")]
     MissingHost,

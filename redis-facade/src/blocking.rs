@@ -26,6 +26,30 @@
 //! # }
 //! ```
 //!
+//! A cluster (`redis+cluster://...`) is opened the same way, through
+//! [`Client::connection`], which gives the one face of
+//! [`AnyConnection`](crate::AnyConnection) on any topology:
+//!
+//! ```no_run
+//! use redis_facade::blocking::Client;
+//! use redis_facade::prelude::*;
+//!
+//! # fn main() -> Result<(), Error> {
+//! let conn = Client::open("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")?.connection()?;
+//! conn.set("{user:1}:name", "Ada").wait()?;
+//! let (n, ()) = conn
+//!     .transaction()
+//!     .incr("{user:1}:visits")
+//!     .set("{user:1}:seen", "now")
+//!     .query_wait()?;
+//! for event in conn.subscribe("news")? {
+//!     println!("{event:?}");
+//!     # break;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Every method that waits ([`Reply::wait`](crate::Reply::wait),
 //! [`Pipeline::query_wait`](crate::Pipeline::query_wait), the methods
 //! here) refuses, with [`Error::Unsupported`], to run on a thread that is
@@ -34,37 +58,66 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use redis_cluster::ClusterConfig;
 use redis_conn::{ConnectionConfig, Error};
 use redis_paired::{Options, PairedConnection};
-use redis_pubsub::{Event, IntoChannels, Subscription};
+use redis_pubsub::{Event, IntoChannels};
+
+use crate::AnySubscription;
 
 /// A synchronous client: a configuration and the runtime its connections
 /// run on. Cheap to clone; the runtime stops when the client and every
 /// connection it opened are gone.
 #[derive(Debug, Clone)]
 pub struct Client {
-    config: ConnectionConfig,
+    client: crate::Client,
     runtime: Arc<OwnRuntime>,
 }
 
 impl Client {
-    /// A client for the server a URL names (as [`crate::Client::open`]),
-    /// with a runtime of its own: one worker thread.
+    /// A client for what a URL names, one server, a Sentinel group or a
+    /// cluster (as [`crate::Client::open`]), with a runtime of its own: one
+    /// worker thread.
     pub fn open(url: impl AsRef<str>) -> Result<Client, Error> {
-        Client::new(ConnectionConfig::from_url(url.as_ref())?)
+        Client::with(crate::Client::open(url)?)
     }
 
     /// A client for a configuration built with the `with_*` methods of
     /// [`ConnectionConfig`].
     pub fn new(config: ConnectionConfig) -> Result<Client, Error> {
+        Client::with(crate::Client::new(config))
+    }
+
+    /// A client for a cluster configuration.
+    pub fn new_cluster(config: ClusterConfig) -> Result<Client, Error> {
+        Client::with(crate::Client::new_cluster(config)?)
+    }
+
+    fn with(client: crate::Client) -> Result<Client, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("redis-blocking")
             .enable_all()
             .build()?;
         Ok(Client {
-            config,
+            client,
             runtime: Arc::new(OwnRuntime(Some(runtime))),
+        })
+    }
+
+    /// Opens a shared connection to whatever the configuration names (see
+    /// [`AnyConnection`](crate::AnyConnection)): clone it into threads
+    /// freely.
+    pub fn connection(&self) -> Result<AnyConnection, Error> {
+        self.connection_with(Options::default())
+    }
+
+    /// As [`connection`](Self::connection), with the given options.
+    pub fn connection_with(&self, options: Options) -> Result<AnyConnection, Error> {
+        let conn = self.block_on(self.client.connection_with(options))?;
+        Ok(AnyConnection {
+            conn,
+            client: self.clone(),
         })
     }
 
@@ -76,7 +129,7 @@ impl Client {
 
     /// Opens a shared connection with the given options.
     pub fn paired_with(&self, options: Options) -> Result<Connection, Error> {
-        let conn = self.block_on(PairedConnection::connect_with(&self.config, options))?;
+        let conn = self.block_on(self.client.paired_with(options))?;
         Ok(Connection {
             conn,
             _runtime: self.runtime.clone(),
@@ -86,11 +139,19 @@ impl Client {
     /// Opens a subscription connection (see
     /// [`PubsubConnection`](redis_pubsub::PubsubConnection)).
     pub fn pubsub(&self) -> Result<PubsubConnection, Error> {
-        let conn = self.block_on(redis_pubsub::PubsubConnection::connect(&self.config))?;
+        let conn = self.block_on(self.client.pubsub())?;
         Ok(PubsubConnection {
             conn,
             client: self.clone(),
         })
+    }
+
+    /// The events of `subscription`, kept with the runtime that fills it.
+    fn events(&self, subscription: AnySubscription) -> Events {
+        Events {
+            subscription,
+            _client: self.clone(),
+        }
     }
 
     /// Runs `future` on the client's runtime and waits for it here.
@@ -129,6 +190,56 @@ impl Deref for Connection {
     }
 }
 
+/// A shared connection of the blocking client to one server or a
+/// cluster. It derefs to the async [`AnyConnection`](crate::AnyConnection),
+/// so every typed command, `pipeline()` and `transaction()` are there; end
+/// each with `.wait()` (or a pipeline with `.query_wait()`). A cluster's
+/// commands run on the client's runtime while this thread waits.
+#[derive(Debug, Clone)]
+pub struct AnyConnection {
+    conn: crate::AnyConnection,
+    client: Client,
+}
+
+impl Deref for AnyConnection {
+    type Target = crate::AnyConnection;
+
+    fn deref(&self) -> &crate::AnyConnection {
+        &self.conn
+    }
+}
+
+impl AnyConnection {
+    /// `SUBSCRIBE`: once the server confirms, the events of the channels as
+    /// an iterator.
+    pub fn subscribe(&self, channels: impl IntoChannels) -> Result<Events, Error> {
+        let conn = self.conn.clone();
+        let subscription = self
+            .client
+            .block_on(async move { conn.subscribe(channels).await })?;
+        Ok(self.client.events(subscription))
+    }
+
+    /// `PSUBSCRIBE`: as [`subscribe`](Self::subscribe), for patterns.
+    pub fn psubscribe(&self, patterns: impl IntoChannels) -> Result<Events, Error> {
+        let conn = self.conn.clone();
+        let subscription = self
+            .client
+            .block_on(async move { conn.psubscribe(patterns).await })?;
+        Ok(self.client.events(subscription))
+    }
+
+    /// `SSUBSCRIBE`: as [`subscribe`](Self::subscribe), for sharded
+    /// channels.
+    pub fn ssubscribe(&self, channels: impl IntoChannels) -> Result<Events, Error> {
+        let conn = self.conn.clone();
+        let subscription = self
+            .client
+            .block_on(async move { conn.ssubscribe(channels).await })?;
+        Ok(self.client.events(subscription))
+    }
+}
+
 /// A subscription connection of the blocking client.
 #[derive(Debug, Clone)]
 pub struct PubsubConnection {
@@ -156,10 +267,7 @@ impl PubsubConnection {
 
     fn events(&self, subscribing: redis_pubsub::Subscribing) -> Result<Events, Error> {
         let subscription = redis_paired::wait(subscribing)?;
-        Ok(Events {
-            subscription,
-            _client: self.client.clone(),
-        })
+        Ok(self.client.events(subscription.into()))
     }
 }
 
@@ -167,7 +275,7 @@ impl PubsubConnection {
 /// that ends when the subscription does. Dropping it unsubscribes.
 #[derive(Debug)]
 pub struct Events {
-    subscription: Subscription,
+    subscription: AnySubscription,
     _client: Client,
 }
 

@@ -14,6 +14,10 @@
 //!   blocking work.
 //! - [`PubsubConnection`] (from `redis-pubsub`): subscriptions as streams
 //!   of [`Event`]s that survive reconnects.
+//! - [`AnyConnection`]: the one handle whatever the URL names (one server,
+//!   a Sentinel group, a cluster), from [`Client::connection`]: the same
+//!   commands, pipelines, transactions, scans and subscriptions on each.
+//!   The one type here that wraps rather than re-exports: see `any.rs`.
 //! - [`ClusterConnection`] (from `redis-cluster`): the same typed commands
 //!   on a Redis Cluster, each routed to the node that owns its keys, with
 //!   redirects and failovers followed; connect with [`cluster_connect`]
@@ -25,8 +29,9 @@
 //!   [`ToArgs`] (from `resp`): the protocol and the conversions between
 //!   replies and Rust types.
 //!
-//! This crate adds nothing but the [`Client`] constructors, the
-//! [`paired_connect`] and [`pubsub_connect`] shortcuts, and, with the
+//! This crate adds nothing but the [`Client`] constructors,
+//! [`AnyConnection`], the [`paired_connect`], [`pubsub_connect`] and
+//! [`cluster_connect`] shortcuts, and, with the
 //! `serde` feature, JSON values and struct-to-hash mapping. It is the place
 //! to start; depend on the crates below it only to leave the others out
 //! (a proxy that needs the protocol alone wants `resp`, which has no
@@ -75,7 +80,10 @@
 //!
 //! # Layout
 //!
-//! - [`Client`], [`paired_connect`], [`pubsub_connect`] (`client.rs`).
+//! - [`Client`], [`paired_connect`], [`pubsub_connect`], [`cluster_connect`]
+//!   (`client.rs`).
+//! - [`AnyConnection`], [`AnyScan`], [`AnyScanStream`], [`AnySubscription`]
+//!   (`any.rs`).
 //! - `Json` (`json.rs`), `to_hash_fields` and `from_hash` (`hash.rs`),
 //!   with the `serde` feature.
 //! - `mock` (`mock.rs`): the test double, with the `mock` feature.
@@ -84,6 +92,7 @@
 //!   below, whole.
 #![deny(missing_docs)]
 
+mod any;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 mod client;
@@ -124,7 +133,10 @@ pub use redis_pubsub as pubsub;
 /// `redis-cluster` crate).
 pub use redis_cluster as cluster;
 
-pub use redis_cluster::{ClusterConfig, ClusterConnection, ClusterError};
+pub use redis_cluster::{
+    ClusterConfig, ClusterConnection, ClusterError, ClusterPipeline, ClusterScan,
+    ClusterScanStream, ClusterSubscription,
+};
 pub use redis_conn::{
     Address, CommandName, ConfigError, Connection, ConnectionConfig, Credentials,
     CredentialsFuture, CredentialsProvider, Error, HandshakeInfo, PemSource, Protocol,
@@ -147,6 +159,7 @@ pub use redis_pubsub::{
 };
 pub use resp::{bytes, cmd, resp_array, Command, FromValue, ServerError, ToArgs, Value};
 
+pub use crate::any::{AnyConnection, AnyScan, AnyScanStream, AnySubscription};
 pub use crate::client::{cluster_connect, paired_connect, pubsub_connect, Client};
 #[cfg(feature = "serde")]
 pub use crate::hash::{from_hash, to_hash_fields};
@@ -173,9 +186,9 @@ pub mod prelude {
     #[cfg(feature = "deadpool")]
     pub use crate::DeadpoolManager;
     pub use crate::{
-        cmd, resp_array, Client, ClusterConnection, Commands, Error, Event, ExclusiveConnection,
-        Expiry, FromValue, Message, Options, PairedConnection, PoolOptions, PubsubConnection,
-        ScanCommands, Script, Sender, SetOptions, ToArgs, Value,
+        cmd, resp_array, AnyConnection, Client, ClusterConnection, Commands, Error, Event,
+        ExclusiveConnection, Expiry, FromValue, Message, Options, PairedConnection, PoolOptions,
+        PubsubConnection, ScanCommands, Script, Sender, SetOptions, ToArgs, Value,
     };
     #[cfg(feature = "serde")]
     pub use crate::{from_hash, to_hash_fields, Json};
