@@ -35,7 +35,10 @@ use crate::{driver, Options, Reply};
 /// meanwhile wait for the connection to be back, within their timeout (or,
 /// with [`Options::with_fail_fast`], fail at once with the reason). When the
 /// last clone is dropped, the task writes what is queued, waits for those
-/// replies, and closes the socket.
+/// replies, and closes the socket; [`close`](PairedConnection::close) does
+/// so at once for every clone, and waits for it. With
+/// [`Options::with_lazy_connect`], the first connection too is made by the
+/// task, and commands wait for it as for a reconnect.
 ///
 /// Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD and
 /// XREADGROUP with BLOCK, ...) would hold up every caller behind them, so
@@ -92,7 +95,9 @@ impl PairedConnection {
         PairedConnection::connect_with(config, Options::default()).await
     }
 
-    /// Connects (the first connection must succeed) with the given options.
+    /// Connects (the first connection must succeed) with the given options;
+    /// with [`Options::with_lazy_connect`], returns at once and connects in
+    /// the background.
     pub async fn connect_with(
         config: &ConnectionConfig,
         options: Options,

@@ -44,7 +44,8 @@ pub struct Reply<T> {
     /// The command's name, for the error of a deadline that passed.
     command: Option<CommandName>,
     /// The caller's own deadline ([`Reply::timeout`]); `None` for none.
-    deadline: Option<Deadline>,
+    /// Boxed: most replies have none, and stay small.
+    deadline: Option<Box<Deadline>>,
     _into: PhantomData<fn() -> T>,
 }
 
@@ -165,11 +166,11 @@ impl<T> Reply<T> {
             return self;
         };
         if self.deadline.as_ref().is_none_or(|d| at < d.at) {
-            self.deadline = Some(Deadline {
+            self.deadline = Some(Box::new(Deadline {
                 at,
                 limit,
                 sleep: None,
-            });
+            }));
         }
         self
     }
