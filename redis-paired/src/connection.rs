@@ -35,7 +35,10 @@ use crate::{driver, Options, Reply};
 /// meanwhile wait for the connection to be back, within their timeout (or,
 /// with [`Options::with_fail_fast`], fail at once with the reason). When the
 /// last clone is dropped, the task writes what is queued, waits for those
-/// replies, and closes the socket.
+/// replies, and closes the socket; [`close`](PairedConnection::close) does
+/// so at once for every clone, and waits for it. With
+/// [`Options::with_lazy_connect`], the first connection too is made by the
+/// task, and commands wait for it as for a reconnect.
 ///
 /// Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD and
 /// XREADGROUP with BLOCK, ...) would hold up every caller behind them, so
@@ -92,7 +95,9 @@ impl PairedConnection {
         PairedConnection::connect_with(config, Options::default()).await
     }
 
-    /// Connects (the first connection must succeed) with the given options.
+    /// Connects (the first connection must succeed) with the given options;
+    /// with [`Options::with_lazy_connect`], returns at once and connects in
+    /// the background.
     pub async fn connect_with(
         config: &ConnectionConfig,
         options: Options,
@@ -105,12 +110,25 @@ impl PairedConnection {
         options: Options,
         exclusive: bool,
     ) -> Result<PairedConnection, Error> {
-        let conn = redis_conn::connect(config).await?;
+        let lazy = options.lazy_connect();
+        let (conn, not_yet) = if lazy {
+            let not_yet = std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "not connected yet (a lazy connect)",
+            );
+            (None, Some(Error::from(not_yet)))
+        } else {
+            (Some(redis_conn::connect(config).await?), None)
+        };
         let lanes = (!exclusive && options.max_blocking_connections() > 0)
             .then(|| Lanes::new(config, &options, tokio::runtime::Handle::current()));
-        let shared = Arc::new(Shared::new(options, exclusive, lanes));
+        let shared = Arc::new(Shared::new(options, exclusive, lanes, not_yet));
         driver::spawn(shared.clone(), config.clone(), conn);
-        tracing::info!(address = %config.address(), "connected");
+        if lazy {
+            tracing::info!(address = %config.address(), "connecting in the background");
+        } else {
+            tracing::info!(address = %config.address(), "connected");
+        }
         Ok(PairedConnection {
             handle: Arc::new(Handle { shared }),
         })
@@ -212,6 +230,39 @@ impl PairedConnection {
         self.shared().abandon(Arc::new(reason));
     }
 
+    /// Closes the connection gracefully, for every clone: new commands fail
+    /// with [`Error::Closed`] from now on; the commands queued before are
+    /// still written and their replies awaited, each within its own
+    /// timeout; then the socket is closed and the background task ends.
+    /// Returns once it has.
+    ///
+    /// While the connection is down, a reconnect under way goes on as long
+    /// as queued commands wait for it (each until its timeout, as always);
+    /// with none left, it stops. A command that waits as long as the
+    /// server takes (a timeout of `None`) at the front of the socket does
+    /// not hold the close: the socket is closed under it and it fails.
+    /// Blocking commands on connections of their own (see above) are not
+    /// waited for: those without a timeout fail with [`Error::Closed`],
+    /// the others end within their timeouts. Calling it again, from any
+    /// clone, waits for the same end.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: redis_paired::PairedConnection) -> Result<(), redis_paired::Error> {
+    /// use redis_paired::Commands;
+    ///
+    /// let written = conn.set("last-words", "goodbye");
+    /// conn.close().await;
+    /// written.await?; // sent before the close: answered
+    /// assert!(matches!(conn.get::<String>("k").await, Err(redis_paired::Error::Closed)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        let shared = self.shared();
+        shared.shut();
+        shared.ended().await;
+    }
+
     /// Whether the connection is up now: a cheap check, without the reason
     /// [`status`](Self::status) gives.
     pub fn is_connected(&self) -> bool {
@@ -236,12 +287,13 @@ impl PairedConnection {
             Err(e) => return Reply::failed(e),
         };
         let (tx, rx) = oneshot::channel();
+        let command = CommandName::new(cmd.name());
         if let Some(lanes) = self.lanes_for(&timing) {
             if let Err(e) = self.shared().status_for_lanes() {
                 return Reply::failed(e);
             }
             lanes.send(Exchange::one(cmd.clone(), timing, called), Some(tx));
-            return Reply::waiting(rx);
+            return Reply::waiting(rx, called, command);
         }
         let request = Request {
             tx: Some(tx),
@@ -251,14 +303,14 @@ impl PairedConnection {
             from_front: timing.blocks,
             called,
             len: 0,
-            command: CommandName::new(cmd.name()),
+            command,
             resend: self.resend(cmd),
         };
         match self
             .shared()
             .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
         {
-            Ok(()) => Reply::waiting(rx),
+            Ok(()) => Reply::waiting(rx, called, command),
             Err(e) => Reply::failed(e),
         }
     }
@@ -450,6 +502,12 @@ impl ExclusiveConnection {
     /// As [`PairedConnection::status`].
     pub fn status(&self) -> Result<(), Error> {
         self.conn.status()
+    }
+
+    /// As [`PairedConnection::close`]: what was sent before is answered,
+    /// then the connection closes.
+    pub async fn close(&self) {
+        self.conn.close().await;
     }
 
     /// Whether the connection can be lent to another user: up, and owing

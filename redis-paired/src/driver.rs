@@ -24,10 +24,15 @@ const DELIVERY_SHARES: usize = 8;
 /// The fewest replies handed out at once: with few callers, all of them.
 const MIN_DELIVERY: usize = 8;
 
-/// Starts the task that runs a connection. However the task ends (even
-/// dropped with its runtime before it first ran), the connection is closed
-/// for its users from then on, not left waiting for a driver that is gone.
-pub(crate) fn spawn(shared: Arc<Shared>, config: ConnectionConfig, conn: Connection<Stream>) {
+/// Starts the task that runs a connection, made already or (`None`, a lazy
+/// connect) to be made by the task. However the task ends (even dropped
+/// with its runtime before it first ran), the connection is closed for its
+/// users from then on, not left waiting for a driver that is gone.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    config: ConnectionConfig,
+    conn: Option<Connection<Stream>>,
+) {
     let guard = CloseOnDrop(shared);
     tokio::spawn(async move {
         run(&guard.0, config, conn).await;
@@ -37,8 +42,15 @@ pub(crate) fn spawn(shared: Arc<Shared>, config: ConnectionConfig, conn: Connect
 
 /// Runs a connection until every handle is gone, reconnecting as the
 /// config's policy says.
-async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Stream>) {
+async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<Stream>>) {
     let policy = config.reconnect();
+    let mut conn = match conn {
+        Some(conn) => conn,
+        None => match connect(shared, &config).await {
+            Some(conn) => conn,
+            None => return,
+        },
+    };
     let follows_master = matches!(config.address(), redis_conn::Address::Sentinel { .. })
         && !config.sentinel_replica();
     // Behind sentinels, their announcements say when to hold commands back
@@ -99,9 +111,26 @@ async fn run(shared: &Shared, config: ConnectionConfig, mut conn: Connection<Str
     }
 }
 
-/// Reconnects as the config's policy says, until it works (`Some`) or every
-/// handle is gone (`None`). Meanwhile commands queued for the connection
-/// wait, and those whose callers' time is up are failed.
+/// Makes the first connection of a lazy connect: as a reconnect, or with
+/// reconnecting off, one attempt, whose failure closes the connection.
+async fn connect(shared: &Shared, config: &ConnectionConfig) -> Option<Connection<Stream>> {
+    if config.reconnect().is_enabled() {
+        return reconnect(shared, config).await;
+    }
+    match redis_conn::connect(config).await {
+        Ok(conn) => Some(conn),
+        Err(error) => {
+            tracing::warn!(%error, "the first connection failed; reconnecting is off");
+            shared.set_disconnected(Arc::new(error), true);
+            None
+        }
+    }
+}
+
+/// Reconnects as the config's policy says, until it works (`Some`), or
+/// every handle is gone or the connection was closed with nothing left to
+/// send (`None`). Meanwhile commands queued for the connection wait, and
+/// those whose callers' time is up are failed.
 async fn reconnect(shared: &Shared, config: &ConnectionConfig) -> Option<Connection<Stream>> {
     let stop = shared.closing.notified();
     let failed = |error| shared.set_reason(Arc::new(error));
@@ -112,7 +141,13 @@ async fn reconnect(shared: &Shared, config: &ConnectionConfig) -> Option<Connect
             return Poll::Ready(conn);
         }
         loop {
-            let Some(next) = shared.expire_queued(Instant::now(), cx.waker()) else {
+            let next = shared.expire_queued(Instant::now(), cx.waker());
+            // After the waker is registered: a close that comes later wakes
+            // this.
+            if shared.closed_and_drained() {
+                return Poll::Ready(None);
+            }
+            let Some(next) = next else {
                 return Poll::Pending;
             };
             timer.as_mut().reset(next);
@@ -519,7 +554,7 @@ impl<'a> Io<'a> {
         };
         match self
             .shared
-            .enqueue(Encoded::Slice(auth.encoded()), 1, request)
+            .enqueue_own(Encoded::Slice(auth.encoded()), 1, request)
         {
             Ok(()) => self.reauth_reply = Some(rx),
             Err(error) => reauth.answered(Err(error)),

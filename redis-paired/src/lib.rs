@@ -105,6 +105,15 @@
 //!   fail at once with [`Options::with_fail_fast`]; when the server refuses
 //!   a reconnect for its credentials, they fail at once with that
 //!   ([`Error::is_auth`]), as do those sent until a reconnect succeeds.
+//! - A call may bound its own wait more tightly: [`Reply::timeout`] gives
+//!   up after its limit, counted from the call, keeping the request's slot
+//!   like any caller that gives up.
+//! - [`PairedConnection::close`] closes for every clone: new commands fail
+//!   with [`Error::Closed`], what was sent before is still written and
+//!   answered (within its timeouts), then the socket closes.
+//! - [`Options::with_lazy_connect`] returns a connection at once and makes
+//!   it in the background; commands sent meanwhile wait for it as they
+//!   wait for a reconnect.
 //! - Credentials that expire (from a
 //!   [`CredentialsProvider`](redis_conn::CredentialsProvider)) are renewed
 //!   on the live connection before they do: an `AUTH` of the driver's own,

@@ -15,6 +15,7 @@ pub struct Options {
     retry_reads: bool,
     max_blocking_connections: usize,
     blocking_idle_timeout: Duration,
+    lazy_connect: bool,
 }
 
 impl Options {
@@ -42,6 +43,7 @@ impl Options {
             retry_reads: false,
             max_blocking_connections: Self::DEFAULT_MAX_BLOCKING_CONNECTIONS,
             blocking_idle_timeout: Self::DEFAULT_BLOCKING_IDLE_TIMEOUT,
+            lazy_connect: false,
         }
     }
 
@@ -146,6 +148,31 @@ impl Options {
     pub const fn with_blocking_idle_timeout(mut self, timeout: Duration) -> Options {
         self.blocking_idle_timeout = timeout;
         self
+    }
+
+    /// Return the connection at once, without connecting (`true`), instead
+    /// of only once the first connection succeeded (`false`, the default).
+    ///
+    /// The connection is then made in the background right away, and while
+    /// the server cannot be reached it is tried again as the config's
+    /// [`ReconnectPolicy`](redis_conn::ReconnectPolicy) says: a service can
+    /// start before its Redis. Commands sent meanwhile wait for it exactly
+    /// as commands sent during a reconnect do: each at most its timeout,
+    /// after which it fails with [`Error::Connection`](redis_conn::Error::Connection)
+    /// carrying the reason of the last attempt (or at once, with
+    /// [`fail_fast`](Self::with_fail_fast)); credentials the server
+    /// refuses fail them at once. A configuration that cannot work fails
+    /// where it always does, when it is parsed or built. With reconnecting
+    /// disabled (an [`ExclusiveConnection`](crate::ExclusiveConnection)),
+    /// the one attempt that fails closes the connection.
+    pub const fn with_lazy_connect(mut self, lazy: bool) -> Options {
+        self.lazy_connect = lazy;
+        self
+    }
+
+    /// Whether the first connection is made in the background.
+    pub const fn lazy_connect(&self) -> bool {
+        self.lazy_connect
     }
 
     /// Whether new commands fail at once while the connection is down.

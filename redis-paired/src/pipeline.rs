@@ -376,6 +376,10 @@ impl<'a, R> Pipeline<'a, R> {
             return Reply::failed(Error::Protocol(resp::Error::EmptyCommand));
         }
         let called = Instant::now();
+        let command = match self.first {
+            Some(first) if !self.transaction => first,
+            _ => CommandName::new(b"MULTI"),
+        };
         let (tx, rx) = oneshot::channel();
         if let Some(lanes) = self.blocks.then(|| conn.shared().lanes.as_ref()).flatten() {
             if let Err(e) = conn.shared().status_for_lanes() {
@@ -389,7 +393,7 @@ impl<'a, R> Pipeline<'a, R> {
                 called,
             };
             lanes.send(exchange, Some(tx));
-            return Reply::waiting(rx);
+            return Reply::waiting(rx, called, command);
         }
         let request = Request {
             tx: Some(tx),
@@ -399,17 +403,14 @@ impl<'a, R> Pipeline<'a, R> {
             from_front: false,
             called,
             len: 0,
-            command: match self.first {
-                Some(first) if !self.transaction => first,
-                _ => CommandName::new(b"MULTI"),
-            },
+            command,
             resend: None,
         };
         match conn
             .shared()
             .enqueue(Encoded::Buffer(&mut self.buf), replies, request)
         {
-            Ok(()) => Reply::waiting(rx),
+            Ok(()) => Reply::waiting(rx, called, command),
             Err(e) => Reply::failed(e),
         }
     }

@@ -53,6 +53,9 @@ pub(crate) struct Shared {
     up: AtomicBool,
     /// Signals the driver, while it waits to reconnect, that every handle is gone.
     pub(crate) closing: Notify,
+    /// The driver has ended: set, then `ended` notified, as it stops.
+    finished: AtomicBool,
+    ended: Notify,
     pub(crate) options: Options,
     /// Only one user: transaction commands may be sent by hand.
     pub(crate) exclusive: bool,
@@ -76,7 +79,8 @@ struct Inner {
     /// The driver is parked and must be woken for new work.
     driver_waiting: bool,
     waker: Option<Waker>,
-    /// Every handle is gone: finish what is queued, then stop.
+    /// Every handle is gone, or one closed the connection: new commands
+    /// are refused; finish what is queued, then stop.
     closing: bool,
 }
 
@@ -86,6 +90,17 @@ enum State {
     /// Reconnecting; commands wait for it unless `fail_fast`.
     Disconnected(Arc<Error>),
     Closed(Option<Arc<Error>>),
+}
+
+impl Inner {
+    /// Whether commands are accepted; if not, the error that says why. Once
+    /// the connection is closing, none are.
+    fn check(&self, fail_fast: bool) -> Result<(), Error> {
+        if self.closing {
+            return Err(Error::Closed);
+        }
+        self.state.check(fail_fast)
+    }
 }
 
 impl State {
@@ -132,10 +147,22 @@ pub(crate) enum Taken {
 }
 
 impl Shared {
-    pub(crate) fn new(options: Options, exclusive: bool, lanes: Option<Lanes>) -> Shared {
+    /// The state of a connection; `not_yet` when it is still to be made
+    /// (a lazy connect), which commands wait for as for a reconnect.
+    pub(crate) fn new(
+        options: Options,
+        exclusive: bool,
+        lanes: Option<Lanes>,
+        not_yet: Option<Error>,
+    ) -> Shared {
+        let up = not_yet.is_none();
+        let state = match not_yet {
+            None => State::Connected,
+            Some(reason) => State::Disconnected(Arc::new(reason)),
+        };
         Shared {
             inner: Mutex::new(Inner {
-                state: State::Connected,
+                state,
                 out: BytesMut::with_capacity(16 * 1024),
                 requests: Vec::new(),
                 commands: 0,
@@ -148,8 +175,10 @@ impl Shared {
             epoch: Instant::now(),
             abandoned: AtomicBool::new(false),
             abandon_reason: Mutex::new(None),
-            up: AtomicBool::new(true),
+            up: AtomicBool::new(up),
             closing: Notify::new(),
+            finished: AtomicBool::new(false),
+            ended: Notify::new(),
             options,
             exclusive,
             lanes: lanes.map(Arc::new),
@@ -173,11 +202,37 @@ impl Shared {
         &self,
         bytes: Encoded<'_>,
         commands: usize,
+        request: Request,
+    ) -> Result<(), Error> {
+        self.push(bytes, commands, request, false)
+    }
+
+    /// As [`enqueue`](Self::enqueue), for a request of the driver's own
+    /// (an `AUTH` renewing the credentials), which a connection that is
+    /// closing still takes: what is queued before it still goes out.
+    pub(crate) fn enqueue_own(
+        &self,
+        bytes: Encoded<'_>,
+        commands: usize,
+        request: Request,
+    ) -> Result<(), Error> {
+        self.push(bytes, commands, request, true)
+    }
+
+    fn push(
+        &self,
+        bytes: Encoded<'_>,
+        commands: usize,
         mut request: Request,
+        own: bool,
     ) -> Result<(), Error> {
         request.len = bytes.len();
         let mut inner = self.lock();
-        inner.state.check(self.options.fail_fast())?;
+        if own {
+            inner.state.check(self.options.fail_fast())?;
+        } else {
+            inner.check(self.options.fail_fast())?;
+        }
         let max = self.options.max_pending();
         if self.outstanding.load(Ordering::Relaxed) >= max {
             return Err(Error::Backpressure {
@@ -311,23 +366,50 @@ impl Shared {
             .take()
     }
 
+    /// Called when the last handle is dropped: as [`shut`](Self::shut),
+    /// and a reconnect under way stops at once, failing what waits for it.
     pub(crate) fn close(&self) {
+        self.shut();
+        self.closing.notify_one();
+    }
+
+    /// A handle closed the connection: new commands are refused, and the
+    /// driver finishes what is queued (a reconnect under way goes on while
+    /// commands wait for it), then stops.
+    pub(crate) fn shut(&self) {
         if let Some(lanes) = &self.lanes {
             lanes.close();
         }
+        self.up.store(false, Ordering::Release);
         let mut inner = self.lock();
         inner.closing = true;
         if let Some(waker) = inner.waker.take() {
             waker.wake();
         }
-        drop(inner);
-        self.closing.notify_one();
     }
 
-    /// The connection is up: accept commands.
+    /// Whether the connection is closing and nothing waits to be written:
+    /// a reconnect would serve no one.
+    pub(crate) fn closed_and_drained(&self) -> bool {
+        let inner = self.lock();
+        inner.closing && inner.requests.is_empty()
+    }
+
+    /// Waits until the driver has ended.
+    pub(crate) async fn ended(&self) {
+        let mut ended = std::pin::pin!(self.ended.notified());
+        ended.as_mut().enable();
+        if self.finished.load(Ordering::Acquire) {
+            return;
+        }
+        ended.await;
+    }
+
+    /// The connection is up: accept commands (unless it is closing).
     pub(crate) fn set_connected(&self) {
-        self.lock().state = State::Connected;
-        self.up.store(true, Ordering::Release);
+        let mut inner = self.lock();
+        inner.state = State::Connected;
+        self.up.store(!inner.closing, Ordering::Release);
     }
 
     /// Requests queued or awaiting replies.
@@ -442,13 +524,16 @@ impl Shared {
         }
     }
 
-    /// Stops accepting commands for good, and fails those still queued.
+    /// Stops accepting commands for good, and fails those still queued:
+    /// the driver has ended.
     pub(crate) fn set_closed(&self) {
         let reason = match &self.lock().state {
             State::Disconnected(reason) | State::Closed(Some(reason)) => Some(reason.clone()),
             _ => None,
         };
         self.fail_queued(State::Closed(reason), &Error::Closed);
+        self.finished.store(true, Ordering::Release);
+        self.ended.notify_waiters();
     }
 
     /// Moves to `state` and fails every request not yet taken by the driver
@@ -489,12 +574,12 @@ impl Shared {
     /// Whether a command may be sent on a lane now: not once the connection
     /// is closed, nor while it is down with `fail_fast`.
     pub(crate) fn status_for_lanes(&self) -> Result<(), Error> {
-        self.lock().state.check(self.options.fail_fast())
+        self.lock().check(self.options.fail_fast())
     }
 
     /// Whether the connection is up now, and if not, why.
     pub(crate) fn status(&self) -> Result<(), Error> {
-        self.lock().state.check(true)
+        self.lock().check(true)
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -42,6 +42,29 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// As [`wait`], giving up at `by` with `None`.
+pub(crate) fn wait_until<T>(
+    future: impl Future<Output = Result<T, Error>>,
+    by: std::time::Instant,
+) -> Option<Result<T, Error>> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Some(wait(future));
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return Some(output);
+        }
+        let left = by.checked_duration_since(std::time::Instant::now())?;
+        if left.is_zero() {
+            return None;
+        }
+        thread::park_timeout(left);
+    }
+}
+
 /// Wakes a parked thread.
 struct Unpark(Thread);
 
