@@ -2,7 +2,7 @@
 //! scripted replies, for testing code that talks to Redis without a server
 //! (feature `mock`).
 //!
-//! A [`MockConnection`] is a [`Sender`], so the typed [`Commands`] work on
+//! A [`MockConnection`] is a [`Sender`](redis_paired::Sender), so the typed [`Commands`] work on
 //! it as on a [`PairedConnection`](crate::PairedConnection), and it makes
 //! [`Pipeline`]s and transactions of its own. Code under test that takes any
 //! sender (`&impl Sender`, or a type parameter `C: Sender`) runs unchanged
