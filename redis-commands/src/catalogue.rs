@@ -399,6 +399,32 @@ mod tests {
     use super::*;
     use resp::cmd;
 
+    #[test]
+    fn the_catalogue_knows_which_server_has_a_command_since_when() {
+        let waitaof = lookup(&cmd!("WAITAOF", 1, 0, 0)).unwrap();
+        assert_eq!(waitaof.since_on(Server::Redis), Some("7.2.0"));
+        assert!(!waitaof.is_on(Server::Redis, "7.0.15"));
+        assert!(waitaof.is_on(Server::Redis, "7.2.6"));
+        assert!(waitaof.is_on(Server::Valkey, "8.0.1"));
+        let capa = lookup(&cmd!("CLIENT", "CAPA", "redirect")).unwrap();
+        assert_eq!(capa.since_on(Server::Redis), None);
+        assert_eq!(capa.since(), "8.0.0");
+        assert!(capa.is_on(Server::Valkey, "8.0.1"));
+        assert!(!capa.is_on(Server::Valkey, "7.2.10"));
+        let get = lookup(&cmd!("GET", "k")).unwrap();
+        assert!(get.is_on(Server::Redis, "7.0.15") && get.is_on(Server::Valkey, "8.0.1"));
+    }
+
+    #[test]
+    fn info_names_the_server_and_its_version() {
+        let redis = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(Server::from_info(redis), Some((Server::Redis, "7.0.15")));
+        let valkey =
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n";
+        assert_eq!(Server::from_info(valkey), Some((Server::Valkey, "8.0.1")));
+        assert_eq!(Server::from_info("# Server\r\n"), None);
+    }
+
     fn keys_of(cmd: Command) -> (Vec<String>, bool) {
         let found = keys(&cmd);
         let names = found
