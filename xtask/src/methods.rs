@@ -7,7 +7,7 @@
 //! The commands are those of the catalogue: Redis 7.0's snapshot and the
 //! newer commands of the Redis 7.2 and Valkey 8.0 specifications. Reply
 //! types come from the specifications' `reply_schema` where its shape maps
-//! to a Rust type ([`schema_type`]), and otherwise, or where the schema is
+//! to a Rust type (`schema_type`), and otherwise, or where the schema is
 //! too loose (a value of the caller's type, not a `String`), from
 //! `commands/replies.txt`, one command a line. The smoke test checks each of
 //! them against a real server on RESP2 and RESP3.
