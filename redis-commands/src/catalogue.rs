@@ -1,7 +1,10 @@
 //! The command catalogue: what the server says about each of its commands
 //! (arity, flags, group, the version that brought it, a summary) and where
 //! the keys of a command line are, generated from Redis 7.0's own
-//! `COMMAND DOCS` and `COMMAND INFO` (`cargo xtask gen-commands`).
+//! `COMMAND DOCS` and `COMMAND INFO` and from the command specifications
+//! of Redis 7.2 and Valkey 8.0 (`cargo xtask gen-commands`), which add the
+//! commands newer than 7.0 and say which version of each server brought
+//! every command ([`CommandInfo::since_on`]).
 //!
 //! Finding the keys of a command is what routing a command to the node that
 //! owns its slot needs: [`keys`] reads the server's key specifications, the
@@ -22,6 +25,8 @@ pub struct CommandInfo {
     flags: &'static [&'static str],
     group: &'static str,
     since: &'static str,
+    redis_since: Option<&'static str>,
+    valkey_since: Option<&'static str>,
     summary: &'static str,
     key_specs: &'static [KeySpec],
     subcommands: &'static [CommandInfo],
@@ -61,9 +66,27 @@ impl CommandInfo {
         self.group
     }
 
-    /// The Redis version that brought the command.
+    /// The version that brought the command: Redis's, or Valkey's for a
+    /// command only Valkey has.
     pub fn since(&self) -> &'static str {
         self.since
+    }
+
+    /// The version of `server` that brought the command, `None` when no
+    /// version of it the catalogue knows has the command (Redis up to 7.2,
+    /// Valkey up to 8.0).
+    pub fn since_on(&self, server: Server) -> Option<&'static str> {
+        match server {
+            Server::Redis => self.redis_since,
+            Server::Valkey => self.valkey_since,
+        }
+    }
+
+    /// Whether version `version` (`7.0.15`) of `server` has the command, as
+    /// far as the catalogue knows: it came in that version or before.
+    pub fn is_on(&self, server: Server, version: &str) -> bool {
+        self.since_on(server)
+            .is_some_and(|since| version_key(since) <= version_key(version))
     }
 
     /// The server's one-line description of the command.
@@ -80,6 +103,41 @@ impl CommandInfo {
     pub fn subcommands(&self) -> &'static [CommandInfo] {
         self.subcommands
     }
+}
+
+/// A kind of server whose commands the catalogue knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Server {
+    /// Redis (the catalogue knows it up to 7.2).
+    Redis,
+    /// Valkey (the catalogue knows it up to 8.0).
+    Valkey,
+}
+
+impl Server {
+    /// The kind and version of the server whose `INFO server` section is
+    /// `info`: Valkey names itself in `server_name` and its version in
+    /// `valkey_version` (its `redis_version` is the Redis it is compatible
+    /// with); `None` when `info` names no version.
+    pub fn from_info(info: &str) -> Option<(Server, &str)> {
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        match field("server_name") {
+            Some("valkey") => Some((Server::Valkey, field("valkey_version")?)),
+            _ => Some((Server::Redis, field("redis_version")?)),
+        }
+    }
+}
+
+/// `7.2.10` as numbers, so that it sorts after `7.2.9`.
+fn version_key(version: &str) -> Vec<u64> {
+    version
+        .split('.')
+        .map(|part| part.parse().unwrap_or(0))
+        .collect()
 }
 
 /// One rule by which the server finds keys among a command's arguments: where
@@ -340,6 +398,32 @@ fn is_keyword(args: &[&[u8]], i: i64, keyword: &str) -> bool {
 mod tests {
     use super::*;
     use resp::cmd;
+
+    #[test]
+    fn the_catalogue_knows_which_server_has_a_command_since_when() {
+        let waitaof = lookup(&cmd!("WAITAOF", 1, 0, 0)).unwrap();
+        assert_eq!(waitaof.since_on(Server::Redis), Some("7.2.0"));
+        assert!(!waitaof.is_on(Server::Redis, "7.0.15"));
+        assert!(waitaof.is_on(Server::Redis, "7.2.6"));
+        assert!(waitaof.is_on(Server::Valkey, "8.0.1"));
+        let capa = lookup(&cmd!("CLIENT", "CAPA", "redirect")).unwrap();
+        assert_eq!(capa.since_on(Server::Redis), None);
+        assert_eq!(capa.since(), "8.0.0");
+        assert!(capa.is_on(Server::Valkey, "8.0.1"));
+        assert!(!capa.is_on(Server::Valkey, "7.2.10"));
+        let get = lookup(&cmd!("GET", "k")).unwrap();
+        assert!(get.is_on(Server::Redis, "7.0.15") && get.is_on(Server::Valkey, "8.0.1"));
+    }
+
+    #[test]
+    fn info_names_the_server_and_its_version() {
+        let redis = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(Server::from_info(redis), Some((Server::Redis, "7.0.15")));
+        let valkey =
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n";
+        assert_eq!(Server::from_info(valkey), Some((Server::Valkey, "8.0.1")));
+        assert_eq!(Server::from_info("# Server\r\n"), None);
+    }
 
     fn keys_of(cmd: Command) -> (Vec<String>, bool) {
         let found = keys(&cmd);

@@ -5,12 +5,18 @@
 //!
 //! `cargo xtask gen-commands --offline` regenerates the table from the
 //! snapshot already in the repository, without a server.
+//!
+//! `--specs DIR` first keeps the command specifications of newer servers
+//! from `DIR` (folders `redis-7.2/` and `valkey-8.0/`, copies of the
+//! servers' `src/commands/`, each with its `COPYING`) in
+//! `commands/specs.json`, and their licences beside it; without it the
+//! kept ones are read.
 
 use std::ffi::OsString;
 use std::fs;
 use std::process::{Command, ExitCode};
 
-use xtask::catalogue::{self, SNAPSHOT_PATH, TABLE_PATH};
+use xtask::catalogue::{self, LICENCES_PATH, SNAPSHOT_PATH, SPECS_PATH, SPEC_SOURCES, TABLE_PATH};
 use xtask::methods::{self, ARGS_PATH, METHODS_PATH, REPLIES_PATH, SMOKE_PATH};
 use xtask::RedisServer;
 
@@ -18,11 +24,31 @@ use crate::{project_root, TaskError};
 
 pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     let root = project_root();
-    let offline = match args {
-        [] => false,
-        [flag] if flag == "--offline" => true,
-        _ => return Err("usage: cargo xtask gen-commands [--offline]".into()),
-    };
+    let usage = "usage: cargo xtask gen-commands [--offline] [--specs DIR]";
+    let mut offline = false;
+    let mut specs_dir = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--offline" {
+            offline = true;
+        } else if arg == "--specs" {
+            specs_dir = Some(std::path::PathBuf::from(args.next().ok_or(usage)?));
+        } else {
+            return Err(usage.into());
+        }
+    }
+    if let Some(dir) = specs_dir {
+        fs::write(root.join(SPECS_PATH), catalogue::specs(&dir)?)?;
+        let licences = root.join(LICENCES_PATH);
+        fs::create_dir_all(&licences)?;
+        for (_, folder, _) in SPEC_SOURCES {
+            fs::copy(
+                dir.join(folder).join("COPYING"),
+                licences.join(format!("{folder}-COPYING")),
+            )?;
+        }
+        eprintln!("xtask: wrote {SPECS_PATH} and {LICENCES_PATH}");
+    }
     let snapshot_path = root.join(SNAPSHOT_PATH);
     if !offline {
         let server = RedisServer::start()?;
@@ -58,7 +84,9 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     }
     let snapshot = fs::read_to_string(&snapshot_path)
         .map_err(|e| format!("cannot read {SNAPSHOT_PATH}: {e}"))?;
-    let table = catalogue::generate(&snapshot)?;
+    let specs = fs::read_to_string(root.join(SPECS_PATH))
+        .map_err(|e| format!("cannot read {SPECS_PATH}: {e}"))?;
+    let table = catalogue::generate(&snapshot, &specs)?;
     let table_path = root.join(TABLE_PATH);
     if let Some(dir) = table_path.parent() {
         fs::create_dir_all(dir)?;
@@ -67,7 +95,7 @@ pub(crate) fn run(args: &[OsString]) -> Result<ExitCode, TaskError> {
     eprintln!("xtask: wrote {TABLE_PATH}");
     let replies = fs::read_to_string(root.join(REPLIES_PATH))
         .map_err(|e| format!("cannot read {REPLIES_PATH}: {e}"))?;
-    let generated = methods::generate(&snapshot, &replies)?;
+    let generated = methods::generate(&snapshot, &specs, &replies)?;
     for (path, text) in [
         (METHODS_PATH, &generated.methods),
         (ARGS_PATH, &generated.args),

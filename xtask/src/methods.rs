@@ -4,9 +4,13 @@
 //! variant taking the command's optional arguments as a small builder
 //! (`redis_commands::args`), and a live smoke test that sends it.
 //!
-//! The server documents arguments but, in Redis 7.0, not replies: the reply
-//! types come from `commands/replies.txt`, one command a line, and the smoke
-//! test checks each of them against a real server on RESP2 and RESP3.
+//! The commands are those of the catalogue: Redis 7.0's snapshot and the
+//! newer commands of the Redis 7.2 and Valkey 8.0 specifications. Reply
+//! types come from the specifications' `reply_schema` where its shape maps
+//! to a Rust type (`schema_type`), and otherwise, or where the schema is
+//! too loose (a value of the caller's type, not a `String`), from
+//! `commands/replies.txt`, one command a line. The smoke test checks each of
+//! them against a real server on RESP2 and RESP3.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -125,15 +129,19 @@ const HAND_WRITTEN: &[&str] = &[
 ];
 
 /// Commands with no method: those a paired connection refuses (they would
-/// break it for every clone, or a reconnect would undo them), `CLIENT
+/// break it for every clone, or a reconnect would undo them), `CLIENT CAPA`
+/// (state of the connection that a reconnect would undo too), `CLIENT
 /// CACHING` (which only means something with the tracking they refuse),
 /// those of the replication and cluster bus, and the debugging ones.
 const LEFT_OUT: &[&str] = &[
     "asking",
     "auth",
     "client|caching",
+    "client|capa",
     "client|no-evict",
+    "client|no-touch",
     "client|reply",
+    "client|setinfo",
     "client|setname",
     "client|tracking",
     "debug",
@@ -191,8 +199,10 @@ const SMOKED_ON_A_CLUSTER: &[&str] = &[
     "cluster|keyslot",
     "cluster|links",
     "cluster|myid",
+    "cluster|myshardid",
     "cluster|nodes",
     "cluster|shards",
+    "cluster|slot-stats",
     "cluster|slots",
 ];
 
@@ -901,10 +911,74 @@ fn replies(text: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-/// The methods, builders and smoke test of the snapshot.
-pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String> {
-    let snapshot = crate::catalogue::Snapshot::read(snapshot)?;
-    let (version, commands) = (&snapshot.version, &snapshot.commands);
+/// The Rust type of a reply as its `reply_schema` describes it, `None` for
+/// a shape with no plain Rust type (a choice of shapes, a map of mixed
+/// values, a schema with no type). A string is a `String`, so that a reply
+/// of values, which the caller types, keeps its line in `replies.txt`.
+pub(crate) fn schema_type(schema: &Value) -> Option<String> {
+    if schema.get("const").and_then(Value::as_str) == Some("OK") {
+        return Some("()".into());
+    }
+    if let Some(choices) = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+    {
+        let consts: Vec<Option<i64>> = choices
+            .iter()
+            .map(|c| c.get("const").and_then(Value::as_i64))
+            .collect();
+        if consts == [Some(0), Some(1)] || consts == [Some(1), Some(0)] {
+            return Some("bool".into());
+        }
+        let is_null = |c: &Value| c.get("type").and_then(Value::as_str) == Some("null");
+        return match choices.as_slice() {
+            [a, b] if is_null(b) => Some(format!("Option<{}>", schema_type(a)?)),
+            [a, b] if is_null(a) => Some(format!("Option<{}>", schema_type(b)?)),
+            _ => None,
+        };
+    }
+    match schema.get("type")?.as_str()? {
+        "integer" => Some("i64".into()),
+        "number" => Some("f64".into()),
+        "string" => Some("String".into()),
+        "array" => match schema.get("items")? {
+            Value::Array(items) => {
+                let fixed = schema.get("minItems").and_then(Value::as_u64)
+                    == Some(items.len() as u64)
+                    && schema.get("maxItems").and_then(Value::as_u64) == Some(items.len() as u64);
+                if !fixed {
+                    return None;
+                }
+                let types: Option<Vec<String>> = items.iter().map(schema_type).collect();
+                Some(format!("({})", types?.join(", ")))
+            }
+            items => Some(format!("Vec<{}>", schema_type(items)?)),
+        },
+        "object" => {
+            let values: Vec<&Value> = match schema.get("additionalProperties") {
+                Some(value @ Value::Object(_)) => vec![value],
+                _ => schema.get("properties")?.as_object()?.values().collect(),
+            };
+            let types: Option<BTreeSet<String>> = values.into_iter().map(schema_type).collect();
+            let types = types?;
+            match types.len() {
+                1 => Some(format!(
+                    "std::collections::HashMap<String, {}>",
+                    types.first()?
+                )),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The methods, builders and smoke test of the catalogue: the snapshot
+/// with the specifications.
+pub fn generate(snapshot: &str, specs: &str, replies_text: &str) -> Result<Generated, String> {
+    let catalogue = crate::catalogue::Catalogue::read(snapshot, specs)?;
+    let (version, commands) = (&catalogue.version, &catalogue.commands);
     let mut replies = replies(replies_text)?;
     let mut types = Types::default();
     let mut methods = Vec::new();
@@ -912,6 +986,8 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
     names.sort();
     let mut sendable = 0;
     let mut by_hand = 0;
+    let mut from_schema = 0;
+    let mut said_twice = Vec::new();
     for name in names {
         let docs = &commands[name]["docs"];
         let info = &commands[name]["info"];
@@ -933,7 +1009,19 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
                 by_hand += 1;
                 continue;
             }
-            let reply = replies.remove(&command).unwrap_or_else(|| "T".into());
+            let schema = docs.get("reply_schema").and_then(schema_type);
+            let reply = match (replies.remove(&command), schema) {
+                (Some(kept), Some(schema)) if kept == schema => {
+                    said_twice.push(command.clone());
+                    kept
+                }
+                (Some(kept), _) => kept,
+                (None, Some(schema)) => {
+                    from_schema += 1;
+                    schema
+                }
+                (None, None) => "T".into(),
+            };
             let arity = if command.contains('|') {
                 info.get(9)
                     .and_then(Value::as_array)
@@ -946,7 +1034,17 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
             };
             let arity = arity.and_then(Value::as_i64).unwrap_or(0);
             let (base, with) = reply.split_once(" | ").unwrap_or((&reply, &reply));
-            methods.push(method(&mut types, &command, docs, arity, (base, with)));
+            let mut m = method(&mut types, &command, docs, arity, (base, with));
+            let (redis, valkey) = catalogue.since.get(&command).cloned().unwrap_or_default();
+            m.since = match (redis, valkey) {
+                _ if m.since.is_empty() => String::new(),
+                _ if !catalogue.added.contains(&command) => format!("Redis {}", m.since),
+                (Some(redis), Some(valkey)) => format!("Redis {redis} and Valkey {valkey}"),
+                (Some(redis), None) => format!("Redis {redis} (not in Valkey 8.0)"),
+                (None, Some(valkey)) => format!("Valkey {valkey} (not in Redis 7.2)"),
+                (None, None) => String::new(),
+            };
+            methods.push(m);
         }
     }
     if let Some(stale) = replies.keys().next() {
@@ -954,12 +1052,21 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
             "replies.txt names {stale}, which has no generated method"
         ));
     }
+    if !said_twice.is_empty() {
+        return Err(format!(
+            "replies.txt gives the type their reply_schema gives to {}: drop those lines",
+            said_twice.join(" ")
+        ));
+    }
+    let added = catalogue.added.len();
     let summary = format!(
         "\n`Commands` has a typed method for each of the {sendable} commands and\n\
-         subcommands of Redis {version} that a paired connection sends ({by_hand} written\n\
-         by hand, where a reply needs a real type or the arguments read better\n\
-         so; {} generated from the catalogue, with their optional arguments as\n\
-         builders in `redis_paired::args`).\n",
+         subcommands of Redis {version}, Redis 7.2 and Valkey 8.0 that a paired\n\
+         connection sends ({by_hand} written by hand, where a reply needs a real\n\
+         type or the arguments read better so; {} generated from the catalogue,\n\
+         with their optional arguments as builders in `redis_paired::args`, and\n\
+         {from_schema} of their reply types from the servers' reply schemas). The\n\
+         catalogue knows {added} commands and subcommands newer than Redis {version}.\n",
         methods.len()
     );
     Ok(Generated {
@@ -971,8 +1078,9 @@ pub fn generate(snapshot: &str, replies_text: &str) -> Result<Generated, String>
     })
 }
 
-const HEADER: &str = "// Generated by `cargo xtask gen-commands` from `commands/redis-7.0.json`\n\
-     // and `commands/replies.txt`. Do not edit: change the generator or its inputs.\n";
+const HEADER: &str = "// Generated by `cargo xtask gen-commands` from `commands/redis-7.0.json`,\n\
+     // `commands/specs.json` and `commands/replies.txt`. Do not edit: change the\n\
+     // generator or its inputs.\n";
 
 fn generic(reply: &str) -> bool {
     reply
@@ -1052,7 +1160,7 @@ fn write_methods(methods: &[Method]) -> String {
         let since = if m.since.is_empty() {
             String::new()
         } else {
-            format!(" Since Redis {}.", m.since)
+            format!(" Since {}.", m.since)
         };
         let summary = m.summary.trim_end_matches('.');
         let summary = if summary.is_empty() {
@@ -1200,7 +1308,9 @@ fn write_smoke(methods: &[Method]) -> String {
         "\n//! Sends every generated command once, with placeholder arguments, on\n\
          //! RESP2 and RESP3, to a server of its own: the server must understand\n\
          //! each command line (no syntax or arity error), and each reply it gives\n\
-         //! must convert into the method's reply type.\n\n\
+         //! must convert into the method's reply type. A command this server does\n\
+         //! not have (the catalogue says which version of which server brought\n\
+         //! it) must be refused as unknown.\n\n\
          mod smoke;\n\n\
          use redis_conn::{Error, Protocol};\n\
          use redis_paired::{Commands, PairedConnection};\n\
@@ -1208,7 +1318,7 @@ fn write_smoke(methods: &[Method]) -> String {
          #[tokio::test]\n\
          async fn every_generated_command_is_understood_and_its_reply_fits() {\n\
          \x20   let server = smoke::server();\n\
-         \x20   let mut report = smoke::Report::default();\n\
+         \x20   let mut report = smoke::Report::new(&server.url()).await;\n\
          \x20   for protocol in [Protocol::Resp2, Protocol::Resp3] {\n\
          \x20       let conn = smoke::connect(&server, protocol).await;\n\
          \x20       for (command, outcome) in send_all(&conn).await {\n\
@@ -1220,7 +1330,7 @@ fn write_smoke(methods: &[Method]) -> String {
          #[tokio::test]\n\
          async fn cluster_commands_are_answered_by_a_cluster_node() {\n\
          \x20   let cluster = xtask::TestCluster::get().expect(\"a cluster starts\");\n\
-         \x20   let mut report = smoke::Report::default();\n\
+         \x20   let mut report = smoke::Report::new(&cluster.seed_urls()[0]).await;\n\
          \x20   for protocol in [Protocol::Resp2, Protocol::Resp3] {\n\
          \x20       let conn = smoke::connect_url(&cluster.seed_urls()[0], protocol).await;\n\
          \x20       for (command, outcome) in send_cluster(&conn).await {\n\

@@ -1,10 +1,11 @@
 //! The command catalogue's table and the generated typed methods are what
-//! the snapshot generates: neither is edited without the other.
+//! the snapshot and the kept specifications generate: none is edited without
+//! the others.
 
 use std::fs;
 use std::path::Path;
 
-use xtask::catalogue::{generate, SNAPSHOT_PATH, TABLE_PATH};
+use xtask::catalogue::{generate, SNAPSHOT_PATH, SPECS_PATH, TABLE_PATH};
 use xtask::methods::{self, ARGS_PATH, METHODS_PATH, REPLIES_PATH, SMOKE_PATH};
 
 fn root() -> &'static Path {
@@ -19,16 +20,17 @@ fn read(path: &str) -> String {
 
 #[test]
 fn the_generated_table_is_up_to_date_with_the_snapshot() {
-    let generated = generate(&read(SNAPSHOT_PATH)).expect("the snapshot generates");
+    let generated =
+        generate(&read(SNAPSHOT_PATH), &read(SPECS_PATH)).expect("the snapshot generates");
     assert!(
         read(TABLE_PATH) == generated,
-        "{TABLE_PATH} is stale against {SNAPSHOT_PATH}: run `cargo xtask gen-commands --offline`"
+        "{TABLE_PATH} is stale against {SNAPSHOT_PATH} and {SPECS_PATH}: run `cargo xtask gen-commands --offline`"
     );
 }
 
 #[test]
 fn the_generated_methods_are_up_to_date_with_the_snapshot() {
-    let generated = methods::generate(&read(SNAPSHOT_PATH), &read(REPLIES_PATH))
+    let generated = methods::generate(&read(SNAPSHOT_PATH), &read(SPECS_PATH), &read(REPLIES_PATH))
         .expect("the snapshot generates");
     for (path, text) in [
         (METHODS_PATH, &generated.methods),
@@ -38,7 +40,7 @@ fn the_generated_methods_are_up_to_date_with_the_snapshot() {
         let text = methods::format(text, root()).expect("rustfmt formats the generated code");
         assert!(
             read(path) == text,
-            "{path} is stale against {SNAPSHOT_PATH} and {REPLIES_PATH}: \
+            "{path} is stale against {SNAPSHOT_PATH}, {SPECS_PATH} and {REPLIES_PATH}: \
              run `cargo xtask gen-commands --offline`"
         );
     }

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use redis_conn::{ConnectionConfig, Error, Protocol};
+use redis_paired::catalogue::{self, Server};
 use redis_paired::PairedConnection;
+use resp::{cmd, Command};
 use xtask::RedisServer;
 
 /// A server of the test's own: the smoke test flushes, swaps databases and
@@ -24,8 +26,13 @@ pub async fn connect_url(url: &str, protocol: Protocol) -> PairedConnection {
 }
 
 /// The outcomes of every command on every protocol.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Report {
+    /// The server the commands go to, and its version.
+    server: (Server, String),
+    /// Commands this server does not have (the catalogue says so), which it
+    /// refused as unknown.
+    missing: Vec<String>,
     /// Commands the server answered, and the reply fit.
     fitted: usize,
     /// Commands the server refused for what the placeholder arguments say
@@ -37,7 +44,42 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report on the commands sent to the server at `url`, which it asks
+    /// what it is.
+    pub async fn new(url: &str) -> Report {
+        let conn = connect_url(url, Protocol::Resp2).await;
+        let info: String = conn.send(cmd!("INFO", "server")).await.unwrap();
+        let (server, version) = Server::from_info(&info).expect("INFO names the server's version");
+        Report {
+            server: (server, version.to_string()),
+            missing: Vec::new(),
+            fitted: 0,
+            refused: BTreeMap::new(),
+            wrong: Vec::new(),
+        }
+    }
+
     pub fn add(&mut self, protocol: Protocol, command: &str, outcome: Result<(), Error>) {
+        let (server, version) = &self.server;
+        let mut words = command.split('|');
+        let line = Command::new(words.next().unwrap_or(command)).arg(words.collect::<Vec<_>>());
+        let info = catalogue::lookup(&line).expect("every generated command is in the catalogue");
+        if !info.is_on(*server, version) {
+            // Not in this server: it must say so, not answer.
+            match outcome {
+                Err(Error::Server(e))
+                    if ["unknown command", "unknown subcommand"]
+                        .iter()
+                        .any(|m| e.to_string().to_ascii_lowercase().contains(m)) =>
+                {
+                    self.missing.push(format!("{command} ({protocol:?})"));
+                }
+                other => self.wrong.push(format!(
+                    "{command} ({protocol:?}) is not in {server:?} {version}, yet: {other:?}"
+                )),
+            }
+            return;
+        }
         let message = match outcome {
             Ok(()) => {
                 self.fitted += 1;
@@ -76,9 +118,14 @@ impl Report {
     /// Fails with every wrong outcome; prints how many replies fit.
     pub fn check(self) {
         eprintln!(
-            "{} replies fitted their types; {} commands refused their placeholder arguments",
+            "{:?} {}: {} replies fitted their types; {} commands refused their placeholder \
+             arguments; {} not in this server and refused as unknown: {:?}",
+            self.server.0,
+            self.server.1,
             self.fitted,
-            self.refused.len()
+            self.refused.len(),
+            self.missing.len(),
+            self.missing
         );
         for (command, message) in &self.refused {
             eprintln!("  {command}: {message}");
