@@ -699,6 +699,7 @@ fn check_client(cmd: &Command, shared: bool) -> Result<(), Error> {
             ("SETINFO", "CLIENT SETINFO (a reconnect would undo it)"),
             ("NO-EVICT", "CLIENT NO-EVICT (a reconnect would undo it)"),
             ("NO-TOUCH", "CLIENT NO-TOUCH (a reconnect would undo it)"),
+            ("CAPA", "CLIENT CAPA (a reconnect would undo it)"),
         ] {
             if is(name) {
                 return Err(Error::Unsupported(refused));

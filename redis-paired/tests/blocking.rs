@@ -362,6 +362,7 @@ async fn commands_that_would_be_lost_on_reconnect_are_refused() {
         cmd!("CLIENT", "SETINFO", "LIB-NAME", "x"),
         cmd!("CLIENT", "NO-EVICT", "ON"),
         cmd!("CLIENT", "NO-TOUCH", "ON"),
+        cmd!("CLIENT", "CAPA", "redirect"),
         cmd!("READONLY"),
         cmd!("readwrite"),
         cmd!("WAIT", 1, 0),
