@@ -93,12 +93,7 @@ fn pick_replica(reply: Value) -> Option<(String, u16)> {
     let healthy: Vec<(String, u16)> = replicas
         .into_iter()
         .filter_map(|fields| {
-            let field = |name: &str| {
-                fields
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.as_str())
-            };
+            let field = |name: &str| field(&fields, name);
             let flags = field("flags")?;
             let down = ["s_down", "o_down", "disconnected"]
                 .iter()
@@ -114,6 +109,14 @@ fn pick_replica(reply: Value) -> Option<(String, u16)> {
     }
     let n = TURN.fetch_add(1, Ordering::Relaxed);
     healthy.get(n % healthy.len()).cloned()
+}
+
+/// The value of `name` among a sentinel's field names and values.
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Fails unless the node `conn` reached has the role asked for (a master,

@@ -330,27 +330,8 @@ pub(crate) fn parse(channel: &[u8], payload: &[u8], name: &str) -> Option<Step> 
 /// A `SENTINEL MASTER` reply (field names and values, alternating, or a
 /// map on RESP3) as a report.
 pub(crate) fn parse_report(reply: Value) -> Option<Report> {
-    let fields: Vec<(String, String)> = match reply {
-        Value::Map(pairs) => pairs
-            .into_iter()
-            .map(|(k, v)| Some((String::from_value(k).ok()?, String::from_value(v).ok()?)))
-            .collect::<Option<_>>()?,
-        other => {
-            let flat: Vec<String> = FromValue::from_value(other).ok()?;
-            if flat.len() % 2 != 0 {
-                return None;
-            }
-            flat.chunks(2)
-                .map(|pair| (pair[0].clone(), pair[1].clone()))
-                .collect()
-        }
-    };
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let fields: Vec<(String, String)> = FromValue::from_value(reply).ok()?;
+    let field = |name: &str| crate::sentinel::field(&fields, name);
     let flags = field("flags")?;
     Some(Report {
         master: (field("ip")?.to_owned(), field("port")?.parse().ok()?),
