@@ -458,3 +458,67 @@ async fn reads_can_go_to_a_replica() {
     let parsed: ConnectionConfig = url.parse().unwrap();
     assert!(parsed.sentinel_replica());
 }
+
+/// The blocking client behind sentinels, from plain threads: it follows a
+/// planned failover like the async connections, losing no acknowledged
+/// write and failing none.
+#[cfg(feature = "blocking")]
+#[test]
+fn the_blocking_client_follows_a_failover_losing_nothing() {
+    use std::sync::atomic::AtomicU64;
+
+    let mut setup = RedisSentinel::start().expect("the sentinel setup starts");
+    let client = redis_facade::blocking::Client::open(config(&setup).to_string()).unwrap();
+    let conn = client.paired().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (conn, stop, acked) = (conn.clone(), stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let mut errors = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                match conn.rpush("sentinel:blocking", n).wait() {
+                    Ok(_) => acked.store(n, Ordering::Relaxed),
+                    Err(e) => errors.push(e),
+                }
+            }
+            errors
+        })
+    };
+    let wait_for = |more: u64| {
+        let target = acked.load(Ordering::Relaxed) + more;
+        let start = std::time::Instant::now();
+        while acked.load(Ordering::Relaxed) < target {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the writer stalled"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(200);
+    setup.failover().expect("the sentinels fail over");
+    let second = setup.master().port();
+    wait_for(200);
+    stop.store(true, Ordering::Relaxed);
+    let errors = writer.join().expect("the writer did not panic");
+    assert!(errors.is_empty(), "{errors:?}");
+    let last = acked.load(Ordering::Relaxed);
+    let survivor = redis_facade::blocking::Client::open(format!("redis://127.0.0.1:{second}"))
+        .unwrap()
+        .paired()
+        .unwrap();
+    let present: Vec<u64> = survivor.lrange("sentinel:blocking", 0, -1).wait().unwrap();
+    assert_eq!(
+        present,
+        (1..=last).collect::<Vec<_>>(),
+        "every acknowledged write, once, in order"
+    );
+    let info: String = conn.send(cmd!("INFO", "server")).wait().unwrap();
+    assert!(
+        info.contains(&format!("tcp_port:{second}")),
+        "the connection moved"
+    );
+}
