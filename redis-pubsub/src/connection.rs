@@ -138,6 +138,29 @@ impl PubsubConnection {
         }
     }
 
+    /// Closes the connection, for every clone: every subscription stream
+    /// ends (after the messages already buffered in it), subscribing fails
+    /// with [`Error::Closed`] from now on, and the socket is closed, which
+    /// ends the subscriptions on the server. Returns once the background
+    /// task has ended; calling it again, from any clone, returns then too.
+    ///
+    /// ```no_run
+    /// # async fn demo(pubsub: redis_pubsub::PubsubConnection) -> Result<(), redis_conn::Error> {
+    /// use futures_util::StreamExt;
+    ///
+    /// let mut news = pubsub.subscribe("news").await?;
+    /// pubsub.close().await;
+    /// while let Some(_event) = news.next().await {} // ends
+    /// assert!(pubsub.subscribe("more").await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        let shared = self.shared();
+        shared.shut();
+        shared.ended().await;
+    }
+
     /// Whether subscribing works now; if not, why.
     pub fn status(&self) -> Result<(), Error> {
         self.shared().status()

@@ -77,6 +77,7 @@ struct CloseOnDrop(Arc<Shared>);
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
         self.0.close();
+        self.0.set_ended();
     }
 }
 

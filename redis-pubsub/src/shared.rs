@@ -1,6 +1,7 @@
 //! What the handles, the subscription streams and the driver share: the
 //! table behind one lock, the driver's waker, and how many users are left.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -19,6 +20,9 @@ pub(crate) struct Shared {
     /// Tells the driver, while it waits to reconnect, that nobody is left.
     pub(crate) closing: Notify,
     pub(crate) options: PubsubOptions,
+    /// The driver ended, and who waits for that.
+    ended: AtomicBool,
+    ended_notify: Notify,
 }
 
 struct Inner {
@@ -28,6 +32,9 @@ struct Inner {
     /// The handle (all clones together) plus every subscription stream not
     /// dropped yet. At zero the driver closes the connection.
     users: usize,
+    /// Closed on purpose ([`PubsubConnection::close`](crate::PubsubConnection::close)),
+    /// whoever is left.
+    shut: bool,
 }
 
 /// What the driver found when it looked for work.
@@ -59,9 +66,12 @@ impl Shared {
                 table: Table::new(),
                 driver: None,
                 users: 1,
+                shut: false,
             }),
             closing: Notify::new(),
             options,
+            ended: AtomicBool::new(false),
+            ended_notify: Notify::new(),
         }
     }
 
@@ -133,7 +143,7 @@ impl Shared {
     /// waker when there are none.
     pub(crate) fn take_work(&self, out: &mut BytesMut, waker: &Waker) -> Work {
         let mut inner = self.lock();
-        if inner.users == 0 {
+        if inner.users == 0 || inner.shut {
             return Work::Closing;
         }
         if inner.table.write_commands(out) > 0 {
@@ -230,6 +240,39 @@ impl Shared {
     /// A new connection is up; returns how many streams it re-establishes.
     pub(crate) fn reconnected(&self) -> usize {
         self.lock().table.reconnected()
+    }
+
+    /// Closes on purpose: every stream ends and every waiting call fails
+    /// now, new subscriptions are refused, and the driver ends.
+    pub(crate) fn shut(&self) {
+        let mut inner = self.lock();
+        inner.shut = true;
+        let driver = inner.driver.take();
+        drop(inner);
+        self.close();
+        if let Some(waker) = driver {
+            waker.wake();
+        }
+        self.closing.notify_one();
+    }
+
+    /// The driver ended: the connection is closed for good.
+    pub(crate) fn set_ended(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.ended_notify.notify_waiters();
+    }
+
+    /// Waits until the driver ended.
+    pub(crate) async fn ended(&self) {
+        loop {
+            let notified = self.ended_notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.ended.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Shuts down: every stream left ends, every waiting call fails.

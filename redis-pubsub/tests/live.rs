@@ -392,3 +392,38 @@ async fn extreme_timeouts_neither_panic_nor_spin() {
         assert_eq!(next_message(&mut sub).await.payload_str(), Ok("still here"));
     }
 }
+
+#[tokio::test]
+async fn close_ends_every_stream_and_the_connection_for_every_clone() {
+    let mut client = Client::connect(&url()).await;
+    for protocol in PROTOCOLS {
+        let conn = connect(protocol).await;
+        let clone = conn.clone();
+        let channel = unique("close");
+        let mut sub = conn.subscribe(channel.as_str()).await.unwrap();
+        assert_eq!(client.publish(&channel, "before").await, 1, "{protocol:?}");
+        let m = next_message(&mut sub).await;
+        assert_eq!(m.payload_str(), Ok("before"));
+
+        timeout(PATIENCE, conn.close())
+            .await
+            .expect("close returns");
+        // The stream ends; the server dropped the subscription with the socket.
+        assert!(timeout(PATIENCE, sub.next()).await.unwrap().is_none());
+        let err = clone.subscribe("after").await.unwrap_err();
+        assert!(matches!(err, Error::Closed), "{err:?}");
+        assert!(clone.status().is_err());
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while client.publish(&channel, "after").await != 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server kept the subscription"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Closing again, from any clone, returns too.
+        timeout(PATIENCE, clone.close())
+            .await
+            .expect("a second close returns");
+    }
+}
