@@ -279,35 +279,43 @@ pub struct Keys<'a> {
 /// assert!(keys.complete);
 /// ```
 pub fn keys(cmd: &Command) -> Keys<'_> {
-    let Some(info) = lookup(cmd) else {
-        return Keys {
+    match lookup(cmd) {
+        Some(info) => info.keys(cmd),
+        None => Keys {
             keys: Vec::new(),
             complete: false,
-        };
-    };
-    let args: Vec<&[u8]> = cmd.args().collect();
-    let mut keys = Vec::new();
-    let mut complete = true;
-    for spec in info.key_specs {
-        if spec.has_flag("not_key") {
-            continue;
-        }
-        if spec.has_flag("incomplete") {
-            complete = false;
-        }
-        let begin = match spec.begin {
-            BeginSearch::Index(i) => Begin::Index(i),
-            BeginSearch::Keyword {
-                keyword,
-                start_from,
-            } => Begin::Keyword(keyword.as_bytes(), start_from),
-            BeginSearch::Unknown => Begin::Unknown,
-        };
-        if !find_keys(begin, spec.find, &args, &mut keys) {
-            complete = false;
-        }
+        },
     }
-    Keys { keys, complete }
+}
+
+impl CommandInfo {
+    /// The keys of `cmd`, a command line of this command (the entry
+    /// [`lookup`] found for it), as [`keys`] finds them.
+    pub fn keys<'a>(&self, cmd: &'a Command) -> Keys<'a> {
+        let args: Vec<&[u8]> = cmd.args().collect();
+        let mut keys = Vec::new();
+        let mut complete = true;
+        for spec in self.key_specs {
+            if spec.has_flag("not_key") {
+                continue;
+            }
+            if spec.has_flag("incomplete") {
+                complete = false;
+            }
+            let begin = match spec.begin {
+                BeginSearch::Index(i) => Begin::Index(i),
+                BeginSearch::Keyword {
+                    keyword,
+                    start_from,
+                } => Begin::Keyword(keyword.as_bytes(), start_from),
+                BeginSearch::Unknown => Begin::Unknown,
+            };
+            if !find_keys(begin, spec.find, &args, &mut keys) {
+                complete = false;
+            }
+        }
+        Keys { keys, complete }
+    }
 }
 
 /// Where a key specification's search starts, its keyword borrowed: from
