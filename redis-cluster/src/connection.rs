@@ -50,6 +50,15 @@ use crate::{ClusterConfig, ClusterPipeline, ClusterScan};
 ///   `RESTORE` go to every primary (the first reply is the answer once all
 ///   succeed), `DBSIZE` is summed over the primaries and `KEYS` gathered
 ///   from them.
+/// - A command the catalogue does not know (a module's, such as `JSON.SET`,
+///   one newer than the catalogue, one renamed by the servers'
+///   `rename-command`) is asked about on its first use, `COMMAND INFO name`
+///   to a primary, once a name however many tasks use it at once (they wait
+///   for that answer), and goes by the key specifications the server gives.
+///   Where the server does not know the name, does not answer within 1 s,
+///   or gives no key specifications that tell, the first argument is taken
+///   for the key, as other clients do. At most 1024 names are kept; a name
+///   beyond them is not asked about and goes by its first argument.
 /// - The topology is refreshed after a `MOVED` or a `CLUSTERDOWN`, when a
 ///   node's connection is lost, while a node leaves a command unanswered,
 ///   and every [`refresh_interval`](ClusterConfig::with_refresh_interval).

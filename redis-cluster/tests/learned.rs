@@ -138,4 +138,16 @@ async fn renamed_commands_go_where_their_keys_are() {
     // One question a name: MYBITOP, MYGET, MYOBJECT, NOSUCHCOMMAND.
     let asked = command_info_calls(&conn).await - asked_before;
     assert_eq!(asked, 4);
+
+    // At most 1024 names are asked about and kept; beyond them, the first
+    // argument is the key, and nothing more is asked.
+    let unknown =
+        join_all((0..1100).map(|i| conn.send::<Value>(cmd!(&format!("NOSUCH{i}"), "k")))).await;
+    assert!(unknown.iter().all(Result::is_err));
+    let asked = command_info_calls(&conn).await - asked_before;
+    assert_eq!(asked, 1024);
+    let value: Option<Vec<u8>> = conn.send(cmd!("MYGET", "{k1}a")).await.expect("MYGET");
+    assert_eq!(value.as_deref(), Some(&b"a"[..]));
+    assert_eq!(command_info_calls(&conn).await - asked_before, 1024);
+    assert_eq!(conn.stats().moved, 0);
 }
