@@ -98,7 +98,7 @@ pub(crate) struct Inner {
     next_any: AtomicUsize,
     /// The commands the catalogue does not know, each as a server described
     /// it: one question a name, at most [`LEARNED_LIMIT`] names.
-    learned: Mutex<HashMap<Box<[u8]>, Arc<OnceCell<Learned>>>>,
+    learned: Mutex<HashMap<Box<[u8]>, LearnedCell>>,
     moved: AtomicU64,
     asked: AtomicU64,
     retried: AtomicU64,
@@ -142,6 +142,9 @@ const SUSPECT_AFTER: Duration = Duration::from_millis(100);
 /// from the servers and kept. Beyond them, a new name is not asked about:
 /// its first argument is taken for its key.
 pub(crate) const LEARNED_LIMIT: usize = 1024;
+
+/// The answer about one name, shared by the uses that wait for it.
+type LearnedCell = Arc<OnceCell<Learned>>;
 
 /// What a server said of a command the catalogue does not know.
 #[derive(Debug)]
@@ -404,19 +407,16 @@ impl Inner {
         let cell = {
             let mut learned = lock(&self.learned);
             let lower: Box<[u8]> = name.to_ascii_lowercase().into();
-            match learned.get(&lower) {
-                Some(cell) if !matches!(cell.get(), Some(Learned::Failed)) => Arc::clone(cell),
-                Some(_) => {
-                    let cell = Arc::new(OnceCell::new());
-                    learned.insert(lower, Arc::clone(&cell));
-                    cell
-                }
-                None if learned.len() >= LEARNED_LIMIT => return None,
-                None => {
-                    let cell = Arc::new(OnceCell::new());
-                    learned.insert(lower, Arc::clone(&cell));
-                    cell
-                }
+            let kept = learned.get(&lower);
+            if let Some(cell) = kept.filter(|c| !matches!(c.get(), Some(Learned::Failed))) {
+                Arc::clone(cell)
+            } else if kept.is_none() && learned.len() >= LEARNED_LIMIT {
+                return None;
+            } else {
+                // A first use, or one after a question that got no answer.
+                let cell = Arc::new(OnceCell::new());
+                learned.insert(lower, Arc::clone(&cell));
+                cell
             }
         };
         match cell.get_or_init(|| self.ask_command_info(name)).await {
