@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::{join, join_all};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use redis_commands::catalogue::LearnedCommand;
 use redis_commands::SendCommand;
 use redis_conn::{ClusterError, Error};
 use redis_paired::{ExclusiveConnection, IntoCommand, PairedConnection, Reply, ReplyFuture};
@@ -49,6 +50,15 @@ use crate::{ClusterConfig, ClusterPipeline, ClusterScan};
 ///   `RESTORE` go to every primary (the first reply is the answer once all
 ///   succeed), `DBSIZE` is summed over the primaries and `KEYS` gathered
 ///   from them.
+/// - A command the catalogue does not know (a module's, such as `JSON.SET`,
+///   one newer than the catalogue, one renamed by the servers'
+///   `rename-command`) is asked about on its first use, `COMMAND INFO name`
+///   to a primary, once a name however many tasks use it at once (they wait
+///   for that answer), and goes by the key specifications the server gives.
+///   Where the server does not know the name, does not answer within 1 s,
+///   or gives no key specifications that tell, the first argument is taken
+///   for the key, as other clients do. At most 1024 names are kept; a name
+///   beyond them is not asked about and goes by its first argument.
 /// - The topology is refreshed after a `MOVED` or a `CLUSTERDOWN`, when a
 ///   node's connection is lost, while a node leaves a command unanswered,
 ///   and every [`refresh_interval`](ClusterConfig::with_refresh_interval).
@@ -86,6 +96,9 @@ pub(crate) struct Inner {
     changed: watch::Sender<u64>,
     /// Spreads keyless commands over the primaries.
     next_any: AtomicUsize,
+    /// The commands the catalogue does not know, each as a server described
+    /// it: one question a name, at most [`LEARNED_LIMIT`] names.
+    learned: Mutex<HashMap<Box<[u8]>, LearnedCell>>,
     moved: AtomicU64,
     asked: AtomicU64,
     retried: AtomicU64,
@@ -125,6 +138,27 @@ const REFRESH_GRACE: Duration = Duration::from_millis(50);
 /// being frozen, and the topology is refreshed while it waits on.
 const SUSPECT_AFTER: Duration = Duration::from_millis(100);
 
+/// How many names of commands the catalogue does not know are learned
+/// from the servers and kept. Beyond them, a new name is not asked about:
+/// its first argument is taken for its key.
+pub(crate) const LEARNED_LIMIT: usize = 1024;
+
+/// The answer about one name, shared by the uses that wait for it.
+type LearnedCell = Arc<OnceCell<Learned>>;
+
+/// What a server said of a command the catalogue does not know.
+#[derive(Debug)]
+enum Learned {
+    /// Its key specifications, and the rest of its `COMMAND INFO` entry.
+    Known(Arc<LearnedCommand>),
+    /// The server does not know the name, or will not say (an error reply,
+    /// a reply not as documented): not asked again.
+    Unknown,
+    /// No answer (the node down, or slower than [`TOPOLOGY_TIMEOUT`]):
+    /// asked again on the next use.
+    Failed,
+}
+
 /// The longest wait between two tries of a command told `TRYAGAIN`,
 /// `CLUSTERDOWN` or `LOADING`, or waiting for its slot's owner: short, so
 /// that a command follows within that much once the cluster is back.
@@ -159,6 +193,7 @@ impl ClusterConnection {
             asking: Mutex::new(HashSet::new()),
             changed: watch::Sender::new(0),
             next_any: AtomicUsize::new(0),
+            learned: Mutex::new(HashMap::new()),
             moved: AtomicU64::new(0),
             asked: AtomicU64::new(0),
             retried: AtomicU64::new(0),
@@ -325,11 +360,97 @@ impl Inner {
                  use ClusterConnection::scan",
             ));
         }
-        match route::route(&cmd) {
+        match route::route_known(&cmd) {
+            Some(route) => self.send_routed(cmd, route),
+            None => Reply::from_future(async move {
+                let route = self.route_unknown(&cmd).await;
+                self.send_routed::<Value>(cmd, route).await
+            }),
+        }
+    }
+
+    /// Sends `cmd` by `route`.
+    fn send_routed<T: FromValue>(self: Arc<Self>, cmd: Command, route: Route) -> Reply<T> {
+        match route {
             Route::Slot(slot) => self.send_to(cmd, Some(slot)),
             Route::Any => self.send_to(cmd, None),
             Route::All(merge) => Reply::from_future(fan_out(self, cmd, merge)),
             Route::Split(split) => Reply::from_future(split_send(self, cmd, split)),
+        }
+    }
+
+    /// Where `cmd` goes: by the catalogue, or for a command it does not
+    /// know, by what the servers said of it.
+    pub(crate) async fn route(self: &Arc<Self>, cmd: &Command) -> Route {
+        match route::route_known(cmd) {
+            Some(route) => route,
+            None => self.route_unknown(cmd).await,
+        }
+    }
+
+    /// Where `cmd`, a command the catalogue does not know, goes.
+    async fn route_unknown(self: &Arc<Self>, cmd: &Command) -> Route {
+        let learned = self.learned(cmd.name()).await;
+        route::route_learned(cmd, learned.as_deref())
+    }
+
+    /// What the servers said of the command `name`, which the catalogue
+    /// does not know: asked of a primary on its first use (the uses that
+    /// come meanwhile wait for the same answer rather than guess, since a
+    /// wrong guess costs a `MOVED` and a topology refresh), then kept.
+    /// `None` when no server says (the name is unknown, the question
+    /// failed, or [`LEARNED_LIMIT`] names are kept already).
+    ///
+    /// The nodes of a cluster are taken to run the same server: one
+    /// primary's answer holds for all.
+    pub(crate) async fn learned(self: &Arc<Self>, name: &[u8]) -> Option<Arc<LearnedCommand>> {
+        let cell = {
+            let mut learned = lock(&self.learned);
+            let lower: Box<[u8]> = name.to_ascii_lowercase().into();
+            let kept = learned.get(&lower);
+            if let Some(cell) = kept.filter(|c| !matches!(c.get(), Some(Learned::Failed))) {
+                Arc::clone(cell)
+            } else if kept.is_none() && learned.len() >= LEARNED_LIMIT {
+                return None;
+            } else {
+                // A first use, or one after a question that got no answer.
+                let cell = Arc::new(OnceCell::new());
+                learned.insert(lower, Arc::clone(&cell));
+                cell
+            }
+        };
+        match cell.get_or_init(|| self.ask_command_info(name)).await {
+            Learned::Known(command) => Some(Arc::clone(command)),
+            Learned::Unknown | Learned::Failed => None,
+        }
+    }
+
+    /// Asks a primary `COMMAND INFO name`.
+    async fn ask_command_info(self: &Arc<Self>, name: &[u8]) -> Learned {
+        let patience = TOPOLOGY_TIMEOUT.min(self.config.options().response_timeout());
+        let ask = async {
+            let (_, conn) = self.live_owner(None, Instant::now() + patience).await?;
+            conn.send::<Value>(cmd!("COMMAND", "INFO", name)).await
+        };
+        let reply = match tokio::time::timeout(patience, ask).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(Error::Server(error))) => {
+                tracing::debug!(%error, "a server would not describe a command");
+                return Learned::Unknown;
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "no server described a command");
+                return Learned::Failed;
+            }
+            Err(_) => return Learned::Failed,
+        };
+        match LearnedCommand::from_info(&reply) {
+            Ok(Some(command)) => Learned::Known(Arc::new(command)),
+            Ok(None) => Learned::Unknown,
+            Err(error) => {
+                tracing::debug!(%error, "a server described a command unreadably");
+                Learned::Unknown
+            }
         }
     }
 

@@ -72,7 +72,7 @@ pub use crate::connection::{ClusterConnection, ClusterStats};
 pub use crate::pipeline::ClusterPipeline;
 pub use crate::pubsub::ClusterSubscription;
 pub use crate::redirect::Redirect;
-pub use crate::route::{route, Merge, Route, Split};
+pub use crate::route::{route, route_learned, Merge, Route, Split};
 pub use crate::scan::{ClusterScan, ClusterScanStream};
 pub use crate::slot::{key_slot, SLOTS};
 pub use crate::topology::{NodeAddr, Shard, Topology, TopologyError};

@@ -177,7 +177,7 @@ async fn pipeline(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Er
     let mut groups: Vec<(NodeAddr, Option<u16>, Vec<usize>)> = Vec::new();
     let mut alone = Vec::new();
     for (i, cmd) in commands.iter().enumerate() {
-        let slot = match route::route(cmd) {
+        let slot = match inner.route(cmd).await {
             Route::Slot(slot) => Some(slot),
             Route::Any => None,
             Route::All(_) | Route::Split(_) => {
@@ -263,7 +263,14 @@ async fn pipeline(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Er
 async fn transaction(inner: Arc<Inner>, commands: Vec<Command>) -> Result<Value, Error> {
     let mut slot = None;
     for cmd in &commands {
-        for key in catalogue::keys(cmd).keys {
+        let keys = match catalogue::lookup(cmd) {
+            Some(info) => info.keys(cmd).keys,
+            None => {
+                let learned = inner.learned(cmd.name()).await;
+                route::keys_learned(cmd, learned.as_deref())
+            }
+        };
+        for key in keys {
             let s = key_slot(key);
             if slot.is_some_and(|known| known != s) {
                 return Err(Error::Cluster(ClusterError::CrossSlotTransaction));

@@ -1,7 +1,9 @@
 //! Where a command goes in a cluster, decided from its keys as the server's
-//! own key specifications find them (`redis_commands::catalogue`). Pure.
+//! own key specifications find them: the catalogue's
+//! (`redis_commands::catalogue`), or, for a command it does not know, those
+//! the server gave when asked (`LearnedCommand`). Pure.
 
-use redis_commands::catalogue;
+use redis_commands::catalogue::{self, LearnedCommand};
 use resp::Command;
 
 use crate::slot::key_slot;
@@ -48,28 +50,37 @@ pub enum Split {
     Count,
 }
 
-/// Where `cmd` goes.
+/// Where `cmd` goes, by the catalogue; a command it does not know goes to
+/// the owner of its first argument, as if that were its key (what a
+/// [`ClusterConnection`](crate::ClusterConnection) does until the server
+/// has said where the command's keys are).
 pub fn route(cmd: &Command) -> Route {
+    route_known(cmd).unwrap_or_else(|| route_learned(cmd, None))
+}
+
+/// Where `cmd` goes, by the catalogue: `None` when it does not know the
+/// command. No lock and no allocation for a command it knows.
+pub(crate) fn route_known(cmd: &Command) -> Option<Route> {
     let name = cmd.name();
     let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
     if let Some(merge) = fan_out(cmd) {
-        return Route::All(merge);
+        return Some(Route::All(merge));
     }
     // A sharded channel is no key to `COMMAND GETKEYS`, but it is hashed
     // like one.
     if is("SPUBLISH") || is("SSUBSCRIBE") || is("SUNSUBSCRIBE") {
-        return match cmd.args().nth(1) {
+        return Some(match cmd.args().nth(1) {
             Some(channel) => Route::Slot(key_slot(channel)),
             None => Route::Any,
-        };
+        });
     }
-    let keys = catalogue::keys(cmd);
+    let keys = catalogue::lookup(cmd)?.keys(cmd);
     let Some(first) = keys.keys.first() else {
-        return Route::Any;
+        return Some(Route::Any);
     };
     let slot = key_slot(first);
     if keys.keys.iter().all(|k| key_slot(k) == slot) {
-        return Route::Slot(slot);
+        return Some(Route::Slot(slot));
     }
     let split = if is("MGET") {
         Some(Split::MGet)
@@ -80,10 +91,38 @@ pub fn route(cmd: &Command) -> Route {
     } else {
         None
     };
-    match split {
+    Some(match split {
         Some(split) => Route::Split(split),
         None => Route::Slot(slot),
+    })
+}
+
+/// Where `cmd`, a command the catalogue does not know, goes by what the
+/// server said of it (`learned`): the owner of its keys (the first key's,
+/// which refuses keys of several slots with `CROSSSLOT`), any primary when
+/// it has none. When the server has not said (`None`: not asked yet, or it
+/// does not know the name) or its key specifications cannot tell, the first
+/// argument is taken for the key, as other clients do.
+pub fn route_learned(cmd: &Command, learned: Option<&LearnedCommand>) -> Route {
+    match keys_learned(cmd, learned).first() {
+        Some(key) => Route::Slot(key_slot(key)),
+        None => Route::Any,
     }
+}
+
+/// The keys of `cmd`, a command the catalogue does not know, by what the
+/// server said of it (see [`route_learned`]).
+pub(crate) fn keys_learned<'a>(
+    cmd: &'a Command,
+    learned: Option<&LearnedCommand>,
+) -> Vec<&'a [u8]> {
+    if let Some(learned) = learned {
+        let keys = learned.keys(cmd);
+        if !keys.keys.is_empty() || keys.complete {
+            return keys.keys;
+        }
+    }
+    cmd.args().nth(1).into_iter().collect()
 }
 
 /// The commands that act on every primary, and how their replies merge.
@@ -156,7 +195,7 @@ pub fn part(cmd: &Command, split: Split, positions: &[usize]) -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use resp::cmd;
+    use resp::{cmd, Value};
 
     #[test]
     fn commands_go_where_their_keys_are() {
@@ -198,6 +237,75 @@ mod tests {
         // Anything else is the server's to refuse with CROSSSLOT.
         assert_eq!(route(&cmd!("RENAME", "foo", "bar")), Route::Slot(12182));
         assert_eq!(route(&cmd!("SUNION", "foo", "bar")), Route::Slot(12182));
+    }
+
+    #[test]
+    fn unknown_commands_go_by_what_the_server_said() {
+        let bitop = cmd!("MYBITOP", "AND", "{t}dest", "{t}a");
+        // Not asked yet, or unknown to the server: the first argument.
+        assert_eq!(route(&bitop), Route::Slot(key_slot(b"AND")));
+        assert_eq!(route_learned(&bitop, None), Route::Slot(key_slot(b"AND")));
+        assert_eq!(route(&cmd!("NOSUCH")), Route::Any);
+        let b = |s: &str| Value::bulk(s.to_owned());
+        let n = Value::Integer;
+        let info = |specs: Vec<Value>| {
+            let entry = Value::Array(vec![
+                b("bitop"),
+                n(-4),
+                Value::Array(vec![b("write")]),
+                n(2),
+                n(-1),
+                n(1),
+                Value::Array(vec![]),
+                Value::Array(vec![]),
+                Value::Array(specs),
+                Value::Array(vec![]),
+            ]);
+            LearnedCommand::from_info(&Value::Array(vec![entry]))
+                .expect("readable")
+                .expect("known")
+        };
+        let spec = |begin_type: &str, begin: Vec<Value>| {
+            Value::Array(vec![
+                b("flags"),
+                Value::Array(vec![b("RW")]),
+                b("begin_search"),
+                Value::Array(vec![
+                    b("type"),
+                    b(begin_type),
+                    b("spec"),
+                    Value::Array(begin),
+                ]),
+                b("find_keys"),
+                Value::Array(vec![
+                    b("type"),
+                    b("range"),
+                    b("spec"),
+                    Value::Array(vec![
+                        b("lastkey"),
+                        n(-1),
+                        b("keystep"),
+                        n(1),
+                        b("limit"),
+                        n(0),
+                    ]),
+                ]),
+            ])
+        };
+        let learned = info(vec![spec("index", vec![b("index"), n(2)])]);
+        assert_eq!(
+            route_learned(&bitop, Some(&learned)),
+            Route::Slot(key_slot(b"t"))
+        );
+        // Keys the specs cannot find: the first argument again.
+        let unknown = info(vec![spec("unknown", vec![])]);
+        assert_eq!(
+            route_learned(&bitop, Some(&unknown)),
+            Route::Slot(key_slot(b"AND"))
+        );
+        // No keys at all, as the server says: any primary.
+        let keyless = info(vec![]);
+        assert_eq!(route_learned(&bitop, Some(&keyless)), Route::Any);
     }
 
     #[test]

@@ -228,3 +228,42 @@ async fn a_seed_that_never_answers_holds_up_nothing() {
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
 }
+
+/// How many `COMMAND` the fake node of
+/// `an_unreadable_command_info_is_asked_once_and_routes_by_the_first_argument`
+/// got.
+static COMMAND_INFO_ASKED: AtomicUsize = AtomicUsize::new(0);
+
+#[tokio::test]
+async fn an_unreadable_command_info_is_asked_once_and_routes_by_the_first_argument() {
+    let (config, _) = fake_node(all_slots, |_, name| match name {
+        "COMMAND" => {
+            COMMAND_INFO_ASKED.fetch_add(1, Ordering::SeqCst);
+            // Not the array of entries the server documents.
+            ":1\r\n".into()
+        }
+        _ => "+OK\r\n".into(),
+    })
+    .await;
+    let conn = ClusterConnection::connect(&config).await.unwrap();
+    for _ in 0..3 {
+        let reply = timeout(
+            Duration::from_secs(5),
+            conn.send::<String>(cmd!("MODULE.CMD", "k", "v")),
+        )
+        .await
+        .expect("a command the server described unreadably hung");
+        assert_eq!(reply.unwrap(), "OK");
+    }
+    let (a, b) = (
+        conn.send::<String>(cmd!("other.cmd", "k")),
+        conn.send::<String>(cmd!("OTHER.CMD", "k")),
+    );
+    assert_eq!(
+        (a.await.unwrap(), b.await.unwrap()),
+        ("OK".into(), "OK".into())
+    );
+    // One question a name, whatever its case, none again after an answer
+    // that could not be read.
+    assert_eq!(COMMAND_INFO_ASKED.load(Ordering::SeqCst), 2);
+}

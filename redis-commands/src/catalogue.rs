@@ -13,8 +13,11 @@
 
 use resp::Command;
 
+mod learned;
 #[rustfmt::skip]
 mod table;
+
+pub use learned::{LearnedCommand, LearnedError};
 
 /// What the server says about one command (or one subcommand, such as
 /// `CLIENT KILL`).
@@ -276,34 +279,64 @@ pub struct Keys<'a> {
 /// assert!(keys.complete);
 /// ```
 pub fn keys(cmd: &Command) -> Keys<'_> {
-    let Some(info) = lookup(cmd) else {
-        return Keys {
+    match lookup(cmd) {
+        Some(info) => info.keys(cmd),
+        None => Keys {
             keys: Vec::new(),
             complete: false,
-        };
-    };
-    let args: Vec<&[u8]> = cmd.args().collect();
-    let mut keys = Vec::new();
-    let mut complete = true;
-    for spec in info.key_specs {
-        if spec.has_flag("not_key") {
-            continue;
-        }
-        if spec.has_flag("incomplete") {
-            complete = false;
-        }
-        if !find_keys(spec, &args, &mut keys) {
-            complete = false;
-        }
+        },
     }
-    Keys { keys, complete }
+}
+
+impl CommandInfo {
+    /// The keys of `cmd`, a command line of this command (the entry
+    /// [`lookup`] found for it), as [`keys`] finds them.
+    pub fn keys<'a>(&self, cmd: &'a Command) -> Keys<'a> {
+        let args: Vec<&[u8]> = cmd.args().collect();
+        let mut keys = Vec::new();
+        let mut complete = true;
+        for spec in self.key_specs {
+            if spec.has_flag("not_key") {
+                continue;
+            }
+            if spec.has_flag("incomplete") {
+                complete = false;
+            }
+            let begin = match spec.begin {
+                BeginSearch::Index(i) => Begin::Index(i),
+                BeginSearch::Keyword {
+                    keyword,
+                    start_from,
+                } => Begin::Keyword(keyword.as_bytes(), start_from),
+                BeginSearch::Unknown => Begin::Unknown,
+            };
+            if !find_keys(begin, spec.find, &args, &mut keys) {
+                complete = false;
+            }
+        }
+        Keys { keys, complete }
+    }
+}
+
+/// Where a key specification's search starts, its keyword borrowed: from
+/// the catalogue's table or from a [`LearnedCommand`].
+#[derive(Debug, Clone, Copy)]
+enum Begin<'s> {
+    Index(i32),
+    Keyword(&'s [u8], i32),
+    Unknown,
 }
 
 /// Adds the arguments `spec` names in `args` (the name first) to `keys`.
 /// False when the spec cannot say (an unknown kind, or arguments that do not
 /// fit it). A keyword that is not there names no keys.
-fn find_keys<'a>(spec: &KeySpec, args: &[&'a [u8]], keys: &mut Vec<&'a [u8]>) -> bool {
-    match positions(spec, args) {
+fn find_keys<'a>(
+    begin: Begin<'_>,
+    find: FindKeys,
+    args: &[&'a [u8]],
+    keys: &mut Vec<&'a [u8]>,
+) -> bool {
+    match positions(begin, find, args) {
         Some(Some((first, last, step))) => {
             keys.extend((first..=last).step_by(step).map(|i| args[i]));
             true
@@ -313,17 +346,18 @@ fn find_keys<'a>(spec: &KeySpec, args: &[&'a [u8]], keys: &mut Vec<&'a [u8]>) ->
     }
 }
 
-/// The first and last positions of the keys `spec` names in `args`, and
-/// the step between them: `Some(None)` for none, `None` when the spec cannot
-/// say.
-fn positions(spec: &KeySpec, args: &[&[u8]]) -> Option<Option<(usize, usize, usize)>> {
+/// The first and last positions of the keys a spec (`begin`, `find`) names
+/// in `args`, and the step between them: `Some(None)` for none, `None` when
+/// the spec cannot say.
+fn positions(
+    begin: Begin<'_>,
+    find: FindKeys,
+    args: &[&[u8]],
+) -> Option<Option<(usize, usize, usize)>> {
     let argc = i64::try_from(args.len()).ok()?;
-    let first: i64 = match spec.begin {
-        BeginSearch::Index(i) => i64::from(i),
-        BeginSearch::Keyword {
-            keyword,
-            start_from,
-        } => {
+    let first: i64 = match begin {
+        Begin::Index(i) => i64::from(i),
+        Begin::Keyword(keyword, start_from) => {
             let start = i64::from(start_from);
             let from_end = start < 0;
             let start = if from_end { argc + start } else { start };
@@ -338,9 +372,9 @@ fn positions(spec: &KeySpec, args: &[&[u8]]) -> Option<Option<(usize, usize, usi
                 None => return Some(None),
             }
         }
-        BeginSearch::Unknown => return None,
+        Begin::Unknown => return None,
     };
-    let (first, last, step) = match spec.find {
+    let (first, last, step) = match find {
         FindKeys::Range {
             last_key,
             key_step,
@@ -374,7 +408,9 @@ fn positions(spec: &KeySpec, args: &[&[u8]]) -> Option<Option<(usize, usize, usi
                 return Some(None);
             }
             let step = i64::from(key_step);
-            (first, first + (count - 1) * step, step)
+            // A count from the command line may be anything: no overflow.
+            let last = (count - 1).checked_mul(step)?.checked_add(first)?;
+            (first, last, step)
         }
         FindKeys::Unknown => return None,
     };
@@ -387,11 +423,11 @@ fn positions(spec: &KeySpec, args: &[&[u8]]) -> Option<Option<(usize, usize, usi
     Some(Some((first, last, step)))
 }
 
-fn is_keyword(args: &[&[u8]], i: i64, keyword: &str) -> bool {
+fn is_keyword(args: &[&[u8]], i: i64, keyword: &[u8]) -> bool {
     usize::try_from(i)
         .ok()
         .and_then(|i| args.get(i))
-        .is_some_and(|a| a.eq_ignore_ascii_case(keyword.as_bytes()))
+        .is_some_and(|a| a.eq_ignore_ascii_case(keyword))
 }
 
 #[cfg(test)]

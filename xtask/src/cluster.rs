@@ -80,10 +80,22 @@ impl RedisCluster {
     /// [`replicas`](Self::replicas) tell. The error says which step failed,
     /// with redis-cli's output if it was that step.
     pub fn start() -> io::Result<RedisCluster> {
+        RedisCluster::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), each node's `redis-server` given `args`
+    /// after its own (so they can override them): `&["--rename-command",
+    /// "BITOP", "MYBITOP"]`. The nodes keep them when
+    /// [restarted](ClusterNode::restart). Renaming a command this harness
+    /// or `redis-cli --cluster` needs (`CLUSTER`, `INFO`, `PING`, `CONFIG`)
+    /// breaks the start.
+    pub fn start_with(args: &[&str]) -> io::Result<RedisCluster> {
         let mut nodes = Vec::with_capacity(NODES);
         for index in 0..NODES {
-            let server = RedisServer::builder()
-                .cluster_node()
+            let builder = args
+                .iter()
+                .fold(RedisServer::builder().cluster_node(), |b, a| b.arg(a));
+            let server = builder
                 .start()
                 .map_err(|e| context(e, &format!("cannot start cluster node {index}")))?;
             nodes.push(ClusterNode::new(index, server));

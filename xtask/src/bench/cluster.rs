@@ -12,6 +12,14 @@
 //! share the client (each holds a clone of the handle), and waits for all
 //! of them. Every reply is checked.
 //!
+//! The nodes rename `GETEX` to `MYGETEX` (`rename-command`), a name no
+//! client's command table knows: `renamed-getex` reads with it, as a module's
+//! command or one newer than the client is read. Plain `GETEX key` is a
+//! `GET`, and its first argument is its key, so a client that takes the
+//! first argument for the key of a command it does not know routes it
+//! rightly too; the case measures what not knowing the command costs. fred
+//! has no raw command of a name of its own in this harness and sits it out.
+//!
 //! A client that refuses a case's batch outright, as redis-rs refuses a
 //! pipeline over several slots, is tried once and shown as a row with its
 //! error instead of failing the section.
@@ -36,7 +44,11 @@ use crate::Options;
 pub(crate) const CASES: &[&str] = &[
     "cluster/get-set/64B/512tasks",
     "cluster/pipeline/1000cross-slot",
+    "cluster/renamed-getex/64B/512tasks",
 ];
+
+/// What the nodes call `GETEX`.
+const RENAMED_GETEX: &str = "MYGETEX";
 
 /// The peers, in the order of the ratio columns.
 const PEERS: &[&str] = &[RedisRs::NAME, Fred::NAME];
@@ -46,8 +58,8 @@ const PEERS: &[&str] = &[RedisRs::NAME, Fred::NAME];
 pub(crate) fn run(options: &Options) -> Result<(), String> {
     let plan = plan();
     debug_assert!(plan.iter().map(|c| c.name).eq(CASES.iter().copied()));
-    let cluster =
-        xtask::RedisCluster::start().map_err(|e| format!("cannot start a redis cluster: {e}"))?;
+    let cluster = xtask::RedisCluster::start_with(&["--rename-command", "GETEX", RENAMED_GETEX])
+        .map_err(|e| format!("cannot start a redis cluster: {e}"))?;
     let target = Target::of(&cluster)?;
     println!(
         "(one client per contender, fresh for every run, on a tokio multi-thread runtime with \
@@ -117,6 +129,8 @@ enum Work {
     GetSet,
     /// One task sending explicit batches of `SET`s over keys of many slots.
     Pipeline { batch: usize },
+    /// As `GetSet`, reading with the renamed `GETEX` ([`RENAMED_GETEX`]).
+    RenamedGetSet,
 }
 
 /// One case: what the tasks do, how many there are, and how many
@@ -147,6 +161,13 @@ fn plan() -> Vec<Case> {
             tasks: 1,
             ops: 200_000,
         },
+        Case {
+            name: CASES[2],
+            work: Work::RenamedGetSet,
+            size: 64,
+            tasks: 512,
+            ops: 200_000,
+        },
     ]
 }
 
@@ -167,7 +188,9 @@ fn run_case(options: &Options, target: &Target, case: &Case) -> Result<Vec<Versu
     let mut refused = Vec::new();
     add::<Ours>(&mut contenders, &mut refused, options, target, case)?;
     add::<RedisRs>(&mut contenders, &mut refused, options, target, case)?;
-    add::<Fred>(&mut contenders, &mut refused, options, target, case)?;
+    if case.work != Work::RenamedGetSet {
+        add::<Fred>(&mut contenders, &mut refused, options, target, case)?;
+    }
     let results = race(options, contenders);
     live::check_outputs(case.name, &results)?;
     let mut rows = Vec::new();
@@ -308,11 +331,13 @@ async fn drive<C: ClusterClient>(client: C, case: &Case) -> Result<u64, String> 
                 Ok(ok)
             }));
         }
-        Work::GetSet => {
+        Work::GetSet | Work::RenamedGetSet => {
             let loops = case.ops / 2;
+            let renamed = case.work == Work::RenamedGetSet;
             for task in 0..case.tasks {
                 let n = share(loops, case.tasks, task);
-                tasks.push(tokio::spawn(get_set(client.clone(), task, n, case.size)));
+                let client = client.clone();
+                tasks.push(tokio::spawn(get_set(client, task, n, case.size, renamed)));
             }
         }
     }
@@ -324,13 +349,15 @@ async fn drive<C: ClusterClient>(client: C, case: &Case) -> Result<u64, String> 
 }
 
 /// One task of `get-set`: `loops` times, `SET` the next of its keys to a
-/// value stamped with the task and the loop, then `GET` it back, each
-/// awaited before the next command. Two operations a loop.
+/// value stamped with the task and the loop, then `GET` it back (the
+/// renamed `GETEX` if `renamed`), each awaited before the next command. Two
+/// operations a loop.
 async fn get_set<C: ClusterClient>(
     mut client: C,
     task: usize,
     loops: u64,
     size: usize,
+    renamed: bool,
 ) -> Result<u64, String> {
     let keys: Vec<String> = (0..KEYS_PER_TASK)
         .map(|k| format!("bench:{task}:{k}"))
@@ -338,7 +365,11 @@ async fn get_set<C: ClusterClient>(
     for (n, key) in (0..loops).zip(keys.iter().cycle()) {
         let value = stamped(task, n, size);
         client.set(key, &value).await?;
-        let data = client.get(key).await?;
+        let data = if renamed {
+            client.renamed_get(key).await?
+        } else {
+            client.get(key).await?
+        };
         if data.as_ref() != &value[..] {
             return Err(format!(
                 "GET {key} returned {:?}, not the {:?} this task set",
@@ -367,11 +398,16 @@ fn pipeline_keys(batch: usize) -> Vec<String> {
 
 fn describe(case: &Case) -> String {
     let what = match case.work {
-        Work::GetSet => format!(
-            "{} tasks looping SET of a {}-byte value stamped with the task and loop, then GET \
+        Work::GetSet | Work::RenamedGetSet => format!(
+            "{} tasks looping SET of a {}-byte value stamped with the task and loop, then {} \
              of it (checked), over {KEYS_PER_TASK} keys each, each awaiting every reply (two \
              operations a loop)",
-            case.tasks, case.size
+            case.tasks,
+            case.size,
+            match case.work {
+                Work::RenamedGetSet => "GETEX renamed MYGETEX by the nodes",
+                _ => "GET",
+            }
         ),
         Work::Pipeline { batch } => {
             let slots: HashSet<u16> = pipeline_keys(batch)
@@ -407,6 +443,16 @@ trait ClusterClient: Clone + Send + Sync + Sized + 'static {
 
     /// `GET key`, which must exist.
     fn get(&mut self, key: &str) -> impl Future<Output = Result<Self::Data, String>> + Send;
+
+    /// `GETEX key` by the name the nodes give it, [`RENAMED_GETEX`]; the
+    /// key must exist. Only the clients that take part in `renamed-getex`
+    /// send it.
+    fn renamed_get(
+        &mut self,
+        _key: &str,
+    ) -> impl Future<Output = Result<Self::Data, String>> + Send {
+        async { Err(format!("{} sends no raw {RENAMED_GETEX}", Self::NAME)) }
+    }
 
     /// `SET key value`, answered `OK`.
     fn set(&mut self, key: &str, value: &Bytes) -> impl Future<Output = Result<(), String>> + Send;
@@ -455,6 +501,16 @@ impl ClusterClient for Ours {
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| "GET found no value".to_string())
+        }
+    }
+
+    fn renamed_get(&mut self, key: &str) -> impl Future<Output = Result<Bytes, String>> + Send {
+        let reply = self.0.send::<Option<Bytes>>(cmd!(RENAMED_GETEX, key));
+        async move {
+            reply
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{RENAMED_GETEX} found no value"))
         }
     }
 
@@ -513,6 +569,14 @@ impl ClusterClient for RedisRs {
 
     async fn get(&mut self, key: &str) -> Result<Vec<u8>, String> {
         redis_rs_get(&mut self.0, key).await
+    }
+
+    async fn renamed_get(&mut self, key: &str) -> Result<Vec<u8>, String> {
+        let mut cmd = redis::cmd(RENAMED_GETEX);
+        cmd.arg(key);
+        cmd.query_async(&mut self.0)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn set(&mut self, key: &str, value: &Bytes) -> Result<(), String> {
