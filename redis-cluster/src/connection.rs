@@ -872,7 +872,7 @@ impl Inner {
     }
 
     /// After `MOVED`: the slot's new owner, at once, and a refresh soon.
-    fn moved(self: &Arc<Self>, slot: u16, addr: &NodeAddr) {
+    pub(crate) fn moved(self: &Arc<Self>, slot: u16, addr: &NodeAddr) {
         {
             let mut topology = self.topology.write().unwrap_or_else(|e| e.into_inner());
             let mut updated = Topology::clone(&topology);

@@ -15,6 +15,7 @@ use redis_pubsub::{Event, Kind, Subscription};
 use tokio::sync::mpsc;
 
 use crate::connection::Inner;
+use crate::redirect::Redirect;
 use crate::slot::key_slot;
 use crate::topology::NodeAddr;
 
@@ -119,6 +120,31 @@ async fn follow(
                         Some(_) => inner.owner(slot).ok(),
                         None if inner.is_primary(&node) => Some(node.clone()),
                         None => inner.owner(None).ok(),
+                    };
+                    // A view that still names this node may be stale: a
+                    // shard channel's slot that moved is answered with
+                    // `MOVED` by its old owner, which says where it went.
+                    let target = match target {
+                        Some(target) if target == node && slot.is_some() => {
+                            match subscribe_at(&inner, &node, kind, &names).await {
+                                Ok(again) => {
+                                    subscription = again;
+                                    disconnected = false;
+                                    if !forward(&tx, Event::Resubscribed, &mut lagged).await {
+                                        return;
+                                    }
+                                    continue;
+                                }
+                                Err(error) => match Redirect::of(&error) {
+                                    Some(Redirect::Moved { slot, addr }) => {
+                                        inner.moved(slot, &addr);
+                                        Some(addr)
+                                    }
+                                    _ => None,
+                                },
+                            }
+                        }
+                        other => other,
                     };
                     if let Some(target) = target.filter(|t| *t != node) {
                         if let Ok(moved) = subscribe_at(&inner, &target, kind, &names).await {

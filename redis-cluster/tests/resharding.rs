@@ -237,7 +237,12 @@ async fn a_sharded_subscription_follows_its_slot_to_a_new_owner() {
     loop {
         let event = timeout(Duration::from_secs(10), sub.next())
             .await
-            .expect("the subscription never moved")
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the subscription never moved: {events:?}, topology {:?}",
+                    conn.topology().shard(slot)
+                )
+            })
             .expect("the stream ended");
         let done = matches!(event, Event::Resubscribed);
         events.push(format!("{event:?}"));
