@@ -11,7 +11,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use redis_commands::catalogue::LearnedCommand;
 use redis_commands::SendCommand;
 use redis_conn::{ClusterError, Error};
-use redis_paired::{ExclusiveConnection, IntoCommand, PairedConnection, Reply, ReplyFuture};
+use redis_paired::{
+    BoxedReply, ExclusiveConnection, IntoCommand, PairedConnection, Recover, Reply, ReplyFuture,
+};
 use redis_pubsub::{IntoChannels, Kind, PubsubConnection};
 use resp::{cmd, Command, FromValue, Value};
 use tokio::sync::{watch, OnceCell};
@@ -549,19 +551,21 @@ impl Inner {
     /// when its connection is up, else once the topology names an owner
     /// that is.
     fn send_to<T: FromValue>(self: Arc<Self>, mut cmd: Command, slot: Option<u16>) -> Reply<T> {
-        let ready = self
-            .replica_for(&cmd, slot)
-            .or_else(|| {
+        let ready = match self.replica_for(&cmd, slot) {
+            Some(conn) => Some(conn),
+            None => {
                 let topology = self.topology();
-                let owner = self.primary_in(&topology, slot).ok()?;
-                Some((owner.clone(), self.ready_node(owner)?))
-            })
-            .filter(|(_, conn)| conn.is_connected());
-        match ready {
-            Some((addr, conn)) => {
-                let first = conn.send_ref::<Value>(&mut cmd);
-                Reply::from_future(follow(self, cmd, slot, Some((addr, first))))
+                self.primary_in(&topology, slot)
+                    .ok()
+                    .and_then(|owner| self.ready_node(owner))
             }
+        };
+        match ready.filter(PairedConnection::is_connected) {
+            // The common case costs no future of its own: only a reply that
+            // is an error makes one, in `recover`, to follow it.
+            Some(conn) => conn
+                .send_ref::<T>(&mut cmd)
+                .with_recovery(cmd, slot_tag(slot), self),
             None => Reply::from_future(follow(self, cmd, slot, None)),
         }
     }
@@ -570,11 +574,7 @@ impl Inner {
     /// command of `slot`, if one is up; the replicas take turns. A replica
     /// not connected yet is connected in the background, and the primary
     /// serves meanwhile.
-    fn replica_for(
-        self: &Arc<Self>,
-        cmd: &Command,
-        slot: Option<u16>,
-    ) -> Option<(NodeAddr, PairedConnection)> {
+    fn replica_for(self: &Arc<Self>, cmd: &Command, slot: Option<u16>) -> Option<PairedConnection> {
         if !self.config.read_from_replicas() {
             return None;
         }
@@ -590,7 +590,7 @@ impl Inner {
         let n = self.next_any.fetch_add(1, Ordering::Relaxed);
         let addr = &replicas[n % replicas.len()];
         if let Some(conn) = self.ready_node(addr).filter(PairedConnection::is_connected) {
-            return Some((addr.clone(), conn));
+            return Some(conn);
         }
         let inner = Arc::clone(self);
         let addr = addr.clone();
@@ -1001,18 +1001,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Sends `cmd` (already sent once, to the node at the address, if `first`
-/// is there) and follows what the cluster answers until a reply that is no
-/// redirect.
+/// Sends `cmd` (already sent once if `first` is its reply) and follows
+/// what the cluster answers until a reply that is no redirect.
 async fn follow(
     inner: Arc<Inner>,
     mut cmd: Command,
     slot: Option<u16>,
-    first: Option<(NodeAddr, Reply<Value>)>,
+    first: Option<Result<Value, Error>>,
 ) -> Result<Value, Error> {
     let mut retries = Retries::new();
     let mut result = match first {
-        Some((_, reply)) => reply.await,
+        Some(result) => result,
         None => {
             let deadline = retries.deadline(&inner);
             inner.send_to_owner(slot, &mut cmd, deadline).await
@@ -1053,6 +1052,29 @@ async fn follow(
             }
         };
     }
+}
+
+impl Recover for Inner {
+    /// The first reply of a command sent by [`Inner::send_to`] was an
+    /// error: a redirect is followed in a future of its own; any other
+    /// error is the answer (after asking for a refresh, when the node went
+    /// away).
+    fn recover(self: Arc<Self>, cmd: Command, tag: u32, error: Error) -> Result<BoxedReply, Error> {
+        if Redirect::of(&error).is_none() {
+            if error.is_connection() {
+                // The node went away: its replica may be taking over.
+                self.refresh_soon();
+            }
+            return Err(error);
+        }
+        let slot = u16::try_from(tag).ok();
+        Ok(Box::pin(follow(self, cmd, slot, Some(Err(error)))))
+    }
+}
+
+/// A slot as a [`Recover`] tag: `u32::MAX` for none.
+fn slot_tag(slot: Option<u16>) -> u32 {
+    slot.map_or(u32::MAX, u32::from)
 }
 
 /// `ASKING` and `cmd` in one write, so that nothing comes between them; the

@@ -61,25 +61,39 @@ pub fn route(cmd: &Command) -> Route {
 /// Where `cmd` goes, by the catalogue: `None` when it does not know the
 /// command. No lock and no allocation for a command it knows.
 pub(crate) fn route_known(cmd: &Command) -> Option<Route> {
-    let name = cmd.name();
-    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    if let Some(merge) = fan_out(cmd) {
-        return Some(Route::All(merge));
-    }
-    // A sharded channel is no key to `COMMAND GETKEYS`, but it is hashed
-    // like one.
-    if is("SPUBLISH") || is("SSUBSCRIBE") || is("SUNSUBSCRIBE") {
-        return Some(match cmd.args().nth(1) {
-            Some(channel) => Route::Slot(key_slot(channel)),
-            None => Route::Any,
+    let info = catalogue::lookup(cmd);
+    // The slot of the first key, and whether every other key shares it.
+    let mut first: Option<u16> = None;
+    let mut one_slot = true;
+    if let Some(info) = info {
+        info.each_key(cmd, |key| {
+            let slot = key_slot(key);
+            match first {
+                None => first = Some(slot),
+                Some(first) => one_slot &= first == slot,
+            }
         });
     }
-    let keys = catalogue::lookup(cmd)?.keys(cmd);
-    let Some(first) = keys.keys.first() else {
+    let name = cmd.name();
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    let Some(slot) = first else {
+        // The commands sent to every primary, and the sharded channels,
+        // have no keys: only a command without any can be one of them.
+        if let Some(merge) = fan_out(cmd) {
+            return Some(Route::All(merge));
+        }
+        // A sharded channel is no key to `COMMAND GETKEYS`, but it is
+        // hashed like one.
+        if is("SPUBLISH") || is("SSUBSCRIBE") || is("SUNSUBSCRIBE") {
+            return Some(match cmd.args().nth(1) {
+                Some(channel) => Route::Slot(key_slot(channel)),
+                None => Route::Any,
+            });
+        }
+        info?;
         return Some(Route::Any);
     };
-    let slot = key_slot(first);
-    if keys.keys.iter().all(|k| key_slot(k) == slot) {
+    if one_slot {
         return Some(Route::Slot(slot));
     }
     let split = if is("MGET") {

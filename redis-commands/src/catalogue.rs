@@ -292,8 +292,33 @@ impl CommandInfo {
     /// The keys of `cmd`, a command line of this command (the entry
     /// [`lookup`] found for it), as [`keys`] finds them.
     pub fn keys<'a>(&self, cmd: &'a Command) -> Keys<'a> {
-        let args: Vec<&[u8]> = cmd.args().collect();
         let mut keys = Vec::new();
+        let complete = self.each_key(cmd, |key| keys.push(key));
+        Keys { keys, complete }
+    }
+
+    /// Calls `f` with each key of `cmd`, a command line of this command, in
+    /// the order [`keys`](Self::keys) finds them, and says whether those
+    /// are exactly the keys (as [`Keys::complete`]). It allocates nothing
+    /// for a command of up to 16 arguments: routing a command by its keys
+    /// costs no memory of its own.
+    pub fn each_key<'a>(&self, cmd: &'a Command, mut f: impl FnMut(&'a [u8])) -> bool {
+        const INLINE: usize = 16;
+        if cmd.len() <= INLINE {
+            let mut inline: [&[u8]; INLINE] = [&[]; INLINE];
+            let mut n = 0;
+            for (place, arg) in inline.iter_mut().zip(cmd.args()) {
+                *place = arg;
+                n += 1;
+            }
+            self.each_key_in(&inline[..n], &mut f)
+        } else {
+            let args: Vec<&[u8]> = cmd.args().collect();
+            self.each_key_in(&args, &mut f)
+        }
+    }
+
+    fn each_key_in<'a>(&self, args: &[&'a [u8]], f: &mut dyn FnMut(&'a [u8])) -> bool {
         let mut complete = true;
         for spec in self.key_specs {
             if spec.has_flag("not_key") {
@@ -310,11 +335,11 @@ impl CommandInfo {
                 } => Begin::Keyword(keyword.as_bytes(), start_from),
                 BeginSearch::Unknown => Begin::Unknown,
             };
-            if !find_keys(begin, spec.find, &args, &mut keys) {
+            if !visit_keys(begin, spec.find, args, f) {
                 complete = false;
             }
         }
-        Keys { keys, complete }
+        complete
     }
 }
 
@@ -336,9 +361,19 @@ fn find_keys<'a>(
     args: &[&'a [u8]],
     keys: &mut Vec<&'a [u8]>,
 ) -> bool {
+    visit_keys(begin, find, args, &mut |key| keys.push(key))
+}
+
+/// As [`find_keys`], each key given to `f`.
+fn visit_keys<'a>(
+    begin: Begin<'_>,
+    find: FindKeys,
+    args: &[&'a [u8]],
+    f: &mut dyn FnMut(&'a [u8]),
+) -> bool {
     match positions(begin, find, args) {
         Some(Some((first, last, step))) => {
-            keys.extend((first..=last).step_by(step).map(|i| args[i]));
+            (first..=last).step_by(step).for_each(|i| f(args[i]));
             true
         }
         Some(None) => true,

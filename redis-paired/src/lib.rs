@@ -158,7 +158,7 @@ pub use crate::deadpool::DeadpoolManager;
 pub use crate::options::Options;
 pub use crate::pipeline::{Pipeline, SendBatch};
 pub use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};
-pub use crate::reply::Reply;
+pub use crate::reply::{BoxedReply, Recover, Reply};
 pub use crate::scan::{Scan, ScanCommands, ScanStream};
 pub use crate::script::Script;
 pub use crate::shared::Stats;

@@ -3,12 +3,12 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use redis_conn::{CommandName, Error};
-use resp::{FromValue, Value};
+use resp::{Command, FromValue, Value};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
@@ -60,10 +60,30 @@ struct Deadline {
 }
 
 /// A reply that a future gives.
-type BoxedReply = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>;
+pub type BoxedReply = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>;
+
+/// What a connection built on this crate does with an error that may not
+/// be the answer yet: a cluster's `MOVED`, which asks for the command to
+/// be sent elsewhere. See [`Reply::with_recovery`].
+pub trait Recover: Send + Sync + 'static {
+    /// The future whose answer replaces `error`, the reply to `cmd` (sent
+    /// with `tag`, whatever the implementation made it mean), or
+    /// `Err(error)` when the error is the answer.
+    fn recover(self: Arc<Self>, cmd: Command, tag: u32, error: Error) -> Result<BoxedReply, Error>;
+}
+
+/// A command kept for [`Recover::recover`], should its reply be an error.
+struct Recovery {
+    recover: Arc<dyn Recover>,
+    cmd: Command,
+    tag: u32,
+}
 
 enum State {
     Waiting(oneshot::Receiver<Result<Value, Error>>),
+    /// As `Waiting`, and an error goes to the recovery before the caller:
+    /// the future it gives, if any, becomes the state.
+    Recovering(oneshot::Receiver<Result<Value, Error>>, Option<Recovery>),
     /// The mutex only makes the reply `Sync` like the others: polling has
     /// `&mut` access and never locks.
     Future(Mutex<BoxedReply>),
@@ -74,6 +94,7 @@ impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             State::Waiting(rx) => f.debug_tuple("Waiting").field(rx).finish(),
+            State::Recovering(rx, _) => f.debug_tuple("Recovering").field(rx).finish(),
             State::Future(_) => f.write_str("Future"),
             State::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
         }
@@ -113,6 +134,27 @@ impl<T> Reply<T> {
     ) -> Reply<T> {
         let state = State::Future(Mutex::new(Box::pin(future)));
         Reply::with_state(state, Instant::now(), None)
+    }
+
+    /// This reply, whose error (a server's error reply, a lost
+    /// connection, any) goes to `recover` with `cmd` and `tag` before it
+    /// goes to the caller: the future `recover` gives then answers instead.
+    /// For connections built on this crate whose errors are not always the
+    /// answer, such as a cluster's, which follows redirects: a reply that
+    /// is no error costs no future of its own.
+    pub fn with_recovery(self, cmd: Command, tag: u32, recover: Arc<dyn Recover>) -> Reply<T> {
+        let recovery = Recovery { recover, cmd, tag };
+        let state = match self.state {
+            State::Waiting(rx) => State::Recovering(rx, Some(recovery)),
+            State::Failed(Some(error)) => {
+                match recovery.recover.recover(recovery.cmd, recovery.tag, error) {
+                    Ok(future) => State::Future(Mutex::new(future)),
+                    Err(error) => State::Failed(Some(error)),
+                }
+            }
+            state => state,
+        };
+        Reply::with_state(state, self.called, self.command)
     }
 
     /// A reply that is this error.
@@ -242,6 +284,23 @@ impl<T> Reply<T> {
                 // request's sender when it stops for good.
                 Err(_) => Err(Error::Closed),
             },
+            State::Recovering(rx, recovery) => {
+                let error = match ready!(Pin::new(rx).poll(cx)) {
+                    Ok(Ok(value)) => return Poll::Ready(Ok(value)),
+                    Ok(Err(error)) => error,
+                    Err(_) => Error::Closed,
+                };
+                let Some(Recovery { recover, cmd, tag }) = recovery.take() else {
+                    return Poll::Ready(Err(error));
+                };
+                match recover.recover(cmd, tag, error) {
+                    Ok(future) => {
+                        self.state = State::Future(Mutex::new(future));
+                        return self.poll_state(cx);
+                    }
+                    Err(error) => Err(error),
+                }
+            }
             State::Future(future) => {
                 let future = future.get_mut().unwrap_or_else(|e| e.into_inner());
                 ready!(future.as_mut().poll(cx))
