@@ -83,7 +83,7 @@ pub struct ClusterConnection {
 #[derive(Debug)]
 pub(crate) struct Inner {
     config: ClusterConfig,
-    topology: RwLock<Arc<Topology>>,
+    topology: RwLock<Snapshot>,
     nodes: RwLock<HashMap<NodeAddr, Arc<OnceCell<PairedConnection>>>>,
     /// Subscription connections, one a node, opened when first needed.
     pubsub: tokio::sync::Mutex<HashMap<NodeAddr, PubsubConnection>>,
@@ -106,6 +106,17 @@ pub(crate) struct Inner {
     retried: AtomicU64,
     refreshes: AtomicU64,
     runtime: tokio::runtime::Handle,
+}
+
+/// The topology in use, and beside it the open connection to each shard's
+/// primary (in the order of [`Topology::shards`]; `None` until the node's
+/// connection is made): a command finds its node's connection under one
+/// read lock, without hashing an address. Made anew whenever the topology
+/// changes or a node's connection is made.
+#[derive(Debug)]
+struct Snapshot {
+    topology: Arc<Topology>,
+    primaries: Vec<Option<PairedConnection>>,
 }
 
 /// Counters a cluster connection keeps about the redirects it followed.
@@ -187,7 +198,10 @@ impl ClusterConnection {
         }
         let inner = Arc::new(Inner {
             config: config.clone(),
-            topology: RwLock::new(Arc::new(Topology::empty())),
+            topology: RwLock::new(Snapshot {
+                topology: Arc::new(Topology::empty()),
+                primaries: Vec::new(),
+            }),
             nodes: RwLock::new(HashMap::new()),
             pubsub: tokio::sync::Mutex::new(HashMap::new()),
             last_refresh: Mutex::new(None),
@@ -474,10 +488,38 @@ impl Inner {
     }
 
     pub(crate) fn topology(&self) -> Arc<Topology> {
-        self.topology
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        Arc::clone(&self.snapshot().topology)
+    }
+
+    fn snapshot(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        self.topology.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts `topology` in use, with the connections already open to its
+    /// primaries.
+    fn put_snapshot(&self, snapshot: &mut Snapshot, topology: Arc<Topology>) {
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        snapshot.primaries = topology
+            .shards()
+            .iter()
+            .map(|shard| nodes.get(&shard.primary)?.get().cloned())
+            .collect();
+        snapshot.topology = topology;
+    }
+
+    /// The open connection to the primary serving `slot` (any primary,
+    /// taking turns, for `None`), if there is one: the common case of
+    /// [`send_to`](Self::send_to), under one read lock.
+    fn ready_primary(&self, slot: Option<u16>) -> Option<PairedConnection> {
+        let snapshot = self.snapshot();
+        let index = match slot {
+            Some(slot) => snapshot.topology.shard_index(slot)?,
+            None => {
+                let n = self.next_any.fetch_add(1, Ordering::Relaxed);
+                n % snapshot.primaries.len().max(1)
+            }
+        };
+        snapshot.primaries.get(index)?.clone()
     }
 
     /// The primary that serves `slot`, or any primary for `None`.
@@ -542,9 +584,18 @@ impl Inner {
         // A node that is down must not hold commands back: the cluster
         // reroutes them once the topology names another owner.
         let options = self.config.options().with_fail_fast(true);
-        cell.get_or_try_init(|| PairedConnection::connect_with(&config, options))
+        let made = cell.initialized();
+        let conn = cell
+            .get_or_try_init(|| PairedConnection::connect_with(&config, options))
             .await
-            .cloned()
+            .cloned()?;
+        if !made {
+            // A command to this node may now find its connection at once.
+            let mut snapshot = self.topology.write().unwrap_or_else(|e| e.into_inner());
+            let topology = Arc::clone(&snapshot.topology);
+            self.put_snapshot(&mut snapshot, topology);
+        }
+        Ok(conn)
     }
 
     /// Sends `cmd` to the owner of `slot` (any primary for `None`): at once
@@ -553,12 +604,7 @@ impl Inner {
     fn send_to<T: FromValue>(self: Arc<Self>, mut cmd: Command, slot: Option<u16>) -> Reply<T> {
         let ready = match self.replica_for(&cmd, slot) {
             Some(conn) => Some(conn),
-            None => {
-                let topology = self.topology();
-                self.primary_in(&topology, slot)
-                    .ok()
-                    .and_then(|owner| self.ready_node(owner))
-            }
+            None => self.ready_primary(slot),
         };
         match ready.filter(PairedConnection::is_connected) {
             // The common case costs no future of its own: only a reply that
@@ -860,13 +906,13 @@ impl Inner {
 
     /// Merges `view`, the topology `from` gave, into the one in use.
     fn learn(&self, view: &Topology, from: &NodeAddr) {
-        let mut topology = self.topology.write().unwrap_or_else(|e| e.into_inner());
-        let mut merged = Topology::clone(&topology);
+        let mut snapshot = self.topology.write().unwrap_or_else(|e| e.into_inner());
+        let mut merged = Topology::clone(&snapshot.topology);
         merged.merge(view);
-        if merged != **topology {
+        if merged != *snapshot.topology {
             tracing::debug!(%from, shards = merged.shards().len(), "cluster topology");
-            *topology = Arc::new(merged);
-            drop(topology);
+            self.put_snapshot(&mut snapshot, Arc::new(merged));
+            drop(snapshot);
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
@@ -874,10 +920,10 @@ impl Inner {
     /// After `MOVED`: the slot's new owner, at once, and a refresh soon.
     pub(crate) fn moved(self: &Arc<Self>, slot: u16, addr: &NodeAddr) {
         {
-            let mut topology = self.topology.write().unwrap_or_else(|e| e.into_inner());
-            let mut updated = Topology::clone(&topology);
+            let mut snapshot = self.topology.write().unwrap_or_else(|e| e.into_inner());
+            let mut updated = Topology::clone(&snapshot.topology);
             updated.moved(slot, addr.clone());
-            *topology = Arc::new(updated);
+            self.put_snapshot(&mut snapshot, Arc::new(updated));
         }
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
         self.refresh_soon();

@@ -114,6 +114,13 @@ impl Topology {
         self.shards.get(usize::from(owner))
     }
 
+    /// The position in [`shards`](Self::shards) of the shard that serves
+    /// `slot`, if any does.
+    pub(crate) fn shard_index(&self, slot: u16) -> Option<usize> {
+        let owner = usize::from(*self.owners.get(usize::from(slot))?);
+        (owner < self.shards.len()).then_some(owner)
+    }
+
     /// Every shard.
     pub fn shards(&self) -> &[Shard] {
         &self.shards

@@ -242,13 +242,62 @@ pub fn lookup(cmd: &Command) -> Option<&'static CommandInfo> {
 }
 
 fn find(list: &'static [CommandInfo], name: &[u8]) -> Option<&'static CommandInfo> {
-    list.binary_search_by(|c| {
-        let known = c.name.bytes().map(|b| b.to_ascii_lowercase());
-        known.cmp(name.iter().map(|b| b.to_ascii_lowercase()))
-    })
-    .ok()
-    .map(|i| &list[i])
+    // The table's names are lower case (a test checks it): fold the name
+    // once, then each step of the search is a plain comparison of bytes.
+    let mut folded = [0u8; FOLDED_NAME];
+    let Some(folded) = folded.get_mut(..name.len()) else {
+        // Longer than any name the table holds.
+        return None;
+    };
+    for (to, from) in folded.iter_mut().zip(name) {
+        *to = from.to_ascii_lowercase();
+    }
+    let folded = &*folded;
+    // The top-level table is searched among the names of the same first
+    // letter only.
+    let list = match folded.first() {
+        Some(&first) if std::ptr::eq(list, table::COMMANDS) => {
+            let (start, end) = BY_FIRST_LETTER[usize::from(first)];
+            list.get(usize::from(start)..usize::from(end))?
+        }
+        _ => list,
+    };
+    list.binary_search_by(|c| compare(c.name.as_bytes(), folded))
+        .ok()
+        .map(|i| &list[i])
 }
+
+/// `a.cmp(b)`, inline: names are short, and a call to `memcmp` for each
+/// step of the search costs more than comparing them here.
+#[inline(always)]
+fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// For each byte, the range of [`table::COMMANDS`] whose names start with
+/// it (empty for the bytes none starts with).
+static BY_FIRST_LETTER: [(u16, u16); 256] = {
+    let list = table::COMMANDS;
+    let mut ranges = [(0u16, 0u16); 256];
+    let mut i = 0;
+    while i < list.len() {
+        let first = list[i].name.as_bytes()[0] as usize;
+        if ranges[first].1 == 0 {
+            ranges[first].0 = i as u16;
+        }
+        ranges[first].1 = i as u16 + 1;
+        i += 1;
+    }
+    ranges
+};
+
+/// Longer than any command or subcommand name (a test checks it).
+const FOLDED_NAME: usize = 48;
 
 /// The keys of a command line, in the order the server finds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -469,6 +518,37 @@ fn is_keyword(args: &[&[u8]], i: i64, keyword: &[u8]) -> bool {
 mod tests {
     use super::*;
     use resp::cmd;
+
+    #[test]
+    fn the_names_are_lower_case_sorted_and_short_enough_to_fold() {
+        fn check(list: &[CommandInfo]) {
+            for c in list {
+                assert!(c.name.len() < FOLDED_NAME, "{}", c.name);
+                assert_eq!(c.name, c.name.to_ascii_lowercase(), "{}", c.name);
+                check(c.subcommands);
+            }
+            assert!(list.windows(2).all(|w| w[0].name < w[1].name));
+        }
+        check(table::COMMANDS);
+        for c in table::COMMANDS {
+            let upper = c.name.to_ascii_uppercase();
+            let found = find(table::COMMANDS, upper.as_bytes());
+            assert!(found.is_some_and(|f| std::ptr::eq(f, c)), "{}", c.name);
+            for sub in c.subcommands {
+                let found = find(c.subcommands, sub.name.to_ascii_uppercase().as_bytes());
+                assert!(found.is_some_and(|f| std::ptr::eq(f, sub)), "{}", sub.name);
+            }
+        }
+        assert!(find(table::COMMANDS, b"NOSUCHCOMMAND").is_none());
+        assert!(find(table::COMMANDS, b"").is_none());
+        assert_eq!(lookup(&cmd!("gEt", "k")).map(|c| c.name()), Some("get"));
+        assert_eq!(
+            lookup(&cmd!("CLIENT", "Kill", "x")).map(|c| c.name()),
+            Some("kill")
+        );
+        let long = "x".repeat(FOLDED_NAME + 1);
+        assert!(lookup(&Command::new(&long)).is_none());
+    }
 
     #[test]
     fn the_catalogue_knows_which_server_has_a_command_since_when() {
