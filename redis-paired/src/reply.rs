@@ -285,8 +285,13 @@ impl<T> Reply<T> {
                 Err(_) => Err(Error::Closed),
             },
             State::Recovering(rx, recovery) => {
+                // An error reply arrives as a value: it is an error here,
+                // as it would be to the caller.
                 let error = match ready!(Pin::new(rx).poll(cx)) {
-                    Ok(Ok(value)) => return Poll::Ready(Ok(value)),
+                    Ok(Ok(value)) => match Value::from_value(value) {
+                        Ok(value) => return Poll::Ready(Ok(value)),
+                        Err(error) => Error::from(error),
+                    },
                     Ok(Err(error)) => error,
                     Err(_) => Error::Closed,
                 };
@@ -307,5 +312,74 @@ impl<T> Reply<T> {
             }
             State::Failed(error) => Err(error.take().unwrap_or(Error::Closed)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers every recovered command with its tag, except a tag of 0,
+    /// whose error stands; counts its calls.
+    #[derive(Default)]
+    struct Tagged(std::sync::atomic::AtomicUsize);
+
+    impl Recover for Tagged {
+        fn recover(
+            self: Arc<Self>,
+            _cmd: Command,
+            tag: u32,
+            error: Error,
+        ) -> Result<BoxedReply, Error> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if tag == 0 {
+                return Err(error);
+            }
+            Ok(Box::pin(async move { Ok(Value::Integer(i64::from(tag))) }))
+        }
+    }
+
+    async fn recovered(answer: Result<Value, Error>, tag: u32) -> (Result<Value, Error>, usize) {
+        let recover = Arc::new(Tagged::default());
+        let (tx, rx) = oneshot::channel();
+        let reply = Reply::<Value>::waiting(rx, Instant::now(), CommandName::new(b"GET"))
+            .with_recovery(resp::cmd!("GET", "k"), tag, Arc::clone(&recover) as _);
+        tx.send(answer).unwrap();
+        let result = reply.await;
+        (result, recover.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    #[tokio::test]
+    async fn only_an_error_goes_to_the_recovery() {
+        let moved = || Value::Error("MOVED 1 127.0.0.1:1".into());
+        let ok = |(result, calls): (Result<Value, Error>, usize)| (result.ok(), calls);
+        assert_eq!(
+            ok(recovered(Ok(Value::Integer(1)), 7).await),
+            (Some(Value::Integer(1)), 0)
+        );
+        // An error reply arrives as a value, and is an error all the same.
+        assert_eq!(
+            ok(recovered(Ok(moved()), 7).await),
+            (Some(Value::Integer(7)), 1)
+        );
+        assert_eq!(
+            ok(recovered(Err(Error::Closed), 9).await),
+            (Some(Value::Integer(9)), 1)
+        );
+        let (result, calls) = recovered(Ok(moved()), 0).await;
+        assert!(matches!(result, Err(Error::Server(_))), "{result:?}");
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_reply_failed_at_once_is_recovered_at_once() {
+        let recover = Arc::new(Tagged::default());
+        let reply = Reply::<Value>::failed(Error::Closed).with_recovery(
+            resp::cmd!("GET", "k"),
+            3,
+            Arc::clone(&recover) as _,
+        );
+        assert!(matches!(reply.state, State::Future(_)));
+        assert_eq!(recover.0.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }
