@@ -219,8 +219,7 @@ impl Decoder {
                     if buf[len..need] != *b"\r\n" {
                         return Err(Error::MissingCrlf);
                     }
-                    let mut data = buf.split_to(need).freeze();
-                    data.truncate(len);
+                    let data = take_blob(buf, 0, len);
                     deliver_blob!(self, kind, data)
                 }
                 None => {
@@ -228,32 +227,62 @@ impl Decoder {
                         Some(&tag) => tag,
                         None => return Ok(None),
                     };
-                    // A bad type byte is known at once: waiting for a line end
-                    // first would let garbage without one run up to the line
-                    // limit.
-                    if !is_type_byte(tag) {
-                        return Err(Error::InvalidType(tag));
-                    }
-                    // The common case of a bulk string whose header and
-                    // payload have arrived, without searching for the line
-                    // end first; anything else takes the general path below.
-                    if tag == b':' {
-                        if let Some((n, end)) = short_integer(buf, self.config.max_line_len) {
-                            self.scanned = 0;
-                            buf.advance(end);
-                            deliver!(self, Value::Integer(n))
-                        }
-                    }
-                    if tag == b'$' {
-                        if let Some((len, start)) = bulk_header(buf, self.config.max_line_len) {
-                            let len = self.check(len, self.config.max_bulk_len, "bulk")?;
-                            let need = start + len + 2;
-                            if buf.len() >= need && buf[start + len..need] == *b"\r\n" {
+                    // The common frames, whole at the front of `buf`, go
+                    // without searching for the line end first; anything
+                    // else (incomplete, long, unusual) takes the general
+                    // path below, which reads it from the start.
+                    match tag {
+                        b'$' => match bulk_header(buf, self.config.max_line_len) {
+                            Some((Some(len), start)) => {
+                                let len = self.check(len, self.config.max_bulk_len, "bulk")?;
+                                let need = start + len + 2;
+                                if buf.len() >= need && buf[start + len..need] == *b"\r\n" {
+                                    self.scanned = 0;
+                                    let data = take_blob(buf, start, len);
+                                    deliver!(self, Value::BulkString(data))
+                                }
+                            }
+                            Some((None, end)) => {
                                 self.scanned = 0;
-                                let mut data = buf.split_to(need).freeze();
-                                data.advance(start);
-                                data.truncate(len);
-                                deliver!(self, Value::BulkString(data))
+                                buf.advance(end);
+                                deliver!(self, Value::NullBulkString)
+                            }
+                            None => {}
+                        },
+                        b':' => {
+                            if let Some((n, end)) = short_integer(buf, self.config.max_line_len) {
+                                self.scanned = 0;
+                                buf.advance(end);
+                                deliver!(self, Value::Integer(n))
+                            }
+                        }
+                        b'+' => {
+                            if buf.get(1..5) == Some(b"OK\r\n") {
+                                self.scanned = 0;
+                                buf.advance(5);
+                                deliver!(self, Value::SimpleString(Bytes::from_static(b"OK")))
+                            }
+                        }
+                        b'*' | b'%' | b'~' | b'>' => {
+                            if let Some((Some(len), start)) =
+                                bulk_header(buf, self.config.max_line_len)
+                            {
+                                let len =
+                                    self.check(len, self.config.max_aggregate_len, "aggregate")?;
+                                self.scanned = 0;
+                                buf.advance(start);
+                                match self.open(buf, tag, len)? {
+                                    Some(empty) => deliver!(self, empty),
+                                    None => continue,
+                                }
+                            }
+                        }
+                        _ => {
+                            // A bad type byte is known at once: waiting for a
+                            // line end first would let garbage without one run
+                            // up to the line limit.
+                            if !is_type_byte(tag) {
+                                return Err(Error::InvalidType(tag));
                             }
                         }
                     }
@@ -327,11 +356,7 @@ impl Decoder {
                             if buf[start + len..need] != *b"\r\n" {
                                 return Err(Error::MissingCrlf);
                             }
-                            // One split for header, payload and CRLF; the
-                            // trimming is done on the frozen bytes, for free.
-                            let mut data = buf.split_to(need).freeze();
-                            data.advance(start);
-                            data.truncate(len);
+                            let data = take_blob(buf, start, len);
                             deliver_blob!(self, kind, data)
                         }
                         _ => {
@@ -522,6 +547,17 @@ impl Frame {
     }
 }
 
+/// Takes `<header><payload>\r\n`, the payload `len` bytes at `start`, off
+/// the front of `buf` (whose CRLF was checked) and returns the payload: one
+/// split for the whole, trimmed on the frozen bytes, for free.
+#[inline(always)]
+fn take_blob(buf: &mut BytesMut, start: usize, len: usize) -> Bytes {
+    let mut data = buf.split_to(start + len + 2).freeze();
+    data.advance(start);
+    data.truncate(len);
+    data
+}
+
 /// Takes the line `<tag><content>\r\n` whose LF is at `newline` off the
 /// front of `buf` and returns its content.
 #[inline(always)]
@@ -571,12 +607,16 @@ fn pair_up(items: Vec<Value>) -> Vec<(Value, Value)> {
 /// `i64`.
 const MAX_SHORT_DIGITS: usize = 18;
 
-/// A bulk string header `$<digits>\r\n` at the front of `buf`, its line
-/// within `max_line` bytes: the length and where the payload starts. `None`
-/// for anything else (a null, a bad or incomplete header), left to the
-/// general path.
+/// A length header `<tag><digits>\r\n` (a bulk string's, an aggregate's)
+/// at the front of `buf`, its line within `max_line` bytes: the length and
+/// where the payload starts, or for `<tag>-1\r\n` (a RESP2 null) `None` and
+/// where the next frame starts. `None` for anything else (a bad or
+/// incomplete header), left to the general path.
 #[inline(always)]
-fn bulk_header(buf: &[u8], max_line: usize) -> Option<(u64, usize)> {
+fn bulk_header(buf: &[u8], max_line: usize) -> Option<(Option<u64>, usize)> {
+    if buf.get(1) == Some(&b'-') {
+        return (buf.get(2..5) == Some(b"1\r\n")).then_some((None, 5));
+    }
     let mut len: u64 = 0;
     for (i, &b) in buf.iter().enumerate().skip(1) {
         let d = b.wrapping_sub(b'0');
@@ -594,7 +634,7 @@ fn bulk_header(buf: &[u8], max_line: usize) -> Option<(u64, usize)> {
             return None;
         }
         return match buf.get(i + 1) {
-            Some(b'\n') => Some((len, i + 2)),
+            Some(b'\n') => Some((Some(len), i + 2)),
             _ => None,
         };
     }

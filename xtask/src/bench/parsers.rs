@@ -16,6 +16,8 @@ use crate::corpus::Tally;
 pub(crate) trait Parser: Default {
     /// The name in the tables.
     const NAME: &'static str;
+    /// Whether it reads RESP3 (maps, pushes, nulls, booleans, doubles).
+    const RESP3: bool;
     /// What it decodes into.
     type Value;
     /// What it fails with. Each parser returns its own error type, so that
@@ -78,6 +80,7 @@ pub(crate) struct Resp(resp::Decoder);
 
 impl Parser for Resp {
     const NAME: &'static str = "resp";
+    const RESP3: bool = true;
     type Value = resp::Value;
     type Error = resp::Error;
 
@@ -91,6 +94,10 @@ impl Parser for Resp {
             V::Array(items) | V::Set(items) | V::Push(items) => {
                 items.iter().for_each(|v| Self::visit(v, tally));
             }
+            V::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+                Self::visit(k, tally);
+                Self::visit(v, tally);
+            }),
             V::BulkString(b) => tally.bulk(b.len()),
             V::Null | V::NullBulkString | V::NullArray => tally.null(),
             V::Integer(n) => tally.int(*n),
@@ -105,6 +112,7 @@ pub(crate) struct RedisProtocol;
 
 impl Parser for RedisProtocol {
     const NAME: &'static str = "redis-protocol";
+    const RESP3: bool = false;
     type Value = redis_protocol::resp2::types::BytesFrame;
     type Error = redis_protocol::error::RedisProtocolError;
 
@@ -124,6 +132,42 @@ impl Parser for RedisProtocol {
     }
 }
 
+/// fred's RESP3 parser: `redis_protocol::resp3::decode::complete::decode_bytes_mut`.
+#[derive(Debug, Default)]
+pub(crate) struct RedisProtocol3;
+
+impl Parser for RedisProtocol3 {
+    const NAME: &'static str = "redis-protocol-3";
+    const RESP3: bool = true;
+    type Value = redis_protocol::resp3::types::BytesFrame;
+    type Error = redis_protocol::error::RedisProtocolError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Value>, Self::Error> {
+        Ok(
+            redis_protocol::resp3::decode::complete::decode_bytes_mut(buf)?
+                .map(|(frame, _, _)| frame),
+        )
+    }
+
+    fn visit(value: &Self::Value, tally: &mut Tally) {
+        use redis_protocol::resp3::types::BytesFrame as F;
+        match value {
+            F::Array { data, .. } | F::Push { data, .. } => {
+                data.iter().for_each(|v| Self::visit(v, tally));
+            }
+            F::Set { data, .. } => data.iter().for_each(|v| Self::visit(v, tally)),
+            F::Map { data, .. } => data.iter().for_each(|(k, v)| {
+                Self::visit(k, tally);
+                Self::visit(v, tally);
+            }),
+            F::BlobString { data, .. } => tally.bulk(data.len()),
+            F::Null => tally.null(),
+            F::Number { data, .. } => tally.int(*data),
+            _ => tally.other(),
+        }
+    }
+}
+
 /// redis-rs's codec: `redis::ValueCodec`.
 #[derive(Default)]
 pub(crate) struct RedisRs(redis::ValueCodec);
@@ -136,6 +180,7 @@ impl std::fmt::Debug for RedisRs {
 
 impl Parser for RedisRs {
     const NAME: &'static str = "redis-rs";
+    const RESP3: bool = true;
     type Value = redis::Value;
     type Error = redis::RedisError;
 
@@ -147,6 +192,18 @@ impl Parser for RedisRs {
         use redis::Value as V;
         match value {
             V::Array(items) | V::Set(items) => items.iter().for_each(|v| Self::visit(v, tally)),
+            V::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+                Self::visit(k, tally);
+                Self::visit(v, tally);
+            }),
+            V::Push { kind, data } => {
+                // The kind is the push's first element, taken apart.
+                tally.bulk(match kind {
+                    redis::PushKind::Message => "message".len(),
+                    other => other.to_string().len(),
+                });
+                data.iter().for_each(|v| Self::visit(v, tally));
+            }
             V::BulkString(b) => tally.bulk(b.len()),
             V::Nil => tally.null(),
             V::Int(n) => tally.int(*n),
@@ -167,6 +224,7 @@ impl std::fmt::Debug for RedisAsync {
 
 impl Parser for RedisAsync {
     const NAME: &'static str = "redis-async";
+    const RESP3: bool = false;
     type Value = redis_async::resp::RespValue;
     type Error = redis_async::error::Error;
 
