@@ -370,12 +370,6 @@ impl SendCommand for ClusterConnection {
 impl Inner {
     /// Sends `cmd` where its route says.
     pub(crate) fn send_value<T: FromValue>(self: Arc<Self>, cmd: Command) -> Reply<T> {
-        if cmd.name().eq_ignore_ascii_case(b"SCAN") {
-            return Reply::from_error(Error::Unsupported(
-                "SCAN sent as a command to a cluster (each node has its own cursor): \
-                 use ClusterConnection::scan",
-            ));
-        }
         match route::route_known(&cmd) {
             Some(route) => self.send_routed(cmd, route),
             None => Reply::from_future(async move {
@@ -389,6 +383,13 @@ impl Inner {
     fn send_routed<T: FromValue>(self: Arc<Self>, cmd: Command, route: Route) -> Reply<T> {
         match route {
             Route::Slot(slot) => self.send_to(cmd, Some(slot)),
+            // `SCAN` has no keys: only a command without any can be it.
+            Route::Any if cmd.name().eq_ignore_ascii_case(b"SCAN") => {
+                Reply::from_error(Error::Unsupported(
+                    "SCAN sent as a command to a cluster (each node has its own cursor): \
+                     use ClusterConnection::scan",
+                ))
+            }
             Route::Any => self.send_to(cmd, None),
             Route::All(merge) => Reply::from_future(fan_out(self, cmd, merge)),
             Route::Split(split) => Reply::from_future(split_send(self, cmd, split)),

@@ -74,8 +74,8 @@ pub(crate) fn route_known(cmd: &Command) -> Option<Route> {
             }
         });
     }
-    let name = cmd.name();
-    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    // The name is read again only off the common path.
+    let is = |n: &str| cmd.name().eq_ignore_ascii_case(n.as_bytes());
     let Some(slot) = first else {
         // The commands sent to every primary, and the sharded channels,
         // have no keys: only a command without any can be one of them.
