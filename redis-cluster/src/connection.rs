@@ -370,12 +370,35 @@ impl SendCommand for ClusterConnection {
 impl Inner {
     /// Sends `cmd` where its route says.
     pub(crate) fn send_value<T: FromValue>(self: Arc<Self>, cmd: Command) -> Reply<T> {
-        match route::route_known(&cmd) {
-            Some(route) => self.send_routed(cmd, route),
-            None => Reply::from_future(async move {
-                let route = self.route_unknown(&cmd).await;
-                self.send_routed::<Value>(cmd, route).await
-            }),
+        if let Some(route) = route::route_known(&cmd) {
+            return self.send_routed(cmd, route);
+        }
+        // A name the servers described already routes at once, as a known
+        // one does; only a first use waits for the question, in a future.
+        if let Some(learned) = self.learned_now(cmd.name()) {
+            let route = route::route_learned(&cmd, learned.as_deref());
+            return self.send_routed(cmd, route);
+        }
+        Reply::from_future(async move {
+            let route = self.route_unknown(&cmd).await;
+            self.send_routed::<Value>(cmd, route).await
+        })
+    }
+
+    /// What the servers said of the command `name`, if they said it
+    /// already (`Some(None)`: that they do not know it): without waiting,
+    /// and without allocating for a name of up to 64 bytes. `None` when
+    /// [`learned`](Self::learned) must ask, or wait for an answer.
+    fn learned_now(&self, name: &[u8]) -> Option<Option<Arc<LearnedCommand>>> {
+        let mut folded = [0u8; 64];
+        let folded = folded.get_mut(..name.len())?;
+        for (to, from) in folded.iter_mut().zip(name) {
+            *to = from.to_ascii_lowercase();
+        }
+        match lock(&self.learned).get(&*folded)?.get()? {
+            Learned::Known(command) => Some(Some(Arc::clone(command))),
+            Learned::Unknown => Some(None),
+            Learned::Failed => None,
         }
     }
 
