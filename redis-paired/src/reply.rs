@@ -11,6 +11,7 @@ use redis_conn::{CommandName, Error};
 use resp::{FromValue, Value};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
+use tracing::Span;
 
 /// The answer to a command sent on a [`PairedConnection`](crate::PairedConnection),
 /// converted into `T` when it arrives.
@@ -46,6 +47,10 @@ pub struct Reply<T> {
     /// The caller's own deadline ([`Reply::timeout`]); `None` for none.
     /// Boxed: most replies have none, and stay small.
     deadline: Option<Box<Deadline>>,
+    /// The command's span, when a subscriber wants it: how the command
+    /// ended is recorded on it, and it closes with the reply. Boxed, as
+    /// the deadline.
+    span: Option<Box<Span>>,
     _into: PhantomData<fn() -> T>,
 }
 
@@ -101,8 +106,15 @@ impl<T> Reply<T> {
             called,
             command,
             deadline: None,
+            span: None,
             _into: PhantomData,
         }
+    }
+
+    /// The same reply, standing for the command `span` traces.
+    pub(crate) fn traced(mut self, span: Option<Box<Span>>) -> Reply<T> {
+        self.span = span;
+        self
     }
 
     /// The reply `future` gives, converted into `T`: for connections built
@@ -183,6 +195,7 @@ impl<T> Reply<T> {
             called: self.called,
             command: self.command,
             deadline: self.deadline,
+            span: self.span,
             _into: PhantomData,
         }
     }
@@ -224,11 +237,17 @@ impl<T: FromValue> Future for Reply<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = &mut *self;
-        let value = match this.poll_state(cx) {
-            Poll::Ready(value) => value?,
-            Poll::Pending => return this.poll_deadline(cx).map(Err),
+        let result = match this.poll_state(cx) {
+            Poll::Ready(value) => value.and_then(|value| T::from_value(value).map_err(Error::from)),
+            Poll::Pending => match this.poll_deadline(cx) {
+                Poll::Ready(error) => Err(error),
+                Poll::Pending => return Poll::Pending,
+            },
         };
-        Poll::Ready(T::from_value(value).map_err(Error::from))
+        if let (Some(span), Err(error)) = (this.span.take(), &result) {
+            crate::trace::record_error(&span, error);
+        }
+        Poll::Ready(result)
     }
 }
 

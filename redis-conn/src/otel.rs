@@ -1,0 +1,105 @@
+//! OpenTelemetry metrics (the `otel` feature): the meter every crate of the
+//! client takes its instruments from, the attributes that name a server,
+//! and the time connections take to open.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::{InstrumentationScope, KeyValue};
+
+use crate::Address;
+
+/// The meter of the whole client, fixed at its first use.
+static METER: OnceLock<Meter> = OnceLock::new();
+
+/// The instruments of this crate, made from [`meter`] at first use.
+static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
+
+/// The name of the client's instrumentation scope.
+pub const SCOPE: &str = "redis-client";
+
+/// The bucket boundaries, in seconds, of the client's duration histograms:
+/// from 100 µs to 10 s (those OpenTelemetry recommends for database
+/// operations start at 1 ms, too coarse for a cache).
+pub const DURATION_BOUNDARIES: [f64; 15] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    10.0,
+];
+
+/// Makes the client take its instruments from `meter`, instead of from the
+/// global meter provider's meter of scope [`SCOPE`]. The meter is fixed at
+/// its first use (the first connection opened with the `otel` feature on):
+/// after that this returns `Err` with `meter` back.
+pub fn set_meter(meter: Meter) -> Result<(), Meter> {
+    let mut meter = Some(meter);
+    METER.get_or_init(|| meter.take().unwrap_or_else(global_meter));
+    match meter {
+        None => Ok(()),
+        Some(meter) => Err(meter),
+    }
+}
+
+/// The meter the client's instruments come from: the one given to
+/// [`set_meter`], or else, from its first use on, the global meter
+/// provider's (so set that provider before the first connection opens).
+pub fn meter() -> &'static Meter {
+    METER.get_or_init(global_meter)
+}
+
+/// The attributes that name a server, as OpenTelemetry's conventions for
+/// Redis say: `db.system.name`, `server.address` and `server.port` (a Unix
+/// socket: its path, no port; Sentinel: the master's name, no port).
+pub fn server_attributes(address: &Address) -> Vec<KeyValue> {
+    let mut attributes = vec![KeyValue::new("db.system.name", "redis")];
+    match address {
+        Address::Tcp { host, port } => {
+            attributes.push(KeyValue::new("server.address", host.clone()));
+            attributes.push(KeyValue::new("server.port", i64::from(*port)));
+        }
+        Address::Unix(path) => {
+            attributes.push(KeyValue::new(
+                "server.address",
+                path.to_string_lossy().into_owned(),
+            ));
+        }
+        Address::Sentinel { master, .. } => {
+            attributes.push(KeyValue::new("server.address", master.clone()));
+        }
+    }
+    attributes
+}
+
+/// Records that a connection to `address` took `took` to open (TCP, TLS and
+/// the handshake): `db.client.connection.create_time`.
+pub(crate) fn connected(address: &Address, took: Duration) {
+    let instruments = INSTRUMENTS.get_or_init(|| Instruments::new(meter()));
+    instruments
+        .create_time
+        .record(took.as_secs_f64(), &server_attributes(address));
+}
+
+struct Instruments {
+    create_time: Histogram<f64>,
+}
+
+impl Instruments {
+    fn new(meter: &Meter) -> Instruments {
+        Instruments {
+            create_time: meter
+                .f64_histogram("db.client.connection.create_time")
+                .with_unit("s")
+                .with_description("The time it took to open a connection, handshake included")
+                .with_boundaries(DURATION_BOUNDARIES.to_vec())
+                .build(),
+        }
+    }
+}
+
+fn global_meter() -> Meter {
+    opentelemetry::global::meter_with_scope(
+        InstrumentationScope::builder(SCOPE)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build(),
+    )
+}
