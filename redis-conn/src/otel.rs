@@ -2,7 +2,7 @@
 //! client takes its instruments from, the attributes that name a server,
 //! and the time connections take to open.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use opentelemetry::metrics::{Histogram, Meter};
@@ -102,4 +102,95 @@ fn global_meter() -> Meter {
             .with_version(env!("CARGO_PKG_VERSION"))
             .build(),
     )
+}
+
+/// What a [`CounterSet`] reads its counters from: a connection's shared
+/// state, whose snapshot gives one value a row of the set's table.
+pub trait Counted: Send + Sync {
+    /// The counters now, one a row, in the order of the set's table.
+    fn counters(&self) -> Vec<u64>;
+}
+
+/// Observable counters read from live sources when the meter collects,
+/// summed per server, those of closed sources kept: a connection's counters
+/// are exported without a cost to its commands, and a total never goes
+/// down when a connection closes.
+pub struct CounterSet {
+    live: Mutex<Vec<(Arc<[KeyValue]>, Weak<dyn Counted>)>>,
+    retired: Mutex<Vec<(Arc<[KeyValue]>, Vec<u64>)>>,
+}
+
+impl std::fmt::Debug for CounterSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CounterSet").finish_non_exhaustive()
+    }
+}
+
+impl CounterSet {
+    /// A set whose counters `rows` name (the metric, then its description),
+    /// registered on `meter`.
+    pub fn new(meter: &Meter, rows: &'static [(&'static str, &'static str)]) -> Arc<CounterSet> {
+        let set = Arc::new(CounterSet {
+            live: Mutex::new(Vec::new()),
+            retired: Mutex::new(Vec::new()),
+        });
+        for (index, (name, description)) in rows.iter().enumerate() {
+            let weak = Arc::downgrade(&set);
+            meter
+                .u64_observable_counter(*name)
+                .with_description(*description)
+                .with_callback(move |observer| {
+                    let Some(set) = weak.upgrade() else { return };
+                    for (attributes, values) in set.totals() {
+                        if let Some(value) = values.get(index) {
+                            observer.observe(*value, &attributes);
+                        }
+                    }
+                })
+                .build();
+        }
+        set
+    }
+
+    /// Counts `source`, a connection to the server `attributes` name, from
+    /// now on.
+    pub fn register(&self, attributes: Arc<[KeyValue]>, source: Weak<dyn Counted>) {
+        let mut live = lock(&self.live);
+        live.retain(|(_, source)| source.strong_count() > 0);
+        live.push((attributes, source));
+    }
+
+    /// A source closed with these last `values`: they stay in the totals.
+    pub fn retire(&self, attributes: &Arc<[KeyValue]>, values: Vec<u64>) {
+        add(&mut lock(&self.retired), attributes, values);
+    }
+
+    /// Per server, the counters of its sources, closed and alive.
+    pub fn totals(&self) -> Vec<(Arc<[KeyValue]>, Vec<u64>)> {
+        let mut totals = lock(&self.retired).clone();
+        let live: Vec<_> = lock(&self.live)
+            .iter()
+            .filter_map(|(attributes, source)| Some((attributes.clone(), source.upgrade()?)))
+            .collect();
+        for (attributes, source) in live {
+            add(&mut totals, &attributes, source.counters());
+        }
+        totals
+    }
+}
+
+fn add(totals: &mut Vec<(Arc<[KeyValue]>, Vec<u64>)>, attributes: &Arc<[KeyValue]>, values: Vec<u64>) {
+    match totals.iter_mut().find(|(a, _)| a == attributes) {
+        Some((_, sums)) => {
+            for (sum, value) in sums.iter_mut().zip(values) {
+                *sum += value;
+            }
+        }
+        None => totals.push((attributes.clone(), values)),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the lists whole.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

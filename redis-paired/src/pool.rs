@@ -166,14 +166,13 @@ impl Pool {
     /// waits for one to come back, at most the checkout timeout
     /// ([`Error::Timeout`] of `"pool checkout"`).
     pub async fn get(&self) -> Result<Pooled, Error> {
-        let inner = &self.inner;
         #[cfg(feature = "otel")]
         let started = Instant::now();
         let pooled = self.checkout().await;
         #[cfg(feature = "otel")]
         crate::otel::registry()
             .wait_time
-            .record(started.elapsed().as_secs_f64(), &inner.attributes);
+            .record(started.elapsed().as_secs_f64(), &self.inner.attributes);
         pooled
     }
 
