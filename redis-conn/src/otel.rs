@@ -179,7 +179,11 @@ impl CounterSet {
     }
 }
 
-fn add(totals: &mut Vec<(Arc<[KeyValue]>, Vec<u64>)>, attributes: &Arc<[KeyValue]>, values: Vec<u64>) {
+fn add(
+    totals: &mut Vec<(Arc<[KeyValue]>, Vec<u64>)>,
+    attributes: &Arc<[KeyValue]>,
+    values: Vec<u64>,
+) {
     match totals.iter_mut().find(|(a, _)| a == attributes) {
         Some((_, sums)) => {
             for (sum, value) in sums.iter_mut().zip(values) {

@@ -23,21 +23,65 @@ use crate::shared::{Shared, Stats};
 /// server's attributes, summed over the connections to that server,
 /// those closed included.
 pub const STATS: &[(&str, &str, fn(&Stats) -> u64)] = &[
-    ("redis.client.requests", "Requests handed to the socket (a pipeline counts once)", |s| s.requests),
-    ("redis.client.commands", "Commands handed to the socket (a pipeline counts each)", |s| s.commands),
-    ("redis.client.writes", "Completed writes of a batch of commands", |s| s.writes),
-    ("redis.client.reconnects", "Connections made after the first one", |s| s.reconnects),
-    ("redis.client.retried_reads", "Reads sent again on a new connection", |s| s.retried_reads),
-    ("redis.client.blocking_connections", "Connections opened for blocking commands", |s| s.blocking_connections),
-    ("redis.client.backpressure", "Commands refused at once because a queue was full", |s| s.backpressure),
+    (
+        "redis.client.requests",
+        "Requests handed to the socket (a pipeline counts once)",
+        |s| s.requests,
+    ),
+    (
+        "redis.client.commands",
+        "Commands handed to the socket (a pipeline counts each)",
+        |s| s.commands,
+    ),
+    (
+        "redis.client.writes",
+        "Completed writes of a batch of commands",
+        |s| s.writes,
+    ),
+    (
+        "redis.client.reconnects",
+        "Connections made after the first one",
+        |s| s.reconnects,
+    ),
+    (
+        "redis.client.retried_reads",
+        "Reads sent again on a new connection",
+        |s| s.retried_reads,
+    ),
+    (
+        "redis.client.blocking_connections",
+        "Connections opened for blocking commands",
+        |s| s.blocking_connections,
+    ),
+    (
+        "redis.client.backpressure",
+        "Commands refused at once because a queue was full",
+        |s| s.backpressure,
+    ),
 ];
 
 /// The counters of [`PoolStats`] exported, as [`STATS`].
 pub const POOL_STATS: &[(&str, &str, fn(&PoolStats) -> u64)] = &[
-    ("redis.client.pool.opened", "Connections a pool opened", |s| s.opened),
-    ("redis.client.pool.waits", "Checkouts that had to wait for a connection to come back", |s| s.waits),
-    ("redis.client.pool.discarded", "Connections closed instead of returned to a pool", |s| s.discarded),
-    ("db.client.connection.timeouts", "Checkouts that timed out waiting for a connection", |s| s.timeouts),
+    (
+        "redis.client.pool.opened",
+        "Connections a pool opened",
+        |s| s.opened,
+    ),
+    (
+        "redis.client.pool.waits",
+        "Checkouts that had to wait for a connection to come back",
+        |s| s.waits,
+    ),
+    (
+        "redis.client.pool.discarded",
+        "Connections closed instead of returned to a pool",
+        |s| s.discarded,
+    ),
+    (
+        "db.client.connection.timeouts",
+        "Checkouts that timed out waiting for a connection",
+        |s| s.timeouts,
+    ),
 ];
 
 /// The connections and pools alive, and what those closed counted.
@@ -181,7 +225,13 @@ impl Recorder {
 
     /// An operation took `took` and ended with `last` (its reply; for a
     /// batch, the last one, `EXEC`'s in a transaction).
-    pub(crate) fn record(&mut self, command: CommandName, batch: bool, last: &Value, took: Duration) {
+    pub(crate) fn record(
+        &mut self,
+        command: CommandName,
+        batch: bool,
+        last: &Value,
+        took: Duration,
+    ) {
         let histogram = &registry().duration;
         let name = match (batch, command.as_str()) {
             (true, "MULTI") => CommandName::new(b"MULTI"),
@@ -209,7 +259,10 @@ impl Recorder {
     /// An operation gave up after `took`: `error.type` is `timeout`.
     pub(crate) fn record_timeout(&mut self, command: CommandName, took: Duration) {
         let mut all = self.server.to_vec();
-        all.push(KeyValue::new("db.operation.name", command.as_str().to_owned()));
+        all.push(KeyValue::new(
+            "db.operation.name",
+            command.as_str().to_owned(),
+        ));
         all.push(KeyValue::new("error.type", "timeout"));
         registry().duration.record(took.as_secs_f64(), &all);
     }
@@ -252,7 +305,10 @@ fn live_pools() -> Vec<(Arc<[KeyValue]>, PoolStats)> {
     let Some(registry) = REGISTRY.get() else {
         return Vec::new();
     };
-    let pools: Vec<_> = lock(&registry.pools).iter().filter_map(Weak::upgrade).collect();
+    let pools: Vec<_> = lock(&registry.pools)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
     pools
         .iter()
         .map(|pool| (pool.attributes.clone(), pool.stats()))
@@ -262,14 +318,15 @@ fn live_pools() -> Vec<(Arc<[KeyValue]>, PoolStats)> {
 /// Per server, the connections up and in use, and those idle in a pool.
 fn connection_counts() -> Vec<(Arc<[KeyValue]>, i64, i64)> {
     let mut counts: Vec<(Arc<[KeyValue]>, i64, i64)> = Vec::new();
-    let mut add = |attributes: &Arc<[KeyValue]>, used: i64, idle: i64| {
-        match counts.iter_mut().find(|(a, _, _)| a == attributes) {
-            Some((_, u, i)) => {
-                *u += used;
-                *i += idle;
-            }
-            None => counts.push((attributes.clone(), used, idle)),
+    let mut add = |attributes: &Arc<[KeyValue]>, used: i64, idle: i64| match counts
+        .iter_mut()
+        .find(|(a, _, _)| a == attributes)
+    {
+        Some((_, u, i)) => {
+            *u += used;
+            *i += idle;
         }
+        None => counts.push((attributes.clone(), used, idle)),
     };
     for shared in live_connections() {
         add(&shared.attributes, i64::from(shared.is_up()), 0);

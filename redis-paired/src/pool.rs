@@ -236,7 +236,6 @@ impl PoolInner {
         }
     }
 
-
     fn take_idle(&self) -> Option<(ExclusiveConnection, Instant)> {
         // Most recently returned first: the others age out sooner.
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()

@@ -117,6 +117,19 @@ impl<T> Reply<T> {
         self
     }
 
+    /// The same reply, standing for the operation `span` traces (see
+    /// [`trace::span`](crate::trace::span)): the span is entered while the
+    /// reply is polled, so that what the reply's future does (a cluster's
+    /// redirects, its tries on each node) is traced inside it; how the
+    /// operation ended is recorded on it; it closes when the reply is
+    /// dropped. A disabled span costs nothing.
+    pub fn in_span(self, span: Span) -> Reply<T> {
+        if span.is_disabled() {
+            return self;
+        }
+        self.traced(Some(Box::new(span)))
+    }
+
     /// The reply `future` gives, converted into `T`: for connections built
     /// on this crate, such as a cluster's, which follows redirects before it
     /// has the answer.
@@ -237,15 +250,22 @@ impl<T: FromValue> Future for Reply<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = &mut *self;
+        let span = this.span.take();
+        let entered = span.as_deref().map(Span::enter);
         let result = match this.poll_state(cx) {
             Poll::Ready(value) => value.and_then(|value| T::from_value(value).map_err(Error::from)),
             Poll::Pending => match this.poll_deadline(cx) {
                 Poll::Ready(error) => Err(error),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    drop(entered);
+                    this.span = span;
+                    return Poll::Pending;
+                }
             },
         };
-        if let (Some(span), Err(error)) = (this.span.take(), &result) {
-            crate::trace::record_error(&span, error);
+        drop(entered);
+        if let (Some(span), Err(error)) = (&span, &result) {
+            crate::trace::record_error(span, error);
         }
         Poll::Ready(result)
     }

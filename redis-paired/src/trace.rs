@@ -61,23 +61,39 @@ impl Peer {
     }
 
     fn span(&self, name: &str, batch: Option<usize>) -> Span {
-        tracing::debug_span!(
-            target: TARGET,
-            "redis.command",
-            otel.name = name,
-            otel.kind = "client",
-            otel.status_code = Empty,
-            db.system.name = "redis",
-            db.operation.name = name,
-            db.namespace = self.db.as_str(),
-            server.address = self.address.as_str(),
-            server.port = self.port,
-            db.operation.batch.size = batch,
-            db.query.text = Empty,
-            db.response.status_code = Empty,
-            error.type = Empty,
-        )
+        span(name, &self.db, Some(&self.address), self.port, batch)
     }
+}
+
+/// The span of one operation named `name` (a command's name, `PIPELINE` or
+/// `MULTI`) on database `db`, at `address` and `port` when they are known
+/// (a cluster's command is the parent of the spans of its tries on each
+/// node, which carry theirs), with the size of a batch. It is disabled
+/// (see [`Span::is_disabled`]) when no subscriber wants it: what a
+/// connection built on this crate checks before it does anything more.
+pub fn span(
+    name: &str,
+    db: &str,
+    address: Option<&str>,
+    port: Option<u16>,
+    batch: Option<usize>,
+) -> Span {
+    tracing::debug_span!(
+        target: TARGET,
+        "redis.command",
+        otel.name = name,
+        otel.kind = "client",
+        otel.status_code = Empty,
+        db.system.name = "redis",
+        db.operation.name = name,
+        db.namespace = db,
+        server.address = address,
+        server.port = port,
+        db.operation.batch.size = batch,
+        db.query.text = Empty,
+        db.response.status_code = Empty,
+        error.type = Empty,
+    )
 }
 
 /// The command's name and a `?` for each argument: what it did, without

@@ -13,9 +13,21 @@ use crate::PubsubStats;
 /// the server's attributes, summed over the connections to that server,
 /// those closed included.
 pub const STATS: &[(&str, &str, fn(&PubsubStats) -> u64)] = &[
-    ("redis.client.pubsub.messages", "Messages received and handed to a stream", |s| s.messages),
-    ("redis.client.pubsub.lagged", "Messages dropped for readers too far behind", |s| s.lagged),
-    ("redis.client.pubsub.reconnects", "Pub/sub connections made after the first one", |s| s.reconnects),
+    (
+        "redis.client.pubsub.messages",
+        "Messages received and handed to a stream",
+        |s| s.messages,
+    ),
+    (
+        "redis.client.pubsub.lagged",
+        "Messages dropped for readers too far behind",
+        |s| s.lagged,
+    ),
+    (
+        "redis.client.pubsub.reconnects",
+        "Pub/sub connections made after the first one",
+        |s| s.reconnects,
+    ),
 ];
 
 /// The set that exports them, made at first use.
@@ -23,7 +35,8 @@ pub(crate) fn counters() -> &'static Arc<CounterSet> {
     static SET: OnceLock<Arc<CounterSet>> = OnceLock::new();
     static ROWS: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
     SET.get_or_init(|| {
-        let rows = ROWS.get_or_init(|| STATS.iter().map(|(name, text, _)| (*name, *text)).collect());
+        let rows =
+            ROWS.get_or_init(|| STATS.iter().map(|(name, text, _)| (*name, *text)).collect());
         CounterSet::new(redis_conn::otel::meter(), rows)
     })
 }

@@ -349,7 +349,10 @@ impl std::fmt::Debug for Shared {
 impl redis_conn::otel::Counted for Shared {
     fn counters(&self) -> Vec<u64> {
         let stats = self.stats();
-        crate::otel::STATS.iter().map(|(_, _, read)| read(&stats)).collect()
+        crate::otel::STATS
+            .iter()
+            .map(|(_, _, read)| read(&stats))
+            .collect()
     }
 }
 
