@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::metrics::{BoundHistogram, Histogram, Meter};
 use opentelemetry::KeyValue;
 use redis_conn::otel::DURATION_BOUNDARIES;
 use redis_conn::CommandName;
@@ -207,18 +207,28 @@ impl Registry {
     }
 }
 
-/// What the driver of one connection records of its operations: their
-/// attributes, made once a command name.
-#[derive(Debug)]
+/// What the driver of one connection records of its operations: for each
+/// command name, the histogram bound to its attributes, so that recording a
+/// success costs no lookup of attributes (an error, rarer, records with
+/// its own). The name of the last command is checked first: most
+/// connections send one command over and over.
 pub(crate) struct Recorder {
     server: Arc<[KeyValue]>,
-    by_name: HashMap<CommandName, Vec<KeyValue>>,
+    last: Option<(CommandName, BoundHistogram<f64>)>,
+    by_name: HashMap<CommandName, BoundHistogram<f64>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
 }
 
 impl Recorder {
     pub(crate) fn new(server: Arc<[KeyValue]>) -> Recorder {
         Recorder {
             server,
+            last: None,
             by_name: HashMap::new(),
         }
     }
@@ -232,39 +242,49 @@ impl Recorder {
         last: &Value,
         took: Duration,
     ) {
-        let histogram = &registry().duration;
         let name = match (batch, command.as_str()) {
             (true, "MULTI") => CommandName::new(b"MULTI"),
             (true, _) => CommandName::new(b"PIPELINE"),
             (false, _) => command,
         };
-        let server = &self.server;
-        let attributes = self.by_name.entry(name).or_insert_with(|| {
-            let mut all = server.to_vec();
-            all.push(KeyValue::new("db.operation.name", name.as_str().to_owned()));
-            all
-        });
-        match last {
-            Value::Error(text) | Value::BlobError(text) => {
-                let code = resp::ServerError::new(text.clone()).code().to_owned();
-                let mut all = attributes.clone();
-                all.push(KeyValue::new("db.response.status_code", code.clone()));
-                all.push(KeyValue::new("error.type", code));
-                histogram.record(took.as_secs_f64(), &all);
+        let seconds = took.as_secs_f64();
+        if let Value::Error(text) | Value::BlobError(text) = last {
+            let code = resp::ServerError::new(text.clone()).code().to_owned();
+            let mut all = self.attributes(name);
+            all.push(KeyValue::new("db.response.status_code", code.clone()));
+            all.push(KeyValue::new("error.type", code));
+            registry().duration.record(seconds, &all);
+            return;
+        }
+        match &self.last {
+            Some((last, bound)) if *last == name => bound.record(seconds),
+            _ => {
+                let bound = match self.by_name.get(&name) {
+                    Some(bound) => bound.clone(),
+                    None => {
+                        let bound = registry().duration.bind(&self.attributes(name));
+                        self.by_name.insert(name, bound.clone());
+                        bound
+                    }
+                };
+                bound.record(seconds);
+                self.last = Some((name, bound));
             }
-            _ => histogram.record(took.as_secs_f64(), attributes),
         }
     }
 
     /// An operation gave up after `took`: `error.type` is `timeout`.
     pub(crate) fn record_timeout(&mut self, command: CommandName, took: Duration) {
-        let mut all = self.server.to_vec();
-        all.push(KeyValue::new(
-            "db.operation.name",
-            command.as_str().to_owned(),
-        ));
+        let mut all = self.attributes(command);
         all.push(KeyValue::new("error.type", "timeout"));
         registry().duration.record(took.as_secs_f64(), &all);
+    }
+
+    /// The server's attributes and the operation's name.
+    fn attributes(&self, name: CommandName) -> Vec<KeyValue> {
+        let mut all = self.server.to_vec();
+        all.push(KeyValue::new("db.operation.name", name.as_str().to_owned()));
+        all
     }
 }
 

@@ -50,7 +50,7 @@ pub struct Reply<T> {
     /// The command's span, when a subscriber wants it: how the command
     /// ended is recorded on it, and it closes with the reply. Boxed, as
     /// the deadline.
-    span: Option<Box<Span>>,
+    span: Option<Box<Traced>>,
     _into: PhantomData<fn() -> T>,
 }
 
@@ -62,6 +62,15 @@ struct Deadline {
     /// Made at the first poll inside a runtime: a reply may be made, and
     /// waited for, on a thread that has none ([`Reply::wait`]).
     sleep: Option<Pin<Box<Sleep>>>,
+}
+
+/// The span a reply stands for.
+#[derive(Debug)]
+struct Traced {
+    span: Span,
+    /// Entered while the reply is polled: for a reply whose future does
+    /// traced work of its own ([`Reply::in_span`]).
+    enter: bool,
 }
 
 /// A reply that a future gives.
@@ -112,8 +121,8 @@ impl<T> Reply<T> {
     }
 
     /// The same reply, standing for the command `span` traces.
-    pub(crate) fn traced(mut self, span: Option<Box<Span>>) -> Reply<T> {
-        self.span = span;
+    pub(crate) fn traced(mut self, span: Option<Span>) -> Reply<T> {
+        self.span = span.map(|span| Box::new(Traced { span, enter: false }));
         self
     }
 
@@ -123,11 +132,11 @@ impl<T> Reply<T> {
     /// redirects, its tries on each node) is traced inside it; how the
     /// operation ended is recorded on it; it closes when the reply is
     /// dropped. A disabled span costs nothing.
-    pub fn in_span(self, span: Span) -> Reply<T> {
-        if span.is_disabled() {
-            return self;
+    pub fn in_span(mut self, span: Span) -> Reply<T> {
+        if !span.is_disabled() {
+            self.span = Some(Box::new(Traced { span, enter: true }));
         }
-        self.traced(Some(Box::new(span)))
+        self
     }
 
     /// The reply `future` gives, converted into `T`: for connections built
@@ -251,7 +260,10 @@ impl<T: FromValue> Future for Reply<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = &mut *self;
         let span = this.span.take();
-        let entered = span.as_deref().map(Span::enter);
+        let entered = span
+            .as_deref()
+            .filter(|traced| traced.enter)
+            .map(|traced| traced.span.enter());
         let result = match this.poll_state(cx) {
             Poll::Ready(value) => value.and_then(|value| T::from_value(value).map_err(Error::from)),
             Poll::Pending => match this.poll_deadline(cx) {
@@ -264,8 +276,8 @@ impl<T: FromValue> Future for Reply<T> {
             },
         };
         drop(entered);
-        if let (Some(span), Err(error)) = (&span, &result) {
-            crate::trace::record_error(span, error);
+        if let (Some(traced), Err(error)) = (&span, &result) {
+            crate::trace::record_error(&traced.span, error);
         }
         Poll::Ready(result)
     }

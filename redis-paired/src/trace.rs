@@ -41,7 +41,7 @@ impl Peer {
     }
 
     /// The span of one command, `None` when no subscriber wants it.
-    pub(crate) fn command(&self, name: &str, cmd: &Command) -> Option<Box<Span>> {
+    pub(crate) fn command(&self, name: &str, cmd: &Command) -> Option<Span> {
         let span = self.span(name, None);
         if span.is_disabled() {
             return None;
@@ -49,15 +49,15 @@ impl Peer {
         if self.query_text {
             span.record("db.query.text", query_text(cmd).as_str());
         }
-        Some(Box::new(span))
+        Some(span)
     }
 
     /// The span of a pipeline (`PIPELINE`) or a transaction (`MULTI`) of
     /// `size` commands, `None` when no subscriber wants it.
-    pub(crate) fn batch(&self, transaction: bool, size: usize) -> Option<Box<Span>> {
+    pub(crate) fn batch(&self, transaction: bool, size: usize) -> Option<Span> {
         let name = if transaction { "MULTI" } else { "PIPELINE" };
         let span = self.span(name, Some(size));
-        (!span.is_disabled()).then(|| Box::new(span))
+        (!span.is_disabled()).then_some(span)
     }
 
     fn span(&self, name: &str, batch: Option<usize>) -> Span {

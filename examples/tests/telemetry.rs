@@ -1,0 +1,53 @@
+//! The `telemetry` example, run against `REDIS_URL` (or a server started
+//! here): what it prints holds the span of each command, with the
+//! attributes OpenTelemetry's conventions for Redis name, and the metrics.
+//!
+//! ```text
+//! cargo test -p examples --test telemetry
+//! ```
+
+use std::process::Command;
+
+use xtask::TestServer;
+
+#[test]
+fn the_example_prints_spans_and_metrics() {
+    let server = TestServer::get().expect("redis-server starts");
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "-p", "examples", "--example", "telemetry"])
+        .env("REDIS_URL", server.url())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let spans: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("redis.command") && l.contains("close"))
+        .collect();
+    for operation in ["SET", "GET", "LPUSH", "PIPELINE"] {
+        assert!(
+            spans
+                .iter()
+                .any(|l| l.contains(&format!("db.operation.name=\"{operation}\""))),
+            "no span for {operation} in:\n{stdout}"
+        );
+    }
+    assert!(spans.iter().all(|l| l.contains("db.system.name=\"redis\"")));
+    assert!(
+        spans.iter().any(|l| l.contains("error.type=\"WRONGTYPE\"")),
+        "{stdout}"
+    );
+    for metric in [
+        "db.client.operation.duration",
+        "db.client.connection.create_time",
+        "db.client.connection.count",
+        "redis.client.commands",
+    ] {
+        assert!(stdout.contains(metric), "no {metric} in:\n{stdout}");
+    }
+}
