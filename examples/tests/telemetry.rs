@@ -1,6 +1,8 @@
 //! The `telemetry` example, run against `REDIS_URL` (or a server started
 //! here): what it prints holds the span of each command, with the
 //! attributes OpenTelemetry's conventions for Redis name, and the metrics.
+//! `cargo test` builds the examples of the package before it runs the
+//! tests: this runs that build of it.
 //!
 //! ```text
 //! cargo test -p examples --test telemetry
@@ -13,12 +15,21 @@ use xtask::TestServer;
 #[test]
 fn the_example_prints_spans_and_metrics() {
     let server = TestServer::get().expect("redis-server starts");
-    let output = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "-p", "examples", "--example", "telemetry"])
+    // target/<profile>/deps/telemetry-<hash> runs this; the example is
+    // target/<profile>/examples/telemetry.
+    let example = std::env::current_exe()
+        .expect("the test's path")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the profile's directory")
+        .join("examples")
+        .join(format!("telemetry{}", std::env::consts::EXE_SUFFIX));
+    assert!(example.exists(), "{} was not built", example.display());
+    let output = Command::new(&example)
         .env("REDIS_URL", server.url())
         .env_remove("RUST_LOG")
         .output()
-        .expect("cargo runs");
+        .expect("the example runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

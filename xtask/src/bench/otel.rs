@@ -166,8 +166,11 @@ pub(crate) fn child(mode: &str, url: &str) -> Result<(), String> {
         let exported = exporter
             .get_finished_metrics()
             .map_err(|e| format!("cannot read the export: {e}"))?;
-        if exported.is_empty() {
-            return Err("metrics on, but nothing exported".into());
+        let recorded = recorded_operations(&exported);
+        if recorded < OPS {
+            return Err(format!(
+                "metrics on, but {recorded} operation durations recorded for {OPS} GETs"
+            ));
         }
     }
     println!(
@@ -202,4 +205,21 @@ async fn drive(client: Ours, value: Bytes) -> Result<u64, String> {
         ops += task.await.map_err(|e| format!("task failed: {e}"))??;
     }
     Ok(ops)
+}
+
+/// How many operation durations the export holds.
+fn recorded_operations(exported: &[opentelemetry_sdk::metrics::data::ResourceMetrics]) -> u64 {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    let mut count = 0;
+    for scope in exported.iter().flat_map(|r| r.scope_metrics()) {
+        for metric in scope
+            .metrics()
+            .filter(|m| m.name() == "db.client.operation.duration")
+        {
+            if let AggregatedMetrics::F64(MetricData::Histogram(histogram)) = metric.data() {
+                count += histogram.data_points().map(|p| p.count()).sum::<u64>();
+            }
+        }
+    }
+    count
 }
