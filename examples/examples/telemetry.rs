@@ -16,6 +16,8 @@
 //! The server is `REDIS_URL` (default `redis://127.0.0.1:6379`). The key
 //! (`telemetry:*`) expires after a minute.
 
+use std::io::IsTerminal;
+
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use redis_facade::prelude::*;
@@ -35,6 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(filter)
         .with_span_events(FmtSpan::CLOSE)
         .with_target(true)
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
 
     // Metrics: to stdout when the provider flushes (here, at the end).
@@ -48,12 +51,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let conn = Client::open(url)?.paired().await?;
-    conn.set_with(
-        "telemetry:greeting",
-        "hello",
-        SetOptions::new().expiry(Expiry::Ex(60)),
-    )
-    .await?;
+    let () = conn
+        .set_with(
+            "telemetry:greeting",
+            "hello",
+            SetOptions::new().expiry(Expiry::Ex(60)),
+        )
+        .await?;
     let greeting: Option<String> = conn.get("telemetry:greeting").await?;
     println!("read back: {greeting:?}");
     // Not a list: the server refuses, and the span says WRONGTYPE.

@@ -5,7 +5,7 @@
 //! tests: this runs that build of it.
 //!
 //! ```text
-//! cargo test -p examples --test telemetry
+//! cargo test -p examples    # builds the examples first; `--test telemetry` alone does not
 //! ```
 
 use std::process::Command;
@@ -24,7 +24,11 @@ fn the_example_prints_spans_and_metrics() {
         .expect("the profile's directory")
         .join("examples")
         .join(format!("telemetry{}", std::env::consts::EXE_SUFFIX));
-    assert!(example.exists(), "{} was not built", example.display());
+    assert!(
+        example.exists(),
+        "{} was not built: `cargo test -p examples` builds it",
+        example.display()
+    );
     let output = Command::new(&example)
         .env("REDIS_URL", server.url())
         .env_remove("RUST_LOG")

@@ -603,11 +603,14 @@ impl<'a> Io<'a> {
         let now = Instant::now();
         #[cfg(feature = "otel")]
         let recorder = &mut self.recorder;
-        let timed_out = |command, called| {
+        let timed_out = |request: crate::queue::TimedOut| {
             #[cfg(feature = "otel")]
-            recorder.record_timeout(command, now.saturating_duration_since(called));
+            recorder.record_timeout(
+                request.command,
+                now.saturating_duration_since(request.called),
+            );
             #[cfg(not(feature = "otel"))]
-            let _ = (command, called);
+            let _ = request;
         };
         if self.queue.expire_with(now, timed_out) {
             tracing::warn!("no reply within the response timeout; presuming the server gone");

@@ -72,9 +72,22 @@ pub(crate) struct Done<'a> {
     /// A pipeline or transaction.
     pub(crate) batch: bool,
     /// When its caller sent it.
+    #[cfg(feature = "otel")]
     pub(crate) called: Instant,
     /// Its reply; a batch's last.
     pub(crate) last: &'a Value,
+}
+
+/// A request whose caller's time ran out, as [`Queue::expire_with`]
+/// tells of it.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "otel"), allow(dead_code))]
+pub(crate) struct TimedOut {
+    /// The command's name (a batch's first).
+    pub(crate) command: CommandName,
+    /// When its caller sent it.
+    #[cfg(feature = "otel")]
+    pub(crate) called: Instant,
 }
 
 /// A reply arrived but no request was waiting for one.
@@ -124,7 +137,8 @@ struct Slot {
     /// For a read that may be retried, the request to queue again (without
     /// its caller, which `tx` holds) and its bytes.
     retry: Option<Retry>,
-    /// When the caller sent it.
+    /// When the caller sent it, for the operation's duration.
+    #[cfg(feature = "otel")]
     called: Instant,
 }
 
@@ -186,6 +200,7 @@ impl Queue {
             command: request.command,
             limit: request.timeout,
             retry,
+            #[cfg(feature = "otel")]
             called: request.called,
         };
         if deferred {
@@ -238,6 +253,7 @@ impl Queue {
         finished(Done {
             command: slot.command,
             batch: slot.collected.is_some(),
+            #[cfg(feature = "otel")]
             called: slot.called,
             last: &value,
         });
@@ -261,20 +277,24 @@ impl Queue {
     /// caller's short timeout alone never condemns the connection.
     #[cfg(test)]
     pub(crate) fn expire(&mut self, now: Instant) -> bool {
-        self.expire_with(now, |_, _| ())
+        self.expire_with(now, |_| ())
     }
 
-    /// As [`expire`](Queue::expire), telling `timed_out` the command and
-    /// call time of each request it fails.
+    /// As [`expire`](Queue::expire), telling `timed_out` of each request
+    /// it fails.
     pub(crate) fn expire_with(
         &mut self,
         now: Instant,
-        mut timed_out: impl FnMut(CommandName, Instant),
+        mut timed_out: impl FnMut(TimedOut),
     ) -> bool {
         let mut next: Option<Instant> = None;
         for slot in &mut self.slots {
             if slot.deadline.is_some_and(|d| d <= now) {
-                timed_out(slot.command, slot.called);
+                timed_out(TimedOut {
+                    command: slot.command,
+                    #[cfg(feature = "otel")]
+                    called: slot.called,
+                });
                 if let Some(tx) = slot.tx.take() {
                     let _ = tx.send(Err(Error::Timeout {
                         what: "response",

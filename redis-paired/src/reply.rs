@@ -44,14 +44,20 @@ pub struct Reply<T> {
     called: Instant,
     /// The command's name, for the error of a deadline that passed.
     command: Option<CommandName>,
-    /// The caller's own deadline ([`Reply::timeout`]); `None` for none.
-    /// Boxed: most replies have none, and stay small.
-    deadline: Option<Box<Deadline>>,
-    /// The command's span, when a subscriber wants it: how the command
-    /// ended is recorded on it, and it closes with the reply. Boxed, as
-    /// the deadline.
-    span: Option<Box<Traced>>,
+    /// The caller's own deadline, and the command's span: boxed, since
+    /// most replies have neither, and stay small.
+    extra: Option<Box<Extra>>,
     _into: PhantomData<fn() -> T>,
+}
+
+/// What few replies have.
+#[derive(Debug, Default)]
+struct Extra {
+    /// The caller's own deadline ([`Reply::timeout`]); `None` for none.
+    deadline: Option<Deadline>,
+    /// The command's span, when a subscriber wants it: how the command
+    /// ended is recorded on it, and it closes with the reply.
+    span: Option<Traced>,
 }
 
 /// A deadline of the caller's own, on top of the request's timeout.
@@ -114,16 +120,21 @@ impl<T> Reply<T> {
             state,
             called,
             command,
-            deadline: None,
-            span: None,
+            extra: None,
             _into: PhantomData,
         }
     }
 
     /// The same reply, standing for the command `span` traces.
     pub(crate) fn traced(mut self, span: Option<Span>) -> Reply<T> {
-        self.span = span.map(|span| Box::new(Traced { span, enter: false }));
+        if let Some(span) = span {
+            self.extra_mut().span = Some(Traced { span, enter: false });
+        }
         self
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// The same reply, standing for the operation `span` traces (see
@@ -134,7 +145,7 @@ impl<T> Reply<T> {
     /// dropped. A disabled span costs nothing.
     pub fn in_span(mut self, span: Span) -> Reply<T> {
         if !span.is_disabled() {
-            self.span = Some(Box::new(Traced { span, enter: true }));
+            self.extra_mut().span = Some(Traced { span, enter: true });
         }
         self
     }
@@ -162,7 +173,8 @@ impl<T> Reply<T> {
     where
         T: FromValue,
     {
-        match self.deadline.as_ref().map(|d| (d.at.into_std(), d.limit)) {
+        let deadline = self.extra.as_ref().and_then(|e| e.deadline.as_ref());
+        match deadline.map(|d| (d.at.into_std(), d.limit)) {
             None => crate::wait(self),
             Some((at, limit)) => {
                 let command = self.command;
@@ -199,12 +211,13 @@ impl<T> Reply<T> {
             // Past the end of time: no deadline.
             return self;
         };
-        if self.deadline.as_ref().is_none_or(|d| at < d.at) {
-            self.deadline = Some(Box::new(Deadline {
+        let deadline = &mut self.extra_mut().deadline;
+        if deadline.as_ref().is_none_or(|d| at < d.at) {
+            *deadline = Some(Deadline {
                 at,
                 limit,
                 sleep: None,
-            }));
+            });
         }
         self
     }
@@ -216,8 +229,7 @@ impl<T> Reply<T> {
             state: self.state,
             called: self.called,
             command: self.command,
-            deadline: self.deadline,
-            span: self.span,
+            extra: self.extra,
             _into: PhantomData,
         }
     }
@@ -226,7 +238,7 @@ impl<T> Reply<T> {
     /// made at the first poll inside a runtime (outside one,
     /// [`Reply::wait`] keeps the deadline).
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
-        let Some(deadline) = &mut self.deadline else {
+        let Some(deadline) = self.extra.as_mut().and_then(|e| e.deadline.as_mut()) else {
             return Poll::Pending;
         };
         let sleep = match &mut deadline.sleep {
@@ -242,7 +254,9 @@ impl<T> Reply<T> {
         };
         ready!(sleep.as_mut().poll(cx));
         let limit = deadline.limit;
-        self.deadline = None;
+        if let Some(extra) = &mut self.extra {
+            extra.deadline = None;
+        }
         // Dropping the receiver lets the request's reply be discarded in
         // its turn (and closes a blocking command's own connection).
         self.state = State::Failed(None);
@@ -259,9 +273,9 @@ impl<T: FromValue> Future for Reply<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = &mut *self;
-        let span = this.span.take();
+        let span = this.extra.as_mut().and_then(|e| e.span.take());
         let entered = span
-            .as_deref()
+            .as_ref()
             .filter(|traced| traced.enter)
             .map(|traced| traced.span.enter());
         let result = match this.poll_state(cx) {
@@ -270,7 +284,9 @@ impl<T: FromValue> Future for Reply<T> {
                 Poll::Ready(error) => Err(error),
                 Poll::Pending => {
                     drop(entered);
-                    this.span = span;
+                    if let Some(span) = span {
+                        this.extra_mut().span = Some(span);
+                    }
                     return Poll::Pending;
                 }
             },
