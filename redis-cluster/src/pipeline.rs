@@ -155,7 +155,11 @@ impl<R> ClusterPipeline<R> {
             } else {
                 "PIPELINE"
             };
-            let span = trace::span(name, "0", None, None, Some(self.commands.len()));
+            let span = if trace::wanted() {
+                trace::span(name, "0", None, None, Some(self.commands.len()))
+            } else {
+                tracing::Span::none()
+            };
             if self.transaction {
                 Reply::from_future(transaction(self.inner, self.commands))
             } else {

@@ -290,7 +290,7 @@ impl PairedConnection {
         };
         let (tx, rx) = oneshot::channel();
         let command = CommandName::new(cmd.name());
-        let span = self.shared().peer.command(command.as_str(), cmd);
+        let span = self.shared().peer.command(&command, cmd);
         if let Some(lanes) = self.lanes_for(&timing) {
             if let Err(e) = self.shared().status_for_lanes() {
                 return Reply::failed(e).traced(span);

@@ -126,6 +126,7 @@ impl<T> Reply<T> {
     }
 
     /// The same reply, standing for the command `span` traces.
+    #[inline]
     pub(crate) fn traced(mut self, span: Option<Span>) -> Reply<T> {
         if let Some(span) = span {
             self.extra_mut().span = Some(Traced { span, enter: false });

@@ -4,7 +4,7 @@
 //! subscriber wants them, making one costs a check of the callsite's cached
 //! interest and nothing else: no field is evaluated, nothing is allocated.
 
-use redis_conn::{Address, ConnectionConfig, Error};
+use redis_conn::{Address, CommandName, ConnectionConfig, Error};
 use resp::Command;
 use tracing::field::Empty;
 use tracing::Span;
@@ -41,8 +41,12 @@ impl Peer {
     }
 
     /// The span of one command, `None` when no subscriber wants it.
-    pub(crate) fn command(&self, name: &str, cmd: &Command) -> Option<Span> {
-        let span = self.span(name, None);
+    #[inline]
+    pub(crate) fn command(&self, name: &CommandName, cmd: &Command) -> Option<Span> {
+        if !wanted() {
+            return None;
+        }
+        let span = self.span(name.as_str(), None);
         if span.is_disabled() {
             return None;
         }
@@ -54,7 +58,11 @@ impl Peer {
 
     /// The span of a pipeline (`PIPELINE`) or a transaction (`MULTI`) of
     /// `size` commands, `None` when no subscriber wants it.
+    #[inline]
     pub(crate) fn batch(&self, transaction: bool, size: usize) -> Option<Span> {
+        if !wanted() {
+            return None;
+        }
         let name = if transaction { "MULTI" } else { "PIPELINE" };
         let span = self.span(name, Some(size));
         (!span.is_disabled()).then_some(span)
@@ -63,6 +71,15 @@ impl Peer {
     fn span(&self, name: &str, batch: Option<usize>) -> Span {
         span(name, &self.db, Some(&self.address), self.port, batch)
     }
+}
+
+/// Whether a subscriber may want the command spans: what is checked
+/// before anything is done for them (the name of a command, its span). The
+/// callsite's interest is cached, so with no subscriber that wants the
+/// target at DEBUG this is a load and a branch.
+#[inline(always)]
+pub fn wanted() -> bool {
+    tracing::enabled!(target: "redis::command", tracing::Level::DEBUG)
 }
 
 /// The span of one operation named `name` (a command's name, `PIPELINE` or
