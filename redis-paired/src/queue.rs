@@ -63,19 +63,25 @@ pub(crate) enum Completion {
     Finished,
 }
 
-/// A request just finished, as [`Queue::complete`] tells of it.
+/// A request just finished, as [`Queue::complete`] tells of it: for the
+/// metrics of the `otel` feature, and empty without it, so that nothing is
+/// copied for them.
 #[derive(Debug)]
-#[cfg_attr(not(feature = "otel"), allow(dead_code))]
 pub(crate) struct Done<'a> {
     /// The command's name (a batch's first).
+    #[cfg(feature = "otel")]
     pub(crate) command: CommandName,
     /// A pipeline or transaction.
+    #[cfg(feature = "otel")]
     pub(crate) batch: bool,
     /// When its caller sent it.
     #[cfg(feature = "otel")]
     pub(crate) called: Instant,
     /// Its reply; a batch's last.
+    #[cfg(feature = "otel")]
     pub(crate) last: &'a Value,
+    #[cfg(not(feature = "otel"))]
+    pub(crate) last: std::marker::PhantomData<&'a Value>,
 }
 
 /// A request whose caller's time ran out, as [`Queue::expire_with`]
@@ -251,11 +257,16 @@ impl Queue {
             }
         }
         finished(Done {
+            #[cfg(feature = "otel")]
             command: slot.command,
+            #[cfg(feature = "otel")]
             batch: slot.collected.is_some(),
             #[cfg(feature = "otel")]
             called: slot.called,
+            #[cfg(feature = "otel")]
             last: &value,
+            #[cfg(not(feature = "otel"))]
+            last: std::marker::PhantomData,
         });
         if let Some(tx) = slot.tx {
             let value = match slot.collected {
