@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use redis_conn::otel::CounterSet;
+use redis_conn::otel::{CounterSet, Row};
 
 use crate::ClusterStats;
 
@@ -13,7 +13,7 @@ use crate::ClusterStats;
 /// what it counts, and how to read it. Each is an observable counter with
 /// the attributes of the cluster's first seed, summed over the cluster
 /// connections with that seed, those closed included.
-pub const STATS: &[(&str, &str, fn(&ClusterStats) -> u64)] = &[
+pub const STATS: &[Row<ClusterStats>] = &[
     (
         "redis.client.cluster.moved",
         "MOVED redirects followed",

@@ -116,9 +116,19 @@ pub trait Counted: Send + Sync {
 /// are exported without a cost to its commands, and a total never goes
 /// down when a connection closes.
 pub struct CounterSet {
-    live: Mutex<Vec<(Arc<[KeyValue]>, Weak<dyn Counted>)>>,
-    retired: Mutex<Vec<(Arc<[KeyValue]>, Vec<u64>)>>,
+    live: Mutex<Vec<(Attributes, Weak<dyn Counted>)>>,
+    retired: Mutex<Totals>,
 }
+
+/// One counter exported from a snapshot of type `S`: the metric's name,
+/// what it counts, and how to read it from the snapshot.
+pub type Row<S> = (&'static str, &'static str, fn(&S) -> u64);
+
+/// The attributes of one server, shared by what counts for it.
+pub type Attributes = Arc<[KeyValue]>;
+
+/// Per server, the counters of a [`CounterSet`], one a row.
+pub type Totals = Vec<(Attributes, Vec<u64>)>;
 
 impl std::fmt::Debug for CounterSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -166,7 +176,7 @@ impl CounterSet {
     }
 
     /// Per server, the counters of its sources, closed and alive.
-    pub fn totals(&self) -> Vec<(Arc<[KeyValue]>, Vec<u64>)> {
+    pub fn totals(&self) -> Totals {
         let mut totals = lock(&self.retired).clone();
         let live: Vec<_> = lock(&self.live)
             .iter()

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use opentelemetry::metrics::{BoundHistogram, Histogram, Meter};
 use opentelemetry::KeyValue;
-use redis_conn::otel::DURATION_BOUNDARIES;
+use redis_conn::otel::{Attributes, Row, Totals, DURATION_BOUNDARIES};
 use redis_conn::CommandName;
 use resp::Value;
 
@@ -22,7 +22,7 @@ use crate::shared::{Shared, Stats};
 /// counts, and how to read it. Each is an observable counter with the
 /// server's attributes, summed over the connections to that server,
 /// those closed included.
-pub const STATS: &[(&str, &str, fn(&Stats) -> u64)] = &[
+pub const STATS: &[Row<Stats>] = &[
     (
         "redis.client.requests",
         "Requests handed to the socket (a pipeline counts once)",
@@ -61,7 +61,7 @@ pub const STATS: &[(&str, &str, fn(&Stats) -> u64)] = &[
 ];
 
 /// The counters of [`PoolStats`] exported, as [`STATS`].
-pub const POOL_STATS: &[(&str, &str, fn(&PoolStats) -> u64)] = &[
+pub const POOL_STATS: &[Row<PoolStats>] = &[
     (
         "redis.client.pool.opened",
         "Connections a pool opened",
@@ -88,7 +88,7 @@ pub const POOL_STATS: &[(&str, &str, fn(&PoolStats) -> u64)] = &[
 pub(crate) struct Registry {
     connections: Mutex<Vec<Weak<Shared>>>,
     /// Per server, the [`STATS`] of the connections closed.
-    retired: Mutex<Vec<(Arc<[KeyValue]>, Vec<u64>)>>,
+    retired: Mutex<Totals>,
     pools: Mutex<Vec<Weak<PoolInner>>>,
     /// `db.client.operation.duration`.
     pub(crate) duration: Histogram<f64>,
@@ -304,7 +304,7 @@ fn live_connections() -> Vec<Arc<Shared>> {
 }
 
 /// Per server, the [`STATS`] of its connections, closed and alive.
-fn observed_stats() -> Vec<(Arc<[KeyValue]>, Vec<u64>)> {
+fn observed_stats() -> Totals {
     let Some(registry) = REGISTRY.get() else {
         return Vec::new();
     };
@@ -336,8 +336,8 @@ fn live_pools() -> Vec<(Arc<[KeyValue]>, PoolStats)> {
 }
 
 /// Per server, the connections up and in use, and those idle in a pool.
-fn connection_counts() -> Vec<(Arc<[KeyValue]>, i64, i64)> {
-    let mut counts: Vec<(Arc<[KeyValue]>, i64, i64)> = Vec::new();
+fn connection_counts() -> Vec<(Attributes, i64, i64)> {
+    let mut counts: Vec<(Attributes, i64, i64)> = Vec::new();
     let mut add = |attributes: &Arc<[KeyValue]>, used: i64, idle: i64| match counts
         .iter_mut()
         .find(|(a, _, _)| a == attributes)

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use redis_conn::otel::CounterSet;
+use redis_conn::otel::{CounterSet, Row};
 
 use crate::PubsubStats;
 
@@ -12,7 +12,7 @@ use crate::PubsubStats;
 /// what it counts, and how to read it. Each is an observable counter with
 /// the server's attributes, summed over the connections to that server,
 /// those closed included.
-pub const STATS: &[(&str, &str, fn(&PubsubStats) -> u64)] = &[
+pub const STATS: &[Row<PubsubStats>] = &[
     (
         "redis.client.pubsub.messages",
         "Messages received and handed to a stream",
