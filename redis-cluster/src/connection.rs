@@ -11,6 +11,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use redis_commands::catalogue::LearnedCommand;
 use redis_commands::SendCommand;
 use redis_conn::{ClusterError, Error};
+use redis_paired::trace;
 use redis_paired::{
     BoxedReply, ExclusiveConnection, IntoCommand, PairedConnection, Recover, Reply, ReplyFuture,
 };
@@ -106,6 +107,9 @@ pub(crate) struct Inner {
     retried: AtomicU64,
     refreshes: AtomicU64,
     runtime: tokio::runtime::Handle,
+    /// The cluster, as the metrics name it: by its first seed.
+    #[cfg(feature = "otel")]
+    attributes: Arc<[opentelemetry::KeyValue]>,
 }
 
 /// The topology in use, and beside it the open connection to each shard's
@@ -215,7 +219,19 @@ impl ClusterConnection {
             retried: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
+            // `seeds` is not empty (checked above).
+            #[cfg(feature = "otel")]
+            attributes: redis_conn::otel::server_attributes(&redis_conn::Address::Tcp {
+                host: seeds[0].host.clone(),
+                port: seeds[0].port,
+            })
+            .into(),
         });
+        #[cfg(feature = "otel")]
+        crate::otel::counters().register(
+            inner.attributes.clone(),
+            Arc::downgrade(&inner) as Weak<dyn redis_conn::otel::Counted>,
+        );
         let patience = config.options().response_timeout();
         inner.ask_for_topology(seeds, patience).await?;
         tokio::spawn(refresh_periodically(Arc::downgrade(&inner)));
@@ -230,7 +246,21 @@ impl ClusterConnection {
             Ok(cmd) => cmd,
             Err(e) => return Reply::from_error(e.into()),
         };
-        Arc::clone(&self.inner).send_value(cmd)
+        if !trace::wanted() {
+            return Arc::clone(&self.inner).send_value(cmd);
+        }
+        let name = redis_conn::CommandName::new(cmd.name());
+        let span = trace::span(name.as_str(), "0", None, None, None);
+        if span.is_disabled() {
+            return Arc::clone(&self.inner).send_value(cmd);
+        }
+        if self.inner.config.options().query_text() {
+            span.record("db.query.text", trace::query_text(&cmd).as_str());
+        }
+        // Entered while the first try is sent, which it is at once when
+        // the node is up: its span is this one's child.
+        let reply = span.in_scope(|| Arc::clone(&self.inner).send_value(cmd));
+        reply.in_span(span)
     }
 
     /// `SUBSCRIBE`: messages `PUBLISH`ed to these channels on any node (the
@@ -337,13 +367,7 @@ impl ClusterConnection {
 
     /// Counters of the redirects followed and topology refreshes.
     pub fn stats(&self) -> ClusterStats {
-        let inner = &self.inner;
-        ClusterStats {
-            moved: inner.moved.load(Ordering::Relaxed),
-            asked: inner.asked.load(Ordering::Relaxed),
-            retried: inner.retried.load(Ordering::Relaxed),
-            refreshes: inner.refreshes.load(Ordering::Relaxed),
-        }
+        self.inner.stats()
     }
 
     /// The topology as last learned.
@@ -368,6 +392,16 @@ impl SendCommand for ClusterConnection {
 }
 
 impl Inner {
+    /// The counters now.
+    fn stats(&self) -> ClusterStats {
+        ClusterStats {
+            moved: self.moved.load(Ordering::Relaxed),
+            asked: self.asked.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            refreshes: self.refreshes.load(Ordering::Relaxed),
+        }
+    }
+
     /// Sends `cmd` where its route says.
     pub(crate) fn send_value<T: FromValue>(self: Arc<Self>, cmd: Command) -> Reply<T> {
         if let Some(route) = route::route_known(&cmd) {
@@ -1004,10 +1038,14 @@ impl Retries {
         match redirect {
             Redirect::Moved { slot, addr } => {
                 self.redirect(inner)?;
+                tracing::debug!(target: "redis::command", redirect = "MOVED", slot = *slot, server.address = %addr.host, server.port = addr.port, "redirected");
                 inner.moved.fetch_add(1, Ordering::Relaxed);
                 inner.moved(*slot, addr);
             }
-            Redirect::Ask { .. } => self.redirect(inner)?,
+            Redirect::Ask { slot, addr } => {
+                self.redirect(inner)?;
+                tracing::debug!(target: "redis::command", redirect = "ASK", slot = *slot, server.address = %addr.host, server.port = addr.port, "redirected");
+            }
             Redirect::TryAgain | Redirect::ClusterDown | Redirect::Loading => {
                 let base = inner.config.retry_delay();
                 let delay = base
@@ -1021,6 +1059,7 @@ impl Retries {
                     return Err(error);
                 }
                 self.waits += 1;
+                tracing::debug!(target: "redis::command", retry = redirect.code(), delay = ?delay, "retried");
                 inner.retried.fetch_add(1, Ordering::Relaxed);
                 if matches!(redirect, Redirect::ClusterDown) {
                     // The cluster may be failing a primary over: learn of the
@@ -1252,5 +1291,25 @@ async fn refresh_periodically(inner: Weak<Inner>) {
         if let Err(error) = inner.refresh().await {
             tracing::warn!(%error, "refreshing the cluster topology failed");
         }
+    }
+}
+
+#[cfg(feature = "otel")]
+impl redis_conn::otel::Counted for Inner {
+    fn counters(&self) -> Vec<u64> {
+        let stats = self.stats();
+        crate::otel::STATS
+            .iter()
+            .map(|(_, _, read)| read(&stats))
+            .collect()
+    }
+}
+
+#[cfg(feature = "otel")]
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // What this cluster connection counted stays in the exported totals.
+        let counters = redis_conn::otel::Counted::counters(self);
+        crate::otel::counters().retire(&self.attributes, counters);
     }
 }

@@ -57,6 +57,8 @@
 
 mod config;
 mod connection;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod pipeline;
 mod pubsub;
 mod redirect;

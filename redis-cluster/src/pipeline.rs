@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use redis_commands::{catalogue, ReadAs, Replies, Target, Untyped};
 use redis_conn::{ClusterError, Error};
+use redis_paired::trace;
 use redis_paired::{IntoCommand, Reply};
 use resp::{Command, FromValue, Value};
 
@@ -148,10 +149,23 @@ impl<R> ClusterPipeline<R> {
     pub fn query_as<T: FromValue>(self) -> Reply<T> {
         if let Some(error) = self.error {
             Reply::from_error(error)
-        } else if self.transaction {
-            Reply::from_future(transaction(self.inner, self.commands))
         } else {
-            Reply::from_future(pipeline(self.inner, self.commands))
+            let name = if self.transaction {
+                "MULTI"
+            } else {
+                "PIPELINE"
+            };
+            let span = if trace::wanted() {
+                trace::span(name, "0", None, None, Some(self.commands.len()))
+            } else {
+                tracing::Span::none()
+            };
+            if self.transaction {
+                Reply::from_future(transaction(self.inner, self.commands))
+            } else {
+                Reply::from_future(pipeline(self.inner, self.commands))
+            }
+            .in_span(span)
         }
     }
 

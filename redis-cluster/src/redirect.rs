@@ -37,6 +37,18 @@ pub enum Redirect {
 }
 
 impl Redirect {
+    /// The code of the reply that asked: `MOVED`, `ASK`, `TRYAGAIN`,
+    /// `CLUSTERDOWN` or `LOADING`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Redirect::Moved { .. } => "MOVED",
+            Redirect::Ask { .. } => "ASK",
+            Redirect::TryAgain => "TRYAGAIN",
+            Redirect::ClusterDown => "CLUSTERDOWN",
+            Redirect::Loading => "LOADING",
+        }
+    }
+
     /// The redirect `error` asks for, if it is one.
     pub fn of(error: &Error) -> Option<Redirect> {
         let Error::Server(reply) = error else {

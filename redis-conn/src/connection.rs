@@ -55,6 +55,8 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
     // TCP), "tls handshake" or "handshake" (the Redis one), so that a
     // stalled server reads differently from an unreachable one.
     let phase = Phase::new("connect");
+    #[cfg(feature = "otel")]
+    let started = tokio::time::Instant::now();
     let attempt = async {
         if let Address::Sentinel { sentinels, master } = config.address() {
             // A watch that follows the master knows of a failover before a
@@ -89,6 +91,8 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Connection<Stream>> {
                 server_version = info.server_version(),
                 "connected"
             );
+            #[cfg(feature = "otel")]
+            crate::otel::connected(config.address(), started.elapsed());
             Ok(conn)
         }
         Ok(Err(e)) => {

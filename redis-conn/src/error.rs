@@ -149,6 +149,30 @@ impl Error {
         }
     }
 
+    /// What kind of error this is, in a word fit for a metric's attribute
+    /// or a span's status (OpenTelemetry's `error.type`): the code of a
+    /// server error reply (`WRONGTYPE`, `MOVED`, ...), else the kind, lower
+    /// case (`timeout`, `io`, `conversion`, `backpressure`, ...), of the
+    /// error behind any [`Error::Connection`] wrapper.
+    pub fn error_type(&self) -> &str {
+        match self.root() {
+            Error::Server(e) | Error::Auth(e) => e.code(),
+            Error::Io(_) => "io",
+            Error::Protocol(_) => "protocol",
+            Error::Conversion { .. } => "conversion",
+            Error::Credentials(_) => "credentials",
+            Error::Connect { .. } | Error::Connection(_) => "connection",
+            Error::Closed => "closed",
+            Error::Timeout { .. } => "timeout",
+            Error::Backpressure { .. } => "backpressure",
+            Error::Unsupported(_) => "unsupported",
+            Error::TransactionAborted => "transaction_aborted",
+            Error::Config(_) => "config",
+            Error::Cluster(_) => "cluster",
+            Error::Encode(_) => "encode",
+        }
+    }
+
     /// True when something timed out ([`Error::Timeout`]), also when a
     /// timeout is the reason a connection is unavailable.
     pub fn is_timeout(&self) -> bool {

@@ -75,6 +75,8 @@ mod credentials;
 mod error;
 mod handshake;
 pub mod io;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod reconnect;
 mod sentinel;
 #[cfg(feature = "tls")]

@@ -135,7 +135,7 @@ pub use redis_cluster as cluster;
 
 pub use redis_cluster::{
     ClusterConfig, ClusterConnection, ClusterError, ClusterPipeline, ClusterScan,
-    ClusterScanStream, ClusterSubscription,
+    ClusterScanStream, ClusterStats, ClusterSubscription,
 };
 pub use redis_conn::{
     Address, CommandName, ConfigError, Connection, ConnectionConfig, Credentials,
@@ -155,7 +155,7 @@ pub use redis_paired::{
 };
 pub use redis_pubsub::{
     Event, IntoChannel, IntoChannels, Kind, Message, Messages, PubsubConnection, PubsubOptions,
-    Subscribing, Subscription,
+    PubsubStats, Subscribing, Subscription,
 };
 pub use resp::{bytes, cmd, resp_array, Command, FromValue, ServerError, ToArgs, Value};
 
@@ -165,6 +165,19 @@ pub use crate::client::{cluster_connect, paired_connect, pubsub_connect, Client}
 pub use crate::hash::{from_hash, to_hash_fields};
 #[cfg(feature = "serde")]
 pub use crate::json::Json;
+
+/// OpenTelemetry metrics (the `otel` feature): [`set_meter`](otel::set_meter)
+/// to choose the meter (by default the global meter provider's, taken when
+/// the first connection opens), and the tables of the counters exported
+/// from [`Stats`], [`PoolStats`], [`PubsubStats`] and [`ClusterStats`].
+/// The command spans need no feature: see [`paired::trace`].
+#[cfg(feature = "otel")]
+pub mod otel {
+    pub use redis_cluster::otel::STATS as CLUSTER_STATS;
+    pub use redis_conn::otel::{meter, server_attributes, set_meter, DURATION_BOUNDARIES, SCOPE};
+    pub use redis_paired::otel::{POOL_STATS, STATS};
+    pub use redis_pubsub::otel::STATS as PUBSUB_STATS;
+}
 
 /// The names nearly every user of the client needs, for a glob import:
 /// `use redis_facade::prelude::*;`.

@@ -122,7 +122,9 @@ impl PairedConnection {
         };
         let lanes = (!exclusive && options.max_blocking_connections() > 0)
             .then(|| Lanes::new(config, &options, tokio::runtime::Handle::current()));
-        let shared = Arc::new(Shared::new(options, exclusive, lanes, not_yet));
+        let shared = Arc::new(Shared::new(config, options, exclusive, lanes, not_yet));
+        #[cfg(feature = "otel")]
+        crate::otel::registry().register(&shared);
         driver::spawn(shared.clone(), config.clone(), conn);
         if lazy {
             tracing::info!(address = %config.address(), "connecting in the background");
@@ -288,12 +290,13 @@ impl PairedConnection {
         };
         let (tx, rx) = oneshot::channel();
         let command = CommandName::new(cmd.name());
+        let span = self.shared().peer.command(&command, cmd);
         if let Some(lanes) = self.lanes_for(&timing) {
             if let Err(e) = self.shared().status_for_lanes() {
-                return Reply::failed(e);
+                return Reply::failed(e).traced(span);
             }
             lanes.send(Exchange::one(cmd.clone(), timing, called), Some(tx));
-            return Reply::waiting(rx, called, command);
+            return Reply::waiting(rx, called, command).traced(span);
         }
         let request = Request {
             tx: Some(tx),
@@ -313,6 +316,7 @@ impl PairedConnection {
             Ok(()) => Reply::waiting(rx, called, command),
             Err(e) => Reply::failed(e),
         }
+        .traced(span)
     }
 
     /// The bytes to keep for sending `cmd` again on the next connection,

@@ -222,6 +222,9 @@ struct Io<'a> {
     reauth: Option<Reauth>,
     /// The reply to that `AUTH`, which the driver takes itself.
     reauth_reply: Option<oneshot::Receiver<Result<Value, Error>>>,
+    /// Records how long each operation took.
+    #[cfg(feature = "otel")]
+    recorder: crate::otel::Recorder,
 }
 
 impl<'a> Io<'a> {
@@ -265,6 +268,8 @@ impl<'a> Io<'a> {
             hold_timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             reauth,
             reauth_reply: None,
+            #[cfg(feature = "otel")]
+            recorder: crate::otel::Recorder::new(shared.attributes.clone()),
         }
     }
 
@@ -488,7 +493,21 @@ impl<'a> Io<'a> {
                 }
             }
             let shared = self.shared;
-            match self.queue.complete(value, now, || shared.finished(1)) {
+            #[cfg(feature = "otel")]
+            let recorder = &mut self.recorder;
+            let done = |done: crate::queue::Done<'_>| {
+                shared.finished(1);
+                #[cfg(feature = "otel")]
+                recorder.record(
+                    done.command,
+                    done.batch,
+                    done.last,
+                    now.saturating_duration_since(done.called),
+                );
+                #[cfg(not(feature = "otel"))]
+                let _ = done;
+            };
+            match self.queue.complete(value, now, done) {
                 Ok(Completion::Finished) => finished += 1,
                 Ok(Completion::Partial) => {}
                 Err(Unsolicited) => {
@@ -581,7 +600,19 @@ impl<'a> Io<'a> {
             return Poll::Pending;
         }
         self.timer_at = None;
-        if self.queue.expire(Instant::now()) {
+        let now = Instant::now();
+        #[cfg(feature = "otel")]
+        let recorder = &mut self.recorder;
+        let timed_out = |request: crate::queue::TimedOut| {
+            #[cfg(feature = "otel")]
+            recorder.record_timeout(
+                request.command,
+                now.saturating_duration_since(request.called),
+            );
+            #[cfg(not(feature = "otel"))]
+            let _ = request;
+        };
+        if self.queue.expire_with(now, timed_out) {
             tracing::warn!("no reply within the response timeout; presuming the server gone");
             return Poll::Ready(Err(self.queue.silence()));
         }

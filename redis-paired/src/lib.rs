@@ -40,6 +40,8 @@
 //!   `driver.rs`: the task that moves bytes; `shared.rs`: what they share;
 //!   `blocking.rs`: reply timeouts of blocking commands; `lanes.rs`: the
 //!   connections blocking commands run on.
+//! - [`trace`] (`trace.rs`): the span of each command, through `tracing`;
+//!   `otel` (`otel.rs`, the `otel` feature): OpenTelemetry metrics.
 //!
 //! # Typed commands
 //!
@@ -132,6 +134,8 @@ mod deadpool;
 mod driver;
 mod lanes;
 mod options;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod pipeline;
 mod pool;
 mod queue;
@@ -139,6 +143,7 @@ mod reply;
 mod scan;
 mod script;
 mod shared;
+pub mod trace;
 mod wait;
 
 pub use redis_commands::{

@@ -16,6 +16,7 @@ pub struct Options {
     max_blocking_connections: usize,
     blocking_idle_timeout: Duration,
     lazy_connect: bool,
+    query_text: bool,
 }
 
 impl Options {
@@ -44,6 +45,7 @@ impl Options {
             max_blocking_connections: Self::DEFAULT_MAX_BLOCKING_CONNECTIONS,
             blocking_idle_timeout: Self::DEFAULT_BLOCKING_IDLE_TIMEOUT,
             lazy_connect: false,
+            query_text: false,
         }
     }
 
@@ -173,6 +175,20 @@ impl Options {
     /// Whether the first connection is made in the background.
     pub const fn lazy_connect(&self) -> bool {
         self.lazy_connect
+    }
+
+    /// Whether each command's span (target `redis::command`) carries
+    /// `db.query.text`: the command's name with a `?` for each argument
+    /// (`SET ? ? ? ?`), never the arguments themselves. Off by default;
+    /// building the text costs an allocation a command while spans are on.
+    pub const fn with_query_text(mut self, on: bool) -> Options {
+        self.query_text = on;
+        self
+    }
+
+    /// Whether command spans carry `db.query.text`.
+    pub const fn query_text(&self) -> bool {
+        self.query_text
     }
 
     /// Whether new commands fail at once while the connection is down.

@@ -381,9 +381,10 @@ impl<'a, R> Pipeline<'a, R> {
             _ => CommandName::new(b"MULTI"),
         };
         let (tx, rx) = oneshot::channel();
+        let span = conn.shared().peer.batch(self.transaction, self.commands);
         if let Some(lanes) = self.blocks.then(|| conn.shared().lanes.as_ref()).flatten() {
             if let Err(e) = conn.shared().status_for_lanes() {
-                return Reply::failed(e);
+                return Reply::failed(e).traced(span);
             }
             let exchange = Exchange {
                 bytes: self.buf.split().freeze(),
@@ -393,7 +394,7 @@ impl<'a, R> Pipeline<'a, R> {
                 called,
             };
             lanes.send(exchange, Some(tx));
-            return Reply::waiting(rx, called, command);
+            return Reply::waiting(rx, called, command).traced(span);
         }
         let request = Request {
             tx: Some(tx),
@@ -413,6 +414,7 @@ impl<'a, R> Pipeline<'a, R> {
             Ok(()) => Reply::waiting(rx, called, command),
             Err(e) => Reply::failed(e),
         }
+        .traced(span)
     }
 }
 

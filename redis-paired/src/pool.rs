@@ -90,6 +90,9 @@ pub struct PoolStats {
     /// Connections closed instead of returned: broken, or returned with a
     /// reply still owed (a dropped blocking command, an unawaited reply).
     pub discarded: u64,
+    /// Checkouts that gave up waiting for a connection (the checkout
+    /// timeout).
+    pub timeouts: u64,
 }
 
 /// A bounded pool of [`ExclusiveConnection`]s, lent one caller at a time.
@@ -120,7 +123,7 @@ pub struct Pool {
 }
 
 #[derive(Debug)]
-struct PoolInner {
+pub(crate) struct PoolInner {
     config: ConnectionConfig,
     options: PoolOptions,
     permits: Arc<Semaphore>,
@@ -128,13 +131,17 @@ struct PoolInner {
     opened: AtomicU64,
     waits: AtomicU64,
     discarded: AtomicU64,
+    timeouts: AtomicU64,
     open: AtomicU64,
+    /// The server, as the metrics name it.
+    #[cfg(feature = "otel")]
+    pub(crate) attributes: Arc<[opentelemetry::KeyValue]>,
 }
 
 impl Pool {
     /// A pool for the server `config` names. Opens nothing yet.
     pub fn new(config: &ConnectionConfig, options: PoolOptions) -> Pool {
-        Pool {
+        let pool = Pool {
             inner: Arc::new(PoolInner {
                 config: config.clone(),
                 options,
@@ -143,9 +150,15 @@ impl Pool {
                 opened: AtomicU64::new(0),
                 waits: AtomicU64::new(0),
                 discarded: AtomicU64::new(0),
+                timeouts: AtomicU64::new(0),
                 open: AtomicU64::new(0),
+                #[cfg(feature = "otel")]
+                attributes: redis_conn::otel::server_attributes(config.address()).into(),
             }),
-        }
+        };
+        #[cfg(feature = "otel")]
+        crate::otel::registry().register_pool(&pool.inner);
+        pool
     }
 
     /// Lends a connection: an idle one (checked with `PING` if it was idle
@@ -153,6 +166,17 @@ impl Pool {
     /// waits for one to come back, at most the checkout timeout
     /// ([`Error::Timeout`] of `"pool checkout"`).
     pub async fn get(&self) -> Result<Pooled, Error> {
+        #[cfg(feature = "otel")]
+        let started = Instant::now();
+        let pooled = self.checkout().await;
+        #[cfg(feature = "otel")]
+        crate::otel::registry()
+            .wait_time
+            .record(started.elapsed().as_secs_f64(), &self.inner.attributes);
+        pooled
+    }
+
+    async fn checkout(&self) -> Result<Pooled, Error> {
         let inner = &self.inner;
         let permit = match Arc::clone(&inner.permits).try_acquire_owned() {
             Ok(permit) => permit,
@@ -161,10 +185,13 @@ impl Pool {
                 let acquire = Arc::clone(&inner.permits).acquire_owned();
                 tokio::time::timeout(inner.options.checkout_timeout, acquire)
                     .await
-                    .map_err(|_| Error::Timeout {
-                        what: "pool checkout",
-                        command: None,
-                        limit: Some(inner.options.checkout_timeout),
+                    .map_err(|_| {
+                        inner.timeouts.fetch_add(1, Ordering::Relaxed);
+                        Error::Timeout {
+                            what: "pool checkout",
+                            command: None,
+                            limit: Some(inner.options.checkout_timeout),
+                        }
                     })?
                     .map_err(|_| Error::Closed)?
             }
@@ -189,7 +216,13 @@ impl Pool {
 
     /// Counters and sizes.
     pub fn stats(&self) -> PoolStats {
-        let inner = &self.inner;
+        self.inner.stats()
+    }
+}
+
+impl PoolInner {
+    pub(crate) fn stats(&self) -> PoolStats {
+        let inner = self;
         let idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
         let size = usize::try_from(inner.open.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
         PoolStats {
@@ -199,11 +232,10 @@ impl Pool {
             opened: inner.opened.load(Ordering::Relaxed),
             waits: inner.waits.load(Ordering::Relaxed),
             discarded: inner.discarded.load(Ordering::Relaxed),
+            timeouts: inner.timeouts.load(Ordering::Relaxed),
         }
     }
-}
 
-impl PoolInner {
     fn take_idle(&self) -> Option<(ExclusiveConnection, Instant)> {
         // Most recently returned first: the others age out sooner.
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
@@ -257,6 +289,9 @@ pub struct Pooled {
     /// The runtime of the checkout, where the connection is cleaned up
     /// when it comes back.
     runtime: Option<tokio::runtime::Handle>,
+    /// When it was lent.
+    #[cfg(feature = "otel")]
+    lent: Instant,
 }
 
 impl Pooled {
@@ -270,6 +305,8 @@ impl Pooled {
             permit: Some(permit),
             pool: Arc::clone(pool),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            #[cfg(feature = "otel")]
+            lent: Instant::now(),
         }
     }
 }
@@ -287,6 +324,10 @@ impl Deref for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
+        #[cfg(feature = "otel")]
+        crate::otel::registry()
+            .use_time
+            .record(self.lent.elapsed().as_secs_f64(), &self.pool.attributes);
         if let (Some(conn), Some(permit)) = (self.conn.take(), self.permit.take()) {
             Arc::clone(&self.pool).give_back(conn, permit, self.runtime.take());
         }

@@ -63,6 +63,39 @@ pub(crate) enum Completion {
     Finished,
 }
 
+/// A request just finished, as [`Queue::complete`] tells of it: for the
+/// metrics of the `otel` feature, and empty without it, so that nothing is
+/// copied for them.
+#[derive(Debug)]
+pub(crate) struct Done<'a> {
+    /// The command's name (a batch's first).
+    #[cfg(feature = "otel")]
+    pub(crate) command: CommandName,
+    /// A pipeline or transaction.
+    #[cfg(feature = "otel")]
+    pub(crate) batch: bool,
+    /// When its caller sent it.
+    #[cfg(feature = "otel")]
+    pub(crate) called: Instant,
+    /// Its reply; a batch's last.
+    #[cfg(feature = "otel")]
+    pub(crate) last: &'a Value,
+    #[cfg(not(feature = "otel"))]
+    pub(crate) last: std::marker::PhantomData<&'a Value>,
+}
+
+/// A request whose caller's time ran out, as [`Queue::expire_with`]
+/// tells of it.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "otel"), allow(dead_code))]
+pub(crate) struct TimedOut {
+    /// The command's name (a batch's first).
+    pub(crate) command: CommandName,
+    /// When its caller sent it.
+    #[cfg(feature = "otel")]
+    pub(crate) called: Instant,
+}
+
 /// A reply arrived but no request was waiting for one.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Unsolicited;
@@ -110,6 +143,9 @@ struct Slot {
     /// For a read that may be retried, the request to queue again (without
     /// its caller, which `tx` holds) and its bytes.
     retry: Option<Retry>,
+    /// When the caller sent it, for the operation's duration.
+    #[cfg(feature = "otel")]
+    called: Instant,
 }
 
 impl Slot {
@@ -170,6 +206,8 @@ impl Queue {
             command: request.command,
             limit: request.timeout,
             retry,
+            #[cfg(feature = "otel")]
+            called: request.called,
         };
         if deferred {
             slot.deferred = request.timeout;
@@ -197,7 +235,7 @@ impl Queue {
         &mut self,
         value: Value,
         now: Instant,
-        finished: impl FnOnce(),
+        finished: impl FnOnce(Done<'_>),
     ) -> Result<Completion, Unsolicited> {
         let slot = self.slots.front_mut().ok_or(Unsolicited)?;
         slot.remaining = slot.remaining.saturating_sub(1);
@@ -218,7 +256,18 @@ impl Queue {
                 );
             }
         }
-        finished();
+        finished(Done {
+            #[cfg(feature = "otel")]
+            command: slot.command,
+            #[cfg(feature = "otel")]
+            batch: slot.collected.is_some(),
+            #[cfg(feature = "otel")]
+            called: slot.called,
+            #[cfg(feature = "otel")]
+            last: &value,
+            #[cfg(not(feature = "otel"))]
+            last: std::marker::PhantomData,
+        });
         if let Some(tx) = slot.tx {
             let value = match slot.collected {
                 None => value,
@@ -237,10 +286,26 @@ impl Queue {
     /// keeping its slot. Returns true when the oldest request has gone
     /// unanswered past its patience: the server is presumed gone. One
     /// caller's short timeout alone never condemns the connection.
+    #[cfg(test)]
     pub(crate) fn expire(&mut self, now: Instant) -> bool {
+        self.expire_with(now, |_| ())
+    }
+
+    /// As [`expire`](Queue::expire), telling `timed_out` of each request
+    /// it fails.
+    pub(crate) fn expire_with(
+        &mut self,
+        now: Instant,
+        mut timed_out: impl FnMut(TimedOut),
+    ) -> bool {
         let mut next: Option<Instant> = None;
         for slot in &mut self.slots {
             if slot.deadline.is_some_and(|d| d <= now) {
+                timed_out(TimedOut {
+                    command: slot.command,
+                    #[cfg(feature = "otel")]
+                    called: slot.called,
+                });
                 if let Some(tx) = slot.tx.take() {
                     let _ = tx.send(Err(Error::Timeout {
                         what: "response",
@@ -336,7 +401,7 @@ mod tests {
     impl Queue {
         /// `complete`, at a time that does not matter to the test.
         fn complete_at(&mut self, value: Value) -> Result<Completion, Unsolicited> {
-            self.complete(value, Instant::now(), || ())
+            self.complete(value, Instant::now(), |_| ())
         }
     }
 
@@ -540,7 +605,7 @@ mod tests {
         // Behind a command that takes 10 s, its 100 ms have not started.
         assert!(!q.expire(start + ms(5_000)));
         assert!(rx.try_recv().is_err());
-        q.complete(Value::Null, start + ms(10_000), || ()).unwrap();
+        q.complete(Value::Null, start + ms(10_000), |_| ()).unwrap();
         assert_eq!(q.next_deadline(), Some(start + ms(10_100)));
         assert!(!q.expire(start + ms(10_050)));
         assert!(rx.try_recv().is_err());

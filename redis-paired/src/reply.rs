@@ -11,6 +11,7 @@ use redis_conn::{CommandName, Error};
 use resp::{Command, FromValue, Value};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
+use tracing::Span;
 
 /// The answer to a command sent on a [`PairedConnection`](crate::PairedConnection),
 /// converted into `T` when it arrives.
@@ -43,10 +44,20 @@ pub struct Reply<T> {
     called: Instant,
     /// The command's name, for the error of a deadline that passed.
     command: Option<CommandName>,
-    /// The caller's own deadline ([`Reply::timeout`]); `None` for none.
-    /// Boxed: most replies have none, and stay small.
-    deadline: Option<Box<Deadline>>,
+    /// The caller's own deadline, and the command's span: boxed, since
+    /// most replies have neither, and stay small.
+    extra: Option<Box<Extra>>,
     _into: PhantomData<fn() -> T>,
+}
+
+/// What few replies have.
+#[derive(Debug, Default)]
+struct Extra {
+    /// The caller's own deadline ([`Reply::timeout`]); `None` for none.
+    deadline: Option<Deadline>,
+    /// The command's span, when a subscriber wants it: how the command
+    /// ended is recorded on it, and it closes with the reply.
+    span: Option<Traced>,
 }
 
 /// A deadline of the caller's own, on top of the request's timeout.
@@ -57,6 +68,15 @@ struct Deadline {
     /// Made at the first poll inside a runtime: a reply may be made, and
     /// waited for, on a thread that has none ([`Reply::wait`]).
     sleep: Option<Pin<Box<Sleep>>>,
+}
+
+/// The span a reply stands for.
+#[derive(Debug)]
+struct Traced {
+    span: Span,
+    /// Entered while the reply is polled: for a reply whose future does
+    /// traced work of its own ([`Reply::in_span`]).
+    enter: bool,
 }
 
 /// A reply that a future gives.
@@ -121,9 +141,35 @@ impl<T> Reply<T> {
             state,
             called,
             command,
-            deadline: None,
+            extra: None,
             _into: PhantomData,
         }
+    }
+
+    /// The same reply, standing for the command `span` traces.
+    #[inline]
+    pub(crate) fn traced(mut self, span: Option<Span>) -> Reply<T> {
+        if let Some(span) = span {
+            self.extra_mut().span = Some(Traced { span, enter: false });
+        }
+        self
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The same reply, standing for the operation `span` traces (see
+    /// [`trace::span`](crate::trace::span)): the span is entered while the
+    /// reply is polled, so that what the reply's future does (a cluster's
+    /// redirects, its tries on each node) is traced inside it; how the
+    /// operation ended is recorded on it; it closes when the reply is
+    /// dropped. A disabled span costs nothing.
+    pub fn in_span(mut self, span: Span) -> Reply<T> {
+        if !span.is_disabled() {
+            self.extra_mut().span = Some(Traced { span, enter: true });
+        }
+        self
     }
 
     /// The reply `future` gives, converted into `T`: for connections built
@@ -170,7 +216,8 @@ impl<T> Reply<T> {
     where
         T: FromValue,
     {
-        match self.deadline.as_ref().map(|d| (d.at.into_std(), d.limit)) {
+        let deadline = self.extra.as_ref().and_then(|e| e.deadline.as_ref());
+        match deadline.map(|d| (d.at.into_std(), d.limit)) {
             None => crate::wait(self),
             Some((at, limit)) => {
                 let command = self.command;
@@ -207,12 +254,13 @@ impl<T> Reply<T> {
             // Past the end of time: no deadline.
             return self;
         };
-        if self.deadline.as_ref().is_none_or(|d| at < d.at) {
-            self.deadline = Some(Box::new(Deadline {
+        let deadline = &mut self.extra_mut().deadline;
+        if deadline.as_ref().is_none_or(|d| at < d.at) {
+            *deadline = Some(Deadline {
                 at,
                 limit,
                 sleep: None,
-            }));
+            });
         }
         self
     }
@@ -224,7 +272,7 @@ impl<T> Reply<T> {
             state: self.state,
             called: self.called,
             command: self.command,
-            deadline: self.deadline,
+            extra: self.extra,
             _into: PhantomData,
         }
     }
@@ -233,7 +281,7 @@ impl<T> Reply<T> {
     /// made at the first poll inside a runtime (outside one,
     /// [`Reply::wait`] keeps the deadline).
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
-        let Some(deadline) = &mut self.deadline else {
+        let Some(deadline) = self.extra.as_mut().and_then(|e| e.deadline.as_mut()) else {
             return Poll::Pending;
         };
         let sleep = match &mut deadline.sleep {
@@ -249,7 +297,9 @@ impl<T> Reply<T> {
         };
         ready!(sleep.as_mut().poll(cx));
         let limit = deadline.limit;
-        self.deadline = None;
+        if let Some(extra) = &mut self.extra {
+            extra.deadline = None;
+        }
         // Dropping the receiver lets the request's reply be discarded in
         // its turn (and closes a blocking command's own connection).
         self.state = State::Failed(None);
@@ -266,11 +316,29 @@ impl<T: FromValue> Future for Reply<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         let this = &mut *self;
-        let value = match this.poll_state(cx) {
-            Poll::Ready(value) => value?,
-            Poll::Pending => return this.poll_deadline(cx).map(Err),
+        let span = this.extra.as_mut().and_then(|e| e.span.take());
+        let entered = span
+            .as_ref()
+            .filter(|traced| traced.enter)
+            .map(|traced| traced.span.enter());
+        let result = match this.poll_state(cx) {
+            Poll::Ready(value) => value.and_then(|value| T::from_value(value).map_err(Error::from)),
+            Poll::Pending => match this.poll_deadline(cx) {
+                Poll::Ready(error) => Err(error),
+                Poll::Pending => {
+                    drop(entered);
+                    if let Some(span) = span {
+                        this.extra_mut().span = Some(span);
+                    }
+                    return Poll::Pending;
+                }
+            },
         };
-        Poll::Ready(T::from_value(value).map_err(Error::from))
+        drop(entered);
+        if let (Some(traced), Err(error)) = (&span, &result) {
+            crate::trace::record_error(&traced.span, error);
+        }
+        Poll::Ready(result)
     }
 }
 

@@ -7,12 +7,13 @@ use std::task::Waker;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use redis_conn::Error;
+use redis_conn::{ConnectionConfig, Error};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::lanes::Lanes;
 use crate::queue::{Request, Retry};
+use crate::trace::Peer;
 use crate::Options;
 
 /// Counters a connection keeps about itself.
@@ -35,6 +36,10 @@ pub struct Stats {
     /// Connections opened for blocking commands, so that they stall no
     /// other caller.
     pub blocking_connections: u64,
+    /// Commands refused at once with
+    /// [`Error::Backpressure`](redis_conn::Error::Backpressure): a queue
+    /// was at its bound.
+    pub backpressure: u64,
 }
 
 pub(crate) struct Shared {
@@ -66,6 +71,12 @@ pub(crate) struct Shared {
     writes: AtomicU64,
     reconnects: AtomicU64,
     retried_reads: AtomicU64,
+    backpressure: AtomicU64,
+    /// The server, as the command spans name it.
+    pub(crate) peer: Peer,
+    /// The server, as the metrics name it.
+    #[cfg(feature = "otel")]
+    pub(crate) attributes: Arc<[opentelemetry::KeyValue]>,
 }
 
 struct Inner {
@@ -150,6 +161,7 @@ impl Shared {
     /// The state of a connection; `not_yet` when it is still to be made
     /// (a lazy connect), which commands wait for as for a reconnect.
     pub(crate) fn new(
+        config: &ConnectionConfig,
         options: Options,
         exclusive: bool,
         lanes: Option<Lanes>,
@@ -187,6 +199,10 @@ impl Shared {
             writes: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             retried_reads: AtomicU64::new(0),
+            backpressure: AtomicU64::new(0),
+            peer: Peer::new(config, options.query_text()),
+            #[cfg(feature = "otel")]
+            attributes: redis_conn::otel::server_attributes(config.address()).into(),
         }
     }
 
@@ -235,6 +251,7 @@ impl Shared {
         }
         let max = self.options.max_pending();
         if self.outstanding.load(Ordering::Relaxed) >= max {
+            self.backpressure.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Backpressure {
                 limit: max,
                 unit: "requests",
@@ -242,6 +259,7 @@ impl Shared {
         }
         let max_bytes = self.options.max_unwritten_bytes();
         if !inner.out.is_empty() && inner.out.len() + bytes.len() > max_bytes {
+            self.backpressure.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Backpressure {
                 limit: max_bytes,
                 unit: "bytes",
@@ -590,6 +608,15 @@ impl Shared {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             retried_reads: self.retried_reads.load(Ordering::Relaxed),
             blocking_connections: self.lanes.as_ref().map_or(0, |l| l.opened()),
+            backpressure: self.backpressure.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(feature = "otel")]
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // What this connection counted stays in the exported totals.
+        crate::otel::registry().retire(&self.attributes, &self.stats());
     }
 }

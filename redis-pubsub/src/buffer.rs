@@ -2,8 +2,8 @@
 //! stream, with its slow-reader policy: drop the newest, count, report.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::{Event, Message};
@@ -29,6 +29,8 @@ pub(crate) struct Buffer {
     capacity: usize,
     /// Messages the reader moved to its own queue and has not yielded yet.
     taken: AtomicUsize,
+    /// The connection's count of dropped messages, when it keeps one.
+    lagged: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +65,15 @@ impl Buffer {
             inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
             taken: AtomicUsize::new(0),
+            lagged: None,
+        }
+    }
+
+    /// As [`new`](Buffer::new), adding each message it drops to `lagged`.
+    pub(crate) fn counted(capacity: usize, lagged: Arc<AtomicU64>) -> Buffer {
+        Buffer {
+            lagged: Some(lagged),
+            ..Buffer::new(capacity)
         }
     }
 
@@ -82,6 +93,9 @@ impl Buffer {
         }
         if inner.messages + self.taken.load(Ordering::Acquire) >= self.capacity {
             inner.dropped += 1;
+            if let Some(lagged) = &self.lagged {
+                lagged.fetch_add(1, Ordering::Relaxed);
+            }
             return false;
         }
         if inner.dropped > 0 {

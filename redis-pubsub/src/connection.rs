@@ -94,7 +94,12 @@ impl PubsubConnection {
         options: PubsubOptions,
     ) -> Result<PubsubConnection, Error> {
         let conn = redis_conn::connect(config).await?;
-        let shared = Arc::new(Shared::new(options));
+        let shared = Arc::new(Shared::new(config, options));
+        #[cfg(feature = "otel")]
+        crate::otel::counters().register(
+            shared.attributes.clone(),
+            Arc::downgrade(&shared) as std::sync::Weak<dyn redis_conn::otel::Counted>,
+        );
         driver::spawn(shared.clone(), config.clone(), conn);
         tracing::info!(address = %config.address(), "pub/sub connection open");
         Ok(PubsubConnection {
@@ -166,6 +171,12 @@ impl PubsubConnection {
         self.shared().status()
     }
 
+    /// Counters: messages received, messages dropped for slow readers,
+    /// reconnects.
+    pub fn stats(&self) -> crate::PubsubStats {
+        self.shared().stats()
+    }
+
     /// The options in force.
     pub fn options(&self) -> &PubsubOptions {
         &self.shared().options
@@ -173,7 +184,7 @@ impl PubsubConnection {
 
     fn start(&self, kind: Kind, channels: Vec<Bytes>) -> Subscribing {
         let shared = self.shared();
-        let buffer = Arc::new(Buffer::new(self.capacity));
+        let buffer = Arc::new(Buffer::counted(self.capacity, shared.lagged.clone()));
         let channels = dedup(channels);
         let state =
             shared

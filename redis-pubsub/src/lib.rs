@@ -108,6 +108,8 @@ mod driver;
 mod event;
 mod frame;
 mod options;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod shared;
 mod subscription;
 mod table;
@@ -117,4 +119,5 @@ pub use redis_conn::{ConnectionConfig, Error};
 pub use crate::connection::{IntoChannel, IntoChannels, PubsubConnection};
 pub use crate::event::{Event, Kind, Message};
 pub use crate::options::PubsubOptions;
+pub use crate::shared::PubsubStats;
 pub use crate::subscription::{Messages, Subscribing, Subscription};

@@ -1,7 +1,7 @@
 //! What the handles, the subscription streams and the driver share: the
 //! table behind one lock, the driver's waker, and how many users are left.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -23,6 +23,26 @@ pub(crate) struct Shared {
     /// The driver ended, and who waits for that.
     ended: AtomicBool,
     ended_notify: Notify,
+    messages: AtomicU64,
+    /// Shared with every stream's buffer, which counts what it drops.
+    pub(crate) lagged: Arc<AtomicU64>,
+    reconnects: AtomicU64,
+    /// The server, as the metrics name it.
+    #[cfg(feature = "otel")]
+    pub(crate) attributes: Arc<[opentelemetry::KeyValue]>,
+}
+
+/// Counters a pub/sub connection keeps about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PubsubStats {
+    /// Messages received and handed to at least one stream.
+    pub messages: u64,
+    /// Messages dropped because a stream's reader was too far behind
+    /// (what [`Event::Lagged`](crate::Event::Lagged) tells it), summed over
+    /// every stream.
+    pub lagged: u64,
+    /// Connections made after the first one.
+    pub reconnects: u64,
 }
 
 struct Inner {
@@ -60,7 +80,9 @@ pub(crate) struct Batch {
 
 impl Shared {
     /// Shared state with one user: the handle about to be made.
-    pub(crate) fn new(options: PubsubOptions) -> Shared {
+    pub(crate) fn new(config: &redis_conn::ConnectionConfig, options: PubsubOptions) -> Shared {
+        #[cfg(not(feature = "otel"))]
+        let _ = config;
         Shared {
             inner: Mutex::new(Inner {
                 table: Table::new(),
@@ -72,6 +94,20 @@ impl Shared {
             options,
             ended: AtomicBool::new(false),
             ended_notify: Notify::new(),
+            messages: AtomicU64::new(0),
+            lagged: Arc::new(AtomicU64::new(0)),
+            reconnects: AtomicU64::new(0),
+            #[cfg(feature = "otel")]
+            attributes: redis_conn::otel::server_attributes(config.address()).into(),
+        }
+    }
+
+    /// The counters now.
+    pub(crate) fn stats(&self) -> PubsubStats {
+        PubsubStats {
+            messages: self.messages.load(Ordering::Relaxed),
+            lagged: self.lagged.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
         }
     }
 
@@ -217,6 +253,10 @@ impl Shared {
         for buffer in wakes.drain(..) {
             buffer.wake();
         }
+        if batch.delivered > 0 {
+            self.messages
+                .fetch_add(batch.delivered as u64, Ordering::Relaxed);
+        }
         batch
     }
 
@@ -239,6 +279,7 @@ impl Shared {
 
     /// A new connection is up; returns how many streams it re-establishes.
     pub(crate) fn reconnected(&self) -> usize {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
         self.lock().table.reconnected()
     }
 
@@ -301,5 +342,24 @@ impl std::fmt::Debug for Shared {
             .field("patterns", &patterns)
             .field("shard_channels", &shard_channels)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "otel")]
+impl redis_conn::otel::Counted for Shared {
+    fn counters(&self) -> Vec<u64> {
+        let stats = self.stats();
+        crate::otel::STATS
+            .iter()
+            .map(|(_, _, read)| read(&stats))
+            .collect()
+    }
+}
+
+#[cfg(feature = "otel")]
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // What this connection counted stays in the exported totals.
+        crate::otel::counters().retire(&self.attributes, redis_conn::otel::Counted::counters(self));
     }
 }

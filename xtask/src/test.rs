@@ -11,7 +11,7 @@ use crate::{cargo, check_pure, project_root, TaskError};
 
 /// Checks that `resp` is pure, starts a server and a cluster (of Redis, or
 /// with `--server valkey` first, of Valkey), runs
-/// `cargo test --workspace --features redis-conn/tls,redis-facade/tls,redis-facade/blocking,...` (the
+/// `cargo test --workspace --features redis-conn/tls,redis-facade/tls,redis-facade/blocking,...,redis-facade/otel` (the
 /// features `scope` lists) `[args...]` (or just
 /// `cargo test [args...]` when they pick packages) with `REDIS_URL` and
 /// `REDIS_CLUSTER_URLS` set, prints the logs if the tests failed, stops the
@@ -79,7 +79,7 @@ fn check_docs() -> Result<ExitCode, TaskError> {
     let status = Command::new(cargo())
         .current_dir(project_root())
         .args(["doc", "--workspace", "--no-deps", "--features"])
-        .arg("redis-conn/tls,redis-facade/tls,redis-facade/serde,redis-facade/blocking,redis-facade/deadpool,redis-facade/bb8,redis-facade/mock")
+        .arg("redis-conn/tls,redis-facade/tls,redis-facade/serde,redis-facade/blocking,redis-facade/deadpool,redis-facade/bb8,redis-facade/mock,redis-facade/otel")
         .env("RUSTDOCFLAGS", "-D warnings")
         .status()
         .map_err(|e| format!("cannot run `cargo doc`: {e}"))?;
@@ -124,7 +124,7 @@ fn scope(args: &[OsString]) -> Vec<&'static str> {
         vec![
             "--workspace",
             "--features",
-            "redis-conn/tls,redis-facade/tls,redis-facade/blocking,redis-facade/deadpool,redis-facade/bb8,redis-facade/mock",
+            "redis-conn/tls,redis-facade/tls,redis-facade/blocking,redis-facade/deadpool,redis-facade/bb8,redis-facade/mock,redis-facade/otel",
         ]
     }
 }

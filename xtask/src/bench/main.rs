@@ -29,6 +29,9 @@
 //! - `pubsub.rs`: the `pubsub` section: messages to one subscriber.
 //! - `cluster.rs`: the `cluster` section: many tasks on one handle on a
 //!   whole cluster, and its clients.
+//! - `otel.rs`: the `otel` section (built with the `bench-otel` feature,
+//!   which `cargo xtask bench otel` turns on): what metrics and command
+//!   spans cost.
 //!
 //! A section is a module with a `run(&Options) -> Result<(), String>` listed
 //! in [`SECTIONS`]. A section that needs a live server starts its own with
@@ -44,6 +47,8 @@ mod cluster;
 mod corpus;
 mod live;
 mod measure;
+#[cfg(feature = "bench-otel")]
+mod otel;
 mod paired;
 mod parsers;
 mod protocol;
@@ -75,6 +80,13 @@ const SECTIONS: &[Section] = &[
             "many tasks on one handle on a whole cluster, redis-cluster against redis-rs and fred",
         cases: cluster::CASES,
         run: cluster::run,
+    },
+    #[cfg(feature = "bench-otel")]
+    Section {
+        name: "otel",
+        about: "what metrics and command spans cost redis-paired, each run a process of its own",
+        cases: otel::CASES,
+        run: otel::run,
     },
 ];
 
@@ -135,6 +147,18 @@ enum Action {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    #[cfg(feature = "bench-otel")]
+    if let [flag, mode, url] = &args[..] {
+        if flag == "--otel-child" {
+            return match otel::child(mode, url) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("bench: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    }
     let options = match parse_args(&args) {
         Ok(Action::Run(options)) => options,
         Ok(Action::List) => {
