@@ -327,12 +327,17 @@ impl<'a, R> Pipeline<'a, R> {
     }
 
     /// As [`query`](Self::query), waited for on this thread, for a
-    /// synchronous program (see [`wait`](crate::wait)).
+    /// synchronous program (see [`wait`](crate::wait), and
+    /// [`PairedConnection::wait_through`]).
     pub fn query_wait<T: FromValue>(self) -> Result<T, Error>
     where
         R: ReadAs<T>,
     {
-        crate::wait(self.query())
+        let runner = match self.conn {
+            Via::Paired(conn) => conn.shared().runner.get().cloned(),
+            Via::Batch(_) => None,
+        };
+        crate::wait::wait_with(runner.as_deref(), self.query())
     }
 
     /// The same pipeline, with `S` as its recorded reply types.

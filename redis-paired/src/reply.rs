@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ use redis_conn::{CommandName, Error};
 use resp::{FromValue, Value};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
+
+use crate::Runner;
 
 /// The answer to a command sent on a [`PairedConnection`](crate::PairedConnection),
 /// converted into `T` when it arrives.
@@ -36,7 +38,6 @@ use tokio::time::{Instant, Sleep};
 /// # }
 /// ```
 #[must_use = "the command is sent anyway; await the reply or use send_and_forget"]
-#[derive(Debug)]
 pub struct Reply<T> {
     state: State,
     /// When the caller called, for a deadline counted from the call.
@@ -46,7 +47,22 @@ pub struct Reply<T> {
     /// The caller's own deadline ([`Reply::timeout`]); `None` for none.
     /// Boxed: most replies have none, and stay small.
     deadline: Option<Box<Deadline>>,
+    /// What runs the connection's runtime on the thread that waits, for
+    /// [`Reply::wait`].
+    runner: Option<Arc<dyn Runner>>,
     _into: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Reply<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("state", &self.state)
+            .field("called", &self.called)
+            .field("command", &self.command)
+            .field("deadline", &self.deadline)
+            .field("runner", &self.runner.is_some())
+            .finish()
+    }
 }
 
 /// A deadline of the caller's own, on top of the request's timeout.
@@ -101,8 +117,16 @@ impl<T> Reply<T> {
             called,
             command,
             deadline: None,
+            runner: None,
             _into: PhantomData,
         }
+    }
+
+    /// Makes [`wait`](Reply::wait) run the connection's runtime with
+    /// `runner` on the waiting thread.
+    pub(crate) fn run_by(mut self, runner: Option<&Arc<dyn Runner>>) -> Reply<T> {
+        self.runner = runner.cloned();
+        self
     }
 
     /// The reply `future` gives, converted into `T`: for connections built
@@ -122,12 +146,17 @@ impl<T> Reply<T> {
 
     /// Waits for the reply on this thread, for a synchronous program whose
     /// connection's driver runs on a runtime elsewhere (see
-    /// [`wait`](crate::wait)). Refused inside an async runtime: `.await`
-    /// the reply there.
-    pub fn wait(self) -> Result<T, Error>
+    /// [`wait`](crate::wait)), or on the runtime a [`Runner`] runs here
+    /// (see [`PairedConnection::wait_through`](crate::PairedConnection::wait_through)).
+    /// Refused inside an async runtime: `.await` the reply there.
+    pub fn wait(mut self) -> Result<T, Error>
     where
         T: FromValue,
     {
+        if let Some(runner) = self.runner.take() {
+            // Inside the runner's runtime the reply keeps its own deadline.
+            return crate::wait::wait_with(Some(&*runner), self);
+        }
         match self.deadline.as_ref().map(|d| (d.at.into_std(), d.limit)) {
             None => crate::wait(self),
             Some((at, limit)) => {
@@ -183,6 +212,7 @@ impl<T> Reply<T> {
             called: self.called,
             command: self.command,
             deadline: self.deadline,
+            runner: self.runner,
             _into: PhantomData,
         }
     }
