@@ -635,8 +635,11 @@ impl SendCommand for ExclusiveConnection {
 /// clone's commands into one caller's transaction: use
 /// [`PairedConnection::transaction`], or an [`ExclusiveConnection`] for WATCH.
 fn check_pairable(name: &[u8], cmd: &Command, place: Place, shared: bool) -> Result<(), Error> {
-    // The longest name refused has twelve letters; most commands stop here
-    // or at the match, without a loop over names.
+    // The names refused have four to twelve letters; most commands stop
+    // here or at the match, without a loop over names.
+    if name.len() < 4 {
+        return Ok(());
+    }
     let mut upper = [0u8; 12];
     let Some(upper) = upper.get_mut(..name.len()) else {
         return Ok(());

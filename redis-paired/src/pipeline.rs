@@ -172,7 +172,7 @@ impl<'a, R> Pipeline<'a, R> {
         if self.error.is_some() {
             return self;
         }
-        let cmd = match cmd.into_command() {
+        let mut cmd = match cmd.into_command() {
             Ok(cmd) => cmd,
             Err(e) => {
                 self.error = Some(e.into());
@@ -203,10 +203,12 @@ impl<'a, R> Pipeline<'a, R> {
             };
             self.blocks |= timing.movable;
         }
-        cmd.encode(&mut self.buf);
+        if self.first.is_none() {
+            self.first = Some(CommandName::new(cmd.name()));
+        }
+        // One copy: the command's header goes into the room kept for it.
+        self.buf.extend_from_slice(cmd.encoded());
         self.commands += 1;
-        self.first
-            .get_or_insert_with(|| CommandName::new(cmd.name()));
         self
     }
 

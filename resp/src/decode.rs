@@ -244,6 +244,12 @@ impl Decoder {
                             deliver!(self, Value::Integer(n))
                         }
                     }
+                    // `+OK`, the reply of SET and of most writes, whole.
+                    if tag == b'+' && buf.starts_with(b"+OK\r\n") {
+                        self.scanned = 0;
+                        buf.advance(5);
+                        deliver!(self, Value::SimpleString(Bytes::from_static(b"OK")))
+                    }
                     if tag == b'$' {
                         if let Some((len, start)) = bulk_header(buf, self.config.max_line_len) {
                             let len = self.check(len, self.config.max_bulk_len, "bulk")?;
