@@ -1,6 +1,8 @@
 //! `Command`, a request encoded as it is built, and `ToArgs`, what can be an
 //! argument.
 
+use std::cell::Cell;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::value::{put_double, put_int};
@@ -66,7 +68,12 @@ impl Command {
 
     /// A command without arguments yet; callers add at least one.
     fn empty(capacity: usize) -> Command {
-        let mut buf = BytesMut::with_capacity(HEADROOM + capacity);
+        let mut buf = SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .filter(|spare| spare.capacity() >= HEADROOM + capacity)
+            .unwrap_or_else(|| BytesMut::with_capacity(HEADROOM + capacity));
         buf.extend_from_slice(&[0; HEADROOM]);
         Command { buf, argc: 0 }
     }
@@ -171,8 +178,9 @@ impl Command {
     /// is written into the room kept in front of them.
     pub fn into_bytes(mut self) -> Bytes {
         let start = self.write_header();
-        self.buf.advance(start);
-        self.buf.freeze()
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.advance(start);
+        buf.freeze()
     }
 
     /// Writes `*<count>\r\n` to end where the arguments start; returns where
@@ -196,6 +204,31 @@ impl Command {
         self.buf[start + 1..start + 1 + count.len()].copy_from_slice(count);
         self.buf[HEADROOM - 2..HEADROOM].copy_from_slice(b"\r\n");
         start
+    }
+}
+
+thread_local! {
+    /// The buffer of the last small command dropped on this thread, for the
+    /// next command made here: a command is most often made, copied out and
+    /// dropped on one thread, and this spares an allocation and a free for
+    /// each. At most one buffer a thread, of at most [`SPARE_MAX`] bytes.
+    static SPARE: Cell<Option<BytesMut>> = const { Cell::new(None) };
+}
+
+/// The largest buffer kept for the next command.
+const SPARE_MAX: usize = 1024;
+
+impl Drop for Command {
+    fn drop(&mut self) {
+        // Only a buffer that would serve a new command as it is (not one
+        // given away by `into_bytes`, nor a large one).
+        let capacity = self.buf.capacity();
+        if (HEADROOM + 64..=SPARE_MAX).contains(&capacity) {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            // During the thread's exit the slot is gone: the buffer is freed.
+            let _ = SPARE.try_with(|spare| spare.set(Some(buf)));
+        }
     }
 }
 
@@ -523,6 +556,24 @@ mod tests {
             shown.contains("AUTH") && !shown.contains("hunter2"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_command_made_after_another_holds_only_its_own_arguments() {
+        // The first one's buffer serves the second.
+        drop(
+            Command::new("SET")
+                .arg("key")
+                .arg("a value longer than the next"),
+        );
+        let cmd = Command::new("GET").arg("k");
+        assert_eq!(&cmd.into_bytes()[..], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+        let cloned = Command::new("DEL").arg("a");
+        let copy = cloned.clone();
+        drop(cloned);
+        let next = Command::new("PING");
+        assert_eq!(&copy.into_bytes()[..], b"*2\r\n$3\r\nDEL\r\n$1\r\na\r\n");
+        assert_eq!(&next.into_bytes()[..], b"*1\r\n$4\r\nPING\r\n");
     }
 
     #[test]
