@@ -394,14 +394,18 @@ impl Driven {
     }
 
     /// Takes a driver's wake-up for the next thread that runs the runtime,
-    /// unless the runtime's own thread runs it now, waiting for I/O that
-    /// would not come.
+    /// when none runs it now: one that does may be waiting for I/O (a
+    /// subscriber for its next message) that would not come, and must be
+    /// woken.
     fn defer(&self, waker: &Waker) -> bool {
         let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
-        // Under the lock: the runtime's own thread sets `background`
-        // before it takes the list, so either it finds this wake-up or
-        // this sees it running.
-        if self.background.load(Ordering::SeqCst) || self.stop.load(Ordering::Acquire) {
+        // Under the lock: a thread counts itself in `inside` (or, the
+        // runtime's own, sets `background`) before it takes the list, so
+        // either it finds this wake-up or this sees it running.
+        if self.inside.load(Ordering::SeqCst) > 0
+            || self.background.load(Ordering::SeqCst)
+            || self.stop.load(Ordering::Acquire)
+        {
             return false;
         }
         if !deferred.iter().any(|w| w.will_wake(waker)) {

@@ -187,3 +187,29 @@ fn a_connection_the_server_dropped_comes_back() {
     assert_ne!(new_id, id);
     assert!(conn.stats().reconnects >= 1, "{:?}", conn.stats());
 }
+
+#[test]
+fn a_command_nobody_waits_for_goes_out_while_another_thread_waits() {
+    let server = TestServer::get().expect("redis-server starts");
+    let client = client(&server);
+    let pubsub = client.pubsub().unwrap();
+    let mut events = pubsub.subscribe("blocking:unwaited").unwrap();
+    let conn = client.paired().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // This thread runs the client's runtime while it waits for a message.
+    let listener = thread::spawn(move || {
+        let _ = tx.send(events.next());
+    });
+    // Let the listener settle into its wait.
+    thread::sleep(std::time::Duration::from_millis(50));
+    conn.send_and_forget(cmd!("PUBLISH", "blocking:unwaited", "sent"))
+        .unwrap();
+    let heard = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the PUBLISH nobody waited for never went out");
+    match heard {
+        Some(Event::Message(m)) => assert_eq!(m.payload_str(), Ok("sent")),
+        other => panic!("expected the message, got {other:?}"),
+    }
+    listener.join().unwrap();
+}
