@@ -271,6 +271,19 @@ impl PairedConnection {
         self.shared().is_up()
     }
 
+    /// Makes [`Reply::wait`] and
+    /// [`Pipeline::query_wait`](crate::Pipeline::query_wait) on this
+    /// connection (every clone) run its runtime on the waiting thread with
+    /// `runner`, instead of parking that thread until the runtime's own
+    /// threads hand it the reply: the thread then writes and reads the
+    /// socket itself, with no hand-over to another thread and back. For a
+    /// runtime that any thread may run, such as tokio's current-thread
+    /// runtime, which the blocking client of the facade crate drives this
+    /// way. The first runner given stays; false when one was given before.
+    pub fn wait_through(&self, runner: Arc<dyn crate::Runner>) -> bool {
+        self.shared().runner.set(runner).is_ok()
+    }
+
     /// Counters: commands, writes (their ratio shows the pipelining),
     /// reconnects.
     pub fn stats(&self) -> Stats {
@@ -296,7 +309,9 @@ impl PairedConnection {
                 return Reply::failed(e).traced(span);
             }
             lanes.send(Exchange::one(cmd.clone(), timing, called), Some(tx));
-            return Reply::waiting(rx, called, command).traced(span);
+            return Reply::waiting(rx, called, command)
+                .run_by(self.shared().runner.get())
+                .traced(span);
         }
         let request = Request {
             tx: Some(tx),
@@ -313,7 +328,7 @@ impl PairedConnection {
             .shared()
             .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
         {
-            Ok(()) => Reply::waiting(rx, called, command),
+            Ok(()) => Reply::waiting(rx, called, command).run_by(self.shared().runner.get()),
             Err(e) => Reply::failed(e),
         }
         .traced(span)
@@ -626,8 +641,11 @@ impl SendCommand for ExclusiveConnection {
 /// clone's commands into one caller's transaction: use
 /// [`PairedConnection::transaction`], or an [`ExclusiveConnection`] for WATCH.
 fn check_pairable(name: &[u8], cmd: &Command, place: Place, shared: bool) -> Result<(), Error> {
-    // The longest name refused has twelve letters; most commands stop here
-    // or at the match, without a loop over names.
+    // The names refused have four to twelve letters; most commands stop
+    // here or at the match, without a loop over names.
+    if name.len() < 4 {
+        return Ok(());
+    }
     let mut upper = [0u8; 12];
     let Some(upper) = upper.get_mut(..name.len()) else {
         return Ok(());

@@ -35,7 +35,8 @@
 //!   command line's keys are), and the reply types of the stream and geo
 //!   commands ([`StreamEntry`], [`StreamReads`], [`GeoPosition`], ...).
 //! - [`wait`] (`wait.rs`): a reply waited for on a thread without a
-//!   runtime, for synchronous programs.
+//!   runtime, for synchronous programs, and the [`Runner`] that lets that
+//!   thread drive the connection's runtime itself.
 //! - `queue.rs`: the pure in-flight queue that pairs replies with requests;
 //!   `driver.rs`: the task that moves bytes; `shared.rs`: what they share;
 //!   `blocking.rs`: reply timeouts of blocking commands; `lanes.rs`: the
@@ -167,4 +168,4 @@ pub use crate::reply::{BoxedReply, Recover, Reply};
 pub use crate::scan::{Scan, ScanCommands, ScanStream};
 pub use crate::script::Script;
 pub use crate::shared::Stats;
-pub use crate::wait::wait;
+pub use crate::wait::{wait, Runner};

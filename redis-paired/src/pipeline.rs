@@ -172,7 +172,7 @@ impl<'a, R> Pipeline<'a, R> {
         if self.error.is_some() {
             return self;
         }
-        let cmd = match cmd.into_command() {
+        let mut cmd = match cmd.into_command() {
             Ok(cmd) => cmd,
             Err(e) => {
                 self.error = Some(e.into());
@@ -203,10 +203,12 @@ impl<'a, R> Pipeline<'a, R> {
             };
             self.blocks |= timing.movable;
         }
-        cmd.encode(&mut self.buf);
+        if self.first.is_none() {
+            self.first = Some(CommandName::new(cmd.name()));
+        }
+        // One copy: the command's header goes into the room kept for it.
+        self.buf.extend_from_slice(cmd.encoded());
         self.commands += 1;
-        self.first
-            .get_or_insert_with(|| CommandName::new(cmd.name()));
         self
     }
 
@@ -327,12 +329,17 @@ impl<'a, R> Pipeline<'a, R> {
     }
 
     /// As [`query`](Self::query), waited for on this thread, for a
-    /// synchronous program (see [`wait`](crate::wait)).
+    /// synchronous program (see [`wait`](crate::wait), and
+    /// [`PairedConnection::wait_through`]).
     pub fn query_wait<T: FromValue>(self) -> Result<T, Error>
     where
         R: ReadAs<T>,
     {
-        crate::wait(self.query())
+        let runner = match self.conn {
+            Via::Paired(conn) => conn.shared().runner.get().cloned(),
+            Via::Batch(_) => None,
+        };
+        crate::wait::wait_with(runner.as_deref(), self.query())
     }
 
     /// The same pipeline, with `S` as its recorded reply types.

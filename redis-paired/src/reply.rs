@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 use tracing::Span;
 
+use crate::Runner;
+
 /// The answer to a command sent on a [`PairedConnection`](crate::PairedConnection),
 /// converted into `T` when it arrives.
 ///
@@ -36,28 +38,42 @@ use tracing::Span;
 /// # Ok(())
 /// # }
 /// ```
-#[must_use = "the command is sent anyway; await the reply or use send_and_forget"]
 #[derive(Debug)]
+#[must_use = "the command is sent anyway; await the reply or use send_and_forget"]
 pub struct Reply<T> {
     state: State,
     /// When the caller called, for a deadline counted from the call.
     called: Instant,
     /// The command's name, for the error of a deadline that passed.
     command: Option<CommandName>,
-    /// The caller's own deadline, and the command's span: boxed, since
-    /// most replies have neither, and stay small.
+    /// The caller's own deadline, the command's span and the blocking
+    /// client's runner: boxed, since most replies have none of them, and
+    /// stay small.
     extra: Option<Box<Extra>>,
     _into: PhantomData<fn() -> T>,
 }
 
 /// What few replies have.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Extra {
     /// The caller's own deadline ([`Reply::timeout`]); `None` for none.
     deadline: Option<Deadline>,
     /// The command's span, when a subscriber wants it: how the command
     /// ended is recorded on it, and it closes with the reply.
     span: Option<Traced>,
+    /// What runs the connection's runtime on the thread that waits, for
+    /// [`Reply::wait`].
+    runner: Option<Arc<dyn Runner>>,
+}
+
+impl std::fmt::Debug for Extra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extra")
+            .field("deadline", &self.deadline)
+            .field("span", &self.span)
+            .field("runner", &self.runner.is_some())
+            .finish()
+    }
 }
 
 /// A deadline of the caller's own, on top of the request's timeout.
@@ -172,6 +188,15 @@ impl<T> Reply<T> {
         self
     }
 
+    /// Makes [`wait`](Reply::wait) run the connection's runtime with
+    /// `runner` on the waiting thread.
+    pub(crate) fn run_by(mut self, runner: Option<&Arc<dyn Runner>>) -> Reply<T> {
+        if let Some(runner) = runner {
+            self.extra_mut().runner = Some(Arc::clone(runner));
+        }
+        self
+    }
+
     /// The reply `future` gives, converted into `T`: for connections built
     /// on this crate, such as a cluster's, which follows redirects before it
     /// has the answer.
@@ -210,12 +235,17 @@ impl<T> Reply<T> {
 
     /// Waits for the reply on this thread, for a synchronous program whose
     /// connection's driver runs on a runtime elsewhere (see
-    /// [`wait`](crate::wait)). Refused inside an async runtime: `.await`
-    /// the reply there.
-    pub fn wait(self) -> Result<T, Error>
+    /// [`wait`](crate::wait)), or on the runtime a [`Runner`] runs here
+    /// (see [`PairedConnection::wait_through`](crate::PairedConnection::wait_through)).
+    /// Refused inside an async runtime: `.await` the reply there.
+    pub fn wait(mut self) -> Result<T, Error>
     where
         T: FromValue,
     {
+        if let Some(runner) = self.extra.as_mut().and_then(|e| e.runner.take()) {
+            // Inside the runner's runtime the reply keeps its own deadline.
+            return crate::wait::wait_with(Some(&*runner), self);
+        }
         let deadline = self.extra.as_ref().and_then(|e| e.deadline.as_ref());
         match deadline.map(|d| (d.at.into_std(), d.limit)) {
             None => crate::wait(self),

@@ -2,7 +2,7 @@
 //! yet taken by the driver, the connection state, and counters.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::lanes::Lanes;
 use crate::queue::{Request, Retry};
 use crate::trace::Peer;
-use crate::Options;
+use crate::{Options, Runner};
 
 /// Counters a connection keeps about itself.
 ///
@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) exclusive: bool,
     /// Where blocking commands go, on a shared connection.
     pub(crate) lanes: Option<Arc<Lanes>>,
+    /// What runs the driver's runtime on a thread that waits for a reply.
+    pub(crate) runner: OnceLock<Arc<dyn Runner>>,
     requests: AtomicU64,
     commands: AtomicU64,
     writes: AtomicU64,
@@ -194,6 +196,7 @@ impl Shared {
             options,
             exclusive,
             lanes: lanes.map(Arc::new),
+            runner: OnceLock::new(),
             requests: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -278,7 +281,11 @@ impl Shared {
         if inner.driver_waiting {
             inner.driver_waiting = false;
             if let Some(waker) = &inner.waker {
-                waker.wake_by_ref();
+                // A runner gives the wake-up on the thread that runs the
+                // runtime next, with no system call to reach it.
+                if !self.runner.get().is_some_and(|runner| runner.defer(waker)) {
+                    waker.wake_by_ref();
+                }
             }
         }
         Ok(())

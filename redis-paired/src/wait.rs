@@ -3,7 +3,7 @@
 //! connection whose driver runs on a runtime elsewhere.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -25,6 +25,56 @@ pub fn wait<T>(future: impl Future<Output = Result<T, Error>>) -> Result<T, Erro
         ));
     }
     block_on(future)
+}
+
+/// Runs the runtime a connection's driver is on, on the thread that waits
+/// for a reply, so that this thread does the connection's I/O itself
+/// rather than sleep until another thread hands it the reply.
+///
+/// A connection given one ([`PairedConnection::wait_through`]) waits with
+/// it in [`Reply::wait`] and
+/// [`Pipeline::query_wait`](crate::Pipeline::query_wait): the blocking
+/// client of the facade crate installs one whose runtime runs on whichever
+/// thread waits. Without one, those park the thread while the runtime's own
+/// threads do the work.
+///
+/// [`PairedConnection::wait_through`]: crate::PairedConnection::wait_through
+/// [`Reply::wait`]: crate::Reply::wait
+pub trait Runner: Send + Sync {
+    /// Runs `future` to completion on this thread; fails, leaving it
+    /// unfinished, when it cannot (the runtime is gone, or this thread is
+    /// running an async runtime already).
+    fn run(&self, future: Pin<&mut (dyn Future<Output = ()> + '_)>) -> Result<(), Error>;
+
+    /// Takes the wake-up of a connection's driver that a new command
+    /// needs, to give it from inside the runtime, where it costs no
+    /// system call: at the start of the next [`run`](Runner::run), or
+    /// whenever the runtime next runs; true when taken. It must not be
+    /// taken (false: the caller wakes the driver at once) while a thread
+    /// runs the runtime that would not give it. By default none is taken.
+    fn defer(&self, driver: &Waker) -> bool {
+        let _ = driver;
+        false
+    }
+}
+
+/// As [`wait`], through `runner` when there is one.
+pub(crate) fn wait_with<T>(
+    runner: Option<&dyn Runner>,
+    future: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let Some(runner) = runner else {
+        return wait(future);
+    };
+    let mut output = None;
+    {
+        let mut future = pin!(async {
+            output = Some(future.await);
+        });
+        runner.run(future.as_mut())?;
+    }
+    // A runner that returns has run the future to its end.
+    output.unwrap_or(Err(Error::Closed))
 }
 
 /// Polls `future` on this thread until it is ready.

@@ -1,6 +1,8 @@
 //! `Command`, a request encoded as it is built, and `ToArgs`, what can be an
 //! argument.
 
+use std::cell::Cell;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::value::{put_double, put_int};
@@ -66,7 +68,12 @@ impl Command {
 
     /// A command without arguments yet; callers add at least one.
     fn empty(capacity: usize) -> Command {
-        let mut buf = BytesMut::with_capacity(HEADROOM + capacity);
+        let mut buf = SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .filter(|spare| spare.capacity() >= HEADROOM + capacity)
+            .unwrap_or_else(|| BytesMut::with_capacity(HEADROOM + capacity));
         buf.extend_from_slice(&[0; HEADROOM]);
         Command { buf, argc: 0 }
     }
@@ -85,27 +92,26 @@ impl Command {
 
     /// Appends one bulk string argument.
     pub fn push_bulk(&mut self, data: &[u8]) {
-        // `$`, up to 20 digits, CRLF: small arguments (most keys and values)
-        // are assembled on the stack and copied in once.
-        const SMALL: usize = 64;
-        let mut frame = [0u8; 24 + SMALL + 2];
-        frame[0] = b'$';
-        let mut digits = itoa::Buffer::new();
-        let digits = digits.format(data.len()).as_bytes();
-        let header = 1 + digits.len() + 2;
-        frame[1..header - 2].copy_from_slice(digits);
-        frame[header - 2..header].copy_from_slice(b"\r\n");
-        if data.len() <= SMALL {
-            let end = header + data.len();
-            frame[header..end].copy_from_slice(data);
-            frame[end..end + 2].copy_from_slice(b"\r\n");
-            self.buf.extend_from_slice(&frame[..end + 2]);
+        // `$`, the length, CRLF, the data, CRLF, in few copies of fixed
+        // size: lengths below 100 (most keys and values) are spelt without
+        // formatting.
+        let len = data.len();
+        self.buf.reserve(len + 26);
+        if len < 10 {
+            self.buf
+                .extend_from_slice(&[b'$', b'0' + len as u8, b'\r', b'\n']);
+        } else if len < 100 {
+            let (tens, units) = ((len / 10) as u8, (len % 10) as u8);
+            self.buf
+                .extend_from_slice(&[b'$', b'0' + tens, b'0' + units, b'\r', b'\n']);
         } else {
-            self.buf.reserve(header + data.len() + 2);
-            self.buf.extend_from_slice(&frame[..header]);
-            self.buf.extend_from_slice(data);
+            let mut digits = itoa::Buffer::new();
+            self.buf.extend_from_slice(b"$");
+            self.buf.extend_from_slice(digits.format(len).as_bytes());
             self.buf.extend_from_slice(b"\r\n");
         }
+        self.buf.extend_from_slice(data);
+        self.buf.extend_from_slice(b"\r\n");
         self.argc += 1;
     }
 
@@ -172,13 +178,25 @@ impl Command {
     /// is written into the room kept in front of them.
     pub fn into_bytes(mut self) -> Bytes {
         let start = self.write_header();
-        self.buf.advance(start);
-        self.buf.freeze()
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.advance(start);
+        buf.freeze()
     }
 
     /// Writes `*<count>\r\n` to end where the arguments start; returns where
     /// it starts.
     fn write_header(&mut self) -> usize {
+        if self.argc < 10 {
+            // Most commands: `*<digit>\r\n`, without formatting.
+            let start = HEADROOM - 4;
+            self.buf[start..HEADROOM].copy_from_slice(&[
+                b'*',
+                b'0' + self.argc as u8,
+                b'\r',
+                b'\n',
+            ]);
+            return start;
+        }
         let mut digits = itoa::Buffer::new();
         let count = digits.format(self.argc).as_bytes();
         let start = HEADROOM - count.len() - 3;
@@ -186,6 +204,31 @@ impl Command {
         self.buf[start + 1..start + 1 + count.len()].copy_from_slice(count);
         self.buf[HEADROOM - 2..HEADROOM].copy_from_slice(b"\r\n");
         start
+    }
+}
+
+thread_local! {
+    /// The buffer of the last small command dropped on this thread, for the
+    /// next command made here: a command is most often made, copied out and
+    /// dropped on one thread, and this spares an allocation and a free for
+    /// each. At most one buffer a thread, of at most [`SPARE_MAX`] bytes.
+    static SPARE: Cell<Option<BytesMut>> = const { Cell::new(None) };
+}
+
+/// The largest buffer kept for the next command.
+const SPARE_MAX: usize = 1024;
+
+impl Drop for Command {
+    fn drop(&mut self) {
+        // Only a buffer that would serve a new command as it is (not one
+        // given away by `into_bytes`, nor a large one).
+        let capacity = self.buf.capacity();
+        if (HEADROOM + 64..=SPARE_MAX).contains(&capacity) {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            // During the thread's exit the slot is gone: the buffer is freed.
+            let _ = SPARE.try_with(|spare| spare.set(Some(buf)));
+        }
     }
 }
 
@@ -513,6 +556,49 @@ mod tests {
             shown.contains("AUTH") && !shown.contains("hunter2"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_command_made_after_another_holds_only_its_own_arguments() {
+        // The first one's buffer serves the second.
+        drop(
+            Command::new("SET")
+                .arg("key")
+                .arg("a value longer than the next"),
+        );
+        let cmd = Command::new("GET").arg("k");
+        assert_eq!(&cmd.into_bytes()[..], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+        let cloned = Command::new("DEL").arg("a");
+        let copy = cloned.clone();
+        drop(cloned);
+        let next = Command::new("PING");
+        assert_eq!(&copy.into_bytes()[..], b"*2\r\n$3\r\nDEL\r\n$1\r\na\r\n");
+        assert_eq!(&next.into_bytes()[..], b"*1\r\n$4\r\nPING\r\n");
+    }
+
+    #[test]
+    fn every_length_and_count_is_spelt_in_full() {
+        // Around each change in the number of digits, of an argument's
+        // length and of the argument count.
+        for len in [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65_536] {
+            let data = vec![b'x'; len];
+            let mut cmd = Command::new("SET");
+            for _ in 0..len % 13 {
+                cmd.push_bulk(&data);
+            }
+            let mut expected = format!("*{}\r\n$3\r\nSET\r\n", 1 + len % 13).into_bytes();
+            for _ in 0..len % 13 {
+                expected.extend_from_slice(format!("${len}\r\n").as_bytes());
+                expected.extend_from_slice(&data);
+                expected.extend_from_slice(b"\r\n");
+            }
+            assert_eq!(cmd.encoded_len(), expected.len(), "length {len}");
+            assert_eq!(cmd.encoded(), &expected[..], "length {len}");
+            let mut out = Vec::new();
+            cmd.encode(&mut out);
+            assert_eq!(out, expected, "length {len}");
+            assert!(cmd.args().skip(1).all(|arg| arg == &data[..]));
+        }
     }
 
     #[test]

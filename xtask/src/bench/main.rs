@@ -26,6 +26,8 @@
 //!   time, server preparation, the table of operations per second.
 //! - `clients.rs`: `redis-paired` and the peer clients behind one trait.
 //! - `paired.rs`: the `paired` section: many tasks on one connection.
+//! - `blocking.rs`: the `blocking` section: threads without a runtime on
+//!   the facade's blocking client.
 //! - `pubsub.rs`: the `pubsub` section: messages to one subscriber.
 //! - `cluster.rs`: the `cluster` section: many tasks on one handle on a
 //!   whole cluster, and its clients.
@@ -42,6 +44,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod blocking;
 mod clients;
 mod cluster;
 mod corpus;
@@ -67,6 +70,13 @@ const SECTIONS: &[Section] = &[
         about: "many tasks on one connection, redis-paired against redis-rs, fred and redis-async",
         cases: paired::CASES,
         run: paired::run,
+    },
+    Section {
+        name: "blocking",
+        about:
+            "threads without a runtime doing GETs, blocking::Client against redis-rs's Connection",
+        cases: blocking::CASES,
+        run: blocking::run,
     },
     Section {
         name: "pubsub",

@@ -55,7 +55,8 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         let versus = run_case(options, &target, case)?;
         summary.push((case.name.to_string(), versus));
     }
-    live::print_summary(Ours::NAME, "operation", PEERS, &summary);
+    let peers: Vec<&str> = PEERS.iter().copied().chain([YARDSTICK]).collect();
+    live::print_summary(Ours::NAME, "operation", &peers, &summary);
     Ok(())
 }
 
@@ -168,12 +169,19 @@ fn run_case(options: &Options, target: &Target, case: &Case) -> Result<Vec<Versu
         }
         rows.push(row);
     }
+    // Where `redis-benchmark` ran, ours is set beside it too.
+    let with_yardstick: Vec<&'static str> = PEERS.iter().copied().chain([YARDSTICK]).collect();
+    let peers = if yardstick.is_some() {
+        &with_yardstick[..]
+    } else {
+        PEERS
+    };
     Ok(live::print_table(
         case.name,
         &describe(case, yardstick.as_ref()),
         "op",
         &rows,
-        PEERS,
+        peers,
         options.budget,
     ))
 }
