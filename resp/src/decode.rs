@@ -257,7 +257,7 @@ impl Decoder {
                             }
                         }
                         b'+' => {
-                            if buf.get(1..5) == Some(b"OK\r\n") {
+                            if self.config.max_line_len >= 2 && buf.get(1..5) == Some(b"OK\r\n") {
                                 self.scanned = 0;
                                 buf.advance(5);
                                 deliver!(self, Value::SimpleString(Bytes::from_static(b"OK")))
@@ -615,7 +615,8 @@ const MAX_SHORT_DIGITS: usize = 18;
 #[inline(always)]
 fn bulk_header(buf: &[u8], max_line: usize) -> Option<(Option<u64>, usize)> {
     if buf.get(1) == Some(&b'-') {
-        return (buf.get(2..5) == Some(b"1\r\n")).then_some((None, 5));
+        // The line `-1` is two bytes long.
+        return (max_line >= 2 && buf.get(2..5) == Some(b"1\r\n")).then_some((None, 5));
     }
     let mut len: u64 = 0;
     for (i, &b) in buf.iter().enumerate().skip(1) {
@@ -762,6 +763,26 @@ fn is_big_number(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_short_frames_read_at_once_keep_the_line_limit() {
+        for frame in [
+            &b"+OK\r\n"[..],
+            b"$-1\r\n",
+            b":12\r\n",
+            b"$12\r\nabcdefghijkl\r\n",
+            b"*12\r\n",
+        ] {
+            let mut decoder = Decoder::with_config(DecoderConfig::new().with_max_line_len(1));
+            let mut buf = BytesMut::from(frame);
+            assert_eq!(
+                decoder.decode(&mut buf),
+                Err(Error::LineTooLong(1)),
+                "{:?}",
+                String::from_utf8_lossy(frame)
+            );
+        }
+    }
 
     #[test]
     fn integers_parse_strictly() {
