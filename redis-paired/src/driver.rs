@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
+use futures_util::StreamExt;
 use redis_conn::io::ReadRoom;
 use redis_conn::{CommandName, Connection, ConnectionConfig, Error, MasterWatch, Reauth, Stream};
 use resp::{Decoder, Value};
@@ -61,6 +62,12 @@ async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<
         None
     };
     loop {
+        if let Some(cache) = &shared.cache {
+            // Tracking is on before any command of this connection goes
+            // out, and whatever was cached before it is gone.
+            let active = track(shared, &mut conn).await;
+            cache.restart(active, &Error::Closed);
+        }
         shared.set_connected();
         let node = conn.node().map(|(host, port)| (host.to_owned(), port));
         let reason = match Io::new(shared, &config, conn, follows_master, watch.as_mut(), node)
@@ -74,6 +81,9 @@ async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<
             Ending::Lost(reason) => Arc::new(reason),
             Ending::Moved(reason) => {
                 let reason = Arc::new(reason);
+                if let Some(cache) = &shared.cache {
+                    cache.restart(false, &Error::Connection(reason.clone()));
+                }
                 shared.moved(&reason);
                 if !policy.is_enabled() {
                     // An exclusive connection cannot take its state along:
@@ -108,6 +118,49 @@ async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<
         };
         shared.count_reconnect();
         tracing::info!(after = ?started.elapsed(), "reconnected");
+    }
+}
+
+/// Turns on tracking of the keys this connection reads (`CLIENT TRACKING
+/// ON`, its default mode), for the cache. True when the server agreed; when
+/// it did not (a RESP2 connection, an error, no answer within the response
+/// timeout), the cache serves nothing until the next connection, and a
+/// broken socket is found by the I/O loop as ever.
+async fn track(shared: &Shared, conn: &mut Connection<Stream>) -> bool {
+    if conn.protocol() != redis_conn::Protocol::Resp3 {
+        tracing::warn!(
+            "the server answers in RESP2: the client-side cache is off on this connection"
+        );
+        return false;
+    }
+    let exchange = async {
+        conn.send(resp::Command::new("CLIENT").arg("TRACKING").arg("ON"))
+            .await?;
+        loop {
+            match conn.next().await {
+                // Nothing is tracked yet: a push now is no invalidation.
+                Some(Ok(Value::Push(items))) => shared.push_frame(items),
+                Some(Ok(Value::Error(text) | Value::BlobError(text))) => {
+                    return Err(Error::Server(resp::ServerError::new(text)));
+                }
+                Some(Ok(_)) => return Ok(()),
+                Some(Err(error)) => return Err(error),
+                None => return Err(Error::Closed),
+            }
+        }
+    };
+    match tokio::time::timeout(shared.options.response_timeout(), exchange).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "CLIENT TRACKING failed: the client-side cache is off on this connection");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                "CLIENT TRACKING went unanswered: the client-side cache is off on this connection"
+            );
+            false
+        }
     }
 }
 
@@ -272,6 +325,10 @@ impl<'a> Io<'a> {
         let ending = poll_fn(|cx| self.poll(cx)).await;
         if let Ending::Lost(reason) = &ending {
             let error = Error::Connection(Arc::new(reason.clone()));
+            if let Some(cache) = &self.shared.cache {
+                // Nothing the lost connection cached can be known any more.
+                cache.restart(false, &error);
+            }
             let mut retries = Vec::new();
             let failed = self.queue.fail_all(&error, &mut retries);
             self.shared.finished(failed);
@@ -474,10 +531,11 @@ impl<'a> Io<'a> {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(Error::Protocol(e)),
             };
-            if let Value::Push(_) = value {
-                // RESP3 out-of-band data (such as client-side caching
-                // invalidations) answers no request.
-                tracing::debug!("ignored a push frame on a paired connection");
+            if let Value::Push(items) = value {
+                // RESP3 out-of-band data answers no request: the cache's
+                // invalidations, read here in wire order with the replies,
+                // and anything else, for `pushes()`.
+                self.shared.push_frame(items);
                 continue;
             }
             if self.follows_master && demoted.is_none() {
@@ -488,7 +546,15 @@ impl<'a> Io<'a> {
                 }
             }
             let shared = self.shared;
-            match self.queue.complete(value, now, || shared.finished(1)) {
+            let filled = |fill: &_, value: &_| {
+                if let Some(cache) = &shared.cache {
+                    cache.filled(fill, value);
+                }
+            };
+            match self
+                .queue
+                .complete(value, now, || shared.finished(1), filled)
+            {
                 Ok(Completion::Finished) => finished += 1,
                 Ok(Completion::Partial) => {}
                 Err(Unsolicited) => {
@@ -551,6 +617,7 @@ impl<'a> Io<'a> {
             len: 0,
             command: CommandName::new(b"AUTH"),
             resend: None,
+            fill: None,
         };
         match self
             .shared

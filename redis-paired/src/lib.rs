@@ -126,6 +126,7 @@
 #[cfg(feature = "bb8")]
 mod bb8;
 mod blocking;
+mod cache;
 mod connection;
 #[cfg(feature = "deadpool")]
 mod deadpool;
@@ -134,6 +135,7 @@ mod lanes;
 mod options;
 mod pipeline;
 mod pool;
+mod pushes;
 mod queue;
 mod reply;
 mod scan;
@@ -150,6 +152,7 @@ pub use redis_conn::{ConnectionConfig, Error};
 
 #[cfg(feature = "bb8")]
 pub use crate::bb8::Bb8Manager;
+pub use crate::cache::{CacheOptions, Cached, Eviction};
 pub use crate::connection::{
     ExclusiveConnection, IntoCommand, PairedConnection, ReplyFuture, Sender,
 };
@@ -158,6 +161,7 @@ pub use crate::deadpool::DeadpoolManager;
 pub use crate::options::Options;
 pub use crate::pipeline::{Pipeline, SendBatch};
 pub use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};
+pub use crate::pushes::Pushes;
 pub use crate::reply::Reply;
 pub use crate::scan::{Scan, ScanCommands, ScanStream};
 pub use crate::script::Script;

@@ -10,6 +10,8 @@ use resp::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::cache::Fill;
+
 /// Where a request's reply goes.
 pub(crate) type ReplyTx = oneshot::Sender<Result<Value, Error>>;
 
@@ -44,6 +46,9 @@ pub(crate) struct Request {
     /// sent once more on the next connection if this one breaks before its
     /// reply comes. `None` for everything else.
     pub(crate) resend: Option<Bytes>,
+    /// A cached read's pending entries, which its reply fills when it is
+    /// paired (`None` for everything else, and always without a cache).
+    pub(crate) fill: Option<Box<Fill>>,
 }
 
 impl Request {
@@ -110,6 +115,8 @@ struct Slot {
     /// For a read that may be retried, the request to queue again (without
     /// its caller, which `tx` holds) and its bytes.
     retry: Option<Retry>,
+    /// For a cached read, what its reply fills.
+    fill: Option<Box<Fill>>,
 }
 
 impl Slot {
@@ -152,10 +159,12 @@ impl Queue {
         // A blocking command behind others starts its clock when it is the
         // oldest; any other request now.
         let deferred = !self.slots.is_empty() && request.from_front;
+        let fill = request.fill;
         let retry = request.resend.map(|bytes| Retry {
             request: Request {
                 tx: None,
                 resend: None,
+                fill: None,
                 ..request
             },
             bytes,
@@ -170,6 +179,7 @@ impl Queue {
             command: request.command,
             limit: request.timeout,
             retry,
+            fill,
         };
         if deferred {
             slot.deferred = request.timeout;
@@ -192,12 +202,15 @@ impl Queue {
     /// Hands the next reply off the wire, read at `now`, to the request that
     /// owns it. `finished` runs when the request is done, before its caller
     /// is handed the reply: a caller who has its reply finds the request
-    /// no longer counted as owed.
+    /// no longer counted as owed. `filled` runs first, for a cached read,
+    /// with what its reply fills: in wire order, before any frame read
+    /// after it.
     pub(crate) fn complete(
         &mut self,
         value: Value,
         now: Instant,
         finished: impl FnOnce(),
+        filled: impl FnOnce(&Fill, &Value),
     ) -> Result<Completion, Unsolicited> {
         let slot = self.slots.front_mut().ok_or(Unsolicited)?;
         slot.remaining = slot.remaining.saturating_sub(1);
@@ -217,6 +230,9 @@ impl Queue {
                     &mut self.next_deadline,
                 );
             }
+        }
+        if let Some(fill) = &slot.fill {
+            filled(fill, &value);
         }
         finished();
         if let Some(tx) = slot.tx {
@@ -336,7 +352,7 @@ mod tests {
     impl Queue {
         /// `complete`, at a time that does not matter to the test.
         fn complete_at(&mut self, value: Value) -> Result<Completion, Unsolicited> {
-            self.complete(value, Instant::now(), || ())
+            self.complete(value, Instant::now(), || (), |_, _| ())
         }
     }
 
@@ -356,6 +372,7 @@ mod tests {
             len: 0,
             command: CommandName::new(b"GET"),
             resend: None,
+            fill: None,
         };
         (request, rx)
     }
@@ -511,6 +528,7 @@ mod tests {
                 len: 0,
                 command: CommandName::new(b"GET"),
                 resend: None,
+                fill: None,
             },
             start,
         );
@@ -535,12 +553,14 @@ mod tests {
             len: 0,
             command: CommandName::new(b"BLPOP"),
             resend: None,
+            fill: None,
         };
         q.push(blocking, start);
         // Behind a command that takes 10 s, its 100 ms have not started.
         assert!(!q.expire(start + ms(5_000)));
         assert!(rx.try_recv().is_err());
-        q.complete(Value::Null, start + ms(10_000), || ()).unwrap();
+        q.complete(Value::Null, start + ms(10_000), || (), |_, _| ())
+            .unwrap();
         assert_eq!(q.next_deadline(), Some(start + ms(10_100)));
         assert!(!q.expire(start + ms(10_050)));
         assert!(rx.try_recv().is_err());
@@ -581,6 +601,7 @@ mod tests {
                 len: 0,
                 command: CommandName::new(b"MULTI"),
                 resend: None,
+                fill: None,
             },
             now,
         );
