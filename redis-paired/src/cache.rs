@@ -1150,3 +1150,264 @@ mod tests {
         assert!(Writes::of(&resp::cmd!("PING")).is_empty());
     }
 }
+
+/// The core against a model of a server and the one connection between
+/// them: whatever the interleaving of reads, writes (this client's and
+/// others'), flushes, tracking evictions, replies, invalidations and lost
+/// connections, every read returns a value the key held at some moment
+/// between its call and its return, as the connection orders them: no
+/// earlier than the last frame the client had read when it called, no
+/// later than the last frame it had read when it returned.
+#[cfg(test)]
+mod model {
+    use std::collections::{HashMap, HashSet, VecDeque};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// This client reads a key.
+        Read(u8),
+        /// This client writes a key: dropped from the cache, then sent.
+        Write(u8),
+        /// Another connection writes a key.
+        OtherWrite(u8),
+        /// Another connection flushes everything.
+        Flush,
+        /// The server forgets that it tracks a key (its tracking table is
+        /// full), and says so.
+        Untrack(u8),
+        /// The server runs the next command this client sent.
+        Serve,
+        /// The client reads the next frame off the connection.
+        Receive,
+        /// The connection is lost and made again.
+        Reconnect,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let key = 0u8..3;
+        prop_oneof![
+            4 => key.clone().prop_map(Op::Read),
+            1 => key.clone().prop_map(Op::Write),
+            2 => key.clone().prop_map(Op::OtherWrite),
+            1 => Just(Op::Flush),
+            1 => key.prop_map(Op::Untrack),
+            4 => Just(Op::Serve),
+            4 => Just(Op::Receive),
+            1 => Just(Op::Reconnect),
+        ]
+    }
+
+    enum Request {
+        Read { key: u8, fill: Fill, called: u64 },
+        Write { key: u8 },
+    }
+
+    enum Frame {
+        Reply {
+            value: Value,
+            fill: Option<(Fill, u8, u64)>,
+            at: u64,
+        },
+        Invalidate {
+            key: Option<u8>,
+            at: u64,
+        },
+    }
+
+    #[derive(Default)]
+    struct Server {
+        time: u64,
+        values: HashMap<u8, i64>,
+        /// Every change of every key: (time, key, value after).
+        history: Vec<(u64, u8, Option<i64>)>,
+        tracked: HashSet<u8>,
+        next_value: i64,
+    }
+
+    impl Server {
+        fn set(&mut self, key: u8, value: Option<i64>, out: &mut VecDeque<Frame>) {
+            self.time += 1;
+            match value {
+                Some(v) => self.values.insert(key, v),
+                None => self.values.remove(&key),
+            };
+            self.history.push((self.time, key, value));
+            if self.tracked.remove(&key) {
+                out.push_back(Frame::Invalidate {
+                    key: Some(key),
+                    at: self.time,
+                });
+            }
+        }
+
+        fn fresh(&mut self) -> i64 {
+            self.next_value += 1;
+            self.next_value
+        }
+
+        /// Whether `key` held `value` at some moment in `from..=to`.
+        fn held(&self, key: u8, value: &Value, from: u64, to: u64) -> bool {
+            let as_value = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+            let mut at_from = None;
+            for (time, k, v) in &self.history {
+                if *k == key && *time <= from {
+                    at_from = *v;
+                }
+            }
+            if as_value(at_from) == *value {
+                return true;
+            }
+            self.history.iter().any(|(time, k, v)| {
+                *k == key && *time > from && *time <= to && as_value(*v) == *value
+            })
+        }
+    }
+
+    fn key_of(key: u8) -> Vec<u8> {
+        vec![b'k', b'0' + key]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_read_returns_a_value_held_between_its_call_and_its_return(
+            ops in proptest::collection::vec(op(), 1..200),
+            max_entries in 1usize..4,
+        ) {
+            let mut core: Core<(u8, u64)> =
+                Core::new(&CacheOptions::new(1 << 20).with_max_entries(max_entries));
+            core.set_active(true);
+            let mut server = Server::default();
+            let mut sent: VecDeque<Request> = VecDeque::new();
+            let mut frames: VecDeque<Frame> = VecDeque::new();
+            // The server time of the last frame this client read.
+            let mut horizon = 0u64;
+            let now = Instant::now();
+            for op in ops {
+                match op {
+                    Op::Read(key) => {
+                        let k = key_of(key);
+                        let line = get_line(&k);
+                        match core.lookup(&k, &line, now) {
+                            Some(Lookup::Hit(value)) => {
+                                prop_assert!(
+                                    server.held(key, &value, horizon, horizon),
+                                    "a hit on k{} gave {:?}, not what it held at {}", key, value, horizon
+                                );
+                            }
+                            Some(Lookup::Pending(id)) => core.follow(id, (key, horizon)),
+                            Some(Lookup::Miss(part)) => sent.push_back(Request::Read {
+                                key,
+                                fill: Fill { parts: vec![part], split: false },
+                                called: horizon,
+                            }),
+                            None => prop_assert!(false, "the cache is active"),
+                        }
+                    }
+                    Op::Write(key) => {
+                        core.invalidate(&key_of(key));
+                        sent.push_back(Request::Write { key });
+                        core.invalidate(&key_of(key));
+                    }
+                    Op::OtherWrite(key) => {
+                        let value = server.fresh();
+                        server.set(key, Some(value), &mut frames);
+                    }
+                    Op::Flush => {
+                        server.time += 1;
+                        for key in 0..3 {
+                            if server.values.remove(&key).is_some() {
+                                server.history.push((server.time, key, None));
+                            }
+                        }
+                        server.tracked.clear();
+                        frames.push_back(Frame::Invalidate { key: None, at: server.time });
+                    }
+                    Op::Untrack(key) => {
+                        if server.tracked.remove(&key) {
+                            frames.push_back(Frame::Invalidate { key: Some(key), at: server.time });
+                        }
+                    }
+                    Op::Serve => match sent.pop_front() {
+                        None => {}
+                        Some(Request::Read { key, fill, called }) => {
+                            server.time += 1;
+                            server.tracked.insert(key);
+                            let value = server.values.get(&key).copied().map_or(Value::Null, Value::Integer);
+                            frames.push_back(Frame::Reply {
+                                value,
+                                fill: Some((fill, key, called)),
+                                at: server.time,
+                            });
+                        }
+                        Some(Request::Write { key }) => {
+                            let value = server.fresh();
+                            // The server tells the writer of its own write
+                            // after the reply.
+                            let mut invalidation = VecDeque::new();
+                            server.set(key, Some(value), &mut invalidation);
+                            frames.push_back(Frame::Reply {
+                                value: Value::SimpleString(Bytes::from_static(b"OK")),
+                                fill: None,
+                                at: server.time,
+                            });
+                            frames.extend(invalidation);
+                        }
+                    },
+                    Op::Receive => match frames.pop_front() {
+                        None => {}
+                        Some(Frame::Invalidate { key, at }) => {
+                            horizon = at.max(horizon);
+                            match key {
+                                Some(key) => core.invalidate(&key_of(key)),
+                                None => core.clear(),
+                            }
+                        }
+                        Some(Frame::Reply { value, fill, at }) => {
+                            horizon = at.max(horizon);
+                            let Some((fill, key, called)) = fill else { continue };
+                            prop_assert!(server.held(key, &value, called, horizon));
+                            for (key, follower_called) in core.fill(&fill, &value, now) {
+                                prop_assert!(
+                                    server.held(key, &value, follower_called, horizon),
+                                    "a follower of k{} got {:?}", key, value
+                                );
+                            }
+                        }
+                    },
+                    Op::Reconnect => {
+                        // Everything in flight is failed; the new
+                        // connection tracks nothing yet.
+                        let _failed = core.reset();
+                        core.set_active(false);
+                        sent.clear();
+                        frames.clear();
+                        server.tracked.clear();
+                        core.set_active(true);
+                    }
+                }
+                prop_assert!(core.entries() <= max_entries);
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_overwritten_before_the_horizon_was_not_held_at_it() {
+        let mut server = Server::default();
+        let mut frames = VecDeque::new();
+        let value = server.fresh();
+        server.set(0, Some(value), &mut frames);
+        server.tracked.insert(0);
+        let old = Value::Integer(value);
+        let newer = server.fresh();
+        server.set(0, Some(newer), &mut frames);
+        let horizon = server.time;
+        assert!(!server.held(0, &old, horizon, horizon));
+        assert!(server.held(0, &old, 0, horizon));
+    }
+}

@@ -123,7 +123,7 @@ impl PairedConnection {
             }
             None => None,
         };
-        let (conn, not_yet) = if lazy {
+        let (mut conn, not_yet) = if lazy {
             let not_yet = std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
                 "not connected yet (a lazy connect)",
@@ -139,6 +139,11 @@ impl PairedConnection {
         let lanes = (!exclusive && options.max_blocking_connections() > 0)
             .then(|| Lanes::new(config, &options, tokio::runtime::Handle::current()));
         let shared = Arc::new(Shared::new(options, exclusive, lanes, not_yet, cache));
+        if let (Some(cache), Some(conn)) = (&shared.cache, &mut conn) {
+            // Before the handle is returned: its first read may be cached.
+            driver::track(&shared, conn).await?;
+            cache.restart(true, &Error::Closed);
+        }
         driver::spawn(shared.clone(), config.clone(), conn);
         if lazy {
             tracing::info!(address = %config.address(), "connecting in the background");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use redis_conn::io::ReadRoom;
 use redis_conn::{CommandName, Connection, ConnectionConfig, Error, MasterWatch, Reauth, Stream};
 use resp::{Decoder, Value};
@@ -45,6 +45,9 @@ pub(crate) fn spawn(
 /// config's policy says.
 async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<Stream>>) {
     let policy = config.reconnect();
+    // A connection made before the task started had its tracking turned on
+    // then.
+    let mut tracked = conn.is_some();
     let mut conn = match conn {
         Some(conn) => conn,
         None => match connect(shared, &config).await {
@@ -62,12 +65,12 @@ async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<
         None
     };
     loop {
-        if let Some(cache) = &shared.cache {
+        if !tracked {
             // Tracking is on before any command of this connection goes
             // out, and whatever was cached before it is gone.
-            let active = track(shared, &mut conn).await;
-            cache.restart(active, &Error::Closed);
+            retrack(shared, &mut conn).await;
         }
+        tracked = false;
         shared.set_connected();
         let node = conn.node().map(|(host, port)| (host.to_owned(), port));
         let reason = match Io::new(shared, &config, conn, follows_master, watch.as_mut(), node)
@@ -122,20 +125,15 @@ async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<
 }
 
 /// Turns on tracking of the keys this connection reads (`CLIENT TRACKING
-/// ON`, its default mode), for the cache. True when the server agreed; when
-/// it did not (a RESP2 connection, an error, no answer within the response
-/// timeout), the cache serves nothing until the next connection, and a
-/// broken socket is found by the I/O loop as ever.
-async fn track(shared: &Shared, conn: &mut Connection<Stream>) -> bool {
+/// ON`, its default mode), for the cache: `Ok` when the server agreed
+/// within the response timeout.
+pub(crate) async fn track(shared: &Shared, conn: &mut Connection<Stream>) -> Result<(), Error> {
     if conn.protocol() != redis_conn::Protocol::Resp3 {
-        tracing::warn!(
-            "the server answers in RESP2: the client-side cache is off on this connection"
-        );
-        return false;
+        return Err(Error::Config(redis_conn::ConfigError::CacheNeedsResp3));
     }
     let exchange = async {
-        conn.send(resp::Command::new("CLIENT").arg("TRACKING").arg("ON"))
-            .await?;
+        // The sink alone: the reply is read below, past any push.
+        SinkExt::send(conn, resp::Command::new("CLIENT").arg("TRACKING").arg("ON")).await?;
         loop {
             match conn.next().await {
                 // Nothing is tracked yet: a push now is no invalidation.
@@ -149,19 +147,32 @@ async fn track(shared: &Shared, conn: &mut Connection<Stream>) -> bool {
             }
         }
     };
-    match tokio::time::timeout(shared.options.response_timeout(), exchange).await {
-        Ok(Ok(())) => true,
-        Ok(Err(error)) => {
+    let limit = shared.options.response_timeout();
+    tokio::time::timeout(limit, exchange)
+        .await
+        .unwrap_or(Err(Error::Timeout {
+            what: "response",
+            command: Some(CommandName::new(b"CLIENT")),
+            limit: Some(limit),
+        }))
+}
+
+/// Tracking for a new connection: on, or (when the server refuses it, a
+/// RESP2 server, no answer) the cache serves nothing until the next
+/// connection; a broken socket is then found by the I/O loop as ever.
+/// Whatever was cached before is gone either way.
+async fn retrack(shared: &Shared, conn: &mut Connection<Stream>) {
+    let Some(cache) = &shared.cache else {
+        return;
+    };
+    let active = match track(shared, conn).await {
+        Ok(()) => true,
+        Err(error) => {
             tracing::warn!(%error, "CLIENT TRACKING failed: the client-side cache is off on this connection");
             false
         }
-        Err(_) => {
-            tracing::warn!(
-                "CLIENT TRACKING went unanswered: the client-side cache is off on this connection"
-            );
-            false
-        }
-    }
+    };
+    cache.restart(active, &Error::Closed);
 }
 
 /// Makes the first connection of a lazy connect: as a reconnect, or with
