@@ -26,6 +26,8 @@
 //!   time, server preparation, the table of operations per second.
 //! - `clients.rs`: `redis-paired` and the peer clients behind one trait.
 //! - `paired.rs`: the `paired` section: many tasks on one connection.
+//! - `cache.rs`: the `cache` section: reads served by client-side caches,
+//!   with a checker counting stale reads.
 //! - `pubsub.rs`: the `pubsub` section: messages to one subscriber.
 //! - `cluster.rs`: the `cluster` section: many tasks on one handle on a
 //!   whole cluster, and its clients.
@@ -39,6 +41,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod cache;
 mod clients;
 mod cluster;
 mod corpus;
@@ -62,6 +65,12 @@ const SECTIONS: &[Section] = &[
         about: "many tasks on one connection, redis-paired against redis-rs, fred and redis-async",
         cases: paired::CASES,
         run: paired::run,
+    },
+    Section {
+        name: "cache",
+        about: "client-side caching, redis-paired's cache against redis-rs cache-aio and no cache",
+        cases: cache::CASES,
+        run: cache::run,
     },
     Section {
         name: "pubsub",
