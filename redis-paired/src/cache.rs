@@ -398,18 +398,20 @@ pub(crate) struct Counters {
     pub(crate) evictions: u64,
 }
 
-/// The cache itself: entries by key, then by command line; `F` is what a
-/// follower (a caller waiting for another's read of the same line) is
-/// handed the reply through.
+/// The cache itself: entries by command line (one hash on a hit), and the
+/// lines of each key (for its invalidation); `F` is what a follower (a
+/// caller waiting for another's read of the same line) is handed the reply
+/// through.
 #[derive(Debug)]
 pub(crate) struct Core<F> {
-    keys: HashMap<Bytes, HashMap<Bytes, Entry>>,
+    lines: HashMap<Bytes, Line>,
+    keys: HashMap<Bytes, Vec<Bytes>>,
     /// Callers waiting for the reply of a pending read, by its id. They
     /// stay here when the marker is dropped: the reply still answers them.
     followers: HashMap<u64, Vec<F>>,
     /// Stored entries, oldest first, for eviction; handles of entries gone
     /// since are skipped.
-    order: VecDeque<(Bytes, Bytes, u64)>,
+    order: VecDeque<(Bytes, u64)>,
     bytes: usize,
     entries: usize,
     next_id: u64,
@@ -420,6 +422,13 @@ pub(crate) struct Core<F> {
     /// Tracking is on for the connection: entries may be stored and served.
     active: bool,
     pub(crate) counters: Counters,
+}
+
+/// A command line's entry, and the key it reads.
+#[derive(Debug)]
+struct Line {
+    key: Bytes,
+    entry: Entry,
 }
 
 #[derive(Debug)]
@@ -439,6 +448,7 @@ impl<F> Core<F> {
     /// is on.
     pub(crate) fn new(options: &CacheOptions) -> Core<F> {
         Core {
+            lines: HashMap::new(),
             keys: HashMap::new(),
             followers: HashMap::new(),
             order: VecDeque::new(),
@@ -472,39 +482,40 @@ impl<F> Core<F> {
         self.entries
     }
 
-    /// Looks up the read `line` of `key` at `now`; on a miss, marks it
-    /// pending for the read about to be sent. `None` when the cache is not
-    /// active.
-    pub(crate) fn lookup(&mut self, key: &[u8], line: &[u8], now: Instant) -> Option<Lookup> {
+    /// Looks up the read `line` of `key` at `now` (asked only when entries
+    /// expire); on a miss, marks it pending for the read about to be sent.
+    /// `None` when the cache is not active.
+    pub(crate) fn lookup(
+        &mut self,
+        key: &[u8],
+        line: &[u8],
+        now: impl FnOnce() -> Instant,
+    ) -> Option<Lookup> {
         if !self.active {
             return None;
         }
-        if let Some(lines) = self.keys.get_mut(key) {
-            match lines.get_mut(line) {
-                Some(Entry::Ready {
-                    value,
-                    stored,
-                    used,
-                    ..
-                }) if self
-                    .ttl
-                    .is_none_or(|ttl| now.saturating_duration_since(*stored) < ttl) =>
-                {
-                    *used = true;
-                    self.counters.hits += 1;
-                    return Some(Lookup::Hit(value.clone()));
-                }
-                Some(Entry::Pending(id)) => {
-                    self.counters.hits += 1;
-                    return Some(Lookup::Pending(*id));
-                }
-                Some(Entry::Ready { .. }) => {
-                    // Too old: dropped, and read again.
-                    self.remove_line(key, line);
-                    self.counters.evictions += 1;
-                }
-                None => {}
+        let ttl = self.ttl;
+        match self.lines.get_mut(line).map(|l| &mut l.entry) {
+            Some(Entry::Ready {
+                value,
+                stored,
+                used,
+                ..
+            }) if ttl.is_none_or(|ttl| now().saturating_duration_since(*stored) < ttl) => {
+                *used = true;
+                self.counters.hits += 1;
+                return Some(Lookup::Hit(value.clone()));
             }
+            Some(Entry::Pending(id)) => {
+                self.counters.hits += 1;
+                return Some(Lookup::Pending(*id));
+            }
+            Some(Entry::Ready { .. }) => {
+                // Too old: dropped, and read again.
+                self.remove_line(line);
+                self.counters.evictions += 1;
+            }
+            None => {}
         }
         self.counters.misses += 1;
         Some(Lookup::Miss(self.mark(key, line)))
@@ -523,22 +534,16 @@ impl<F> Core<F> {
         }
         let mut values = Vec::new();
         let mut all = true;
+        let ttl = self.ttl;
         for key in keys.clone() {
             let line = get_line(key);
-            match self
-                .keys
-                .get_mut(key)
-                .and_then(|lines| lines.get_mut(&line))
-            {
+            match self.lines.get_mut(&line).map(|l| &mut l.entry) {
                 Some(Entry::Ready {
                     value,
                     stored,
                     used,
                     ..
-                }) if self
-                    .ttl
-                    .is_none_or(|ttl| now.saturating_duration_since(*stored) < ttl) =>
-                {
+                }) if ttl.is_none_or(|ttl| now.saturating_duration_since(*stored) < ttl) => {
                     *used = true;
                     values.push(value.clone());
                 }
@@ -556,11 +561,7 @@ impl<F> Core<F> {
         let mut parts = Vec::new();
         for (index, key) in keys.enumerate() {
             let line = get_line(key);
-            let absent = self
-                .keys
-                .get(key)
-                .is_none_or(|lines| !lines.contains_key(&line));
-            if absent {
+            if !self.lines.contains_key(&line) {
                 let mut part = self.mark(key, &line);
                 part.index = index;
                 parts.push(part);
@@ -592,19 +593,12 @@ impl<F> Core<F> {
             } else {
                 Some(value)
             };
-            let pending = self
-                .keys
-                .get(&part.key)
-                .and_then(|lines| lines.get(&part.line))
-                .is_some_and(|e| matches!(e, Entry::Pending(id) if *id == part.id));
-            if !pending {
+            if !self.is_pending(part) {
                 continue;
             }
             match value {
-                Some(value) if storable(value) => {
-                    self.store(part, value.clone(), now);
-                }
-                _ => self.remove_line(&part.key, &part.line),
+                Some(value) if storable(value) => self.store(part, value, now),
+                _ => self.remove_line(&part.line),
             }
         }
         waiting
@@ -619,13 +613,8 @@ impl<F> Core<F> {
             if let Some(followers) = self.followers.remove(&part.id) {
                 waiting.extend(followers);
             }
-            let pending = self
-                .keys
-                .get(&part.key)
-                .and_then(|lines| lines.get(&part.line))
-                .is_some_and(|e| matches!(e, Entry::Pending(id) if *id == part.id));
-            if pending {
-                self.remove_line(&part.key, &part.line);
+            if self.is_pending(part) {
+                self.remove_line(&part.line);
             }
         }
         waiting
@@ -638,8 +627,12 @@ impl<F> Core<F> {
         let Some(lines) = self.keys.remove(key) else {
             return;
         };
-        for entry in lines.values() {
-            if let Entry::Ready { size, .. } = entry {
+        for line in lines {
+            if let Some(Line {
+                entry: Entry::Ready { size, .. },
+                ..
+            }) = self.lines.remove(&line)
+            {
                 self.bytes -= size;
                 self.entries -= 1;
                 self.counters.invalidations += 1;
@@ -651,6 +644,7 @@ impl<F> Core<F> {
     /// following a read still get its reply.
     pub(crate) fn clear(&mut self) {
         self.counters.invalidations += self.entries as u64;
+        self.lines.clear();
         self.keys.clear();
         self.order.clear();
         self.bytes = 0;
@@ -664,15 +658,26 @@ impl<F> Core<F> {
         self.followers.drain().flat_map(|(_, f)| f).collect()
     }
 
+    fn is_pending(&self, part: &Part) -> bool {
+        matches!(
+            self.lines.get(&part.line),
+            Some(Line { entry: Entry::Pending(id), .. }) if *id == part.id
+        )
+    }
+
     fn mark(&mut self, key: &[u8], line: &[u8]) -> Part {
         let id = self.next_id;
         self.next_id += 1;
         let key = Bytes::copy_from_slice(key);
         let line = Bytes::copy_from_slice(line);
-        self.keys
-            .entry(key.clone())
-            .or_default()
-            .insert(line.clone(), Entry::Pending(id));
+        self.lines.insert(
+            line.clone(),
+            Line {
+                key: key.clone(),
+                entry: Entry::Pending(id),
+            },
+        );
+        self.keys.entry(key.clone()).or_default().push(line.clone());
         Part {
             key,
             line,
@@ -681,28 +686,26 @@ impl<F> Core<F> {
         }
     }
 
-    fn store(&mut self, part: &Part, value: Value, now: Instant) {
-        let size = ENTRY_OVERHEAD + part.key.len() + part.line.len() + value_size(&value);
+    fn store(&mut self, part: &Part, value: &Value, now: Instant) {
+        let size = ENTRY_OVERHEAD + part.key.len() + part.line.len() + value_size(value);
         if size > self.max_bytes || self.max_entries == 0 {
-            self.remove_line(&part.key, &part.line);
+            self.remove_line(&part.line);
             return;
         }
-        if let Some(lines) = self.keys.get_mut(&part.key) {
-            lines.insert(
-                part.line.clone(),
-                Entry::Ready {
-                    value,
-                    size,
-                    id: part.id,
-                    stored: now,
-                    used: false,
-                },
-            );
+        if let Some(line) = self.lines.get_mut(&part.line) {
+            line.entry = Entry::Ready {
+                // A copy of its own: a slice of the read buffer would keep
+                // the whole buffer alive, beyond what the bound counts.
+                value: detach(value),
+                size,
+                id: part.id,
+                stored: now,
+                used: false,
+            };
         }
         self.bytes += size;
         self.entries += 1;
-        self.order
-            .push_back((part.key.clone(), part.line.clone(), part.id));
+        self.order.push_back((part.line.clone(), part.id));
         while self.bytes > self.max_bytes || self.entries > self.max_entries {
             if !self.evict_one() {
                 break;
@@ -710,11 +713,11 @@ impl<F> Core<F> {
         }
         // Handles of entries gone otherwise pile up; sweep them now and then.
         if self.order.len() > 2 * self.entries + 1024 {
-            let keys = &self.keys;
-            self.order.retain(|(key, line, id)| {
+            let lines = &self.lines;
+            self.order.retain(|(line, id)| {
                 matches!(
-                    keys.get(key).and_then(|l| l.get(line)),
-                    Some(Entry::Ready { id: stored, .. }) if stored == id
+                    lines.get(line),
+                    Some(Line { entry: Entry::Ready { id: stored, .. }, .. }) if stored == id
                 )
             });
         }
@@ -722,10 +725,13 @@ impl<F> Core<F> {
 
     /// Evicts one entry; false when there is none.
     fn evict_one(&mut self) -> bool {
-        while let Some((key, line, id)) = self.order.pop_front() {
-            let Some(Entry::Ready {
-                id: stored, used, ..
-            }) = self.keys.get_mut(&key).and_then(|l| l.get_mut(&line))
+        while let Some((line, id)) = self.order.pop_front() {
+            let Some(Line {
+                entry: Entry::Ready {
+                    id: stored, used, ..
+                },
+                ..
+            }) = self.lines.get_mut(&line)
             else {
                 continue;
             };
@@ -734,27 +740,60 @@ impl<F> Core<F> {
             }
             if self.eviction == Eviction::Lru && *used {
                 *used = false;
-                self.order.push_back((key, line, id));
+                self.order.push_back((line, id));
                 continue;
             }
-            self.remove_line(&key, &line);
+            self.remove_line(&line);
             self.counters.evictions += 1;
             return true;
         }
         false
     }
 
-    fn remove_line(&mut self, key: &[u8], line: &[u8]) {
-        let Some(lines) = self.keys.get_mut(key) else {
+    fn remove_line(&mut self, line: &[u8]) {
+        let Some(Line { key, entry }) = self.lines.remove(line) else {
             return;
         };
-        if let Some(Entry::Ready { size, .. }) = lines.remove(line) {
+        if let Entry::Ready { size, .. } = entry {
             self.bytes -= size;
             self.entries -= 1;
         }
-        if lines.is_empty() {
-            self.keys.remove(key);
+        if let Some(lines) = self.keys.get_mut(&key) {
+            lines.retain(|l| l != line);
+            if lines.is_empty() {
+                self.keys.remove(&key);
+            }
         }
+    }
+}
+
+/// A copy of `value` that shares no buffer with the connection's reads.
+fn detach(value: &Value) -> Value {
+    let copy = |b: &Bytes| Bytes::copy_from_slice(b);
+    match value {
+        Value::SimpleString(b) => Value::SimpleString(copy(b)),
+        Value::Error(b) => Value::Error(copy(b)),
+        Value::BulkString(b) => Value::BulkString(copy(b)),
+        Value::BlobError(b) => Value::BlobError(copy(b)),
+        Value::BigNumber(b) => Value::BigNumber(copy(b)),
+        Value::VerbatimString { format, text } => Value::VerbatimString {
+            format: *format,
+            text: copy(text),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(detach).collect()),
+        Value::Set(items) => Value::Set(items.iter().map(detach).collect()),
+        Value::Push(items) => Value::Push(items.iter().map(detach).collect()),
+        Value::Map(pairs) => {
+            Value::Map(pairs.iter().map(|(k, v)| (detach(k), detach(v))).collect())
+        }
+        Value::Attribute { attributes, value } => Value::Attribute {
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| (detach(k), detach(v)))
+                .collect(),
+            value: Box::new(detach(value)),
+        },
+        other => other.clone(),
     }
 }
 
@@ -908,7 +947,7 @@ mod tests {
 
     fn miss(core: &mut Core<u32>, key: &str) -> Fill {
         let line = get_line(key.as_bytes());
-        match core.lookup(key.as_bytes(), &line, Instant::now()) {
+        match core.lookup(key.as_bytes(), &line, Instant::now) {
             Some(Lookup::Miss(part)) => Fill {
                 parts: vec![part],
                 split: false,
@@ -918,7 +957,7 @@ mod tests {
     }
 
     fn lookup(core: &mut Core<u32>, key: &str) -> Option<Lookup> {
-        core.lookup(key.as_bytes(), &get_line(key.as_bytes()), Instant::now())
+        core.lookup(key.as_bytes(), &get_line(key.as_bytes()), Instant::now)
     }
 
     #[test]
@@ -1061,7 +1100,7 @@ mod tests {
         core.set_active(true);
         let start = Instant::now();
         let line = get_line(b"k");
-        let Some(Lookup::Miss(part)) = core.lookup(b"k", &line, start) else {
+        let Some(Lookup::Miss(part)) = core.lookup(b"k", &line, || start) else {
             panic!("miss");
         };
         let fill = Fill {
@@ -1071,12 +1110,12 @@ mod tests {
         core.fill(&fill, &bulk("v"), start);
         let soon = start + Duration::from_millis(500);
         assert!(matches!(
-            core.lookup(b"k", &line, soon),
+            core.lookup(b"k", &line, || soon),
             Some(Lookup::Hit(_))
         ));
         let late = start + Duration::from_secs(2);
         assert!(matches!(
-            core.lookup(b"k", &line, late),
+            core.lookup(b"k", &line, || late),
             Some(Lookup::Miss(_))
         ));
         assert_eq!(core.entries(), 0);
@@ -1293,7 +1332,7 @@ mod model {
                     Op::Read(key) => {
                         let k = key_of(key);
                         let line = get_line(&k);
-                        match core.lookup(&k, &line, now) {
+                        match core.lookup(&k, &line, || now) {
                             Some(Lookup::Hit(value)) => {
                                 prop_assert!(
                                     server.held(key, &value, horizon, horizon),

@@ -325,38 +325,42 @@ impl PairedConnection {
     }
 
     fn send_command<T: FromValue>(&self, cmd: &mut Command, timeout: Timeout) -> Reply<T> {
-        let called = Instant::now();
         if let Some(cache) = &self.shared().cache {
-            return self.send_cached(cache, cmd, timeout, called);
+            return self.send_cached(cache, cmd, timeout);
         }
-        self.send_now(cmd, timeout, called, None)
+        self.send_now(cmd, timeout, Instant::now(), None)
     }
 
     /// Sends `cmd` on a connection with a cache: a read it caches is
     /// answered from it, or joins the same read on its way, or goes out
     /// marked pending so that its reply fills the cache; any other command
-    /// first drops what it writes.
+    /// first drops what it writes. A hit reads no clock (unless entries
+    /// expire) and never reaches the driver.
     fn send_cached<T: FromValue>(
         &self,
         cache: &Cache,
         cmd: &mut Command,
         timeout: Timeout,
-        called: Instant,
     ) -> Reply<T> {
         let fill = match cache.policy.class(cmd) {
             Class::Single => {
                 let line = cmd.encoded();
                 let Some(key) = cache::arg(line, 1) else {
-                    return self.send_now(cmd, timeout, called, None);
+                    return self.send_now(cmd, timeout, Instant::now(), None);
                 };
                 let mut core = cache.lock();
-                match core.lookup(key, line, called.into_std()) {
+                match core.lookup(key, line, std::time::Instant::now) {
                     None => None,
-                    Some(Lookup::Hit(value)) => return Reply::ready(value, called),
+                    Some(Lookup::Hit(value)) => {
+                        drop(core);
+                        return Reply::ready(value, self.shared().epoch());
+                    }
                     Some(Lookup::Pending(id)) => {
                         let (tx, rx) = oneshot::channel();
                         core.follow(id, tx);
-                        return Reply::waiting(rx, called, CommandName::new(cmd.name()));
+                        drop(core);
+                        let command = CommandName::new(cmd.name());
+                        return Reply::waiting(rx, Instant::now(), command);
                     }
                     Some(Lookup::Miss(part)) => Some(Box::new(Fill {
                         parts: vec![part],
@@ -367,9 +371,10 @@ impl PairedConnection {
             Class::Mget => {
                 let line = cmd.encoded();
                 let keys = cache::args(line).skip(1);
-                match cache.lock().lookup_many(keys, called.into_std()) {
+                let looked = cache.lock().lookup_many(keys, std::time::Instant::now());
+                match looked {
                     None => None,
-                    Some(Ok(values)) => return Reply::ready(values, called),
+                    Some(Ok(values)) => return Reply::ready(values, self.shared().epoch()),
                     Some(Err(fill)) if fill.parts.is_empty() => None,
                     Some(Err(fill)) => Some(Box::new(fill)),
                 }
@@ -379,12 +384,12 @@ impl PairedConnection {
                 // Before it is queued, and again once it is: a read of
                 // these keys queued in between is not stored either.
                 cache.forget(&writes);
-                let reply = self.send_now(cmd, timeout, called, None);
+                let reply = self.send_now(cmd, timeout, Instant::now(), None);
                 cache.forget(&writes);
                 return reply;
             }
         };
-        self.send_now(cmd, timeout, called, fill)
+        self.send_now(cmd, timeout, Instant::now(), fill)
     }
 
     fn send_now<T: FromValue>(
@@ -424,7 +429,7 @@ impl PairedConnection {
             .enqueue_or_return(Encoded::Slice(cmd.encoded()), 1, request)
         {
             Ok(()) => Reply::waiting(rx, called, command),
-            Err((e, request)) => self.abandoned(request.fill, e),
+            Err((e, fill)) => self.abandoned(fill, e),
         }
     }
 

@@ -12,7 +12,7 @@ use resp::Value;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
-use crate::cache::{Cache, Writes};
+use crate::cache::{Cache, Fill, Writes};
 use crate::lanes::Lanes;
 use crate::queue::{Request, Retry};
 use crate::Options;
@@ -245,14 +245,14 @@ impl Shared {
             .map_err(|(error, _)| error)
     }
 
-    /// As [`enqueue`](Self::enqueue), handing the request back when it is
-    /// refused.
+    /// As [`enqueue`](Self::enqueue), handing back the cached read's
+    /// markers when it is refused, for their followers to be told.
     pub(crate) fn enqueue_or_return(
         &self,
         bytes: Encoded<'_>,
         commands: usize,
         request: Request,
-    ) -> Result<(), (Error, Request)> {
+    ) -> Result<(), (Error, Option<Box<Fill>>)> {
         self.push(bytes, commands, request, false)
     }
 
@@ -275,7 +275,7 @@ impl Shared {
         commands: usize,
         mut request: Request,
         own: bool,
-    ) -> Result<(), (Error, Request)> {
+    ) -> Result<(), (Error, Option<Box<Fill>>)> {
         request.len = bytes.len();
         let mut inner = self.lock();
         let state = if own {
@@ -284,7 +284,7 @@ impl Shared {
             inner.check(self.options.fail_fast())
         };
         if let Err(error) = state {
-            return Err((error, request));
+            return Err((error, request.fill));
         }
         let max = self.options.max_pending();
         if self.outstanding.load(Ordering::Relaxed) >= max {
@@ -292,7 +292,7 @@ impl Shared {
                 limit: max,
                 unit: "requests",
             };
-            return Err((error, request));
+            return Err((error, request.fill));
         }
         let max_bytes = self.options.max_unwritten_bytes();
         if !inner.out.is_empty() && inner.out.len() + bytes.len() > max_bytes {
@@ -300,7 +300,7 @@ impl Shared {
                 limit: max_bytes,
                 unit: "bytes",
             };
-            return Err((error, request));
+            return Err((error, request.fill));
         }
         match bytes {
             // A large batch into an empty queue moves over instead of being
@@ -465,6 +465,12 @@ impl Shared {
         let mut inner = self.lock();
         inner.state = State::Connected;
         self.up.store(!inner.closing, Ordering::Release);
+    }
+
+    /// When the connection was made: the time a reply answered at once
+    /// (from the cache) is said to be called at, as it never waits.
+    pub(crate) fn epoch(&self) -> Instant {
+        self.epoch
     }
 
     /// Requests queued or awaiting replies.

@@ -11,7 +11,6 @@
 //! the counter; a read below the acknowledged value is a stale read, and
 //! the run fails if there is one.
 
-use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -193,9 +192,7 @@ fn run_case(
         case.name,
         &format!(
             "{} task(s) read {} keys by GET, {} in 10 of them never read before",
-            case.tasks,
-            HOT,
-            case.cold_in_ten
+            case.tasks, HOT, case.cold_in_ten
         ),
         "op",
         &rows,
@@ -255,25 +252,16 @@ impl Bench {
         }
     }
 
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>, String>> + Send {
-        let this = self.clone();
-        let ours = match self {
-            Bench::Ours(conn) => Some(conn.get::<Bytes>(key)),
-            Bench::RedisRs(_) => None,
-        };
-        let key = key.to_owned();
-        async move {
-            match (ours, this) {
-                (Some(reply), _) => reply.await.map_err(|e| e.to_string()),
-                (None, Bench::RedisRs(mut conn)) => {
-                    let value: Option<Vec<u8>> = redis::cmd("GET")
-                        .arg(&key)
-                        .query_async(&mut conn)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok(value.map(Bytes::from))
-                }
-                (None, Bench::Ours(_)) => Err("unreachable".into()),
+    async fn get(&mut self, key: &str) -> Result<Option<Bytes>, String> {
+        match self {
+            Bench::Ours(conn) => conn.get::<Bytes>(key).await.map_err(|e| e.to_string()),
+            Bench::RedisRs(conn) => {
+                let value: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(key)
+                    .query_async(conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(value.map(Bytes::from))
             }
         }
     }
@@ -321,6 +309,7 @@ impl Bench {
 
 /// Reads every hot key once, so that the timed part starts with them cached.
 async fn warm(client: &Bench) -> Result<(), String> {
+    let mut client = client.clone();
     let value = payload(VALUE_SIZE);
     for i in 0..HOT {
         check(client.get(&hot(i)).await?, &value)?;
@@ -348,10 +337,13 @@ async fn drive(client: Bench, target: &Target, case: &Case, ops: u64) -> Result<
         None
     };
     let latency = case.tasks == 1;
+    // Named once: the timed loop builds no key of the hot set.
+    let hot_keys: Arc<Vec<String>> = Arc::new((0..HOT).map(hot).collect());
     let mut tasks = Vec::new();
     for task in 0..case.tasks {
         let n = share(ops, case.tasks, task);
-        let (client, value) = (client.clone(), value.clone());
+        let (mut client, value) = (client.clone(), value.clone());
+        let hot_keys = hot_keys.clone();
         let cold_in_ten = case.cold_in_ten;
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::with_capacity(if latency { n as usize } else { 0 });
@@ -362,12 +354,13 @@ async fn drive(client: Bench, target: &Target, case: &Case, ops: u64) -> Result<
                         return Err(format!("{key} was never written"));
                     }
                 } else if latency {
+                    let key = &hot_keys[i as usize % HOT];
                     let start = Instant::now();
-                    let read = client.get(&hot(i as usize % HOT)).await?;
+                    let read = client.get(key).await?;
                     times.push(start.elapsed());
                     check(read, &value)?;
                 } else {
-                    check(client.get(&hot(i as usize % HOT)).await?, &value)?;
+                    check(client.get(&hot_keys[i as usize % HOT]).await?, &value)?;
                 }
             }
             Ok::<_, String>((n, times))
@@ -382,7 +375,9 @@ async fn drive(client: Bench, target: &Target, case: &Case, ops: u64) -> Result<
     }
     stop.store(true, Ordering::Relaxed);
     if let Some(checker) = checker {
-        let (checks, stale) = checker.await.map_err(|e| format!("checker failed: {e}"))??;
+        let (checks, stale) = checker
+            .await
+            .map_err(|e| format!("checker failed: {e}"))??;
         done.checks = checks;
         done.stale = stale;
     }
@@ -399,7 +394,7 @@ async fn drive(client: Bench, target: &Target, case: &Case, ops: u64) -> Result<
 /// what was written through `client`. Returns the rounds and the reads that
 /// were below the acknowledged write.
 async fn checker(
-    client: Bench,
+    mut client: Bench,
     writer: Bench,
     stop: Arc<AtomicBool>,
 ) -> Result<(u64, u64), String> {
