@@ -578,21 +578,20 @@ impl<F> Core<F> {
     /// The reply `value` to the read holding `fill` was paired: stores it
     /// where the markers are still there (no invalidation, flush or write
     /// of the key was seen since the read was asked for), and hands back
-    /// the callers that wait for it.
-    pub(crate) fn fill(&mut self, fill: &Fill, value: &Value, now: Instant) -> Vec<F> {
+    /// the callers that wait for it, each with its reply (for `MGET`, the
+    /// element of its key).
+    pub(crate) fn fill(&mut self, fill: &Fill, value: &Value, now: Instant) -> Vec<(F, Value)> {
         let mut waiting = Vec::new();
         for part in &fill.parts {
-            if let Some(followers) = self.followers.remove(&part.id) {
-                waiting.extend(followers);
-            }
-            let value = if fill.split {
-                match value {
-                    Value::Array(items) => items.get(part.index),
-                    _ => None,
-                }
-            } else {
-                Some(value)
+            let value = match value {
+                Value::Array(items) if fill.split => items.get(part.index),
+                // An error instead of MGET's array answers every part.
+                _ => Some(value),
             };
+            if let Some(followers) = self.followers.remove(&part.id) {
+                let answer = value.cloned().unwrap_or(Value::Null);
+                waiting.extend(followers.into_iter().map(|f| (f, answer.clone())));
+            }
             if !self.is_pending(part) {
                 continue;
             }
@@ -842,13 +841,7 @@ impl Cache {
     /// callers following it.
     pub(crate) fn filled(&self, fill: &Fill, value: &Value) {
         let followers = self.lock().fill(fill, value, Instant::now());
-        for tx in followers {
-            let value = if fill.split {
-                // Only single-key reads are followed.
-                continue;
-            } else {
-                value.clone()
-            };
+        for (tx, value) in followers {
             let _ = tx.send(Ok(value));
         }
     }
@@ -1009,7 +1002,10 @@ mod tests {
         core.follow(id, 7);
         core.invalidate(b"k");
         // The reply still answers the follower, but is not stored.
-        assert_eq!(core.fill(&fill, &bulk("v"), Instant::now()), vec![7]);
+        assert_eq!(
+            core.fill(&fill, &bulk("v"), Instant::now()),
+            vec![(7, bulk("v"))]
+        );
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Miss(_))));
     }
 
@@ -1145,6 +1141,24 @@ mod tests {
             core.lookup_many(keys.iter().copied(), Instant::now()),
             Some(Err(Fill { parts, .. })) if parts.len() == 1 && parts[0].index == 1
         ));
+    }
+
+    #[test]
+    fn a_read_following_a_key_of_mget_gets_that_keys_element() {
+        let mut core = active();
+        let keys: [&[u8]; 2] = [b"a", b"b"];
+        let Some(Err(fill)) = core.lookup_many(keys.iter().copied(), Instant::now()) else {
+            panic!("expected a miss");
+        };
+        let Some(Lookup::Pending(id)) = lookup(&mut core, "b") else {
+            panic!("expected GET b to follow MGET");
+        };
+        core.follow(id, 2);
+        let reply = Value::Array(vec![bulk("1"), bulk("2")]);
+        assert_eq!(
+            core.fill(&fill, &reply, Instant::now()),
+            vec![(2, bulk("2"))]
+        );
     }
 
     #[test]
@@ -1411,7 +1425,7 @@ mod model {
                             horizon = at.max(horizon);
                             let Some((fill, key, called)) = fill else { continue };
                             prop_assert!(server.held(key, &value, called, horizon));
-                            for (key, follower_called) in core.fill(&fill, &value, now) {
+                            for ((key, follower_called), value) in core.fill(&fill, &value, now) {
                                 prop_assert!(
                                     server.held(key, &value, follower_called, horizon),
                                     "a follower of k{} got {:?}", key, value
