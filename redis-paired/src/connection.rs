@@ -445,13 +445,13 @@ impl PairedConnection {
     /// The bytes to keep for sending `cmd` again on the next connection,
     /// when the options let reads be retried and the catalogue says it only
     /// reads.
-    fn resend(&self, cmd: &mut Command) -> Option<Bytes> {
+    fn resend(&self, cmd: &mut Command) -> Option<Box<Bytes>> {
         if !self.shared().options.retry_reads()
             || !catalogue::lookup(cmd).is_some_and(CommandInfo::is_read_only)
         {
             return None;
         }
-        Some(Bytes::copy_from_slice(cmd.encoded()))
+        Some(Box::new(Bytes::copy_from_slice(cmd.encoded())))
     }
 
     /// The lanes a command with `timing` goes to instead of the shared

@@ -45,7 +45,9 @@ pub(crate) struct Request {
     /// A read its caller allows to be retried: its encoded bytes, to be
     /// sent once more on the next connection if this one breaks before its
     /// reply comes. `None` for everything else.
-    pub(crate) resend: Option<Bytes>,
+    /// Boxed: most requests have none, and a request small enough is moved
+    /// without a call to `memcpy`.
+    pub(crate) resend: Option<Box<Bytes>>,
     /// A cached read's pending entries, which its reply fills when it is
     /// paired (`None` for everything else, and always without a cache).
     pub(crate) fill: Option<Box<Fill>>,
@@ -114,7 +116,8 @@ struct Slot {
     limit: Option<Duration>,
     /// For a read that may be retried, the request to queue again (without
     /// its caller, which `tx` holds) and its bytes.
-    retry: Option<Retry>,
+    /// Boxed: most slots have none, and a small slot moves cheaply.
+    retry: Option<Box<Retry>>,
     /// For a cached read, what its reply fills.
     fill: Option<Box<Fill>>,
 }
@@ -160,14 +163,16 @@ impl Queue {
         // oldest; any other request now.
         let deferred = !self.slots.is_empty() && request.from_front;
         let fill = request.fill;
-        let retry = request.resend.map(|bytes| Retry {
-            request: Request {
-                tx: None,
-                resend: None,
-                fill: None,
-                ..request
-            },
-            bytes,
+        let retry = request.resend.map(|bytes| {
+            Box::new(Retry {
+                request: Request {
+                    tx: None,
+                    resend: None,
+                    fill: None,
+                    ..request
+                },
+                bytes: *bytes,
+            })
         });
         let mut slot = Slot {
             tx: request.tx,
@@ -313,7 +318,7 @@ impl Queue {
             match (slot.tx, slot.retry) {
                 (Some(tx), Some(mut retry)) if !tx.is_closed() => {
                     retry.request.tx = Some(tx);
-                    retries.push(retry);
+                    retries.push(*retry);
                 }
                 (tx, _) => {
                     if let Some(tx) = tx {
@@ -617,7 +622,7 @@ mod tests {
         let mut q = Queue::new(PATIENCE);
         let read = |bytes: &'static str, timeout| {
             let (mut request, rx) = request(1, timeout, start);
-            request.resend = Some(Bytes::from_static(bytes.as_bytes()));
+            request.resend = Some(Box::new(Bytes::from_static(bytes.as_bytes())));
             (request, rx)
         };
         let (answered, mut r_answered) = read("answered", None);
