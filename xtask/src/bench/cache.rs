@@ -27,7 +27,11 @@ use crate::paired::{payload, share};
 use crate::Options;
 
 /// Every case of this section.
-pub(crate) const CASES: &[&str] = &["cache/get/hit/1task", "cache/get/90%hits/64tasks"];
+pub(crate) const CASES: &[&str] = &[
+    "cache/get/hit/1task",
+    "cache/get/90%hits/64tasks",
+    "cache/get/miss/64tasks",
+];
 
 const OURS: &str = "redis-paired+cache";
 const REDIS_RS: &str = "redis-rs cache-aio";
@@ -66,6 +70,13 @@ fn plan() -> Vec<Case> {
             tasks: 64,
             ops: 400_000,
             cold_in_ten: 1,
+        },
+        // What the cache costs a read it cannot answer.
+        Case {
+            name: CASES[2],
+            tasks: 64,
+            ops: 200_000,
+            cold_in_ten: 10,
         },
     ]
 }
