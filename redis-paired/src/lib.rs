@@ -184,9 +184,10 @@
 //!   key (`FLUSHALL`, `FLUSHDB`). `RESET`, which would turn tracking off,
 //!   is refused on a paired connection.
 //! - Read your writes. A command this client sends that writes keys (by
-//!   the [`catalogue`]'s key specifications; a flush, or a write whose keys
-//!   the catalogue cannot tell, drops everything) drops them before it is
-//!   queued and again once it is, so a read of them already on its way is
+//!   the [`catalogue`]'s key specifications; a flush, a write whose keys
+//!   the catalogue cannot tell, or a command it does not know, such as a
+//!   module's, drops everything) drops them before it is queued and again
+//!   once it is, so a read of them already on its way is
 //!   not stored, and a read sent after the write is answered after it.
 //!   Keys a script writes without naming them are dropped by the server's
 //!   invalidation, a round trip later.
