@@ -588,7 +588,13 @@ impl<F> Core<F> {
                 // An error instead of MGET's array answers every part.
                 _ => Some(value),
             };
-            if let Some(followers) = self.followers.remove(&part.id) {
+            // Most reads have no follower: no lookup then.
+            let followers = if self.followers.is_empty() {
+                None
+            } else {
+                self.followers.remove(&part.id)
+            };
+            if let Some(followers) = followers {
                 let answer = value.cloned().unwrap_or(Value::Null);
                 waiting.extend(followers.into_iter().map(|f| (f, answer.clone())));
             }
@@ -667,8 +673,7 @@ impl<F> Core<F> {
     fn mark(&mut self, key: &[u8], line: &[u8]) -> Part {
         let id = self.next_id;
         self.next_id += 1;
-        let key = Bytes::copy_from_slice(key);
-        let line = Bytes::copy_from_slice(line);
+        let (line, key) = share(line, key);
         self.lines.insert(
             line.clone(),
             Line {
@@ -763,6 +768,31 @@ impl<F> Core<F> {
                 self.keys.remove(&key);
             }
         }
+    }
+}
+
+/// A copy of a command line, and its `key` as a slice of that copy when the
+/// line holds it (`key` inside `line`, or the line of `GET key`): one
+/// allocation for both.
+fn share(line: &[u8], key: &[u8]) -> (Bytes, Bytes) {
+    let copy = Bytes::copy_from_slice(line);
+    let start = line.as_ptr() as usize;
+    let at = key.as_ptr() as usize;
+    let inside = at >= start && at + key.len() <= start + line.len();
+    let offset = if inside {
+        Some(at - start)
+    } else {
+        // A line built for the key (`GET key`) ends with it and its CRLF.
+        line.len()
+            .checked_sub(key.len() + 2)
+            .filter(|&o| line.get(o..o + key.len()) == Some(key))
+    };
+    match offset {
+        Some(offset) => {
+            let key = copy.slice(offset..offset + key.len());
+            (copy, key)
+        }
+        None => (copy, Bytes::copy_from_slice(key)),
     }
 }
 
@@ -1177,6 +1207,18 @@ mod tests {
         assert_eq!(all.class(&resp::cmd!("SRANDMEMBER", "k")), Class::Other);
         assert_eq!(all.class(&resp::cmd!("EXISTS", "k")), Class::Other);
         assert_eq!(all.class(&resp::cmd!("PTTL", "k")), Class::Other);
+    }
+
+    #[test]
+    fn a_key_shares_the_copy_of_its_line() {
+        let line = get_line(b"user:7");
+        let (copy, key) = share(&line, &line[line.len() - 8..line.len() - 2]);
+        assert_eq!(&key[..], b"user:7");
+        assert_eq!(copy, line);
+        let (_, key) = share(&line, b"user:7");
+        assert_eq!(&key[..], b"user:7");
+        let (_, key) = share(&line, b"other");
+        assert_eq!(&key[..], b"other");
     }
 
     #[test]
