@@ -463,6 +463,18 @@ pub enum ConfigError {
     /// the password alone.
     #[error("a user name was given without a password")]
     UsernameWithoutPassword,
+    /// Client-side caching was asked for on RESP2: the server's
+    /// invalidations are pushes, which only RESP3 carries on the connection
+    /// that reads.
+    #[error(
+        "client-side caching needs RESP3 (protocol=resp3, the default) and a server that speaks it (Redis 6 or later)"
+    )]
+    CacheNeedsResp3,
+    /// A command listed for client-side caching cannot be cached: it does
+    /// not only read one key named by its first argument, or its reply
+    /// changes without a write to the key.
+    #[error("{0:?} cannot be cached: only read-only commands of one key (their first argument) whose reply depends on the key alone")]
+    NotCacheable(String),
     /// `rediss://` or a TLS option, but the client was built without TLS.
     #[error(
         "tls requested but the client was built without it: enable the `tls` feature \

@@ -147,11 +147,11 @@ pub use redis_paired::Bb8Manager;
 #[cfg(feature = "deadpool")]
 pub use redis_paired::DeadpoolManager;
 pub use redis_paired::{
-    args, AutoClaimed, Commands, ConsumerInfo, Direction, ExclusiveConnection, Expiry, GeoMatch,
-    GeoPosition, GeoUnit, GroupInfo, IntoCommand, Options, PairedConnection, PendingEntry,
-    PendingSummary, Pipeline, Pool, PoolOptions, PoolStats, Pooled, Reply, Scan, ScanCommands,
-    ScanStream, Script, SendBatch, Sender, SetOptions, Stats, StreamEntry, StreamInfo, StreamRead,
-    StreamReads, Target,
+    args, AutoClaimed, CacheOptions, Cached, Commands, ConsumerInfo, Direction, Eviction,
+    ExclusiveConnection, Expiry, GeoMatch, GeoPosition, GeoUnit, GroupInfo, IntoCommand, Options,
+    PairedConnection, PendingEntry, PendingSummary, Pipeline, Pool, PoolOptions, PoolStats, Pooled,
+    Pushes, Reply, Scan, ScanCommands, ScanStream, Script, SendBatch, Sender, SetOptions, Stats,
+    StreamEntry, StreamInfo, StreamRead, StreamReads, Target,
 };
 pub use redis_pubsub::{
     Event, IntoChannel, IntoChannels, Kind, Message, Messages, PubsubConnection, PubsubOptions,

@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use redis_commands::{ReplyKind, SendCommand};
-use redis_conn::{CommandName, ConnectionConfig, Error, ReconnectPolicy};
+use redis_conn::{CommandName, ConfigError, ConnectionConfig, Error, ReconnectPolicy};
 use resp::{Command, FromValue, ToArgs, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::blocking::{timing, Timing};
+use crate::cache::{self, Cache, Class, Fill, Lookup, Writes};
 use crate::catalogue::{self, CommandInfo};
 use crate::lanes::{Exchange, Lanes};
 use crate::pipeline::Pipeline;
 use crate::queue::Request;
 use crate::shared::{Encoded, Shared, Stats};
-use crate::{driver, Options, Reply};
+use crate::{driver, Options, Pushes, Reply};
 
 /// One Redis connection shared by every task that holds a clone.
 ///
@@ -111,20 +112,42 @@ impl PairedConnection {
         exclusive: bool,
     ) -> Result<PairedConnection, Error> {
         let lazy = options.lazy_connect();
-        let (conn, not_yet) = if lazy {
+        // An exclusive connection may run transactions by hand, where a
+        // read answers `QUEUED`: it caches nothing.
+        let cache = match options.cache().filter(|_| !exclusive) {
+            Some(cache) => {
+                if config.protocol() != redis_conn::Protocol::Resp3 {
+                    return Err(Error::Config(ConfigError::CacheNeedsResp3));
+                }
+                Some(Cache::new(&cache)?)
+            }
+            None => None,
+        };
+        let (mut conn, not_yet) = if lazy {
             let not_yet = std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
                 "not connected yet (a lazy connect)",
             );
             (None, Some(Error::from(not_yet)))
         } else {
-            (Some(redis_conn::connect(config).await?), None)
+            let conn = redis_conn::connect(config).await?;
+            if cache.is_some() && conn.protocol() != redis_conn::Protocol::Resp3 {
+                return Err(Error::Config(ConfigError::CacheNeedsResp3));
+            }
+            (Some(conn), None)
         };
         let lanes = (!exclusive && options.max_blocking_connections() > 0)
             .then(|| Lanes::new(config, &options, tokio::runtime::Handle::current()));
-        let shared = Arc::new(Shared::new(config, options, exclusive, lanes, not_yet));
+        let shared = Arc::new(Shared::new(
+            config, options, exclusive, lanes, not_yet, cache,
+        ));
         #[cfg(feature = "otel")]
         crate::otel::registry().register(&shared);
+        if let (Some(cache), Some(conn)) = (&shared.cache, &mut conn) {
+            // Before the handle is returned: its first read may be cached.
+            driver::track(&shared, conn).await?;
+            cache.restart(true, &Error::Closed);
+        }
         driver::spawn(shared.clone(), config.clone(), conn);
         if lazy {
             tracing::info!(address = %config.address(), "connecting in the background");
@@ -171,7 +194,18 @@ impl PairedConnection {
     /// like any other; its reply, even an error, is read and discarded.
     /// Fails only when the command cannot be queued.
     pub fn send_and_forget(&self, cmd: impl IntoCommand) -> Result<(), Error> {
-        let mut cmd = cmd.into_command()?;
+        let cmd = cmd.into_command()?;
+        if self.shared().cache.is_some() {
+            let writes = Writes::of(&cmd);
+            self.shared().forget(&writes);
+            let sent = self.send_and_forget_now(cmd);
+            self.shared().forget(&writes);
+            return sent;
+        }
+        self.send_and_forget_now(cmd)
+    }
+
+    fn send_and_forget_now(&self, mut cmd: Command) -> Result<(), Error> {
         let called = Instant::now();
         let timing = self.prepare(&cmd, Timeout::Default, false)?;
         if let Some(lanes) = self.lanes_for(&timing) {
@@ -189,6 +223,7 @@ impl PairedConnection {
             len: 0,
             command: CommandName::new(cmd.name()),
             resend: None,
+            fill: None,
         };
         self.shared()
             .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
@@ -290,16 +325,100 @@ impl PairedConnection {
         self.shared().stats()
     }
 
+    /// The push frames the server sends this connection that answer no
+    /// request and are not the cache's invalidations: the first call takes
+    /// the stream, later calls (from any clone) get `None`.
+    ///
+    /// Until it is taken, and while it is full, pushes wait in it up to
+    /// [`Options::with_max_pushes`]; beyond that, and once it is dropped,
+    /// they are dropped and counted ([`Stats::pushes_dropped`]).
+    pub fn pushes(&self) -> Option<Pushes> {
+        self.shared().take_pushes().map(Pushes::new)
+    }
+
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.shared().options
     }
 
     fn send_command<T: FromValue>(&self, cmd: &mut Command, timeout: Timeout) -> Reply<T> {
-        let called = Instant::now();
+        if let Some(cache) = &self.shared().cache {
+            return self.send_cached(cache, cmd, timeout);
+        }
+        self.send_now(cmd, timeout, Instant::now(), None)
+    }
+
+    /// Sends `cmd` on a connection with a cache: a read it caches is
+    /// answered from it, or joins the same read on its way, or goes out
+    /// marked pending so that its reply fills the cache; any other command
+    /// first drops what it writes. A hit reads no clock (unless entries
+    /// expire) and never reaches the driver.
+    fn send_cached<T: FromValue>(
+        &self,
+        cache: &Cache,
+        cmd: &mut Command,
+        timeout: Timeout,
+    ) -> Reply<T> {
+        let fill = match cache.policy.class(cmd) {
+            Class::Single => {
+                let line = cmd.encoded();
+                let Some(key) = cache::arg(line, 1) else {
+                    return self.send_now(cmd, timeout, Instant::now(), None);
+                };
+                let mut core = cache.lock();
+                match core.lookup(key, line, std::time::Instant::now) {
+                    None => None,
+                    Some(Lookup::Hit(value)) => {
+                        drop(core);
+                        return Reply::ready(value, self.shared().epoch());
+                    }
+                    Some(Lookup::Pending(id)) => {
+                        let (tx, rx) = oneshot::channel();
+                        core.follow(id, tx);
+                        drop(core);
+                        let command = CommandName::new(cmd.name());
+                        return Reply::waiting(rx, Instant::now(), command);
+                    }
+                    Some(Lookup::Miss(part)) => Some(Box::new(Fill {
+                        parts: vec![part],
+                        split: false,
+                    })),
+                }
+            }
+            Class::Mget => {
+                let line = cmd.encoded();
+                let keys = cache::args(line).skip(1);
+                let looked = cache.lock().lookup_many(keys, std::time::Instant::now());
+                match looked {
+                    None => None,
+                    Some(Ok(values)) => return Reply::ready(values, self.shared().epoch()),
+                    Some(Err(fill)) if fill.parts.is_empty() => None,
+                    Some(Err(fill)) => Some(Box::new(fill)),
+                }
+            }
+            Class::Other => {
+                let writes = Writes::of(cmd);
+                // Before it is queued, and again once it is: a read of
+                // these keys queued in between is not stored either.
+                cache.forget(&writes);
+                let reply = self.send_now(cmd, timeout, Instant::now(), None);
+                cache.forget(&writes);
+                return reply;
+            }
+        };
+        self.send_now(cmd, timeout, Instant::now(), fill)
+    }
+
+    fn send_now<T: FromValue>(
+        &self,
+        cmd: &mut Command,
+        timeout: Timeout,
+        called: Instant,
+        fill: Option<Box<Fill>>,
+    ) -> Reply<T> {
         let timing = match self.prepare(cmd, timeout, false) {
             Ok(timing) => timing,
-            Err(e) => return Reply::failed(e),
+            Err(e) => return self.abandoned(fill, e),
         };
         let (tx, rx) = oneshot::channel();
         let command = CommandName::new(cmd.name());
@@ -323,27 +442,37 @@ impl PairedConnection {
             len: 0,
             command,
             resend: self.resend(cmd),
+            fill,
         };
         match self
             .shared()
-            .enqueue(Encoded::Slice(cmd.encoded()), 1, request)
+            .enqueue_or_return(Encoded::Slice(cmd.encoded()), 1, request)
         {
             Ok(()) => Reply::waiting(rx, called, command).run_by(self.shared().runner.get()),
-            Err(e) => Reply::failed(e),
+            Err((e, fill)) => self.abandoned(fill, e),
         }
         .traced(span)
+    }
+
+    /// A cached read that could not be queued: its markers go, and the
+    /// callers that joined it hear why.
+    fn abandoned<T>(&self, fill: Option<Box<Fill>>, error: Error) -> Reply<T> {
+        if let (Some(cache), Some(fill)) = (&self.shared().cache, fill) {
+            cache.abandon(&fill, &error);
+        }
+        Reply::failed(error)
     }
 
     /// The bytes to keep for sending `cmd` again on the next connection,
     /// when the options let reads be retried and the catalogue says it only
     /// reads.
-    fn resend(&self, cmd: &mut Command) -> Option<Bytes> {
+    fn resend(&self, cmd: &mut Command) -> Option<Box<Bytes>> {
         if !self.shared().options.retry_reads()
             || !catalogue::lookup(cmd).is_some_and(CommandInfo::is_read_only)
         {
             return None;
         }
-        Some(Bytes::copy_from_slice(cmd.encoded()))
+        Some(Box::new(Bytes::copy_from_slice(cmd.encoded())))
     }
 
     /// The lanes a command with `timing` goes to instead of the shared
@@ -691,10 +820,9 @@ fn check_pairable(name: &[u8], cmd: &Command, place: Place, shared: bool) -> Res
 
 /// The `CLIENT` subcommands a paired connection refuses.
 ///
-/// `CLIENT REPLY` switches replies off. `CLIENT TRACKING` makes the server
-/// push invalidations that answer no request (or, with `REDIRECT`, tracks
-/// this connection's reads, which a reconnect would silently stop), and a
-/// paired connection has nowhere to deliver them. On a shared
+/// `CLIENT REPLY` switches replies off. `CLIENT TRACKING` belongs to the
+/// client-side cache ([`Options::with_cache`]), which turns it on for every
+/// connection it makes; turned on or off by hand, a reconnect would undo it. On a shared
 /// connection, the subcommands that set state of the connection (its name,
 /// its library, `NO-EVICT`, `NO-TOUCH`) would be undone by a reconnect
 /// without anyone knowing: name a connection in its [`ConnectionConfig`].
@@ -708,7 +836,8 @@ fn check_client(cmd: &Command, shared: bool) -> Result<(), Error> {
     }
     if is("TRACKING") {
         return Err(Error::Unsupported(
-            "CLIENT TRACKING (a paired connection has nowhere to deliver invalidations)",
+            "CLIENT TRACKING (a reconnect would undo it; Options::with_cache turns tracking on \
+             for the client-side cache, on every connection)",
         ));
     }
     if shared {

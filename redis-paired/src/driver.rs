@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
 use redis_conn::io::ReadRoom;
 use redis_conn::{CommandName, Connection, ConnectionConfig, Error, MasterWatch, Reauth, Stream};
 use resp::{Decoder, Value};
@@ -44,6 +45,9 @@ pub(crate) fn spawn(
 /// config's policy says.
 async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<Stream>>) {
     let policy = config.reconnect();
+    // A connection made before the task started had its tracking turned on
+    // then.
+    let mut tracked = conn.is_some();
     let mut conn = match conn {
         Some(conn) => conn,
         None => match connect(shared, &config).await {
@@ -61,6 +65,12 @@ async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<
         None
     };
     loop {
+        if !tracked {
+            // Tracking is on before any command of this connection goes
+            // out, and whatever was cached before it is gone.
+            retrack(shared, &mut conn).await;
+        }
+        tracked = false;
         shared.set_connected();
         let node = conn.node().map(|(host, port)| (host.to_owned(), port));
         let reason = match Io::new(shared, &config, conn, follows_master, watch.as_mut(), node)
@@ -74,6 +84,9 @@ async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<
             Ending::Lost(reason) => Arc::new(reason),
             Ending::Moved(reason) => {
                 let reason = Arc::new(reason);
+                if let Some(cache) = &shared.cache {
+                    cache.restart(false, &Error::Connection(reason.clone()));
+                }
                 shared.moved(&reason);
                 if !policy.is_enabled() {
                     // An exclusive connection cannot take its state along:
@@ -109,6 +122,57 @@ async fn run(shared: &Shared, config: ConnectionConfig, conn: Option<Connection<
         shared.count_reconnect();
         tracing::info!(after = ?started.elapsed(), "reconnected");
     }
+}
+
+/// Turns on tracking of the keys this connection reads (`CLIENT TRACKING
+/// ON`, its default mode), for the cache: `Ok` when the server agreed
+/// within the response timeout.
+pub(crate) async fn track(shared: &Shared, conn: &mut Connection<Stream>) -> Result<(), Error> {
+    if conn.protocol() != redis_conn::Protocol::Resp3 {
+        return Err(Error::Config(redis_conn::ConfigError::CacheNeedsResp3));
+    }
+    let exchange = async {
+        // The sink alone: the reply is read below, past any push.
+        SinkExt::send(conn, resp::Command::new("CLIENT").arg("TRACKING").arg("ON")).await?;
+        loop {
+            match conn.next().await {
+                // Nothing is tracked yet: a push now is no invalidation.
+                Some(Ok(Value::Push(items))) => shared.push_frame(items),
+                Some(Ok(Value::Error(text) | Value::BlobError(text))) => {
+                    return Err(Error::Server(resp::ServerError::new(text)));
+                }
+                Some(Ok(_)) => return Ok(()),
+                Some(Err(error)) => return Err(error),
+                None => return Err(Error::Closed),
+            }
+        }
+    };
+    let limit = shared.options.response_timeout();
+    tokio::time::timeout(limit, exchange)
+        .await
+        .unwrap_or(Err(Error::Timeout {
+            what: "response",
+            command: Some(CommandName::new(b"CLIENT")),
+            limit: Some(limit),
+        }))
+}
+
+/// Tracking for a new connection: on, or (when the server refuses it, a
+/// RESP2 server, no answer) the cache serves nothing until the next
+/// connection; a broken socket is then found by the I/O loop as ever.
+/// Whatever was cached before is gone either way.
+async fn retrack(shared: &Shared, conn: &mut Connection<Stream>) {
+    let Some(cache) = &shared.cache else {
+        return;
+    };
+    let active = match track(shared, conn).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, "CLIENT TRACKING failed: the client-side cache is off on this connection");
+            false
+        }
+    };
+    cache.restart(active, &Error::Closed);
 }
 
 /// Makes the first connection of a lazy connect: as a reconnect, or with
@@ -277,6 +341,10 @@ impl<'a> Io<'a> {
         let ending = poll_fn(|cx| self.poll(cx)).await;
         if let Ending::Lost(reason) = &ending {
             let error = Error::Connection(Arc::new(reason.clone()));
+            if let Some(cache) = &self.shared.cache {
+                // Nothing the lost connection cached can be known any more.
+                cache.restart(false, &error);
+            }
             let mut retries = Vec::new();
             let failed = self.queue.fail_all(&error, &mut retries);
             self.shared.finished(failed);
@@ -479,10 +547,11 @@ impl<'a> Io<'a> {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(Error::Protocol(e)),
             };
-            if let Value::Push(_) = value {
-                // RESP3 out-of-band data (such as client-side caching
-                // invalidations) answers no request.
-                tracing::debug!("ignored a push frame on a paired connection");
+            if let Value::Push(items) = value {
+                // RESP3 out-of-band data answers no request: the cache's
+                // invalidations, read here in wire order with the replies,
+                // and anything else, for `pushes()`.
+                self.shared.push_frame(items);
                 continue;
             }
             if self.follows_master && demoted.is_none() {
@@ -507,7 +576,12 @@ impl<'a> Io<'a> {
                 #[cfg(not(feature = "otel"))]
                 let _ = done;
             };
-            match self.queue.complete(value, now, done) {
+            let filled = |fill: &_, value: &_| {
+                if let Some(cache) = &shared.cache {
+                    cache.filled(fill, value);
+                }
+            };
+            match self.queue.complete(value, now, done, filled) {
                 Ok(Completion::Finished) => finished += 1,
                 Ok(Completion::Partial) => {}
                 Err(Unsolicited) => {
@@ -570,6 +644,7 @@ impl<'a> Io<'a> {
             len: 0,
             command: CommandName::new(b"AUTH"),
             resend: None,
+            fill: None,
         };
         match self
             .shared

@@ -20,6 +20,10 @@
 //!   which record the reply types of their typed commands; [`SendBatch`],
 //!   for other connections to run a pipeline's batch.
 //! - [`Options`] (`options.rs`): timeouts and queue bounds.
+//! - [`CacheOptions`] (`cache.rs`): client-side caching kept true by the
+//!   server's invalidations; the pure core that stores replies in wire
+//!   order and drops what changed. [`Pushes`] (`pushes.rs`): the push
+//!   frames that are not the cache's.
 //! - [`Pool`] (`pool.rs`): a bounded pool of exclusive connections, cleaned
 //!   when they come back; `DeadpoolManager` (`deadpool.rs`) and
 //!   `Bb8Manager` (`bb8.rs`) do the same for the deadpool and bb8 pools,
@@ -102,8 +106,9 @@
 //!   ([`Options::with_max_blocking_connections`]); a caller who drops its
 //!   [`Reply`] closes that connection.
 //! - Nothing accepted is lost on a reconnect: commands whose effect a
-//!   reconnect would undo (`CLIENT SETNAME`, `READONLY`, ...) or whose pushes
-//!   would have nowhere to go (`CLIENT TRACKING`) are refused. Commands sent
+//!   reconnect would undo (`CLIENT SETNAME`, `READONLY`, `CLIENT TRACKING`,
+//!   which the cache turns on for every connection itself, ...) are
+//!   refused. Commands sent
 //!   while the connection is down wait for it (they were never written), or
 //!   fail at once with [`Options::with_fail_fast`]; when the server refuses
 //!   a reconnect for its credentials, they fail at once with that
@@ -124,11 +129,93 @@
 //!   renewal that fails fails no command; it is logged and retried. An
 //!   [`ExclusiveConnection`] does not renew live (the `AUTH` could land
 //!   inside its user's `MULTI`).
+//! - Push frames never vanish without a trace: the cache's invalidations
+//!   are applied, and every other push goes to [`PairedConnection::pushes`],
+//!   a bounded stream, or is counted in [`Stats::pushes_dropped`].
+//!
+//! # Client-side caching
+//!
+//! With [`Options::with_cache`], reads of the commands chosen
+//! ([`Cached`]: `GET`, `HGET`, `HGETALL` and `MGET` by default) are
+//! answered from memory when the connection has read them before and
+//! nothing said they changed. A hit is looked up by the caller before
+//! anything is queued: it costs a lock and a hash lookup, and never
+//! reaches the connection's task or the server.
+//!
+//! ```no_run
+//! # async fn demo(config: redis_paired::ConnectionConfig) -> Result<(), redis_paired::Error> {
+//! use redis_paired::{CacheOptions, Commands, Options, PairedConnection};
+//!
+//! let options = Options::new().with_cache(CacheOptions::new(64 << 20));
+//! let conn = PairedConnection::connect_with(&config, options).await?;
+//! let name: Option<String> = conn.get("user:7:name").await?; // from the server
+//! let again: Option<String> = conn.get("user:7:name").await?; // from memory
+//! conn.set("user:7:name", "Ada").await?; // dropped from the cache first
+//! let fresh: Option<String> = conn.get("user:7:name").await?; // from the server
+//! assert_eq!(conn.stats().cache_hits, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The server keeps the cache true: the connection turns on `CLIENT
+//! TRACKING ON` in its default mode, on itself, before its first command
+//! and on every connection after a reconnect, and the server pushes an
+//! invalidation when a key it read changes. The default mode, rather than
+//! `OPTIN` or `BCAST`: it needs no `CLIENT CACHING YES` before each read
+//! (no second command per miss), the server tells it of exactly the keys
+//! it read (`BCAST` sends every change under a prefix, whoever reads it),
+//! and the invalidations come on the same socket as the replies, so the
+//! order between the two is the order on the wire: the property the
+//! guarantees below rest on. Its cost is the server's tracking table; when
+//! that is full (`tracking-table-max-keys`), the server forgets keys and
+//! says so with an invalidation, which the cache follows. It needs RESP3;
+//! on RESP2, connecting refuses the option
+//! ([`ConfigError::CacheNeedsResp3`](redis_conn::ConfigError::CacheNeedsResp3))
+//! rather than redirect invalidations to a second connection, whose order
+//! with the replies no one could know.
+//!
+//! What is guaranteed:
+//!
+//! - Stored in wire order. The reply of a read is stored when the
+//!   connection's task pairs it with its request, and only if no
+//!   invalidation of its key (or flush, or write by this client) was read
+//!   between the request and the reply. Reads of the same command line
+//!   while one is on its way share it: one request, one reply for all.
+//! - Nothing survives what can no longer be known: a reconnect (or a
+//!   connection lost for any reason, `CLIENT KILL` included: the tracking
+//!   went with it) drops everything, and so does an invalidation of every
+//!   key (`FLUSHALL`, `FLUSHDB`). `RESET`, which would turn tracking off,
+//!   is refused on a paired connection.
+//! - Read your writes. A command this client sends that writes keys (by
+//!   the [`catalogue`]'s key specifications; a flush, a write whose keys
+//!   the catalogue cannot tell, or a command it does not know, such as a
+//!   module's, drops everything) drops them before it is queued and again
+//!   once it is, so a read of them already on its way is
+//!   not stored, and a read sent after the write is answered after it.
+//!   Keys a script writes without naming them are dropped by the server's
+//!   invalidation, a round trip later.
+//! - Bounded: by bytes (keys, command lines and replies, which are copied
+//!   out of the read buffer, plus a fixed cost an entry), and optionally by
+//!   entries and age ([`CacheOptions::with_ttl`]), evicting as
+//!   [`Eviction`] says. [`Stats`] counts hits, misses, invalidations and
+//!   evictions, and the bytes and entries held.
+//!
+//! So a read returns what the server held at some moment between its call
+//! and its return, as the connection orders events: no older than the
+//! last frame read before the call. A write acknowledged to another
+//! connection is seen by this one after any round trip that follows it
+//! (its invalidation comes first on the wire). Only the commands of
+//! [`send`](PairedConnection::send) and the typed methods are served from
+//! the cache; pipelines, transactions and `send_and_forget` always go to
+//! the server (their writes still drop what they write). An
+//! [`ExclusiveConnection`] caches nothing: its reads may be inside its
+//! user's `MULTI`.
 #![deny(missing_docs)]
 
 #[cfg(feature = "bb8")]
 mod bb8;
 mod blocking;
+mod cache;
 mod connection;
 #[cfg(feature = "deadpool")]
 mod deadpool;
@@ -139,6 +226,7 @@ mod options;
 pub mod otel;
 mod pipeline;
 mod pool;
+mod pushes;
 mod queue;
 mod reply;
 mod scan;
@@ -156,6 +244,7 @@ pub use redis_conn::{ConnectionConfig, Error};
 
 #[cfg(feature = "bb8")]
 pub use crate::bb8::Bb8Manager;
+pub use crate::cache::{CacheOptions, Cached, Eviction};
 pub use crate::connection::{
     ExclusiveConnection, IntoCommand, PairedConnection, ReplyFuture, Sender,
 };
@@ -164,6 +253,7 @@ pub use crate::deadpool::DeadpoolManager;
 pub use crate::options::Options;
 pub use crate::pipeline::{Pipeline, SendBatch};
 pub use crate::pool::{Pool, PoolOptions, PoolStats, Pooled};
+pub use crate::pushes::Pushes;
 pub use crate::reply::{BoxedReply, Recover, Reply};
 pub use crate::scan::{Scan, ScanCommands, ScanStream};
 pub use crate::script::Script;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::CacheOptions;
+
 /// Settings of a [`PairedConnection`](crate::PairedConnection) beyond those of
 /// the [`ConnectionConfig`](redis_conn::ConnectionConfig) (address, handshake,
 /// connect timeout and reconnect policy live there).
@@ -17,6 +19,8 @@ pub struct Options {
     blocking_idle_timeout: Duration,
     lazy_connect: bool,
     query_text: bool,
+    cache: Option<CacheOptions>,
+    max_pushes: usize,
 }
 
 impl Options {
@@ -33,6 +37,9 @@ impl Options {
     /// Default time a connection for blocking commands stays open unused: 30 s.
     pub const DEFAULT_BLOCKING_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+    /// Default bound on push frames kept for [`pushes`](crate::PairedConnection::pushes): 1,024.
+    pub const DEFAULT_MAX_PUSHES: usize = 1024;
+
     /// The defaults.
     pub const fn new() -> Options {
         Options {
@@ -46,6 +53,8 @@ impl Options {
             blocking_idle_timeout: Self::DEFAULT_BLOCKING_IDLE_TIMEOUT,
             lazy_connect: false,
             query_text: false,
+            cache: None,
+            max_pushes: Self::DEFAULT_MAX_PUSHES,
         }
     }
 
@@ -170,6 +179,44 @@ impl Options {
     pub const fn with_lazy_connect(mut self, lazy: bool) -> Options {
         self.lazy_connect = lazy;
         self
+    }
+
+    /// Cache the replies of reads in the client, kept true by the server's
+    /// invalidations (`CLIENT TRACKING`): a read served from the cache never
+    /// reaches the server, nor the connection's task. See the crate's
+    /// "Client-side caching" section for what is cached, when entries go,
+    /// and what is guaranteed.
+    ///
+    /// It needs RESP3 (the default protocol): on a configuration that asks
+    /// for RESP2, or a server that answers only RESP2, connecting fails with
+    /// [`ConfigError::CacheNeedsResp3`](redis_conn::ConfigError::CacheNeedsResp3).
+    /// A [`Cached::Commands`](crate::Cached::Commands) list that names a
+    /// command that cannot be cached fails with
+    /// [`ConfigError::NotCacheable`](redis_conn::ConfigError::NotCacheable).
+    /// Without it (the default) nothing is cached, and sending costs one
+    /// branch more than it did.
+    pub const fn with_cache(mut self, cache: CacheOptions) -> Options {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The most push frames (other than the cache's invalidations) kept
+    /// for [`pushes`](crate::PairedConnection::pushes) until they are
+    /// read. At the bound, or once the stream is dropped, a push is
+    /// dropped and counted ([`Stats::pushes_dropped`](crate::Stats::pushes_dropped)).
+    pub const fn with_max_pushes(mut self, max: usize) -> Options {
+        self.max_pushes = max;
+        self
+    }
+
+    /// The cache, if the connection keeps one.
+    pub const fn cache(&self) -> Option<CacheOptions> {
+        self.cache
+    }
+
+    /// The bound on push frames kept unread.
+    pub const fn max_pushes(&self) -> usize {
+        self.max_pushes
     }
 
     /// Whether the first connection is made in the background.

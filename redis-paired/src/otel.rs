@@ -58,6 +58,36 @@ pub const STATS: &[Row<Stats>] = &[
         "Commands refused at once because a queue was full",
         |s| s.backpressure,
     ),
+    (
+        "redis.client.cache.hits",
+        "Reads answered by the client-side cache, or by joining the same read on its way",
+        |s| s.cache_hits,
+    ),
+    (
+        "redis.client.cache.misses",
+        "Cacheable reads sent to the server",
+        |s| s.cache_misses,
+    ),
+    (
+        "redis.client.cache.invalidations",
+        "Cached entries dropped because their key changed, or could have",
+        |s| s.cache_invalidations,
+    ),
+    (
+        "redis.client.cache.evictions",
+        "Cached entries dropped to stay within the bounds, or for their age",
+        |s| s.cache_evictions,
+    ),
+    (
+        "redis.client.pushes",
+        "Push frames handed to the stream of pushes",
+        |s| s.pushes,
+    ),
+    (
+        "redis.client.pushes.dropped",
+        "Push frames dropped: the stream of pushes was full or gone",
+        |s| s.pushes_dropped,
+    ),
 ];
 
 /// The counters of [`PoolStats`] exported, as [`STATS`].
@@ -166,6 +196,16 @@ impl Registry {
                     };
                     observer.observe(used, &with_state("used"));
                     observer.observe(idle, &with_state("idle"));
+                }
+            })
+            .build();
+        meter
+            .i64_observable_up_down_counter("redis.client.cache.bytes")
+            .with_description("Bytes held by the client-side caches now")
+            .with_unit("By")
+            .with_callback(|observer| {
+                for (attributes, bytes) in per_server(|shared| shared.stats().cache_bytes) {
+                    observer.observe(bytes, &attributes);
                 }
             })
             .build();
@@ -362,13 +402,18 @@ fn connection_counts() -> Vec<(Attributes, i64, i64)> {
 
 /// Per server, the requests queued or awaiting replies.
 fn pending_requests() -> Vec<(Arc<[KeyValue]>, i64)> {
-    let mut pending: Vec<(Arc<[KeyValue]>, i64)> = Vec::new();
+    per_server(|shared| shared.pending() as u64)
+}
+
+/// Per server, the sum of `read` over its live connections.
+fn per_server(read: impl Fn(&Shared) -> u64) -> Vec<(Arc<[KeyValue]>, i64)> {
+    let mut sums: Vec<(Arc<[KeyValue]>, i64)> = Vec::new();
     for shared in live_connections() {
-        let n = i64::try_from(shared.pending()).unwrap_or(i64::MAX);
-        match pending.iter_mut().find(|(a, _)| *a == shared.attributes) {
+        let n = i64::try_from(read(&shared)).unwrap_or(i64::MAX);
+        match sums.iter_mut().find(|(a, _)| *a == shared.attributes) {
             Some((_, sum)) => *sum += n,
-            None => pending.push((shared.attributes.clone(), n)),
+            None => sums.push((shared.attributes.clone(), n)),
         }
     }
-    pending
+    sums
 }

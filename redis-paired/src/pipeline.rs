@@ -11,6 +11,7 @@ use resp::{Command, FromValue, ServerError, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::cache::Writes;
 use crate::connection::{IntoCommand, Timeout};
 use crate::lanes::Exchange;
 use crate::queue::Request;
@@ -100,6 +101,9 @@ pub struct Pipeline<'a, R = ()> {
     first: Option<CommandName>,
     /// The reply types recorded by the typed methods (see [`Replies`]).
     replies: PhantomData<fn() -> R>,
+    /// With a client-side cache: the keys the commands write, dropped
+    /// from it as each is added and again once the batch is queued.
+    writes: Writes,
 }
 
 /// A connection that runs a [`Pipeline`]'s batch itself: for connections
@@ -151,6 +155,7 @@ impl<'a> Pipeline<'a> {
             error: None,
             first: None,
             replies: PhantomData,
+            writes: Writes::default(),
         }
     }
 }
@@ -205,6 +210,12 @@ impl<'a, R> Pipeline<'a, R> {
         }
         if self.first.is_none() {
             self.first = Some(CommandName::new(cmd.name()));
+        }
+        if conn.shared().cache.is_some() {
+            let writes = Writes::of(&cmd);
+            conn.shared().forget(&writes);
+            self.writes.keys.extend(writes.keys);
+            self.writes.all |= writes.all;
         }
         // One copy: the command's header goes into the room kept for it.
         self.buf.extend_from_slice(cmd.encoded());
@@ -355,6 +366,7 @@ impl<'a, R> Pipeline<'a, R> {
             error: self.error,
             first: self.first,
             replies: PhantomData,
+            writes: self.writes,
         }
     }
 
@@ -401,6 +413,7 @@ impl<'a, R> Pipeline<'a, R> {
                 called,
             };
             lanes.send(exchange, Some(tx));
+            conn.shared().forget(&self.writes);
             return Reply::waiting(rx, called, command).traced(span);
         }
         let request = Request {
@@ -413,11 +426,13 @@ impl<'a, R> Pipeline<'a, R> {
             len: 0,
             command,
             resend: None,
+            fill: None,
         };
-        match conn
+        let queued = conn
             .shared()
-            .enqueue(Encoded::Buffer(&mut self.buf), replies, request)
-        {
+            .enqueue(Encoded::Buffer(&mut self.buf), replies, request);
+        conn.shared().forget(&self.writes);
+        match queued {
             Ok(()) => Reply::waiting(rx, called, command),
             Err(e) => Reply::failed(e),
         }

@@ -10,6 +10,8 @@ use resp::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::cache::Fill;
+
 /// Where a request's reply goes.
 pub(crate) type ReplyTx = oneshot::Sender<Result<Value, Error>>;
 
@@ -43,7 +45,12 @@ pub(crate) struct Request {
     /// A read its caller allows to be retried: its encoded bytes, to be
     /// sent once more on the next connection if this one breaks before its
     /// reply comes. `None` for everything else.
-    pub(crate) resend: Option<Bytes>,
+    /// Boxed: most requests have none, and a request small enough is moved
+    /// without a call to `memcpy`.
+    pub(crate) resend: Option<Box<Bytes>>,
+    /// A cached read's pending entries, which its reply fills when it is
+    /// paired (`None` for everything else, and always without a cache).
+    pub(crate) fill: Option<Box<Fill>>,
 }
 
 impl Request {
@@ -142,7 +149,10 @@ struct Slot {
     limit: Option<Duration>,
     /// For a read that may be retried, the request to queue again (without
     /// its caller, which `tx` holds) and its bytes.
-    retry: Option<Retry>,
+    /// Boxed: most slots have none, and a small slot moves cheaply.
+    retry: Option<Box<Retry>>,
+    /// For a cached read, what its reply fills.
+    fill: Option<Box<Fill>>,
     /// When the caller sent it, for the operation's duration.
     #[cfg(feature = "otel")]
     called: Instant,
@@ -188,13 +198,17 @@ impl Queue {
         // A blocking command behind others starts its clock when it is the
         // oldest; any other request now.
         let deferred = !self.slots.is_empty() && request.from_front;
-        let retry = request.resend.map(|bytes| Retry {
-            request: Request {
-                tx: None,
-                resend: None,
-                ..request
-            },
-            bytes,
+        let fill = request.fill;
+        let retry = request.resend.map(|bytes| {
+            Box::new(Retry {
+                request: Request {
+                    tx: None,
+                    resend: None,
+                    fill: None,
+                    ..request
+                },
+                bytes: *bytes,
+            })
         });
         let mut slot = Slot {
             tx: request.tx,
@@ -206,6 +220,7 @@ impl Queue {
             command: request.command,
             limit: request.timeout,
             retry,
+            fill,
             #[cfg(feature = "otel")]
             called: request.called,
         };
@@ -230,12 +245,15 @@ impl Queue {
     /// Hands the next reply off the wire, read at `now`, to the request that
     /// owns it. `finished` runs when the request is done, before its caller
     /// is handed the reply: a caller who has its reply finds the request
-    /// no longer counted as owed.
+    /// no longer counted as owed. `filled` runs first, for a cached read,
+    /// with what its reply fills: in wire order, before any frame read
+    /// after it.
     pub(crate) fn complete(
         &mut self,
         value: Value,
         now: Instant,
         finished: impl FnOnce(Done<'_>),
+        filled: impl FnOnce(&Fill, &Value),
     ) -> Result<Completion, Unsolicited> {
         let slot = self.slots.front_mut().ok_or(Unsolicited)?;
         slot.remaining = slot.remaining.saturating_sub(1);
@@ -255,6 +273,9 @@ impl Queue {
                     &mut self.next_deadline,
                 );
             }
+        }
+        if let Some(fill) = &slot.fill {
+            filled(fill, &value);
         }
         finished(Done {
             #[cfg(feature = "otel")]
@@ -362,7 +383,7 @@ impl Queue {
             match (slot.tx, slot.retry) {
                 (Some(tx), Some(mut retry)) if !tx.is_closed() => {
                     retry.request.tx = Some(tx);
-                    retries.push(retry);
+                    retries.push(*retry);
                 }
                 (tx, _) => {
                     if let Some(tx) = tx {
@@ -401,7 +422,7 @@ mod tests {
     impl Queue {
         /// `complete`, at a time that does not matter to the test.
         fn complete_at(&mut self, value: Value) -> Result<Completion, Unsolicited> {
-            self.complete(value, Instant::now(), |_| ())
+            self.complete(value, Instant::now(), |_| (), |_, _| ())
         }
     }
 
@@ -421,6 +442,7 @@ mod tests {
             len: 0,
             command: CommandName::new(b"GET"),
             resend: None,
+            fill: None,
         };
         (request, rx)
     }
@@ -576,6 +598,7 @@ mod tests {
                 len: 0,
                 command: CommandName::new(b"GET"),
                 resend: None,
+                fill: None,
             },
             start,
         );
@@ -600,12 +623,14 @@ mod tests {
             len: 0,
             command: CommandName::new(b"BLPOP"),
             resend: None,
+            fill: None,
         };
         q.push(blocking, start);
         // Behind a command that takes 10 s, its 100 ms have not started.
         assert!(!q.expire(start + ms(5_000)));
         assert!(rx.try_recv().is_err());
-        q.complete(Value::Null, start + ms(10_000), |_| ()).unwrap();
+        q.complete(Value::Null, start + ms(10_000), |_| (), |_, _| ())
+            .unwrap();
         assert_eq!(q.next_deadline(), Some(start + ms(10_100)));
         assert!(!q.expire(start + ms(10_050)));
         assert!(rx.try_recv().is_err());
@@ -646,6 +671,7 @@ mod tests {
                 len: 0,
                 command: CommandName::new(b"MULTI"),
                 resend: None,
+                fill: None,
             },
             now,
         );
@@ -661,7 +687,7 @@ mod tests {
         let mut q = Queue::new(PATIENCE);
         let read = |bytes: &'static str, timeout| {
             let (mut request, rx) = request(1, timeout, start);
-            request.resend = Some(Bytes::from_static(bytes.as_bytes()));
+            request.resend = Some(Box::new(Bytes::from_static(bytes.as_bytes())));
             (request, rx)
         };
         let (answered, mut r_answered) = read("answered", None);

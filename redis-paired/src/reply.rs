@@ -124,6 +124,8 @@ enum State {
     /// `&mut` access and never locks.
     Future(Mutex<BoxedReply>),
     Failed(Option<Error>),
+    /// Answered already: a reply from the client-side cache.
+    Ready(Option<Value>),
 }
 
 impl std::fmt::Debug for State {
@@ -133,6 +135,7 @@ impl std::fmt::Debug for State {
             State::Recovering(rx, _) => f.debug_tuple("Recovering").field(rx).finish(),
             State::Future(_) => f.write_str("Future"),
             State::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
+            State::Ready(_) => f.write_str("Ready"),
         }
     }
 }
@@ -146,6 +149,12 @@ impl<T> Reply<T> {
         command: CommandName,
     ) -> Reply<T> {
         Reply::with_state(State::Waiting(rx), called, Some(command))
+    }
+
+    /// A reply that is `value` already (from the client-side cache). No
+    /// clock is read: a hit costs the lookup and the conversion.
+    pub(crate) fn ready(value: Value, called: Instant) -> Reply<T> {
+        Reply::with_state(State::Ready(Some(value)), called, None)
     }
 
     pub(crate) fn failed(error: Error) -> Reply<T> {
@@ -409,6 +418,7 @@ impl<T> Reply<T> {
                 ready!(future.as_mut().poll(cx))
             }
             State::Failed(error) => Err(error.take().unwrap_or(Error::Closed)),
+            State::Ready(value) => value.take().ok_or(Error::Closed),
         })
     }
 }

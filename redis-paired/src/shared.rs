@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use redis_conn::{ConnectionConfig, Error};
-use tokio::sync::Notify;
+use resp::Value;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
+use crate::cache::{Cache, Fill, Writes};
 use crate::lanes::Lanes;
 use crate::queue::{Request, Retry};
 use crate::trace::Peer;
@@ -40,6 +42,26 @@ pub struct Stats {
     /// [`Error::Backpressure`](redis_conn::Error::Backpressure): a queue
     /// was at its bound.
     pub backpressure: u64,
+    /// Reads answered by the client-side cache ([`Options::with_cache`]),
+    /// or by joining the same read already on its way.
+    pub cache_hits: u64,
+    /// Cacheable reads sent to the server.
+    pub cache_misses: u64,
+    /// Cached entries dropped because their key changed: the server's
+    /// invalidations, flushes, this client's own writes, reconnects.
+    pub cache_invalidations: u64,
+    /// Cached entries dropped to stay within the bounds, or for their age.
+    pub cache_evictions: u64,
+    /// Bytes held by the cache now.
+    pub cache_bytes: u64,
+    /// Entries in the cache now.
+    pub cache_entries: u64,
+    /// Push frames (other than the cache's invalidations) handed to
+    /// [`pushes`](crate::PairedConnection::pushes).
+    pub pushes: u64,
+    /// Push frames dropped: the stream was full ([`Options::with_max_pushes`])
+    /// or dropped.
+    pub pushes_dropped: u64,
 }
 
 pub(crate) struct Shared {
@@ -68,6 +90,14 @@ pub(crate) struct Shared {
     pub(crate) lanes: Option<Arc<Lanes>>,
     /// What runs the driver's runtime on a thread that waits for a reply.
     pub(crate) runner: OnceLock<Arc<dyn Runner>>,
+    /// The client-side cache, when the options ask for one.
+    pub(crate) cache: Option<Cache>,
+    /// Push frames that are not the cache's, for `pushes()`; the receiver
+    /// waits here until it is taken.
+    pushes_tx: mpsc::Sender<Value>,
+    pushes_rx: Mutex<Option<mpsc::Receiver<Value>>>,
+    pushes: AtomicU64,
+    pushes_dropped: AtomicU64,
     requests: AtomicU64,
     commands: AtomicU64,
     writes: AtomicU64,
@@ -168,7 +198,9 @@ impl Shared {
         exclusive: bool,
         lanes: Option<Lanes>,
         not_yet: Option<Error>,
+        cache: Option<Cache>,
     ) -> Shared {
+        let (pushes_tx, pushes_rx) = mpsc::channel(options.max_pushes().max(1));
         let up = not_yet.is_none();
         let state = match not_yet {
             None => State::Connected,
@@ -197,6 +229,11 @@ impl Shared {
             exclusive,
             lanes: lanes.map(Arc::new),
             runner: OnceLock::new(),
+            cache,
+            pushes_tx,
+            pushes_rx: Mutex::new(Some(pushes_rx)),
+            pushes: AtomicU64::new(0),
+            pushes_dropped: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -224,6 +261,18 @@ impl Shared {
         request: Request,
     ) -> Result<(), Error> {
         self.push(bytes, commands, request, false)
+            .map_err(|(error, _)| error)
+    }
+
+    /// As [`enqueue`](Self::enqueue), handing back the cached read's
+    /// markers when it is refused, for their followers to be told.
+    pub(crate) fn enqueue_or_return(
+        &self,
+        bytes: Encoded<'_>,
+        commands: usize,
+        request: Request,
+    ) -> Result<(), (Error, Option<Box<Fill>>)> {
+        self.push(bytes, commands, request, false)
     }
 
     /// As [`enqueue`](Self::enqueue), for a request of the driver's own
@@ -236,6 +285,7 @@ impl Shared {
         request: Request,
     ) -> Result<(), Error> {
         self.push(bytes, commands, request, true)
+            .map_err(|(error, _)| error)
     }
 
     fn push(
@@ -244,29 +294,34 @@ impl Shared {
         commands: usize,
         mut request: Request,
         own: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<(), (Error, Option<Box<Fill>>)> {
         request.len = bytes.len();
         let mut inner = self.lock();
-        if own {
-            inner.state.check(self.options.fail_fast())?;
+        let state = if own {
+            inner.state.check(self.options.fail_fast())
         } else {
-            inner.check(self.options.fail_fast())?;
+            inner.check(self.options.fail_fast())
+        };
+        if let Err(error) = state {
+            return Err((error, request.fill));
         }
         let max = self.options.max_pending();
         if self.outstanding.load(Ordering::Relaxed) >= max {
             self.backpressure.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::Backpressure {
+            let error = Error::Backpressure {
                 limit: max,
                 unit: "requests",
-            });
+            };
+            return Err((error, request.fill));
         }
         let max_bytes = self.options.max_unwritten_bytes();
         if !inner.out.is_empty() && inner.out.len() + bytes.len() > max_bytes {
             self.backpressure.fetch_add(1, Ordering::Relaxed);
-            return Err(Error::Backpressure {
+            let error = Error::Backpressure {
                 limit: max_bytes,
                 unit: "bytes",
-            });
+            };
+            return Err((error, request.fill));
         }
         match bytes {
             // A large batch into an empty queue moves over instead of being
@@ -437,6 +492,12 @@ impl Shared {
         self.up.store(!inner.closing, Ordering::Release);
     }
 
+    /// When the connection was made: the time a reply answered at once
+    /// (from the cache) is said to be called at, as it never waits.
+    pub(crate) fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
     /// Requests queued or awaiting replies.
     pub(crate) fn pending(&self) -> usize {
         self.outstanding.load(Ordering::Relaxed)
@@ -525,6 +586,7 @@ impl Shared {
         drop(inner);
         self.finished(expired.len());
         for (request, error) in expired {
+            self.abandon_fill(&request, &error);
             if let Some(tx) = request.tx {
                 let _ = tx.send(Err(error));
             }
@@ -575,6 +637,7 @@ impl Shared {
         drop(inner);
         self.finished(queued.len());
         for request in queued {
+            self.abandon_fill(&request, error);
             if let Some(tx) = request.tx {
                 let _ = tx.send(Err(error.clone()));
             }
@@ -616,6 +679,67 @@ impl Shared {
             retried_reads: self.retried_reads.load(Ordering::Relaxed),
             blocking_connections: self.lanes.as_ref().map_or(0, |l| l.opened()),
             backpressure: self.backpressure.load(Ordering::Relaxed),
+            pushes: self.pushes.load(Ordering::Relaxed),
+            pushes_dropped: self.pushes_dropped.load(Ordering::Relaxed),
+            ..self.cache_stats()
+        }
+    }
+
+    fn cache_stats(&self) -> Stats {
+        let Some(cache) = &self.cache else {
+            return Stats::default();
+        };
+        let core = cache.lock();
+        Stats {
+            cache_hits: core.counters.hits,
+            cache_misses: core.counters.misses,
+            cache_invalidations: core.counters.invalidations,
+            cache_evictions: core.counters.evictions,
+            cache_bytes: core.bytes() as u64,
+            cache_entries: core.entries() as u64,
+            ..Stats::default()
+        }
+    }
+
+    /// A push frame read off the connection: an invalidation goes to the
+    /// cache; anything else to the stream of pushes, or is counted dropped.
+    pub(crate) fn push_frame(&self, items: Vec<Value>) {
+        if let Some(cache) = &self.cache {
+            if cache.invalidation(&items) {
+                return;
+            }
+        }
+        match self.pushes_tx.try_send(Value::Push(items)) {
+            Ok(()) => {
+                self.pushes.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                tracing::debug!("a push frame was dropped: the stream of pushes is full or gone");
+                self.pushes_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The stream of push frames, once.
+    pub(crate) fn take_pushes(&self) -> Option<mpsc::Receiver<Value>> {
+        self.pushes_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Drops from the cache what a command about to be sent writes.
+    pub(crate) fn forget(&self, writes: &Writes) {
+        if let Some(cache) = &self.cache {
+            cache.forget(writes);
+        }
+    }
+
+    /// A request that will not be answered: the callers following its
+    /// cached read hear `error` too.
+    fn abandon_fill(&self, request: &Request, error: &Error) {
+        if let (Some(cache), Some(fill)) = (&self.cache, &request.fill) {
+            cache.abandon(fill, error);
         }
     }
 }

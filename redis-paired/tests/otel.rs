@@ -385,3 +385,34 @@ async fn a_pools_waits_uses_idle_connections_and_timeouts_are_measured() {
     );
     assert!(total("redis.client.pool.waits", &[at]) >= 1.0);
 }
+
+#[tokio::test]
+async fn the_caches_hits_misses_invalidations_and_bytes_are_exported() {
+    telemetry();
+    // A server of this test's own, so that its port names this cache only.
+    let server = RedisServer::start().expect("redis-server starts");
+    let config: ConnectionConfig = server.url().parse().unwrap();
+    let at = port(server.port());
+    let options = Options::new().with_cache(redis_paired::CacheOptions::new(1 << 20));
+    let conn = PairedConnection::connect_with(&config, options)
+        .await
+        .unwrap();
+    let writer = PairedConnection::connect(&config).await.unwrap();
+    let _: () = writer.send(cmd!("SET", "otel:cached", "1")).await.unwrap();
+    for _ in 0..3 {
+        let value: Option<String> = conn.send(cmd!("GET", "otel:cached")).await.unwrap();
+        assert_eq!(value.as_deref(), Some("1"));
+    }
+    let held = |name: &str| total(name, std::slice::from_ref(&at));
+    assert_eq!(held("redis.client.cache.misses"), 1.0);
+    assert_eq!(held("redis.client.cache.hits"), 2.0);
+    assert!(held("redis.client.cache.bytes") > 0.0);
+    // Another connection's write: the server's invalidation drops the entry.
+    let _: () = writer.send(cmd!("SET", "otel:cached", "2")).await.unwrap();
+    assert!(
+        eventually(|| conn.stats().cache_invalidations >= 1).await,
+        "no invalidation"
+    );
+    assert_eq!(held("redis.client.cache.invalidations"), 1.0);
+    assert_eq!(held("redis.client.cache.bytes"), 0.0);
+}

@@ -28,6 +28,8 @@
 //! - `paired.rs`: the `paired` section: many tasks on one connection.
 //! - `blocking.rs`: the `blocking` section: threads without a runtime on
 //!   the facade's blocking client.
+//! - `cache.rs`: the `cache` section: reads served by client-side caches,
+//!   with a checker counting stale reads.
 //! - `pubsub.rs`: the `pubsub` section: messages to one subscriber.
 //! - `cluster.rs`: the `cluster` section: many tasks on one handle on a
 //!   whole cluster, and its clients.
@@ -45,6 +47,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod blocking;
+mod cache;
 mod clients;
 mod cluster;
 mod corpus;
@@ -77,6 +80,12 @@ const SECTIONS: &[Section] = &[
             "threads without a runtime doing GETs, blocking::Client against redis-rs's Connection",
         cases: blocking::CASES,
         run: blocking::run,
+    },
+    Section {
+        name: "cache",
+        about: "client-side caching, redis-paired's cache against redis-rs cache-aio and no cache",
+        cases: cache::CASES,
+        run: cache::run,
     },
     Section {
         name: "pubsub",
