@@ -370,6 +370,17 @@ impl ClusterConnection {
         self.inner.stats()
     }
 
+    /// The counters of each node's connection opened so far (see
+    /// [`PairedConnection::stats`]), by the node's address: among them,
+    /// what its client-side cache holds.
+    pub fn node_stats(&self) -> Vec<(NodeAddr, redis_paired::Stats)> {
+        let nodes = self.inner.nodes.read().unwrap_or_else(|e| e.into_inner());
+        nodes
+            .iter()
+            .filter_map(|(addr, cell)| Some((addr.clone(), cell.get()?.stats())))
+            .collect()
+    }
+
     /// The topology as last learned.
     pub fn topology(&self) -> Arc<Topology> {
         self.inner.topology()
@@ -969,9 +980,33 @@ impl Inner {
         merged.merge(view);
         if merged != *snapshot.topology {
             tracing::debug!(%from, shards = merged.shards().len(), "cluster topology");
+            let owners_changed = !merged.same_owners(&snapshot.topology);
             self.put_snapshot(&mut snapshot, Arc::new(merged));
             drop(snapshot);
+            if owners_changed {
+                self.forget_cached();
+            }
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Empties the client-side cache of every node's connection: a slot
+    /// moved or a primary changed, so what a node's connection cached may
+    /// no longer be the value its owner holds, and no invalidation need
+    /// come for it.
+    fn forget_cached(&self) {
+        if self.config.options().cache().is_none() {
+            return;
+        }
+        let nodes: Vec<PairedConnection> = {
+            let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+            nodes
+                .values()
+                .filter_map(|cell| cell.get().cloned())
+                .collect()
+        };
+        for node in nodes {
+            node.forget_cached();
         }
     }
 
@@ -983,6 +1018,7 @@ impl Inner {
             updated.moved(slot, addr.clone());
             self.put_snapshot(&mut snapshot, Arc::new(updated));
         }
+        self.forget_cached();
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
         self.refresh_soon();
     }

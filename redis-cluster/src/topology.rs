@@ -121,6 +121,18 @@ impl Topology {
         (owner < self.shards.len()).then_some(owner)
     }
 
+    /// Whether every slot has the same primary (by address) in both
+    /// tables.
+    pub fn same_owners(&self, other: &Topology) -> bool {
+        fn primary(t: &Topology, index: u16) -> Option<&NodeAddr> {
+            t.shards.get(usize::from(index)).map(|shard| &shard.primary)
+        }
+        self.owners
+            .iter()
+            .zip(other.owners.iter())
+            .all(|(&a, &b)| primary(self, a) == primary(other, b))
+    }
+
     /// Every shard.
     pub fn shards(&self) -> &[Shard] {
         &self.shards

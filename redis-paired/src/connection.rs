@@ -319,6 +319,17 @@ impl PairedConnection {
         self.shared().runner.set(runner).is_ok()
     }
 
+    /// Drops every entry of the client-side cache
+    /// ([`Options::with_cache`]), if there is one: for a connection built on
+    /// this one that learns, by its own means, that the server's data may
+    /// have changed without an invalidation (a cluster whose slots moved, or
+    /// whose primary changed). Reads already on their way are not stored.
+    pub fn forget_cached(&self) {
+        if let Some(cache) = &self.shared().cache {
+            cache.lock().clear();
+        }
+    }
+
     /// Counters: commands, writes (their ratio shows the pipelining),
     /// reconnects.
     pub fn stats(&self) -> Stats {
