@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use futures_util::future::{join, join_all};
@@ -14,6 +14,7 @@ use redis_conn::{ClusterError, Error};
 use redis_paired::trace;
 use redis_paired::{
     BoxedReply, ExclusiveConnection, IntoCommand, PairedConnection, Recover, Reply, ReplyFuture,
+    Runner,
 };
 use redis_pubsub::{IntoChannels, Kind, PubsubConnection};
 use resp::{cmd, Command, FromValue, Value};
@@ -107,9 +108,23 @@ pub(crate) struct Inner {
     retried: AtomicU64,
     refreshes: AtomicU64,
     runtime: tokio::runtime::Handle,
+    /// What runs the runtime on a thread that waits for a reply, given to
+    /// every node's connection ([`ClusterConnection::wait_through`]).
+    runner: Runs,
     /// The cluster, as the metrics name it: by its first seed.
     #[cfg(feature = "otel")]
     attributes: Arc<[opentelemetry::KeyValue]>,
+}
+
+/// The runner of [`ClusterConnection::wait_through`], once given.
+struct Runs(OnceLock<Arc<dyn Runner>>);
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Runs")
+            .field(&self.0.get().is_some())
+            .finish()
+    }
 }
 
 /// The topology in use, and beside it the open connection to each shard's
@@ -219,6 +234,7 @@ impl ClusterConnection {
             retried: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             runtime: tokio::runtime::Handle::current(),
+            runner: Runs(OnceLock::new()),
             // `seeds` is not empty (checked above).
             #[cfg(feature = "otel")]
             attributes: redis_conn::otel::server_attributes(&redis_conn::Address::Tcp {
@@ -368,6 +384,28 @@ impl ClusterConnection {
     /// Counters of the redirects followed and topology refreshes.
     pub fn stats(&self) -> ClusterStats {
         self.inner.stats()
+    }
+
+    /// Makes [`Reply::wait`] on this thread run the runtime of every node's
+    /// connection with `runner`, as [`PairedConnection::wait_through`]
+    /// does for one connection: for the blocking client of the facade
+    /// crate. The first runner given stays; false when one was given
+    /// before.
+    pub fn wait_through(&self, runner: Arc<dyn Runner>) -> bool {
+        if self.inner.runner.0.set(Arc::clone(&runner)).is_err() {
+            return false;
+        }
+        let nodes: Vec<PairedConnection> = {
+            let nodes = self.inner.nodes.read().unwrap_or_else(|e| e.into_inner());
+            nodes
+                .values()
+                .filter_map(|cell| cell.get().cloned())
+                .collect()
+        };
+        for node in nodes {
+            node.wait_through(Arc::clone(&runner));
+        }
+        true
     }
 
     /// The counters of each node's connection opened so far (see
@@ -659,6 +697,9 @@ impl Inner {
             .await
             .cloned()?;
         if !made {
+            if let Some(runner) = self.runner.0.get() {
+                conn.wait_through(Arc::clone(runner));
+            }
             // A command to this node may now find its connection at once.
             let mut snapshot = self.topology.write().unwrap_or_else(|e| e.into_inner());
             let topology = Arc::clone(&snapshot.topology);

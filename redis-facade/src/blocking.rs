@@ -124,6 +124,9 @@ impl Client {
         if let Some(paired) = conn.as_paired() {
             paired.wait_through(self.runner());
         }
+        if let Some(cluster) = conn.as_cluster() {
+            cluster.wait_through(self.runner());
+        }
         Ok(AnyConnection {
             conn,
             client: self.clone(),

@@ -234,7 +234,13 @@ impl<T> Reply<T> {
             }
             state => state,
         };
-        Reply::with_state(state, self.called, self.command)
+        Reply {
+            state,
+            called: self.called,
+            command: self.command,
+            extra: self.extra,
+            _into: PhantomData,
+        }
     }
 
     /// A reply that is this error.
