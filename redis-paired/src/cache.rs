@@ -398,17 +398,22 @@ pub(crate) struct Counters {
     pub(crate) evictions: u64,
 }
 
+/// The cache's tables: keys and command lines come from the application
+/// and are hashed on every read, so with a hash made for short keys,
+/// seeded at random as SipHash is.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The cache itself: entries by command line (one hash on a hit), and the
 /// lines of each key (for its invalidation); `F` is what a follower (a
 /// caller waiting for another's read of the same line) is handed the reply
 /// through.
 #[derive(Debug)]
 pub(crate) struct Core<F> {
-    lines: HashMap<Bytes, Line>,
-    keys: HashMap<Bytes, Vec<Bytes>>,
+    lines: Map<Bytes, Line>,
+    keys: Map<Bytes, Vec<Bytes>>,
     /// Callers waiting for the reply of a pending read, by its id. They
     /// stay here when the marker is dropped: the reply still answers them.
-    followers: HashMap<u64, Vec<F>>,
+    followers: Map<u64, Vec<F>>,
     /// Stored entries, oldest first, for eviction; handles of entries gone
     /// since are skipped.
     order: VecDeque<(Bytes, u64)>,
@@ -448,9 +453,9 @@ impl<F> Core<F> {
     /// is on.
     pub(crate) fn new(options: &CacheOptions) -> Core<F> {
         Core {
-            lines: HashMap::new(),
-            keys: HashMap::new(),
-            followers: HashMap::new(),
+            lines: Map::default(),
+            keys: Map::default(),
+            followers: Map::default(),
             order: VecDeque::new(),
             bytes: 0,
             entries: 0,
