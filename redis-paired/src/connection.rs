@@ -388,7 +388,10 @@ impl PairedConnection {
                         core.follow(id, tx);
                         drop(core);
                         let command = CommandName::new(cmd.name());
-                        return Reply::waiting(rx, Instant::now(), command);
+                        // The read it follows is answered by the driver:
+                        // on the blocking client, this thread runs it.
+                        return Reply::waiting(rx, Instant::now(), command)
+                            .run_by(self.shared().runner.get());
                     }
                     Some(Lookup::Miss(part)) => Some(Box::new(Fill {
                         parts: vec![part],

@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 /// It holds at most [`Options::with_max_pushes`](crate::Options::with_max_pushes)
 /// unread; a push that finds it full, or finds it dropped, is dropped and
 /// counted in [`Stats::pushes_dropped`](crate::Stats::pushes_dropped). It
-/// ends when the connection's task does.
+/// ends, once what it holds is read, when the connection's task does (a
+/// [`close`](crate::PairedConnection::close), or the last clone dropped).
 #[derive(Debug)]
 pub struct Pushes {
     rx: mpsc::Receiver<Value>,

@@ -94,7 +94,8 @@ pub(crate) struct Shared {
     pub(crate) cache: Option<Cache>,
     /// Push frames that are not the cache's, for `pushes()`; the receiver
     /// waits here until it is taken.
-    pushes_tx: mpsc::Sender<Value>,
+    /// Taken when the driver ends, so that the stream ends too.
+    pushes_tx: Mutex<Option<mpsc::Sender<Value>>>,
     pushes_rx: Mutex<Option<mpsc::Receiver<Value>>>,
     pushes: AtomicU64,
     pushes_dropped: AtomicU64,
@@ -230,7 +231,7 @@ impl Shared {
             lanes: lanes.map(Arc::new),
             runner: OnceLock::new(),
             cache,
-            pushes_tx,
+            pushes_tx: Mutex::new(Some(pushes_tx)),
             pushes_rx: Mutex::new(Some(pushes_rx)),
             pushes: AtomicU64::new(0),
             pushes_dropped: AtomicU64::new(0),
@@ -619,6 +620,13 @@ impl Shared {
             _ => None,
         };
         self.fail_queued(State::Closed(reason), &Error::Closed);
+        // The stream of pushes ends once what it holds is read.
+        drop(
+            self.pushes_tx
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         self.finished.store(true, Ordering::Release);
         self.ended.notify_waiters();
     }
@@ -709,11 +717,15 @@ impl Shared {
                 return;
             }
         }
-        match self.pushes_tx.try_send(Value::Push(items)) {
-            Ok(()) => {
+        let sent = match &*self.pushes_tx.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(tx) => tx.try_send(Value::Push(items)).is_ok(),
+            None => false,
+        };
+        match sent {
+            true => {
                 self.pushes.fetch_add(1, Ordering::Relaxed);
             }
-            Err(_) => {
+            false => {
                 tracing::debug!("a push frame was dropped: the stream of pushes is full or gone");
                 self.pushes_dropped.fetch_add(1, Ordering::Relaxed);
             }

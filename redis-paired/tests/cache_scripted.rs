@@ -354,6 +354,22 @@ async fn pushes_that_are_not_invalidations_reach_the_stream_or_are_counted() {
 }
 
 #[tokio::test]
+async fn the_stream_of_pushes_ends_when_the_connection_closes() {
+    const MESSAGE: &[u8] = b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n";
+    let fake = fake_server(|_| write([b"+PONG\r\n".to_vec(), MESSAGE.to_vec()].concat())).await;
+    let conn = PairedConnection::connect(&fake.config).await.unwrap();
+    let mut pushes = conn.pushes().unwrap();
+    let _: String = conn.send(cmd!("PING")).await.unwrap();
+    conn.close().await;
+    // What was read before the close is still there, then the end, while
+    // the handle lives on.
+    assert!(matches!(pushes.next().await, Some(Value::Push(_))));
+    let end = tokio::time::timeout(Duration::from_secs(5), pushes.next()).await;
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    drop(conn);
+}
+
+#[tokio::test]
 async fn without_a_cache_an_invalidation_is_a_push_like_any() {
     let fake = fake_server(|_| write([b"+PONG\r\n".to_vec(), invalidate("k")].concat())).await;
     let conn = PairedConnection::connect(&fake.config).await.unwrap();
