@@ -2,33 +2,22 @@
 //! writes replies and invalidations in exactly the order and grouping a
 //! test asks for: a reply and its invalidation in one write, in every order.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use redis_conn::{ConfigError, ConnectionConfig, Error, Protocol, ReconnectPolicy};
 use redis_paired::{CacheOptions, Commands, Options, PairedConnection};
-use resp::{cmd, Decoder, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use resp::{cmd, Value};
+
+use support::Answer;
+
+mod support;
 
 /// What the fake server does with one command.
-struct Act {
-    /// Written in one write.
-    bytes: Vec<u8>,
-    /// Waited before writing.
-    delay: Duration,
-    /// Hang up after writing.
-    close: bool,
-}
+type Act = Answer;
 
 fn write(bytes: impl Into<Vec<u8>>) -> Act {
-    Act {
-        bytes: bytes.into(),
-        delay: Duration::ZERO,
-        close: false,
-    }
+    Answer::write(bytes)
 }
 
 type Script = dyn Fn(&Served) -> Act + Send + Sync;
@@ -67,65 +56,37 @@ impl Fake {
 /// `script` says.
 async fn fake_server(script: impl Fn(&Served) -> Act + Send + Sync + 'static) -> Fake {
     let script: Arc<Script> = Arc::new(script);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Vec::new()));
     let log = received.clone();
-    let connections = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let connection = connections.fetch_add(1, Ordering::SeqCst);
-            let log = log.clone();
-            let script = script.clone();
-            tokio::spawn(async move {
-                let mut decoder = Decoder::new();
-                let mut buf = BytesMut::new();
-                loop {
-                    let cmd = match decoder.decode(&mut buf) {
-                        Ok(Some(cmd)) => cmd,
-                        Ok(None) => match socket.read_buf(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => continue,
-                        },
-                        Err(_) => return,
-                    };
-                    let Value::Array(items) = cmd else { return };
-                    let args: Vec<Vec<u8>> = items
-                        .iter()
-                        .map(|v| v.as_bytes().unwrap_or_default().to_vec())
-                        .collect();
-                    let name = String::from_utf8_lossy(&args[0]).to_uppercase();
-                    let act = match name.as_str() {
-                        "HELLO" => write(&b"%1\r\n$5\r\nproto\r\n:3\r\n"[..]),
-                        "CLIENT" => write(&b"+OK\r\n"[..]),
-                        _ => {
-                            let before = {
-                                let mut log = log.lock().unwrap();
-                                let before = log.iter().filter(|n| **n == name).count();
-                                log.push(name.clone());
-                                before
-                            };
-                            script(&Served {
-                                connection,
-                                name: name.clone(),
-                                args,
-                                before,
-                            })
-                        }
-                    };
-                    if !act.delay.is_zero() {
-                        tokio::time::sleep(act.delay).await;
-                    }
-                    if socket.write_all(&act.bytes).await.is_err() || act.close {
-                        return;
-                    }
-                }
-            });
+    let (port, _) = support::serve(move |connection, cmd| {
+        let Value::Array(items) = cmd else {
+            return Answer::hang_up();
+        };
+        let args: Vec<Vec<u8>> = items
+            .iter()
+            .map(|v| v.as_bytes().unwrap_or_default().to_vec())
+            .collect();
+        let name = String::from_utf8_lossy(&args[0]).to_uppercase();
+        match name.as_str() {
+            "HELLO" => write(&b"%1\r\n$5\r\nproto\r\n:3\r\n"[..]),
+            "CLIENT" => write(&b"+OK\r\n"[..]),
+            _ => {
+                let before = {
+                    let mut log = log.lock().unwrap();
+                    let before = log.iter().filter(|n| **n == name).count();
+                    log.push(name.clone());
+                    before
+                };
+                script(&Served {
+                    connection,
+                    name: name.clone(),
+                    args,
+                    before,
+                })
+            }
         }
-    });
+    })
+    .await;
     let config: ConnectionConfig = format!("redis://127.0.0.1:{port}/").parse().unwrap();
     let config = config
         .with_connect_timeout(Duration::from_secs(2))

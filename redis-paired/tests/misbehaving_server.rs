@@ -14,6 +14,10 @@ use resp::{cmd, Decoder, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use support::Answer;
+
+mod support;
+
 /// What the fake server does with the command it was sent.
 enum Act {
     Reply(&'static [u8]),
@@ -21,9 +25,6 @@ enum Act {
     ReplyAndClose(&'static [u8]),
 }
 
-/// Starts a fake server; `script(connection_number, command_name)` decides
-/// each answer. Connection numbers start at 0. The client speaks RESP2 with
-/// no credentials, so it sends no handshake.
 /// A fake server: how to reach it, how many connections it took, and every
 /// command it received.
 struct Fake {
@@ -32,55 +33,30 @@ struct Fake {
     received: Arc<Mutex<Vec<Value>>>,
 }
 
+/// Starts a fake server; `script(connection_number, command_name)` decides
+/// each answer. Connection numbers start at 0. The client speaks RESP2 with
+/// no credentials, so it sends no handshake.
 async fn fake_server(script: fn(usize, &str) -> Act) -> Fake {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = Arc::new(AtomicUsize::new(0));
     let received = Arc::new(Mutex::new(Vec::new()));
-    let counter = connections.clone();
     let log = received.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut decoder = Decoder::new();
-                let mut buf = BytesMut::new();
-                loop {
-                    let cmd = match decoder.decode(&mut buf) {
-                        Ok(Some(cmd)) => cmd,
-                        Ok(None) => match socket.read_buf(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => continue,
-                        },
-                        Err(_) => return,
-                    };
-                    log.lock().unwrap().push(cmd.clone());
-                    let name = match cmd {
-                        Value::Array(args) => match args.first().and_then(Value::as_bytes) {
-                            Some(name) => String::from_utf8_lossy(name).to_uppercase(),
-                            None => return,
-                        },
-                        _ => return,
-                    };
-                    match script(n, &name) {
-                        Act::Reply(bytes) => {
-                            if socket.write_all(bytes).await.is_err() {
-                                return;
-                            }
-                        }
-                        Act::ReplyAndClose(bytes) => {
-                            let _ = socket.write_all(bytes).await;
-                            return;
-                        }
-                    }
-                }
-            });
+    let (port, connections) = support::serve(move |n, cmd| {
+        log.lock().unwrap().push(cmd.clone());
+        let name = match cmd {
+            Value::Array(args) => match args.first().and_then(Value::as_bytes) {
+                Some(name) => String::from_utf8_lossy(name).to_uppercase(),
+                None => return Answer::hang_up(),
+            },
+            _ => return Answer::hang_up(),
+        };
+        match script(n, &name) {
+            Act::Reply(bytes) => Answer::write(bytes),
+            Act::ReplyAndClose(bytes) => Answer {
+                close: true,
+                ..Answer::write(bytes)
+            },
         }
-    });
+    })
+    .await;
     let config: ConnectionConfig = format!("redis://127.0.0.1:{port}/?protocol=resp2")
         .parse()
         .unwrap();
