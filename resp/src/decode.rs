@@ -414,9 +414,11 @@ impl Decoder {
         Ok(Some(newline))
     }
 
-    /// Opens an aggregate of `len` elements (pairs, for maps and attributes).
-    /// Returns the value at once when it is empty.
-    fn open(&mut self, buf: &BytesMut, tag: u8, len: usize) -> Result<Option<Value>, Error> {
+    /// Opens an aggregate of `len` elements (pairs, for maps and attributes),
+    /// whose header was taken off `buf`, and reads at once the elements that
+    /// follow it whole and need no line search (see [`simple_elements`]).
+    /// Returns the value when that completes it, as it does an empty one.
+    fn open(&mut self, buf: &mut BytesMut, tag: u8, len: usize) -> Result<Option<Value>, Error> {
         if self.stack.len() >= self.config.max_depth {
             return Err(Error::TooDeep(self.config.max_depth));
         }
@@ -456,11 +458,21 @@ impl Decoder {
         // Every element takes at least three bytes ("_\r\n"), so reserve no
         // more than the bytes at hand can fill: a header alone reserves little.
         let capacity = want.min(buf.len() / 3 + 1);
-        self.stack.push(Frame {
-            kind,
-            want,
-            items: Vec::with_capacity(capacity),
-        });
+        let mut items = Vec::with_capacity(capacity);
+        // An attribute's elements are left to the general path, which knows
+        // that a value it annotates follows them.
+        if !matches!(kind, Kind::Attribute) {
+            simple_elements(buf, &mut items, want, &self.config)?;
+            if items.len() == want {
+                return Ok(Some(match kind {
+                    Kind::Array => Value::Array(items),
+                    Kind::Set => Value::Set(items),
+                    Kind::Push => Value::Push(items),
+                    _ => Value::Map(pair_up(items)),
+                }));
+            }
+        }
+        self.stack.push(Frame { kind, want, items });
         Ok(None)
     }
 
@@ -498,11 +510,7 @@ impl Decoder {
     }
 
     fn check(&self, len: u64, limit: usize, what: &'static str) -> Result<usize, Error> {
-        let limit = limit.min(usize::MAX / 2 - 2);
-        match usize::try_from(len) {
-            Ok(n) if n <= limit => Ok(n),
-            _ => Err(Error::TooLarge { what, len, limit }),
-        }
+        check(len, limit, what)
     }
 }
 
@@ -549,23 +557,26 @@ impl Frame {
 
 /// Takes `<header><payload>\r\n`, the payload `len` bytes at `start`, off
 /// the front of `buf` (whose CRLF was checked) and returns the payload: one
-/// split for the whole, trimmed on the frozen bytes, for free.
+/// split for the whole (one reference count), trimmed before it is frozen.
+/// Trimming the frozen `Bytes` instead costs the same instructions but more
+/// time: its fields are then stored one by one and read back as a whole
+/// when the value is moved, which the processor cannot forward.
 #[inline(always)]
 fn take_blob(buf: &mut BytesMut, start: usize, len: usize) -> Bytes {
-    let mut data = buf.split_to(start + len + 2).freeze();
+    let mut data = buf.split_to(start + len + 2);
     data.advance(start);
     data.truncate(len);
-    data
+    data.freeze()
 }
 
 /// Takes the line `<tag><content>\r\n` whose LF is at `newline` off the
 /// front of `buf` and returns its content.
 #[inline(always)]
 fn take_line(buf: &mut BytesMut, newline: usize) -> Bytes {
-    let mut line = buf.split_to(newline + 1).freeze();
+    let mut line = buf.split_to(newline + 1);
     line.advance(1);
     line.truncate(newline - 2);
-    line
+    line.freeze()
 }
 
 /// Takes a status line (`+OK\r\n`) like [`take_line`], without sharing
@@ -601,6 +612,65 @@ fn pair_up(items: Vec<Value>) -> Vec<(Value, Value)> {
         pairs.push((k, v));
     }
     pairs
+}
+
+/// Reads into `items`, up to `want` of them, the elements at the front of
+/// `buf` that are whole and need no line search: bulk strings, RESP2 null
+/// bulk strings, integers and `+OK`, each under the same limits as on the
+/// general path of [`Decoder::decode`]. Stops at the first other element
+/// (incomplete, nested, of another type or malformed), which the general path
+/// then reads from its start: at most that element's header is read twice.
+#[inline(always)]
+fn simple_elements(
+    buf: &mut BytesMut,
+    items: &mut Vec<Value>,
+    want: usize,
+    config: &DecoderConfig,
+) -> Result<(), Error> {
+    while items.len() < want {
+        let value = match buf.first() {
+            Some(b'$') => match bulk_header(buf, config.max_line_len) {
+                Some((Some(len), start)) => {
+                    let len = check(len, config.max_bulk_len, "bulk")?;
+                    let need = start + len + 2;
+                    if buf.len() < need || buf[start + len..need] != *b"\r\n" {
+                        return Ok(());
+                    }
+                    Value::BulkString(take_blob(buf, start, len))
+                }
+                Some((None, end)) => {
+                    buf.advance(end);
+                    Value::NullBulkString
+                }
+                None => return Ok(()),
+            },
+            Some(b':') => match short_integer(buf, config.max_line_len) {
+                Some((n, end)) => {
+                    buf.advance(end);
+                    Value::Integer(n)
+                }
+                None => return Ok(()),
+            },
+            Some(b'+') if config.max_line_len >= 2 && buf.get(1..5) == Some(b"OK\r\n") => {
+                buf.advance(5);
+                Value::SimpleString(Bytes::from_static(b"OK"))
+            }
+            _ => return Ok(()),
+        };
+        items.push(value);
+    }
+    Ok(())
+}
+
+/// A length read off the wire, as a `usize` if it is within `limit`.
+#[inline(always)]
+fn check(len: u64, limit: usize, what: &'static str) -> Result<usize, Error> {
+    // Below `usize::MAX / 2`, adding a header and a CRLF cannot overflow.
+    let limit = limit.min(usize::MAX / 2 - 2);
+    match usize::try_from(len) {
+        Ok(n) if n <= limit => Ok(n),
+        _ => Err(Error::TooLarge { what, len, limit }),
+    }
 }
 
 /// The most digits the fast paths below read: no such number overflows an
@@ -772,6 +842,10 @@ mod tests {
             b":12\r\n",
             b"$12\r\nabcdefghijkl\r\n",
             b"*12\r\n",
+            // The same frames as the elements an aggregate reads at once.
+            b"*1\r\n+OK\r\n",
+            b"*1\r\n:12\r\n",
+            b"*1\r\n$12\r\nabcdefghijkl\r\n",
         ] {
             let mut decoder = Decoder::with_config(DecoderConfig::new().with_max_line_len(1));
             let mut buf = BytesMut::from(frame);
