@@ -36,7 +36,7 @@ const HEADROOM: usize = 24;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Command {
     /// `HEADROOM` bytes, then the encoded arguments.
-    buf: BytesMut,
+    buf: Vec<u8>,
     argc: usize,
 }
 
@@ -73,7 +73,7 @@ impl Command {
             .ok()
             .flatten()
             .filter(|spare| spare.capacity() >= HEADROOM + capacity)
-            .unwrap_or_else(|| BytesMut::with_capacity(HEADROOM + capacity));
+            .unwrap_or_else(|| Vec::with_capacity(HEADROOM + capacity));
         buf.extend_from_slice(&[0; HEADROOM]);
         Command { buf, argc: 0 }
     }
@@ -134,6 +134,14 @@ impl Command {
 
     /// The command name as given (its first argument).
     pub fn name(&self) -> &[u8] {
+        // Most names are shorter than ten bytes: `$<digit>\r\n<name>\r\n`,
+        // read without the general walk over the arguments.
+        let rest = &self.buf[HEADROOM..];
+        if let [b'$', digit @ b'1'..=b'9', b'\r', b'\n', ..] = *rest {
+            if let Some(name) = rest.get(4..4 + usize::from(digit - b'0')) {
+                return name;
+            }
+        }
         self.args().next().unwrap_or_default()
     }
 
@@ -178,9 +186,9 @@ impl Command {
     /// is written into the room kept in front of them.
     pub fn into_bytes(mut self) -> Bytes {
         let start = self.write_header();
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.advance(start);
-        buf.freeze()
+        let mut bytes = Bytes::from(std::mem::take(&mut self.buf));
+        bytes.advance(start);
+        bytes
     }
 
     /// Writes `*<count>\r\n` to end where the arguments start; returns where
@@ -212,7 +220,7 @@ thread_local! {
     /// next command made here: a command is most often made, copied out and
     /// dropped on one thread, and this spares an allocation and a free for
     /// each. At most one buffer a thread, of at most [`SPARE_MAX`] bytes.
-    static SPARE: Cell<Option<BytesMut>> = const { Cell::new(None) };
+    static SPARE: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
 }
 
 /// The largest buffer kept for the next command.
