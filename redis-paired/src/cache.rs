@@ -155,10 +155,11 @@ impl CacheOptions {
 }
 
 /// What a command is to the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Class {
-    /// A cached read of one key, its first argument.
-    Single,
+    /// A cached read of one key, its first argument, which is at this
+    /// range of the command's encoded line.
+    Single(Range<usize>),
     /// `MGET`, cached key by key.
     Mget,
     /// Something else.
@@ -227,23 +228,24 @@ impl Policy {
         Ok(policy)
     }
 
-    /// What `cmd` is to the cache.
-    pub(crate) fn class(&self, cmd: &Command) -> Class {
-        let name = cmd.name();
+    /// What the command encoded as `line` is to the cache; its name and
+    /// its key are read off the line once.
+    pub(crate) fn class(&self, line: &[u8]) -> Class {
+        let mut args = arg_ranges(line);
+        let (Some(name), Some(key)) = (args.next(), args.next()) else {
+            return Class::Other;
+        };
+        let name = &line[name];
         if self.mget && name.eq_ignore_ascii_case(b"MGET") {
-            return if cmd.len() > 1 {
-                Class::Mget
-            } else {
-                Class::Other
-            };
+            return Class::Mget;
         }
-        if self
-            .single
-            .iter()
-            .any(|known| known.as_bytes().eq_ignore_ascii_case(name))
-            && cmd.len() > 1
-        {
-            return Class::Single;
+        // Names are most often spelt as the list has them: the exact
+        // comparison first.
+        if self.single.iter().any(|known| {
+            let known = known.as_bytes();
+            known == name || known.eq_ignore_ascii_case(name)
+        }) {
+            return Class::Single(key);
         }
         Class::Other
     }
@@ -344,44 +346,54 @@ pub(crate) fn get_line(out: &mut Vec<u8>, key: &[u8]) -> Range<usize> {
 /// in it, the name first; it stops at anything malformed (a line this
 /// crate encoded never is).
 fn arg_ranges(line: &[u8]) -> impl Iterator<Item = Range<usize>> + Clone + '_ {
-    let mut at = line
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(line.len(), |end| end + 1);
+    // The array header is `*`, a count of at most 20 digits, CRLF; most
+    // counts are one digit.
+    let mut at = if line.get(2..4) == Some(b"\r\n") {
+        4
+    } else {
+        line.iter()
+            .take(24)
+            .position(|&b| b == b'\n')
+            .map_or(line.len(), |end| end + 1)
+    };
     std::iter::from_fn(move || {
-        if line.get(at) != Some(&b'$') {
-            return None;
-        }
-        let mut len = 0usize;
-        let mut digits = at + 1;
-        loop {
-            match *line.get(digits)? {
-                b'\r' if digits > at + 1 => break,
-                b @ b'0'..=b'9' => {
-                    len = len.checked_mul(10)?.checked_add(usize::from(b - b'0'))?;
-                }
-                _ => return None,
-            }
-            digits += 1;
-        }
-        let start = digits + 2;
-        let end = start.checked_add(len)?;
-        line.get(start..end)?;
-        at = end + 2;
-        Some(start..end)
+        let (data, next) = bulk_at(line, at)?;
+        at = next;
+        Some(data)
     })
+}
+
+/// The bulk string whose header (`$<len>\r\n`) is at `at` in `line`:
+/// where its data is, and where what follows it starts.
+fn bulk_at(line: &[u8], at: usize) -> Option<(Range<usize>, usize)> {
+    let digit = |b: u8| b.is_ascii_digit().then(|| usize::from(b - b'0'));
+    let (len, start) = match line.get(at..)? {
+        // Lengths below 100, most names and keys, without a loop.
+        [b'$', units, b'\r', b'\n', ..] => (digit(*units)?, at + 4),
+        [b'$', tens, units, b'\r', b'\n', ..] => (10 * digit(*tens)? + digit(*units)?, at + 5),
+        [b'$', rest @ ..] => {
+            let mut len = 0usize;
+            let mut digits = 0;
+            loop {
+                match *rest.get(digits)? {
+                    b'\r' if digits > 0 => break,
+                    b => len = len.checked_mul(10)?.checked_add(digit(b)?)?,
+                }
+                digits += 1;
+            }
+            (len, at + 1 + digits + 2)
+        }
+        _ => return None,
+    };
+    let end = start.checked_add(len)?;
+    line.get(start..end)?;
+    Some((start..end, end + 2))
 }
 
 /// The arguments of an encoded command line, the name first, read without
 /// copying.
 pub(crate) fn args(line: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
     arg_ranges(line).map(move |range| &line[range])
-}
-
-/// Where the key of a cached read (its first argument) is in its encoded
-/// command line.
-pub(crate) fn key_of(line: &[u8]) -> Option<Range<usize>> {
-    arg_ranges(line).nth(1)
 }
 
 /// A fixed cost per entry on top of its bytes: the tables' slots, the
@@ -757,9 +769,9 @@ impl<F> Core<F> {
             if !matches!(line.entry, Entry::Pending) {
                 continue;
             }
-            let size = value.filter(|v| storable(v)).map(|v| {
-                ENTRY_OVERHEAD + line.key.len() + line.text.len() + value_size(v)
-            });
+            let size = value
+                .filter(|v| storable(v))
+                .map(|v| ENTRY_OVERHEAD + line.key.len() + line.text.len() + value_size(v));
             match (value, size) {
                 (Some(value), Some(size)) if size <= self.max_bytes && self.max_entries > 0 => {
                     line.entry = Entry::Ready {
@@ -848,11 +860,9 @@ impl<F> Core<F> {
         self.next_id += 1;
         let text: Arc<[u8]> = Arc::from(line);
         let key_hash = self.hash(&line[key.clone()]);
-        let of_key = self.keys.entry(
-            key_hash,
-            |k| k.key() == &line[key.clone()],
-            |k| k.hash,
-        );
+        let of_key = self
+            .keys
+            .entry(key_hash, |k| k.key() == &line[key.clone()], |k| k.hash);
         match of_key {
             hash_table::Entry::Occupied(mut found) => found.get_mut().lines.push((hash, id)),
             hash_table::Entry::Vacant(room) => {
@@ -1337,28 +1347,51 @@ mod tests {
         };
         core.follow(id, 2);
         let reply = Value::Array(vec![bulk("1"), bulk("2")]);
-        assert_eq!(
-            core.fill(&fill, &reply, Instant::now),
-            vec![(2, bulk("2"))]
-        );
+        assert_eq!(core.fill(&fill, &reply, Instant::now), vec![(2, bulk("2"))]);
     }
 
     #[test]
     fn the_default_policy_caches_its_commands_and_refuses_what_cannot_be() {
         let policy = Policy::new(Cached::Commands(CacheOptions::DEFAULT_COMMANDS)).unwrap();
-        assert_eq!(policy.class(&resp::cmd!("get", "k")), Class::Single);
-        assert_eq!(policy.class(&resp::cmd!("HGET", "k", "f")), Class::Single);
-        assert_eq!(policy.class(&resp::cmd!("MGET", "a", "b")), Class::Mget);
-        assert_eq!(policy.class(&resp::cmd!("SET", "k", "v")), Class::Other);
-        assert_eq!(policy.class(&resp::cmd!("STRLEN", "k")), Class::Other);
+        // The key `k` of a command named in three letters.
+        let key = 17..18;
+        assert_eq!(
+            policy.class(resp::cmd!("get", "k").encoded()),
+            Class::Single(key.clone())
+        );
+        assert_eq!(
+            policy.class(resp::cmd!("HGET", "k", "f").encoded()),
+            Class::Single(18..19)
+        );
+        assert_eq!(
+            policy.class(resp::cmd!("MGET", "a", "b").encoded()),
+            Class::Mget
+        );
+        assert_eq!(
+            policy.class(resp::cmd!("SET", "k", "v").encoded()),
+            Class::Other
+        );
+        assert_eq!(
+            policy.class(resp::cmd!("STRLEN", "k").encoded()),
+            Class::Other
+        );
         assert_eq!(Policy::new(Cached::Commands(&["TTL"])).unwrap_err(), "TTL");
         assert_eq!(Policy::new(Cached::Commands(&["SET"])).unwrap_err(), "SET");
         let all = Policy::new(Cached::ReadOnlySingleKey).unwrap();
-        assert_eq!(all.class(&resp::cmd!("STRLEN", "k")), Class::Single);
-        assert_eq!(all.class(&resp::cmd!("ZRANGE", "k", 0, -1)), Class::Single);
-        assert_eq!(all.class(&resp::cmd!("SRANDMEMBER", "k")), Class::Other);
-        assert_eq!(all.class(&resp::cmd!("EXISTS", "k")), Class::Other);
-        assert_eq!(all.class(&resp::cmd!("PTTL", "k")), Class::Other);
+        assert_eq!(
+            all.class(resp::cmd!("STRLEN", "k").encoded()),
+            Class::Single(20..21)
+        );
+        assert_eq!(
+            all.class(resp::cmd!("ZRANGE", "k", 0, -1).encoded()),
+            Class::Single(20..21)
+        );
+        assert_eq!(
+            all.class(resp::cmd!("SRANDMEMBER", "k").encoded()),
+            Class::Other
+        );
+        assert_eq!(all.class(resp::cmd!("EXISTS", "k").encoded()), Class::Other);
+        assert_eq!(all.class(resp::cmd!("PTTL", "k").encoded()), Class::Other);
     }
 
     #[test]
@@ -1371,7 +1404,7 @@ mod tests {
             Command::new("GET").arg(key).encode(&mut encoded);
             assert_eq!(line, encoded);
             assert_eq!(&line[at.clone()], key);
-            assert_eq!(key_of(&line), Some(at));
+            assert_eq!(arg_ranges(&line).nth(1), Some(at));
         }
     }
 
@@ -1381,7 +1414,7 @@ mod tests {
         let line = cmd.encoded().to_vec();
         let all: Vec<&[u8]> = args(&line).collect();
         assert_eq!(all, vec![&b"HGET"[..], b"key", b""]);
-        assert_eq!(key_of(&line), Some(18..21));
+        assert_eq!(arg_ranges(&line).nth(1), Some(18..21));
         assert_eq!(args(&line).nth(3), None);
         assert_eq!(args(b"*1\r\n$9\r\nGET").count(), 0);
         // Malformed lengths end the arguments; they never panic.

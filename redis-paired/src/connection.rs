@@ -370,12 +370,9 @@ impl PairedConnection {
         cmd: &mut Command,
         timeout: Timeout,
     ) -> Reply<T> {
-        let fill = match cache.policy.class(cmd) {
-            Class::Single => {
-                let line = cmd.encoded();
-                let Some(key) = cache::key_of(line) else {
-                    return self.send_now(cmd, timeout, Instant::now(), None);
-                };
+        let line = cmd.encoded();
+        let fill = match cache.policy.class(line) {
+            Class::Single(key) => {
                 let mut core = cache.lock();
                 match core.lookup(line, key, std::time::Instant::now) {
                     None => None,
@@ -397,7 +394,6 @@ impl PairedConnection {
                 }
             }
             Class::Mget => {
-                let line = cmd.encoded();
                 let keys = cache::args(line).skip(1);
                 let looked = cache.lock().lookup_many(keys, std::time::Instant::now);
                 match looked {
