@@ -10,10 +10,13 @@
 //! reads.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::hash::BuildHasher;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use hashbrown::{hash_table, HashTable};
 use redis_commands::catalogue::{self, BeginSearch, FindKeys};
 use redis_conn::{ConfigError, Error};
 use resp::{Command, Value};
@@ -152,10 +155,11 @@ impl CacheOptions {
 }
 
 /// What a command is to the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Class {
-    /// A cached read of one key, its first argument.
-    Single,
+    /// A cached read of one key, its first argument, which is at this
+    /// range of the command's encoded line.
+    Single(Range<usize>),
     /// `MGET`, cached key by key.
     Mget,
     /// Something else.
@@ -224,23 +228,24 @@ impl Policy {
         Ok(policy)
     }
 
-    /// What `cmd` is to the cache.
-    pub(crate) fn class(&self, cmd: &Command) -> Class {
-        let name = cmd.name();
+    /// What the command encoded as `line` is to the cache; its name and
+    /// its key are read off the line once.
+    pub(crate) fn class(&self, line: &[u8]) -> Class {
+        let mut args = arg_ranges(line);
+        let (Some(name), Some(key)) = (args.next(), args.next()) else {
+            return Class::Other;
+        };
+        let name = &line[name];
         if self.mget && name.eq_ignore_ascii_case(b"MGET") {
-            return if cmd.len() > 1 {
-                Class::Mget
-            } else {
-                Class::Other
-            };
+            return Class::Mget;
         }
-        if self
-            .single
-            .iter()
-            .any(|known| known.as_bytes().eq_ignore_ascii_case(name))
-            && cmd.len() > 1
-        {
-            return Class::Single;
+        // Names are most often spelt as the list has them: the exact
+        // comparison first.
+        if self.single.iter().any(|known| {
+            let known = known.as_bytes();
+            known == name || known.eq_ignore_ascii_case(name)
+        }) {
+            return Class::Single(key);
         }
         Class::Other
     }
@@ -324,55 +329,102 @@ fn upper(name: &'static str) -> &'static str {
     }
 }
 
-/// The command line of `GET key`, encoded: the entry `MGET` shares with
-/// `GET` for each of its keys.
-pub(crate) fn get_line(key: &[u8]) -> Bytes {
-    let mut buf = BytesMut::with_capacity(key.len() + 32);
-    Command::new("GET").arg(key).encode(&mut buf);
-    buf.freeze()
+/// Appends the command line of `GET key`, encoded, to `out`: the entry
+/// `MGET` shares with `GET` for each of its keys. Returns where the key
+/// is in it.
+pub(crate) fn get_line(out: &mut Vec<u8>, key: &[u8]) -> Range<usize> {
+    out.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$");
+    out.extend_from_slice(itoa::Buffer::new().format(key.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let start = out.len();
+    out.extend_from_slice(key);
+    out.extend_from_slice(b"\r\n");
+    start..start + key.len()
 }
 
-/// The arguments of an encoded command line (`*N\r\n$L\r\n...`), the
-/// name first, read without copying; it stops at anything malformed (a
-/// line this crate encoded never is).
-pub(crate) fn args(line: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
-    let mut rest = line
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(&[][..], |end| &line[end + 1..]);
+/// Where the arguments of an encoded command line (`*N\r\n$L\r\n...`) are
+/// in it, the name first; it stops at anything malformed (a line this
+/// crate encoded never is).
+fn arg_ranges(line: &[u8]) -> impl Iterator<Item = Range<usize>> + Clone + '_ {
+    // The array header is `*`, a count of at most 20 digits, CRLF; most
+    // counts are one digit.
+    let mut at = if line.get(2..4) == Some(b"\r\n") {
+        4
+    } else {
+        line.iter()
+            .take(24)
+            .position(|&b| b == b'\n')
+            .map_or(line.len(), |end| end + 1)
+    };
     std::iter::from_fn(move || {
-        let header = rest.strip_prefix(b"$")?;
-        let end = header.iter().position(|&b| b == b'\r')?;
-        let len: usize = std::str::from_utf8(&header[..end]).ok()?.parse().ok()?;
-        let data = header.get(end + 2..end + 2 + len)?;
-        rest = header.get(end + 2 + len + 2..).unwrap_or_default();
+        let (data, next) = bulk_at(line, at)?;
+        at = next;
         Some(data)
     })
 }
 
-/// Argument `n` of an encoded command line (0 is the name).
-pub(crate) fn arg(line: &[u8], n: usize) -> Option<&[u8]> {
-    args(line).nth(n)
+/// The bulk string whose header (`$<len>\r\n`) is at `at` in `line`:
+/// where its data is, and where what follows it starts.
+fn bulk_at(line: &[u8], at: usize) -> Option<(Range<usize>, usize)> {
+    let digit = |b: u8| b.is_ascii_digit().then(|| usize::from(b - b'0'));
+    let (len, start) = match line.get(at..)? {
+        // Lengths below 100, most names and keys, without a loop.
+        [b'$', units, b'\r', b'\n', ..] => (digit(*units)?, at + 4),
+        [b'$', tens, units, b'\r', b'\n', ..] => (10 * digit(*tens)? + digit(*units)?, at + 5),
+        [b'$', rest @ ..] => {
+            let mut len = 0usize;
+            let mut digits = 0;
+            loop {
+                match *rest.get(digits)? {
+                    b'\r' if digits > 0 => break,
+                    b => len = len.checked_mul(10)?.checked_add(digit(b)?)?,
+                }
+                digits += 1;
+            }
+            (len, at + 1 + digits + 2)
+        }
+        _ => return None,
+    };
+    let end = start.checked_add(len)?;
+    line.get(start..end)?;
+    Some((start..end, end + 2))
 }
 
-/// A fixed cost per entry on top of its bytes: the maps' slots, the
+/// The arguments of an encoded command line, the name first, read without
+/// copying.
+pub(crate) fn args(line: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
+    arg_ranges(line).map(move |range| &line[range])
+}
+
+/// A fixed cost per entry on top of its bytes: the tables' slots, the
 /// eviction order's handle, the entry itself.
 pub(crate) const ENTRY_OVERHEAD: usize = 96;
 
-/// What a read may fill: the entries whose pending markers it holds. For a
-/// single-key read, one part; for `MGET`, one per key it asks the server for
-/// (with `split`: part `index` of the reply array is that key's).
+/// What a read may fill: the entries whose pending markers it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Fill {
-    pub(crate) parts: Vec<Part>,
-    pub(crate) split: bool,
+pub(crate) enum Fill {
+    /// A single-key read: its reply fills one entry.
+    One(Part),
+    /// `MGET`: one part per key it asks the server for, part `index` of
+    /// the reply array being that key's.
+    Keys(Vec<Part>),
 }
 
-/// One entry a reply may fill.
+impl Fill {
+    /// The entries the reply may fill.
+    pub(crate) fn parts(&self) -> &[Part] {
+        match self {
+            Fill::One(part) => std::slice::from_ref(part),
+            Fill::Keys(parts) => parts,
+        }
+    }
+}
+
+/// One entry a reply may fill: its pending marker, found by the hash of
+/// its command line and its id, without the line itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Part {
-    pub(crate) key: Bytes,
-    pub(crate) line: Bytes,
+    hash: u64,
     pub(crate) id: u64,
     pub(crate) index: usize,
 }
@@ -398,25 +450,34 @@ pub(crate) struct Counters {
     pub(crate) evictions: u64,
 }
 
-/// The cache's tables: keys and command lines come from the application
-/// and are hashed on every read, so with a hash made for short keys,
-/// seeded at random as SipHash is.
+/// The followers' table: ids are ours, but hashed as anything else is.
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The cache itself: entries by command line (one hash on a hit), and the
 /// lines of each key (for its invalidation); `F` is what a follower (a
 /// caller waiting for another's read of the same line) is handed the reply
 /// through.
+///
+/// Both tables keep the hash of what they are keyed by: a line is hashed
+/// once per read, that hash goes with the read's marker to its reply, and
+/// neither a fill nor a table's growth hashes a line again. A marker and
+/// the entry it fills are found by that hash and the marker's id, which no
+/// other marker shares.
 #[derive(Debug)]
 pub(crate) struct Core<F> {
-    lines: Map<Bytes, Line>,
-    keys: Map<Bytes, Vec<Bytes>>,
+    /// Keys and command lines come from the application: a hash made for
+    /// short keys, seeded at random as SipHash is.
+    hasher: foldhash::fast::RandomState,
+    lines: HashTable<Line>,
+    keys: HashTable<KeyLines>,
     /// Callers waiting for the reply of a pending read, by its id. They
     /// stay here when the marker is dropped: the reply still answers them.
     followers: Map<u64, Vec<F>>,
-    /// Stored entries, oldest first, for eviction; handles of entries gone
-    /// since are skipped.
-    order: VecDeque<(Bytes, u64)>,
+    /// Stored entries, oldest first, for eviction, as (line hash, id);
+    /// handles of entries gone since are skipped.
+    order: VecDeque<(u64, u64)>,
+    /// Where `MGET` writes the line of `GET key` for each of its keys.
+    scratch: Vec<u8>,
     bytes: usize,
     entries: usize,
     next_id: u64,
@@ -429,21 +490,82 @@ pub(crate) struct Core<F> {
     pub(crate) counters: Counters,
 }
 
-/// A command line's entry, and the key it reads.
+/// A command line's entry: the line (one copy, which holds its key too),
+/// its hash and its key's, and the id of the marker that made it.
 #[derive(Debug)]
 struct Line {
-    key: Bytes,
+    hash: u64,
+    key_hash: u64,
+    text: Arc<[u8]>,
+    key: Range<usize>,
+    id: u64,
     entry: Entry,
+}
+
+impl Line {
+    fn key(&self) -> &[u8] {
+        &self.text[self.key.clone()]
+    }
+}
+
+/// The lines a key has entries (or markers) for, as (line hash, id). The
+/// key's bytes are those of one of its lines, shared.
+#[derive(Debug)]
+struct KeyLines {
+    hash: u64,
+    text: Arc<[u8]>,
+    key: Range<usize>,
+    lines: Lines,
+}
+
+impl KeyLines {
+    fn key(&self) -> &[u8] {
+        &self.text[self.key.clone()]
+    }
+}
+
+/// Most keys are read by one command line: it is kept without a `Vec`.
+#[derive(Debug)]
+enum Lines {
+    One((u64, u64)),
+    Many(Vec<(u64, u64)>),
+}
+
+impl Lines {
+    fn push(&mut self, line: (u64, u64)) {
+        match self {
+            Lines::One(first) => *self = Lines::Many(vec![*first, line]),
+            Lines::Many(lines) => lines.push(line),
+        }
+    }
+
+    /// Takes `line` out; true when none is left.
+    fn remove(&mut self, line: (u64, u64)) -> bool {
+        match self {
+            Lines::One(only) => *only == line,
+            Lines::Many(lines) => {
+                lines.retain(|l| *l != line);
+                lines.is_empty()
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[(u64, u64)] {
+        match self {
+            Lines::One(line) => std::slice::from_ref(line),
+            Lines::Many(lines) => lines,
+        }
+    }
 }
 
 #[derive(Debug)]
 enum Entry {
-    Pending(u64),
+    Pending,
     Ready {
         value: Value,
         size: usize,
-        id: u64,
-        stored: Instant,
+        /// When it was stored, if entries expire.
+        stored: Option<Instant>,
         used: bool,
     },
 }
@@ -453,10 +575,12 @@ impl<F> Core<F> {
     /// is on.
     pub(crate) fn new(options: &CacheOptions) -> Core<F> {
         Core {
-            lines: Map::default(),
-            keys: Map::default(),
+            hasher: foldhash::fast::RandomState::default(),
+            lines: HashTable::new(),
+            keys: HashTable::new(),
             followers: Map::default(),
             order: VecDeque::new(),
+            scratch: Vec::new(),
             bytes: 0,
             entries: 0,
             next_id: 0,
@@ -487,43 +611,50 @@ impl<F> Core<F> {
         self.entries
     }
 
-    /// Looks up the read `line` of `key` at `now` (asked only when entries
-    /// expire); on a miss, marks it pending for the read about to be sent.
-    /// `None` when the cache is not active.
+    fn hash(&self, bytes: &[u8]) -> u64 {
+        self.hasher.hash_one(bytes)
+    }
+
+    /// Looks up the read `line`, whose key is `line[key]`, at `now` (asked
+    /// only when entries expire); on a miss, marks it pending for the read
+    /// about to be sent. `None` when the cache is not active.
     pub(crate) fn lookup(
         &mut self,
-        key: &[u8],
         line: &[u8],
+        key: Range<usize>,
         now: impl FnOnce() -> Instant,
     ) -> Option<Lookup> {
         if !self.active {
             return None;
         }
+        let hash = self.hash(line);
         let ttl = self.ttl;
-        match self.lines.get_mut(line).map(|l| &mut l.entry) {
-            Some(Entry::Ready {
-                value,
-                stored,
-                used,
-                ..
-            }) if ttl.is_none_or(|ttl| now().saturating_duration_since(*stored) < ttl) => {
-                *used = true;
-                self.counters.hits += 1;
-                return Some(Lookup::Hit(value.clone()));
+        if let Some(found) = self.lines.find_mut(hash, |l| *l.text == *line) {
+            let id = found.id;
+            match &mut found.entry {
+                Entry::Ready {
+                    value,
+                    stored,
+                    used,
+                    ..
+                } => {
+                    if fresh(ttl, *stored, now) {
+                        *used = true;
+                        self.counters.hits += 1;
+                        return Some(Lookup::Hit(value.clone()));
+                    }
+                    // Too old: dropped, and read again.
+                    self.remove(hash, id);
+                    self.counters.evictions += 1;
+                }
+                Entry::Pending => {
+                    self.counters.hits += 1;
+                    return Some(Lookup::Pending(id));
+                }
             }
-            Some(Entry::Pending(id)) => {
-                self.counters.hits += 1;
-                return Some(Lookup::Pending(*id));
-            }
-            Some(Entry::Ready { .. }) => {
-                // Too old: dropped, and read again.
-                self.remove_line(line);
-                self.counters.evictions += 1;
-            }
-            None => {}
         }
         self.counters.misses += 1;
-        Some(Lookup::Miss(self.mark(key, line)))
+        Some(Lookup::Miss(self.mark(hash, line, key)))
     }
 
     /// Looks up `MGET`'s keys: every value when all are stored (`Ok`),
@@ -532,23 +663,43 @@ impl<F> Core<F> {
     pub(crate) fn lookup_many<'k>(
         &mut self,
         keys: impl Iterator<Item = &'k [u8]> + Clone,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> Option<Result<Value, Fill>> {
         if !self.active {
             return None;
         }
+        // Read once, and only when entries expire.
+        let now = self.ttl.map(|_| now());
+        let mut line = std::mem::take(&mut self.scratch);
+        let looked = self.lookup_keys(&mut line, keys, now);
+        self.scratch = line;
+        Some(looked)
+    }
+
+    fn lookup_keys<'k>(
+        &mut self,
+        line: &mut Vec<u8>,
+        keys: impl Iterator<Item = &'k [u8]> + Clone,
+        now: Option<Instant>,
+    ) -> Result<Value, Fill> {
         let mut values = Vec::new();
         let mut all = true;
         let ttl = self.ttl;
         for key in keys.clone() {
-            let line = get_line(key);
-            match self.lines.get_mut(&line).map(|l| &mut l.entry) {
-                Some(Entry::Ready {
-                    value,
-                    stored,
-                    used,
+            line.clear();
+            get_line(line, key);
+            let hash = self.hash(line);
+            match self.lines.find_mut(hash, |l| *l.text == **line) {
+                Some(Line {
+                    entry:
+                        Entry::Ready {
+                            value,
+                            stored,
+                            used,
+                            ..
+                        },
                     ..
-                }) if ttl.is_none_or(|ttl| now.saturating_duration_since(*stored) < ttl) => {
+                }) if fresh(ttl, *stored, || now.unwrap_or_else(Instant::now)) => {
                     *used = true;
                     values.push(value.clone());
                 }
@@ -560,19 +711,21 @@ impl<F> Core<F> {
         }
         if all {
             self.counters.hits += 1;
-            return Some(Ok(Value::Array(values)));
+            return Ok(Value::Array(values));
         }
         self.counters.misses += 1;
         let mut parts = Vec::new();
         for (index, key) in keys.enumerate() {
-            let line = get_line(key);
-            if !self.lines.contains_key(&line) {
-                let mut part = self.mark(key, &line);
+            line.clear();
+            let range = get_line(line, key);
+            let hash = self.hash(line);
+            if self.lines.find(hash, |l| *l.text == **line).is_none() {
+                let mut part = self.mark(hash, line, range);
                 part.index = index;
                 parts.push(part);
             }
         }
-        Some(Err(Fill { parts, split: true }))
+        Err(Fill::Keys(parts))
     }
 
     /// Adds a caller waiting for the pending read `id`.
@@ -584,12 +737,19 @@ impl<F> Core<F> {
     /// where the markers are still there (no invalidation, flush or write
     /// of the key was seen since the read was asked for), and hands back
     /// the callers that wait for it, each with its reply (for `MGET`, the
-    /// element of its key).
-    pub(crate) fn fill(&mut self, fill: &Fill, value: &Value, now: Instant) -> Vec<(F, Value)> {
+    /// element of its key). `now` is asked only when entries expire.
+    pub(crate) fn fill(
+        &mut self,
+        fill: &Fill,
+        value: &Value,
+        now: impl FnOnce() -> Instant,
+    ) -> Vec<(F, Value)> {
         let mut waiting = Vec::new();
-        for part in &fill.parts {
+        let stored = self.ttl.map(|_| now());
+        let split = matches!(fill, Fill::Keys(_));
+        for part in fill.parts() {
             let value = match value {
-                Value::Array(items) if fill.split => items.get(part.index),
+                Value::Array(items) if split => items.get(part.index),
                 // An error instead of MGET's array answers every part.
                 _ => Some(value),
             };
@@ -603,12 +763,32 @@ impl<F> Core<F> {
                 let answer = value.cloned().unwrap_or(Value::Null);
                 waiting.extend(followers.into_iter().map(|f| (f, answer.clone())));
             }
-            if !self.is_pending(part) {
+            let Some(line) = self.lines.find_mut(part.hash, |l| l.id == part.id) else {
+                continue;
+            };
+            if !matches!(line.entry, Entry::Pending) {
                 continue;
             }
-            match value {
-                Some(value) if storable(value) => self.store(part, value, now),
-                _ => self.remove_line(&part.line),
+            let size = value
+                .filter(|v| storable(v))
+                .map(|v| ENTRY_OVERHEAD + line.key.len() + line.text.len() + value_size(v));
+            match (value, size) {
+                (Some(value), Some(size)) if size <= self.max_bytes && self.max_entries > 0 => {
+                    line.entry = Entry::Ready {
+                        // A copy of its own: a slice of the read buffer would
+                        // keep the whole buffer alive, beyond what the bound
+                        // counts.
+                        value: detach(value),
+                        size,
+                        stored,
+                        used: false,
+                    };
+                    self.bytes += size;
+                    self.entries += 1;
+                    self.order.push_back((part.hash, part.id));
+                    self.make_room();
+                }
+                _ => self.remove(part.hash, part.id),
             }
         }
         waiting
@@ -619,12 +799,16 @@ impl<F> Core<F> {
     /// waited for it are handed back to be told.
     pub(crate) fn abandon(&mut self, fill: &Fill) -> Vec<F> {
         let mut waiting = Vec::new();
-        for part in &fill.parts {
+        for part in fill.parts() {
             if let Some(followers) = self.followers.remove(&part.id) {
                 waiting.extend(followers);
             }
-            if self.is_pending(part) {
-                self.remove_line(&part.line);
+            let pending = self
+                .lines
+                .find(part.hash, |l| l.id == part.id)
+                .is_some_and(|l| matches!(l.entry, Entry::Pending));
+            if pending {
+                self.remove(part.hash, part.id);
             }
         }
         waiting
@@ -634,15 +818,17 @@ impl<F> Core<F> {
     /// every entry of the key goes, and the reads in flight for it will not
     /// be stored.
     pub(crate) fn invalidate(&mut self, key: &[u8]) {
-        let Some(lines) = self.keys.remove(key) else {
+        let hash = self.hash(key);
+        let Ok(found) = self.keys.find_entry(hash, |k| k.key() == key) else {
             return;
         };
-        for line in lines {
-            if let Some(Line {
-                entry: Entry::Ready { size, .. },
-                ..
-            }) = self.lines.remove(&line)
-            {
+        let (of_key, _) = found.remove();
+        for &(hash, id) in of_key.lines.as_slice() {
+            let Ok(found) = self.lines.find_entry(hash, |l| l.id == id) else {
+                continue;
+            };
+            let (line, _) = found.remove();
+            if let Entry::Ready { size, .. } = line.entry {
                 self.bytes -= size;
                 self.entries -= 1;
                 self.counters.invalidations += 1;
@@ -668,136 +854,106 @@ impl<F> Core<F> {
         self.followers.drain().flat_map(|(_, f)| f).collect()
     }
 
-    fn is_pending(&self, part: &Part) -> bool {
-        matches!(
-            self.lines.get(&part.line),
-            Some(Line { entry: Entry::Pending(id), .. }) if *id == part.id
-        )
-    }
-
-    fn mark(&mut self, key: &[u8], line: &[u8]) -> Part {
+    /// Marks the read `line` (hashed to `hash`, its key at `key`) pending.
+    fn mark(&mut self, hash: u64, line: &[u8], key: Range<usize>) -> Part {
         let id = self.next_id;
         self.next_id += 1;
-        let (line, key) = share(line, key);
-        self.lines.insert(
-            line.clone(),
-            Line {
-                key: key.clone(),
-                entry: Entry::Pending(id),
-            },
-        );
-        self.keys.entry(key.clone()).or_default().push(line.clone());
-        Part {
-            key,
-            line,
-            id,
-            index: 0,
+        let text: Arc<[u8]> = Arc::from(line);
+        let key_hash = self.hash(&line[key.clone()]);
+        let of_key = self
+            .keys
+            .entry(key_hash, |k| k.key() == &line[key.clone()], |k| k.hash);
+        match of_key {
+            hash_table::Entry::Occupied(mut found) => found.get_mut().lines.push((hash, id)),
+            hash_table::Entry::Vacant(room) => {
+                room.insert(KeyLines {
+                    hash: key_hash,
+                    text: Arc::clone(&text),
+                    key: key.clone(),
+                    lines: Lines::One((hash, id)),
+                });
+            }
         }
+        self.lines.insert_unique(
+            hash,
+            Line {
+                hash,
+                key_hash,
+                text,
+                key,
+                id,
+                entry: Entry::Pending,
+            },
+            |l| l.hash,
+        );
+        Part { hash, id, index: 0 }
     }
 
-    fn store(&mut self, part: &Part, value: &Value, now: Instant) {
-        let size = ENTRY_OVERHEAD + part.key.len() + part.line.len() + value_size(value);
-        if size > self.max_bytes || self.max_entries == 0 {
-            self.remove_line(&part.line);
-            return;
-        }
-        if let Some(line) = self.lines.get_mut(&part.line) {
-            line.entry = Entry::Ready {
-                // A copy of its own: a slice of the read buffer would keep
-                // the whole buffer alive, beyond what the bound counts.
-                value: detach(value),
-                size,
-                id: part.id,
-                stored: now,
-                used: false,
-            };
-        }
-        self.bytes += size;
-        self.entries += 1;
-        self.order.push_back((part.line.clone(), part.id));
+    /// Evicts until the bounds hold, and now and then sweeps the handles
+    /// of entries gone otherwise, which would pile up.
+    fn make_room(&mut self) {
         while self.bytes > self.max_bytes || self.entries > self.max_entries {
             if !self.evict_one() {
                 break;
             }
         }
-        // Handles of entries gone otherwise pile up; sweep them now and then.
         if self.order.len() > 2 * self.entries + 1024 {
             let lines = &self.lines;
-            self.order.retain(|(line, id)| {
-                matches!(
-                    lines.get(line),
-                    Some(Line { entry: Entry::Ready { id: stored, .. }, .. }) if stored == id
-                )
+            self.order.retain(|&(hash, id)| {
+                lines
+                    .find(hash, |l| l.id == id)
+                    .is_some_and(|l| matches!(l.entry, Entry::Ready { .. }))
             });
         }
     }
 
     /// Evicts one entry; false when there is none.
     fn evict_one(&mut self) -> bool {
-        while let Some((line, id)) = self.order.pop_front() {
+        while let Some((hash, id)) = self.order.pop_front() {
             let Some(Line {
-                entry: Entry::Ready {
-                    id: stored, used, ..
-                },
+                entry: Entry::Ready { used, .. },
                 ..
-            }) = self.lines.get_mut(&line)
+            }) = self.lines.find_mut(hash, |l| l.id == id)
             else {
                 continue;
             };
-            if *stored != id {
-                continue;
-            }
             if self.eviction == Eviction::Lru && *used {
                 *used = false;
-                self.order.push_back((line, id));
+                self.order.push_back((hash, id));
                 continue;
             }
-            self.remove_line(&line);
+            self.remove(hash, id);
             self.counters.evictions += 1;
             return true;
         }
         false
     }
 
-    fn remove_line(&mut self, line: &[u8]) {
-        let Some(Line { key, entry }) = self.lines.remove(line) else {
+    /// Removes the entry or marker of the line hashed to `hash` made by
+    /// marker `id`, from both tables.
+    fn remove(&mut self, hash: u64, id: u64) {
+        let Ok(found) = self.lines.find_entry(hash, |l| l.id == id) else {
             return;
         };
-        if let Entry::Ready { size, .. } = entry {
+        let (line, _) = found.remove();
+        if let Entry::Ready { size, .. } = line.entry {
             self.bytes -= size;
             self.entries -= 1;
         }
-        if let Some(lines) = self.keys.get_mut(&key) {
-            lines.retain(|l| l != line);
-            if lines.is_empty() {
-                self.keys.remove(&key);
+        let key = line.key();
+        if let Ok(mut of_key) = self.keys.find_entry(line.key_hash, |k| k.key() == key) {
+            if of_key.get_mut().lines.remove((hash, id)) {
+                of_key.remove();
             }
         }
     }
 }
 
-/// A copy of a command line, and its `key` as a slice of that copy when the
-/// line holds it (`key` inside `line`, or the line of `GET key`): one
-/// allocation for both.
-fn share(line: &[u8], key: &[u8]) -> (Bytes, Bytes) {
-    let copy = Bytes::copy_from_slice(line);
-    let start = line.as_ptr() as usize;
-    let at = key.as_ptr() as usize;
-    let inside = at >= start && at + key.len() <= start + line.len();
-    let offset = if inside {
-        Some(at - start)
-    } else {
-        // A line built for the key (`GET key`) ends with it and its CRLF.
-        line.len()
-            .checked_sub(key.len() + 2)
-            .filter(|&o| line.get(o..o + key.len()) == Some(key))
-    };
-    match offset {
-        Some(offset) => {
-            let key = copy.slice(offset..offset + key.len());
-            (copy, key)
-        }
-        None => (copy, Bytes::copy_from_slice(key)),
+/// Whether an entry stored at `stored` may still be served.
+fn fresh(ttl: Option<Duration>, stored: Option<Instant>, now: impl FnOnce() -> Instant) -> bool {
+    match (ttl, stored) {
+        (Some(ttl), Some(stored)) => now().saturating_duration_since(stored) < ttl,
+        _ => true,
     }
 }
 
@@ -875,7 +1031,7 @@ impl Cache {
     /// invalidated its key since it was asked for), and handed to the
     /// callers following it.
     pub(crate) fn filled(&self, fill: &Fill, value: &Value) {
-        let followers = self.lock().fill(fill, value, Instant::now());
+        let followers = self.lock().fill(fill, value, Instant::now);
         for (tx, value) in followers {
             let _ = tx.send(Ok(value));
         }
@@ -973,26 +1129,31 @@ mod tests {
         Value::BulkString(Bytes::copy_from_slice(s.as_bytes()))
     }
 
+    /// The line of `GET key`, and where its key is.
+    fn line(key: &str) -> (Vec<u8>, Range<usize>) {
+        let mut line = Vec::new();
+        let at = get_line(&mut line, key.as_bytes());
+        (line, at)
+    }
+
     fn miss(core: &mut Core<u32>, key: &str) -> Fill {
-        let line = get_line(key.as_bytes());
-        match core.lookup(key.as_bytes(), &line, Instant::now) {
-            Some(Lookup::Miss(part)) => Fill {
-                parts: vec![part],
-                split: false,
-            },
+        let (line, at) = line(key);
+        match core.lookup(&line, at, Instant::now) {
+            Some(Lookup::Miss(part)) => Fill::One(part),
             other => panic!("expected a miss, got {other:?}"),
         }
     }
 
     fn lookup(core: &mut Core<u32>, key: &str) -> Option<Lookup> {
-        core.lookup(key.as_bytes(), &get_line(key.as_bytes()), Instant::now)
+        let (line, at) = line(key);
+        core.lookup(&line, at, Instant::now)
     }
 
     #[test]
     fn a_reply_paired_before_any_invalidation_is_stored_and_served() {
         let mut core = active();
         let fill = miss(&mut core, "k");
-        core.fill(&fill, &bulk("v"), Instant::now());
+        core.fill(&fill, &bulk("v"), Instant::now);
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Hit(v)) if v == bulk("v")));
         assert_eq!(core.counters.hits, 1);
         assert_eq!(core.counters.misses, 1);
@@ -1003,7 +1164,7 @@ mod tests {
         let mut core = active();
         let fill = miss(&mut core, "k");
         core.invalidate(b"k");
-        core.fill(&fill, &bulk("old"), Instant::now());
+        core.fill(&fill, &bulk("old"), Instant::now);
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Miss(_))));
     }
 
@@ -1012,7 +1173,7 @@ mod tests {
         let mut core = active();
         let fill = miss(&mut core, "k");
         core.clear();
-        core.fill(&fill, &bulk("old"), Instant::now());
+        core.fill(&fill, &bulk("old"), Instant::now);
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Miss(_))));
     }
 
@@ -1020,7 +1181,7 @@ mod tests {
     fn an_invalidation_after_the_reply_drops_the_entry() {
         let mut core = active();
         let fill = miss(&mut core, "k");
-        core.fill(&fill, &bulk("v"), Instant::now());
+        core.fill(&fill, &bulk("v"), Instant::now);
         core.invalidate(b"k");
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Miss(_))));
         assert_eq!(core.bytes(), 0);
@@ -1038,7 +1199,7 @@ mod tests {
         core.invalidate(b"k");
         // The reply still answers the follower, but is not stored.
         assert_eq!(
-            core.fill(&fill, &bulk("v"), Instant::now()),
+            core.fill(&fill, &bulk("v"), Instant::now),
             vec![(7, bulk("v"))]
         );
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Miss(_))));
@@ -1062,9 +1223,9 @@ mod tests {
         let first = miss(&mut core, "k");
         core.invalidate(b"k");
         let second = miss(&mut core, "k");
-        core.fill(&first, &bulk("old"), Instant::now());
+        core.fill(&first, &bulk("old"), Instant::now);
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Pending(_))));
-        core.fill(&second, &bulk("new"), Instant::now());
+        core.fill(&second, &bulk("new"), Instant::now);
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Hit(v)) if v == bulk("new")));
     }
 
@@ -1073,7 +1234,7 @@ mod tests {
         let mut core = active();
         let fill = miss(&mut core, "k");
         let error = Value::Error(Bytes::from_static(b"WRONGTYPE no"));
-        core.fill(&fill, &error, Instant::now());
+        core.fill(&fill, &error, Instant::now);
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Miss(_))));
     }
 
@@ -1083,7 +1244,7 @@ mod tests {
         assert!(lookup(&mut core, "k").is_none());
         let mut core = active();
         let fill = miss(&mut core, "k");
-        core.fill(&fill, &bulk("v"), Instant::now());
+        core.fill(&fill, &bulk("v"), Instant::now);
         core.set_active(false);
         core.set_active(true);
         assert!(matches!(lookup(&mut core, "k"), Some(Lookup::Miss(_))));
@@ -1091,18 +1252,18 @@ mod tests {
 
     #[test]
     fn bytes_stay_within_the_bound_and_lru_keeps_what_is_read() {
-        let per = ENTRY_OVERHEAD + 1 + get_line(b"a").len() + 32 + 10;
+        let per = ENTRY_OVERHEAD + 1 + line("a").0.len() + 32 + 10;
         let mut core: Core<u32> = Core::new(&CacheOptions::new(3 * per));
         core.set_active(true);
         for key in ["a", "b", "c"] {
             let fill = miss(&mut core, key);
-            core.fill(&fill, &bulk("0123456789"), Instant::now());
+            core.fill(&fill, &bulk("0123456789"), Instant::now);
         }
         assert_eq!(core.bytes(), 3 * per);
         // `a` is read: `b`, the least recently used, makes room for `d`.
         assert!(matches!(lookup(&mut core, "a"), Some(Lookup::Hit(_))));
         let fill = miss(&mut core, "d");
-        core.fill(&fill, &bulk("0123456789"), Instant::now());
+        core.fill(&fill, &bulk("0123456789"), Instant::now);
         assert!(core.bytes() <= 3 * per);
         assert_eq!(core.counters.evictions, 1);
         assert!(matches!(lookup(&mut core, "a"), Some(Lookup::Hit(_))));
@@ -1116,11 +1277,11 @@ mod tests {
         core.set_active(true);
         for key in ["a", "b"] {
             let fill = miss(&mut core, key);
-            core.fill(&fill, &bulk("v"), Instant::now());
+            core.fill(&fill, &bulk("v"), Instant::now);
         }
         assert!(matches!(lookup(&mut core, "a"), Some(Lookup::Hit(_))));
         let fill = miss(&mut core, "c");
-        core.fill(&fill, &bulk("v"), Instant::now());
+        core.fill(&fill, &bulk("v"), Instant::now);
         assert_eq!(core.entries(), 2);
         assert!(matches!(lookup(&mut core, "a"), Some(Lookup::Miss(_))));
     }
@@ -1130,23 +1291,19 @@ mod tests {
         let mut core: Core<u32> = Core::new(&options().with_ttl(Duration::from_secs(1)));
         core.set_active(true);
         let start = Instant::now();
-        let line = get_line(b"k");
-        let Some(Lookup::Miss(part)) = core.lookup(b"k", &line, || start) else {
+        let (line, at) = line("k");
+        let Some(Lookup::Miss(part)) = core.lookup(&line, at.clone(), || start) else {
             panic!("miss");
         };
-        let fill = Fill {
-            parts: vec![part],
-            split: false,
-        };
-        core.fill(&fill, &bulk("v"), start);
+        core.fill(&Fill::One(part), &bulk("v"), || start);
         let soon = start + Duration::from_millis(500);
         assert!(matches!(
-            core.lookup(b"k", &line, || soon),
+            core.lookup(&line, at.clone(), || soon),
             Some(Lookup::Hit(_))
         ));
         let late = start + Duration::from_secs(2);
         assert!(matches!(
-            core.lookup(b"k", &line, || late),
+            core.lookup(&line, at, || late),
             Some(Lookup::Miss(_))
         ));
         assert_eq!(core.entries(), 0);
@@ -1156,25 +1313,25 @@ mod tests {
     fn mget_fills_and_reads_key_by_key() {
         let mut core = active();
         let keys: [&[u8]; 2] = [b"a", b"b"];
-        let Some(Err(fill)) = core.lookup_many(keys.iter().copied(), Instant::now()) else {
+        let Some(Err(fill)) = core.lookup_many(keys.iter().copied(), Instant::now) else {
             panic!("expected a miss");
         };
-        assert_eq!(fill.parts.len(), 2);
+        assert_eq!(fill.parts().len(), 2);
         core.fill(
             &fill,
             &Value::Array(vec![bulk("1"), Value::Null]),
-            Instant::now(),
+            Instant::now,
         );
         assert!(matches!(lookup(&mut core, "a"), Some(Lookup::Hit(v)) if v == bulk("1")));
-        let Some(Ok(Value::Array(values))) = core.lookup_many(keys.iter().copied(), Instant::now())
+        let Some(Ok(Value::Array(values))) = core.lookup_many(keys.iter().copied(), Instant::now)
         else {
             panic!("expected every key stored");
         };
         assert_eq!(values, vec![bulk("1"), Value::Null]);
         core.invalidate(b"b");
         assert!(matches!(
-            core.lookup_many(keys.iter().copied(), Instant::now()),
-            Some(Err(Fill { parts, .. })) if parts.len() == 1 && parts[0].index == 1
+            core.lookup_many(keys.iter().copied(), Instant::now),
+            Some(Err(Fill::Keys(parts))) if parts.len() == 1 && parts[0].index == 1
         ));
     }
 
@@ -1182,7 +1339,7 @@ mod tests {
     fn a_read_following_a_key_of_mget_gets_that_keys_element() {
         let mut core = active();
         let keys: [&[u8]; 2] = [b"a", b"b"];
-        let Some(Err(fill)) = core.lookup_many(keys.iter().copied(), Instant::now()) else {
+        let Some(Err(fill)) = core.lookup_many(keys.iter().copied(), Instant::now) else {
             panic!("expected a miss");
         };
         let Some(Lookup::Pending(id)) = lookup(&mut core, "b") else {
@@ -1190,40 +1347,65 @@ mod tests {
         };
         core.follow(id, 2);
         let reply = Value::Array(vec![bulk("1"), bulk("2")]);
-        assert_eq!(
-            core.fill(&fill, &reply, Instant::now()),
-            vec![(2, bulk("2"))]
-        );
+        assert_eq!(core.fill(&fill, &reply, Instant::now), vec![(2, bulk("2"))]);
     }
 
     #[test]
     fn the_default_policy_caches_its_commands_and_refuses_what_cannot_be() {
         let policy = Policy::new(Cached::Commands(CacheOptions::DEFAULT_COMMANDS)).unwrap();
-        assert_eq!(policy.class(&resp::cmd!("get", "k")), Class::Single);
-        assert_eq!(policy.class(&resp::cmd!("HGET", "k", "f")), Class::Single);
-        assert_eq!(policy.class(&resp::cmd!("MGET", "a", "b")), Class::Mget);
-        assert_eq!(policy.class(&resp::cmd!("SET", "k", "v")), Class::Other);
-        assert_eq!(policy.class(&resp::cmd!("STRLEN", "k")), Class::Other);
+        // The key `k` of a command named in three letters.
+        let key = 17..18;
+        assert_eq!(
+            policy.class(resp::cmd!("get", "k").encoded()),
+            Class::Single(key.clone())
+        );
+        assert_eq!(
+            policy.class(resp::cmd!("HGET", "k", "f").encoded()),
+            Class::Single(18..19)
+        );
+        assert_eq!(
+            policy.class(resp::cmd!("MGET", "a", "b").encoded()),
+            Class::Mget
+        );
+        assert_eq!(
+            policy.class(resp::cmd!("SET", "k", "v").encoded()),
+            Class::Other
+        );
+        assert_eq!(
+            policy.class(resp::cmd!("STRLEN", "k").encoded()),
+            Class::Other
+        );
         assert_eq!(Policy::new(Cached::Commands(&["TTL"])).unwrap_err(), "TTL");
         assert_eq!(Policy::new(Cached::Commands(&["SET"])).unwrap_err(), "SET");
         let all = Policy::new(Cached::ReadOnlySingleKey).unwrap();
-        assert_eq!(all.class(&resp::cmd!("STRLEN", "k")), Class::Single);
-        assert_eq!(all.class(&resp::cmd!("ZRANGE", "k", 0, -1)), Class::Single);
-        assert_eq!(all.class(&resp::cmd!("SRANDMEMBER", "k")), Class::Other);
-        assert_eq!(all.class(&resp::cmd!("EXISTS", "k")), Class::Other);
-        assert_eq!(all.class(&resp::cmd!("PTTL", "k")), Class::Other);
+        assert_eq!(
+            all.class(resp::cmd!("STRLEN", "k").encoded()),
+            Class::Single(20..21)
+        );
+        assert_eq!(
+            all.class(resp::cmd!("ZRANGE", "k", 0, -1).encoded()),
+            Class::Single(20..21)
+        );
+        assert_eq!(
+            all.class(resp::cmd!("SRANDMEMBER", "k").encoded()),
+            Class::Other
+        );
+        assert_eq!(all.class(resp::cmd!("EXISTS", "k").encoded()), Class::Other);
+        assert_eq!(all.class(resp::cmd!("PTTL", "k").encoded()), Class::Other);
     }
 
     #[test]
-    fn a_key_shares_the_copy_of_its_line() {
-        let line = get_line(b"user:7");
-        let (copy, key) = share(&line, &line[line.len() - 8..line.len() - 2]);
-        assert_eq!(&key[..], b"user:7");
-        assert_eq!(copy, line);
-        let (_, key) = share(&line, b"user:7");
-        assert_eq!(&key[..], b"user:7");
-        let (_, key) = share(&line, b"other");
-        assert_eq!(&key[..], b"other");
+    fn the_line_of_get_is_what_get_encodes_and_holds_its_key() {
+        for key in [&b""[..], b"k", b"user:7", &[b'x'; 300]] {
+            let mut line = b"left over".to_vec();
+            line.clear();
+            let at = get_line(&mut line, key);
+            let mut encoded = bytes::BytesMut::new();
+            Command::new("GET").arg(key).encode(&mut encoded);
+            assert_eq!(line, encoded);
+            assert_eq!(&line[at.clone()], key);
+            assert_eq!(arg_ranges(&line).nth(1), Some(at));
+        }
     }
 
     #[test]
@@ -1232,9 +1414,14 @@ mod tests {
         let line = cmd.encoded().to_vec();
         let all: Vec<&[u8]> = args(&line).collect();
         assert_eq!(all, vec![&b"HGET"[..], b"key", b""]);
-        assert_eq!(arg(&line, 1), Some(&b"key"[..]));
-        assert_eq!(arg(&line, 3), None);
+        assert_eq!(arg_ranges(&line).nth(1), Some(18..21));
+        assert_eq!(args(&line).nth(3), None);
         assert_eq!(args(b"*1\r\n$9\r\nGET").count(), 0);
+        // Malformed lengths end the arguments; they never panic.
+        assert_eq!(args(b"*2\r\n$\r\nGET").count(), 0);
+        assert_eq!(args(b"*2\r\n$3x\r\nGET").count(), 0);
+        assert_eq!(args(b"*2\r\n$99999999999999999999999\r\nGET").count(), 0);
+        assert_eq!(args(b"*2\r\n$3\r\nGET\r\n$1").count(), 1);
     }
 
     #[test]
@@ -1391,9 +1578,9 @@ mod model {
             for op in ops {
                 match op {
                     Op::Read(key) => {
-                        let k = key_of(key);
-                        let line = get_line(&k);
-                        match core.lookup(&k, &line, || now) {
+                        let mut line = Vec::new();
+                        let at = get_line(&mut line, &key_of(key));
+                        match core.lookup(&line, at, || now) {
                             Some(Lookup::Hit(value)) => {
                                 prop_assert!(
                                     server.held(key, &value, horizon, horizon),
@@ -1403,7 +1590,7 @@ mod model {
                             Some(Lookup::Pending(id)) => core.follow(id, (key, horizon)),
                             Some(Lookup::Miss(part)) => sent.push_back(Request::Read {
                                 key,
-                                fill: Fill { parts: vec![part], split: false },
+                                fill: Fill::One(part),
                                 called: horizon,
                             }),
                             None => prop_assert!(false, "the cache is active"),
@@ -1472,7 +1659,7 @@ mod model {
                             horizon = at.max(horizon);
                             let Some((fill, key, called)) = fill else { continue };
                             prop_assert!(server.held(key, &value, called, horizon));
-                            for ((key, follower_called), value) in core.fill(&fill, &value, now) {
+                            for ((key, follower_called), value) in core.fill(&fill, &value, || now) {
                                 prop_assert!(
                                     server.held(key, &value, follower_called, horizon),
                                     "a follower of k{} got {:?}", key, value

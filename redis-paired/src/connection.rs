@@ -370,14 +370,11 @@ impl PairedConnection {
         cmd: &mut Command,
         timeout: Timeout,
     ) -> Reply<T> {
-        let fill = match cache.policy.class(cmd) {
-            Class::Single => {
-                let line = cmd.encoded();
-                let Some(key) = cache::arg(line, 1) else {
-                    return self.send_now(cmd, timeout, Instant::now(), None);
-                };
+        let line = cmd.encoded();
+        let fill = match cache.policy.class(line) {
+            Class::Single(key) => {
                 let mut core = cache.lock();
-                match core.lookup(key, line, std::time::Instant::now) {
+                match core.lookup(line, key, std::time::Instant::now) {
                     None => None,
                     Some(Lookup::Hit(value)) => {
                         drop(core);
@@ -393,20 +390,16 @@ impl PairedConnection {
                         return Reply::waiting(rx, Instant::now(), command)
                             .run_by(self.shared().runner.get());
                     }
-                    Some(Lookup::Miss(part)) => Some(Box::new(Fill {
-                        parts: vec![part],
-                        split: false,
-                    })),
+                    Some(Lookup::Miss(part)) => Some(Box::new(Fill::One(part))),
                 }
             }
             Class::Mget => {
-                let line = cmd.encoded();
                 let keys = cache::args(line).skip(1);
-                let looked = cache.lock().lookup_many(keys, std::time::Instant::now());
+                let looked = cache.lock().lookup_many(keys, std::time::Instant::now);
                 match looked {
                     None => None,
                     Some(Ok(values)) => return Reply::ready(values, self.shared().epoch()),
-                    Some(Err(fill)) if fill.parts.is_empty() => None,
+                    Some(Err(fill)) if fill.parts().is_empty() => None,
                     Some(Err(fill)) => Some(Box::new(fill)),
                 }
             }

@@ -424,7 +424,7 @@ impl<T> Reply<T> {
                 ready!(future.as_mut().poll(cx))
             }
             State::Failed(error) => Err(error.take().unwrap_or(Error::Closed)),
-            State::Ready(value) => value.take().ok_or(Error::Closed),
+            State::Ready(value) => value.take().ok_or_else(|| Error::Closed),
         })
     }
 }

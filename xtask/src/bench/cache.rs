@@ -93,6 +93,10 @@ struct Done {
     stale: u64,
     /// The client's own count of hits and misses, where it keeps one.
     hits: Option<(u64, u64)>,
+    /// Commands written and the writes that carried them, where the
+    /// client counts them: how well the reads that reach the server are
+    /// batched.
+    writes: Option<(u64, u64)>,
 }
 
 /// Runs the selected cases, then a summary of the cache's ratios.
@@ -192,6 +196,13 @@ fn run_case(
                 "  hits {:.1}%",
                 100.0 * hits as f64 / (hits + misses) as f64
             );
+        }
+        let (commands, writes) = outputs
+            .iter()
+            .filter_map(|d| d.writes)
+            .fold((0, 0), |(c, w), (dc, dw)| (c + dc, w + dw));
+        if writes > 0 {
+            note += &format!("  {:.1} commands a write", commands as f64 / writes as f64);
         }
         if checks > 0 {
             note += &format!("  checker: {checks} reads after a write, 0 stale");
@@ -302,6 +313,17 @@ impl Bench {
         }
     }
 
+    /// Commands written and writes so far, as the client counts them.
+    fn writes(&self) -> Option<(u64, u64)> {
+        match self {
+            Bench::Ours(conn) => {
+                let stats = conn.stats();
+                Some((stats.commands, stats.writes))
+            }
+            Bench::RedisRs(_) => None,
+        }
+    }
+
     /// Hits and misses so far, as the client counts them.
     fn hits(&self) -> Option<(u64, u64)> {
         match self {
@@ -339,6 +361,7 @@ fn check(read: Option<Bytes>, value: &Bytes) -> Result<(), String> {
 /// beside them.
 async fn drive(client: Bench, target: &Target, case: &Case, ops: u64) -> Result<Done, String> {
     let before = client.hits();
+    let written_before = client.writes();
     let value = payload(VALUE_SIZE);
     let stop = Arc::new(AtomicBool::new(false));
     let checker = if client.is_cached() {
@@ -398,6 +421,9 @@ async fn drive(client: Bench, target: &Target, case: &Case, ops: u64) -> Result<
     done.hits = before
         .zip(client.hits())
         .map(|((h0, m0), (h1, m1))| (h1 - h0, m1 - m0));
+    done.writes = written_before
+        .zip(client.writes())
+        .map(|((c0, w0), (c1, w1))| (c1 - c0, w1 - w0));
     Ok(done)
 }
 
