@@ -697,8 +697,14 @@ impl Inner {
         };
         let config = self.config.node(&addr.host, addr.port);
         // A node that is down must not hold commands back: the cluster
-        // reroutes them once the topology names another owner.
-        let options = self.config.options().with_fail_fast(true);
+        // reroutes them once the topology names another owner. The callers
+        // of a node are woken by every node's replies: its small batches
+        // wait a turn for more (see `Options::with_write_gathering`).
+        let options = self
+            .config
+            .options()
+            .with_fail_fast(true)
+            .with_write_gathering(true);
         let made = cell.initialized();
         let conn = cell
             .get_or_try_init(|| PairedConnection::connect_with(&config, options))
