@@ -614,10 +614,17 @@ impl Inner {
         snapshot.topology = topology;
     }
 
-    /// The open connection to the primary serving `slot` (any primary,
-    /// taking turns, for `None`), if there is one: the common case of
-    /// [`send_to`](Self::send_to), under one read lock.
-    fn ready_primary(&self, slot: Option<u16>) -> Option<PairedConnection> {
+    /// Sends `cmd` on the open connection to the primary serving `slot`
+    /// (any primary, taking turns, for `None`), if there is one and it is
+    /// up: the common case of [`send_to`](Self::send_to), under one read
+    /// lock, the connection borrowed from the snapshot rather than cloned.
+    /// Queueing a command is quick and never waits, so the lock is held no
+    /// longer than a clone would take.
+    fn send_to_ready_primary<T: FromValue>(
+        &self,
+        cmd: &mut Command,
+        slot: Option<u16>,
+    ) -> Option<Reply<T>> {
         let snapshot = self.snapshot();
         let index = match slot {
             Some(slot) => snapshot.topology.shard_index(slot)?,
@@ -626,7 +633,8 @@ impl Inner {
                 n % snapshot.primaries.len().max(1)
             }
         };
-        snapshot.primaries.get(index)?.clone()
+        let conn = snapshot.primaries.get(index)?.as_ref()?;
+        conn.is_connected().then(|| conn.send_ref::<T>(cmd))
     }
 
     /// The primary that serves `slot`, or any primary for `None`.
@@ -689,8 +697,14 @@ impl Inner {
         };
         let config = self.config.node(&addr.host, addr.port);
         // A node that is down must not hold commands back: the cluster
-        // reroutes them once the topology names another owner.
-        let options = self.config.options().with_fail_fast(true);
+        // reroutes them once the topology names another owner. The callers
+        // of a node are woken by every node's replies: its small batches
+        // wait a turn for more (see `Options::with_write_gathering`).
+        let options = self
+            .config
+            .options()
+            .with_fail_fast(true)
+            .with_write_gathering(true);
         let made = cell.initialized();
         let conn = cell
             .get_or_try_init(|| PairedConnection::connect_with(&config, options))
@@ -712,16 +726,14 @@ impl Inner {
     /// when its connection is up, else once the topology names an owner
     /// that is.
     fn send_to<T: FromValue>(self: Arc<Self>, mut cmd: Command, slot: Option<u16>) -> Reply<T> {
-        let ready = match self.replica_for(&cmd, slot) {
-            Some(conn) => Some(conn),
-            None => self.ready_primary(slot),
+        let sent = match self.replica_for(&cmd, slot) {
+            Some(conn) => Some(conn.send_ref::<T>(&mut cmd)),
+            None => self.send_to_ready_primary::<T>(&mut cmd, slot),
         };
-        match ready.filter(PairedConnection::is_connected) {
+        match sent {
             // The common case costs no future of its own: only a reply that
             // is an error makes one, in `recover`, to follow it.
-            Some(conn) => conn
-                .send_ref::<T>(&mut cmd)
-                .with_recovery(cmd, slot_tag(slot), self),
+            Some(reply) => reply.with_recovery(cmd, slot_tag(slot), self),
             None => Reply::from_future(follow(self, cmd, slot, None)),
         }
     }

@@ -17,7 +17,16 @@ pub const SLOTS: u16 = 16384;
 /// assert_eq!(key_slot(b"{user:1}:cart"), key_slot(b"{user:1}:orders"));
 /// ```
 pub fn key_slot(key: &[u8]) -> u16 {
-    crc16(hash_tag(key)) % SLOTS
+    // One pass for a key without `{`, the common case: the CRC is taken
+    // while looking for the brace.
+    let mut crc: u16 = 0;
+    for &byte in key {
+        if byte == b'{' {
+            return crc16(hash_tag(key)) % SLOTS;
+        }
+        crc = crc16_step(crc, byte);
+    }
+    crc % SLOTS
 }
 
 /// The part of `key` that is hashed: its hash tag if it has a non-empty
@@ -36,11 +45,13 @@ fn hash_tag(key: &[u8]) -> &[u8] {
 /// CRC16-CCITT as XMODEM computes it (polynomial 0x1021, initial 0), the
 /// one Redis Cluster specifies.
 fn crc16(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in data {
-        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ byte)];
-    }
-    crc
+    data.iter().fold(0, |crc, &byte| crc16_step(crc, byte))
+}
+
+/// The CRC16 of what gave `crc`, one byte more.
+#[inline(always)]
+fn crc16_step(crc: u16, byte: u8) -> u16 {
+    (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ byte)]
 }
 
 /// The CRC16 of every byte value, computed at compile time.
@@ -94,6 +105,30 @@ mod tests {
             (b"}", 12090),
         ] {
             assert_eq!(key_slot(key), slot, "{:?}", String::from_utf8_lossy(key));
+        }
+    }
+
+    #[test]
+    fn the_one_pass_agrees_with_the_tag_then_its_crc() {
+        // Every key of up to six bytes of `a`, `b`, `{` and `}`.
+        let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..6 {
+            let longer: Vec<Vec<u8>> = keys
+                .iter()
+                .filter(|k| k.len() == keys.last().map_or(0, Vec::len))
+                .flat_map(|k| {
+                    b"ab{}".iter().map(move |&b| {
+                        let mut k = k.clone();
+                        k.push(b);
+                        k
+                    })
+                })
+                .collect();
+            keys.extend(longer);
+        }
+        assert_eq!(keys.len(), (0..=6).map(|n| 4usize.pow(n)).sum::<usize>());
+        for key in &keys {
+            assert_eq!(key_slot(key), crc16(hash_tag(key)) % SLOTS, "{key:?}");
         }
     }
 

@@ -170,8 +170,17 @@ impl KeySpec {
         &self.find
     }
 
-    fn has_flag(&self, flag: &str) -> bool {
-        self.flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+    /// Whether the arguments this spec finds are no keys (`not_key`), and
+    /// whether it may not find every key (`incomplete`): one look at the
+    /// flags, for each command routed.
+    fn marks(&self) -> (bool, bool) {
+        let mut not_key = false;
+        let mut incomplete = false;
+        for flag in self.flags {
+            not_key |= flag.eq_ignore_ascii_case("not_key");
+            incomplete |= flag.eq_ignore_ascii_case("incomplete");
+        }
+        (not_key, incomplete)
     }
 }
 
@@ -249,22 +258,40 @@ fn find(list: &'static [CommandInfo], name: &[u8]) -> Option<&'static CommandInf
         // Longer than any name the table holds.
         return None;
     };
+    if std::ptr::eq(list, table::COMMANDS) {
+        // The top-level table, which every routed or retried command
+        // consults, is found by hashing the name as it is folded.
+        let mut hash = HASH_SEED;
+        for (to, from) in folded.iter_mut().zip(name) {
+            *to = from.to_ascii_lowercase();
+            hash = hash_step(hash, *to);
+        }
+        return by_hash(folded, hash);
+    }
     for (to, from) in folded.iter_mut().zip(name) {
         *to = from.to_ascii_lowercase();
     }
     let folded = &*folded;
-    // The top-level table is searched among the names of the same first
-    // letter only.
-    let list = match folded.first() {
-        Some(&first) if std::ptr::eq(list, table::COMMANDS) => {
-            let (start, end) = BY_FIRST_LETTER[usize::from(first)];
-            list.get(usize::from(start)..usize::from(end))?
-        }
-        _ => list,
-    };
     list.binary_search_by(|c| compare(c.name.as_bytes(), folded))
         .ok()
         .map(|i| &list[i])
+}
+
+/// The command of [`table::COMMANDS`] named `folded` (lower case), whose
+/// hash is `hash`: the slots of [`BY_HASH`] are probed from the hash's own
+/// until the name or an empty slot.
+#[inline]
+fn by_hash(folded: &[u8], hash: u32) -> Option<&'static CommandInfo> {
+    let mut at = home(hash);
+    loop {
+        at &= BY_HASH.len() - 1;
+        let index = usize::from(*BY_HASH.get(at)?);
+        let command = table::COMMANDS.get(index.checked_sub(1)?)?;
+        if compare(command.name.as_bytes(), folded).is_eq() {
+            return Some(command);
+        }
+        at += 1;
+    }
 }
 
 /// `a.cmp(b)`, inline: names are short, and a call to `memcmp` for each
@@ -279,22 +306,53 @@ fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     a.len().cmp(&b.len())
 }
 
-/// For each byte, the range of [`table::COMMANDS`] whose names start with
-/// it (empty for the bytes none starts with).
-static BY_FIRST_LETTER: [(u16, u16); 256] = {
+/// Where the hash of a name starts.
+const HASH_SEED: u32 = 0x811c_9dc5;
+
+/// The hash of a name, one byte more: FNV-1a, which spreads the catalogue's
+/// names over [`BY_HASH`] with few collisions (a test bounds the probes).
+#[inline(always)]
+const fn hash_step(hash: u32, byte: u8) -> u32 {
+    (hash ^ byte as u32).wrapping_mul(0x0100_0193)
+}
+
+/// The commands of [`table::COMMANDS`] by the hash of their names, in an
+/// open-addressed table four times their number or more: each slot holds
+/// the position of a command plus one, or 0 when empty; a name that
+/// collides takes the next free slot. Built at compile time.
+static BY_HASH: [u16; HASH_SLOTS] = {
     let list = table::COMMANDS;
-    let mut ranges = [(0u16, 0u16); 256];
+    assert!(list.len() * 4 <= HASH_SLOTS && list.len() < u16::MAX as usize);
+    let mut slots = [0u16; HASH_SLOTS];
     let mut i = 0;
     while i < list.len() {
-        let first = list[i].name.as_bytes()[0] as usize;
-        if ranges[first].1 == 0 {
-            ranges[first].0 = i as u16;
+        let name = list[i].name.as_bytes();
+        let mut hash = HASH_SEED;
+        let mut b = 0;
+        while b < name.len() {
+            hash = hash_step(hash, name[b]);
+            b += 1;
         }
-        ranges[first].1 = i as u16 + 1;
+        let mut at = home(hash);
+        while slots[at] != 0 {
+            at = (at + 1) & (HASH_SLOTS - 1);
+        }
+        slots[at] = i as u16 + 1;
         i += 1;
     }
-    ranges
+    slots
 };
+
+/// The size of [`BY_HASH`], a power of two.
+const HASH_SLOTS: usize = 1 << HASH_BITS;
+const HASH_BITS: u32 = 10;
+
+/// The slot of [`BY_HASH`] where a name of hash `hash` is looked for first:
+/// the hash's top bits, which FNV mixes best.
+#[inline(always)]
+const fn home(hash: u32) -> usize {
+    (hash >> (32 - HASH_BITS)) as usize
+}
 
 /// Longer than any command or subcommand name (a test checks it).
 const FOLDED_NAME: usize = 48;
@@ -352,6 +410,9 @@ impl CommandInfo {
     /// for a command of up to 16 arguments: routing a command by its keys
     /// costs no memory of its own.
     pub fn each_key<'a>(&self, cmd: &'a Command, mut f: impl FnMut(&'a [u8])) -> bool {
+        if let Some(complete) = self.each_key_forward(cmd, &mut f) {
+            return complete;
+        }
         const INLINE: usize = 16;
         if cmd.len() <= INLINE {
             let mut inline: [&[u8]; INLINE] = [&[]; INLINE];
@@ -367,13 +428,65 @@ impl CommandInfo {
         }
     }
 
+    /// [`each_key`](Self::each_key) for the commands whose keys are found
+    /// from fixed positions and the number of arguments alone (every key
+    /// specification begins at an index and finds a range: `GET`, `SET`,
+    /// `HSET`, `MSET`, `LMOVE`, ...), walking the command line once for
+    /// each specification, with no list of its arguments. `None` for the
+    /// others (a keyword to search for, a number of keys to read).
+    fn each_key_forward<'a>(&self, cmd: &'a Command, f: &mut impl FnMut(&'a [u8])) -> Option<bool> {
+        let fixed = |spec: &KeySpec| {
+            matches!(
+                (spec.begin, spec.find),
+                (BeginSearch::Index(_), FindKeys::Range { .. })
+            )
+        };
+        if !self.key_specs.iter().all(fixed) {
+            return None;
+        }
+        let argc = cmd.len();
+        let mut complete = true;
+        for spec in self.key_specs {
+            let (not_key, incomplete) = spec.marks();
+            if not_key {
+                continue;
+            }
+            if incomplete {
+                complete = false;
+            }
+            let begin = match spec.begin {
+                BeginSearch::Index(i) => Begin::Index(i),
+                _ => return None,
+            };
+            match positions(begin, spec.find, argc, &[]) {
+                Some(Some((first, last, step))) => {
+                    let mut args = cmd.args();
+                    let mut key = args.nth(first);
+                    let mut at = first;
+                    while let Some(arg) = key {
+                        f(arg);
+                        at += step;
+                        if at > last {
+                            break;
+                        }
+                        key = args.nth(step - 1);
+                    }
+                }
+                Some(None) => {}
+                None => complete = false,
+            }
+        }
+        Some(complete)
+    }
+
     fn each_key_in<'a>(&self, args: &[&'a [u8]], f: &mut dyn FnMut(&'a [u8])) -> bool {
         let mut complete = true;
         for spec in self.key_specs {
-            if spec.has_flag("not_key") {
+            let (not_key, incomplete) = spec.marks();
+            if not_key {
                 continue;
             }
-            if spec.has_flag("incomplete") {
+            if incomplete {
                 complete = false;
             }
             let begin = match spec.begin {
@@ -420,9 +533,13 @@ fn visit_keys<'a>(
     args: &[&'a [u8]],
     f: &mut dyn FnMut(&'a [u8]),
 ) -> bool {
-    match positions(begin, find, args) {
+    match positions(begin, find, args.len(), args) {
         Some(Some((first, last, step))) => {
-            (first..=last).step_by(step).for_each(|i| f(args[i]));
+            let mut at = first;
+            while let Some(&arg) = args.get(at).filter(|_| at <= last) {
+                f(arg);
+                at += step;
+            }
             true
         }
         Some(None) => true,
@@ -431,14 +548,17 @@ fn visit_keys<'a>(
 }
 
 /// The first and last positions of the keys a spec (`begin`, `find`) names
-/// in `args`, and the step between them: `Some(None)` for none, `None` when
-/// the spec cannot say.
+/// in a command line of `argc` arguments, `args` (which a spec that begins
+/// at an index and finds a range does not read, and may be given empty),
+/// and the step between them: `Some(None)` for none, `None` when the spec
+/// cannot say.
 fn positions(
     begin: Begin<'_>,
     find: FindKeys,
+    argc: usize,
     args: &[&[u8]],
 ) -> Option<Option<(usize, usize, usize)>> {
-    let argc = i64::try_from(args.len()).ok()?;
+    let argc = i64::try_from(argc).ok()?;
     let first: i64 = match begin {
         Begin::Index(i) => i64::from(i),
         Begin::Keyword(keyword, start_from) => {
@@ -548,6 +668,63 @@ mod tests {
         );
         let long = "x".repeat(FOLDED_NAME + 1);
         assert!(lookup(&Command::new(&long)).is_none());
+    }
+
+    #[test]
+    fn every_name_is_found_within_a_few_probes_of_its_hash() {
+        for (i, c) in table::COMMANDS.iter().enumerate() {
+            let hash = c.name.bytes().fold(HASH_SEED, hash_step);
+            let home = home(hash);
+            let at = BY_HASH
+                .iter()
+                .position(|&slot| usize::from(slot) == i + 1)
+                .expect("every command has a slot");
+            let probes = (at + HASH_SLOTS - home) % HASH_SLOTS;
+            assert!(probes <= 3, "{}: {probes} probes", c.name);
+        }
+        let used = BY_HASH.iter().filter(|&&slot| slot != 0).count();
+        assert_eq!(used, table::COMMANDS.len());
+    }
+
+    #[test]
+    fn keys_found_walking_forward_are_those_found_in_a_list_of_the_arguments() {
+        fn check(c: &CommandInfo, line: &[&str]) {
+            let mut cmd = Command::new(line[0]);
+            for arg in &line[1..] {
+                cmd.push_bulk(arg.as_bytes());
+            }
+            let mut forward = Vec::new();
+            let Some(complete) = c.each_key_forward(&cmd, &mut |k| forward.push(k)) else {
+                return;
+            };
+            let args: Vec<&[u8]> = cmd.args().collect();
+            let mut listed = Vec::new();
+            let listed_complete = c.each_key_in(&args, &mut |k| listed.push(k));
+            assert_eq!(forward, listed, "{} {:?}", c.name, line);
+            assert_eq!(complete, listed_complete, "{} {:?}", c.name, line);
+        }
+        let words = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"];
+        let mut walked = 0;
+        for c in table::COMMANDS {
+            for n in 0..words.len() {
+                let mut line = vec![c.name];
+                line.extend(&words[..n]);
+                check(c, &line);
+                for sub in c.subcommands {
+                    let mut line = vec![c.name, sub.name];
+                    line.extend(&words[..n]);
+                    check(sub, &line);
+                }
+            }
+            walked += usize::from(c.key_specs.iter().all(|s| {
+                matches!(
+                    (s.begin, s.find),
+                    (BeginSearch::Index(_), FindKeys::Range { .. })
+                )
+            }));
+        }
+        // Most commands are walked forward; this test is about them.
+        assert!(walked > 150, "{walked}");
     }
 
     #[test]

@@ -25,6 +25,11 @@ const DELIVERY_SHARES: usize = 8;
 /// The fewest replies handed out at once: with few callers, all of them.
 const MIN_DELIVERY: usize = 8;
 
+/// With [`Options::with_write_gathering`](crate::Options::with_write_gathering),
+/// the fewest replies awaited for a small batch to wait before it is
+/// written: with fewer, the server may be idle, and the batch goes at once.
+const GATHER_IN_FLIGHT: usize = 32;
+
 /// Starts the task that runs a connection, made already or (`None`, a lazy
 /// connect) to be made by the task. However the task ends (even dropped
 /// with its runtime before it first ran), the connection is closed for its
@@ -264,6 +269,9 @@ struct Io<'a> {
     /// Replies were just handed to several callers: they are about to send
     /// again.
     delivered: bool,
+    /// The requests queued now waited one turn of the scheduler for others
+    /// to join them (`Options::with_write_gathering`); they go next time.
+    gathered: bool,
     /// `read_buf` may hold whole replies not decoded yet: a read stopped
     /// handing them out so that the callers served so far could send again.
     buffered: bool,
@@ -323,6 +331,7 @@ impl<'a> Io<'a> {
             closing: false,
             follows_master,
             delivered: false,
+            gathered: false,
             buffered: false,
             room: ReadRoom::default(),
             watch,
@@ -373,7 +382,16 @@ impl<'a> Io<'a> {
                 if self.holding || self.moving.is_some() {
                     self.expire_held(cx);
                 } else {
-                    progress |= self.take(cx);
+                    match self.take(cx) {
+                        Some(took) => progress |= took,
+                        None => {
+                            // A small batch, and many replies awaited: the
+                            // callers woken elsewhere send first, and their
+                            // commands join this write.
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                    }
                 }
             }
             match self.poll_write(cx) {
@@ -475,12 +493,24 @@ impl<'a> Io<'a> {
         }
     }
 
-    /// Takes everything queued since the last batch. True when there was some.
-    fn take(&mut self, cx: &mut Context<'_>) -> bool {
-        match self
+    /// Takes the queued requests into the batch to write; true when there
+    /// were any. `None` when the batch would be small and should wait for
+    /// one turn of the scheduler first (see
+    /// [`Options::with_write_gathering`](crate::Options::with_write_gathering)):
+    /// once a batch, so no batch waits longer.
+    fn take(&mut self, cx: &mut Context<'_>) -> Option<bool> {
+        let gather = self.shared.options.write_gathering() && !self.gathered;
+        let fewest = if gather && self.queue.len() >= GATHER_IN_FLIGHT {
+            self.queue.len() / 2
+        } else {
+            0
+        };
+        let taken = self
             .shared
-            .take(&mut self.write_buf, &mut self.taken, cx.waker())
-        {
+            .take(&mut self.write_buf, &mut self.taken, cx.waker(), fewest);
+        self.gathered = matches!(taken, Taken::Few);
+        Some(match taken {
+            Taken::Few => return None,
             Taken::Work => {
                 let now = Instant::now();
                 if self.queue.is_empty() {
@@ -497,7 +527,7 @@ impl<'a> Io<'a> {
                 self.closing = true;
                 false
             }
-        }
+        })
     }
 
     /// Writes as much of the batch as the socket takes. `Ok(true)` when the

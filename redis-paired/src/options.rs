@@ -21,6 +21,7 @@ pub struct Options {
     query_text: bool,
     cache: Option<CacheOptions>,
     max_pushes: usize,
+    write_gathering: bool,
 }
 
 impl Options {
@@ -55,6 +56,7 @@ impl Options {
             query_text: false,
             cache: None,
             max_pushes: Self::DEFAULT_MAX_PUSHES,
+            write_gathering: false,
         }
     }
 
@@ -109,6 +111,26 @@ impl Options {
     /// fail at once either way.
     pub const fn with_fail_fast(mut self, fail_fast: bool) -> Options {
         self.fail_fast = fail_fast;
+        self
+    }
+
+    /// Let other tasks run once before writing a batch of commands smaller
+    /// than half of the replies awaited (`true`), so that more commands join
+    /// the write; or write what is queued as soon as the connection's task
+    /// runs (`false`, the default).
+    ///
+    /// On a connection of its own, the callers that send next are mostly
+    /// those its own task just handed replies to, and they have sent
+    /// already when it writes. On one of several connections that the same
+    /// callers share, such as a cluster's connections to its nodes (a
+    /// caller's next command goes to any node), the callers are woken by the
+    /// other connections' tasks at any time, and the batches come out a few
+    /// commands each: one system call a few commands. Gathering makes them
+    /// several times larger, for one turn of the scheduler of latency, and
+    /// only while at least 32 replies are awaited, when the server has work
+    /// meanwhile.
+    pub const fn with_write_gathering(mut self, gather: bool) -> Options {
+        self.write_gathering = gather;
         self
     }
 
@@ -241,6 +263,12 @@ impl Options {
     /// Whether new commands fail at once while the connection is down.
     pub const fn fail_fast(&self) -> bool {
         self.fail_fast
+    }
+
+    /// Whether small batches wait for one turn of the scheduler before they
+    /// are written.
+    pub const fn write_gathering(&self) -> bool {
+        self.write_gathering
     }
 
     /// Whether reads in flight when the connection breaks are sent again.

@@ -188,6 +188,9 @@ pub(crate) enum Taken {
     Idle,
     /// Nothing queued and every handle is gone.
     Closing,
+    /// Fewer requests queued than the driver asked for: none were moved,
+    /// and the driver's waker is not registered.
+    Few,
 }
 
 impl Shared {
@@ -348,14 +351,19 @@ impl Shared {
     }
 
     /// Moves queued requests into the driver's (empty) buffers, or registers
-    /// the driver's waker when there are none.
+    /// the driver's waker when there are none; leaves them queued when
+    /// there are fewer than `fewest`.
     pub(crate) fn take(
         &self,
         out: &mut BytesMut,
         requests: &mut Vec<Request>,
         waker: &Waker,
+        fewest: usize,
     ) -> Taken {
         let mut inner = self.lock();
+        if !inner.requests.is_empty() && inner.requests.len() < fewest {
+            return Taken::Few;
+        }
         if inner.requests.is_empty() {
             if inner.closing {
                 return Taken::Closing;

@@ -257,6 +257,38 @@ async fn implicit_pipelining_batches_commands_from_many_tasks() {
     assert!(writes < commands, "{commands} commands in {writes} writes");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gathering_writes_answers_every_caller_in_order_and_a_lone_one_at_once() {
+    let server = Server::get();
+    let options = redis_paired::Options::new().with_write_gathering(true);
+    let conn = PairedConnection::connect_with(&server.config(), options)
+        .await
+        .unwrap();
+    // A lone command, nothing in flight: written without waiting for more.
+    let _: () = conn.send(cmd!("SET", "gather:lone", 1)).await.unwrap();
+    // Many callers, each sending again as soon as it is answered, so that
+    // batches are small beside what is in flight and wait for one another.
+    let tasks: Vec<_> = (0..128)
+        .map(|i| {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let key = format!("gather:{i}");
+                let _: i64 = conn.send(cmd!("DEL", &key)).await?;
+                for n in 1..=50i64 {
+                    let got: i64 = conn.send(cmd!("INCR", &key)).await?;
+                    assert_eq!(got, n, "{key}");
+                }
+                Ok::<(), Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let last: i64 = conn.send(cmd!("GET", "gather:lone")).await.unwrap();
+    assert_eq!(last, 1);
+}
+
 #[tokio::test]
 async fn the_last_handle_dropped_still_delivers_what_was_queued() {
     let server = Server::get();
