@@ -58,7 +58,7 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::Waker;
 use std::time::Duration;
@@ -296,14 +296,13 @@ impl Iterator for Events {
     }
 }
 
-/// The client's runtime: tokio's current-thread runtime, run by one thread
-/// at a time, whichever waits for a reply when none runs it
-/// ([`Driven::block_on`]), so that a thread waiting alone writes and reads
-/// the socket itself; and by a thread of its own whenever none has waited
-/// for a while ([`IDLE`]), so that reconnects, timers and subscriptions
-/// still make progress between waits. Threads that wait while another runs
-/// the runtime sleep until their reply wakes them, or until the runtime is
-/// theirs to run (see [`Gate`]).
+/// The client's runtime: tokio's current-thread runtime, run by whichever
+/// thread waits for a reply ([`Driven::block_on`]), so that a thread
+/// waiting alone writes and reads the socket itself, and by a thread of its
+/// own whenever none has waited for a while ([`IDLE`]), so that
+/// reconnects, timers and subscriptions still make progress between
+/// waits. Threads that wait while another runs the runtime sleep until it
+/// hands them their reply (or leaves the runtime to them).
 ///
 /// Stopped when the last owner is dropped: its thread is told to end, and
 /// the runtime is shut down without blocking inside an async context
@@ -321,35 +320,16 @@ struct OwnRuntime {
 const IDLE: Duration = Duration::from_millis(2);
 
 /// The runtime and who runs it.
-///
-/// One thread at a time runs the runtime ([`running`](Self::running)):
-/// a waiting thread that finds it free takes it; the others sleep until
-/// their future is woken. The rule that keeps every waiter moving: a
-/// waiter sleeps only while someone runs the runtime, and whoever stops
-/// running it wakes a waiter whose future has not been woken (its reply
-/// has not come), which then runs the runtime itself, or, if it finds its
-/// future done after all, wakes the next in its place; a waiter already
-/// woken looks at its future and, when it is not done, takes the free
-/// runtime. So the runtime is handed on only to a thread that needs it,
-/// at the cost of the one wake-up its reply would have cost, never to one
-/// that would only give it back (as tokio's own hand-over between the
-/// threads in its `block_on` does), and a thread waiting alone runs it
-/// with no hand-over at all.
 #[derive(Debug)]
 struct Driven {
     runtime: Option<tokio::runtime::Runtime>,
-    /// Who runs the runtime: [`FREE`], [`WAITER`] or [`BACKGROUND`].
-    running: AtomicU8,
-    /// The threads that have waited on this runtime, each with its state
-    /// ([`Waiter`]); a thread is added at its first wait and dropped once
-    /// it has ended.
-    waiters: Mutex<Vec<Arc<Waiter>>>,
-    /// Tells this runtime apart from others in a thread's list of its
-    /// [`Waiter`]s.
-    id: u64,
+    /// Threads inside [`Driven::block_on`].
+    inside: AtomicUsize,
     /// Waits started, so that the runtime's own thread sees activity
     /// between its looks.
     waits: AtomicU64,
+    /// The runtime's own thread is running the runtime.
+    background: AtomicBool,
     /// Tells the runtime's own thread to leave the runtime (to a waiting
     /// thread, or to stop).
     leave: tokio::sync::Notify,
@@ -361,68 +341,21 @@ struct Driven {
     deferred: Mutex<Vec<Waker>>,
 }
 
-/// [`Driven::running`]: nobody runs the runtime.
-const FREE: u8 = 0;
-/// [`Driven::running`]: a thread waiting for its future runs it.
-const WAITER: u8 = 1;
-/// [`Driven::running`]: the runtime's own thread runs it.
-const BACKGROUND: u8 = 2;
-
-/// A thread, as it waits on one runtime; also its futures' waker there.
-#[derive(Debug)]
-struct Waiter {
-    thread: std::thread::Thread,
-    /// The [`Driven::id`] of the runtime.
-    runtime: u64,
-    /// [`IDLE`](Waiter::IDLE), [`WAITING`](Waiter::WAITING),
-    /// [`WOKEN`](Waiter::WOKEN) or [`CHOSEN`](Waiter::CHOSEN).
-    state: AtomicU8,
-}
-
-impl Waiter {
-    /// Not inside [`Driven::block_on`], or running the runtime there.
-    const IDLE: u8 = 0;
-    /// Waiting, and its future not woken since it was last polled.
-    const WAITING: u8 = 1;
-    /// Waiting, its future woken: the thread is up, or getting up, to poll
-    /// it.
-    const WOKEN: u8 = 2;
-    /// Waiting, and woken to run the runtime by a thread that left it: it
-    /// runs it, or leaves the runtime to the next waiter when it finds its
-    /// future done or another thread running it.
-    const CHOSEN: u8 = 3;
-}
-
-impl std::task::Wake for Waiter {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // A wake-up left over from an earlier wait finds the thread idle,
-        // and leaves it so; one chosen to run the runtime stays so.
-        let _ = self.state.compare_exchange(
-            Waiter::WAITING,
-            Waiter::WOKEN,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
-        self.thread.unpark();
-    }
-}
-
-std::thread_local! {
-    /// This thread's [`Waiter`] on each runtime it has waited on.
-    static WAITERS: std::cell::RefCell<Vec<Arc<Waiter>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Gives each runtime its [`Driven::id`].
-static RUNTIMES: AtomicU64 = AtomicU64::new(0);
-
 impl OwnRuntime {
     fn new() -> Result<OwnRuntime, Error> {
-        let driven = Arc::new(Driven::new()?);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .thread_name("redis-blocking")
+            .enable_all()
+            .build()?;
+        let driven = Arc::new(Driven {
+            runtime: Some(runtime),
+            inside: AtomicUsize::new(0),
+            waits: AtomicU64::new(0),
+            background: AtomicBool::new(false),
+            leave: tokio::sync::Notify::new(),
+            stop: AtomicBool::new(false),
+            deferred: Mutex::new(Vec::new()),
+        });
         let background = std::thread::Builder::new()
             .name("redis-blocking".into())
             .spawn({
@@ -437,27 +370,9 @@ impl OwnRuntime {
 }
 
 impl Driven {
-    /// The runtime, run by nobody yet.
-    fn new() -> Result<Driven, Error> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .thread_name("redis-blocking")
-            .enable_all()
-            .build()?;
-        Ok(Driven {
-            runtime: Some(runtime),
-            running: AtomicU8::new(FREE),
-            waiters: Mutex::new(Vec::new()),
-            id: RUNTIMES.fetch_add(1, Ordering::Relaxed),
-            waits: AtomicU64::new(0),
-            leave: tokio::sync::Notify::new(),
-            stop: AtomicBool::new(false),
-            deferred: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Runs `future` on this thread: running the runtime when no other
-    /// thread does, or else sleeping until the future is woken or the
-    /// runtime is free.
+    /// Runs `future` on this thread, running the runtime (or, while
+    /// another thread runs it, sleeping until the future is done or the
+    /// runtime is free).
     fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> Result<T, Error> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::Unsupported(
@@ -467,99 +382,19 @@ impl Driven {
         let Some(runtime) = &self.runtime else {
             return Err(Error::Closed);
         };
+        // Counted before the look at `background`, which the runtime's own
+        // thread sets before it looks at `inside`: one of the two sees the
+        // other.
+        self.inside.fetch_add(1, Ordering::SeqCst);
+        let _inside = Inside(&self.inside);
         self.waits.fetch_add(1, Ordering::Relaxed);
-        let me = self.waiter();
-        // However this thread leaves, panics included, it is not left
-        // marked waiting, where a thread leaving the runtime would wake it
-        // instead of one that needs it.
-        let waiting = Waiting(&me, self);
-        let waker = Waker::from(me.clone());
-        let mut cx = std::task::Context::from_waker(&waker);
-        let mut future = std::pin::pin!(future);
-        loop {
-            // Marked before the look at `running`, which a thread leaving
-            // the runtime clears before it looks at the marks: either this
-            // thread sees the runtime free, or that one sees it waiting.
-            me.state.store(Waiter::WAITING, Ordering::SeqCst);
-            match self
-                .running
-                .compare_exchange(FREE, WAITER, Ordering::SeqCst, Ordering::SeqCst)
-            {
-                Ok(_) => {
-                    drop(waiting);
-                    let _release = Release(self);
-                    return Ok(runtime.block_on(async {
-                        self.wake_deferred();
-                        future.await
-                    }));
-                }
-                Err(BACKGROUND) => self.leave.notify_one(),
-                Err(_) => {}
-            }
-            // Polled inside the runtime's context, as tokio polls a future
-            // waiting for its turn: its timers and I/O register there.
-            let polled = {
-                let _context = runtime.enter();
-                future.as_mut().poll(&mut cx)
-            };
-            if let std::task::Poll::Ready(output) = polled {
-                return Ok(output);
-            }
-            // A wake-up (of the future, or to run the runtime) that came
-            // before the park makes it return at once.
-            std::thread::park();
+        if self.background.load(Ordering::SeqCst) {
+            self.leave.notify_one();
         }
-    }
-
-    /// This thread's [`Waiter`] on this runtime, made at its first wait.
-    fn waiter(&self) -> Arc<Waiter> {
-        WAITERS.with(|waiters| {
-            let mut waiters = waiters.borrow_mut();
-            if let Some(me) = waiters.iter().find(|w| w.runtime == self.id) {
-                return me.clone();
-            }
-            // The waiters of runtimes that are gone (held by this list
-            // alone) go with them.
-            waiters.retain(|w| Arc::strong_count(w) > 1);
-            let me = Arc::new(Waiter {
-                thread: std::thread::current(),
-                runtime: self.id,
-                state: AtomicU8::new(Waiter::IDLE),
-            });
-            waiters.push(me.clone());
-            let mut all = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            // Those of threads that have ended go too.
-            all.retain(|w| Arc::strong_count(w) > 1);
-            all.push(me.clone());
-            me
-        })
-    }
-
-    /// Leaves the runtime free, and hands it on (see
-    /// [`hand_on`](Self::hand_on)).
-    fn release(&self) {
-        self.running.store(FREE, Ordering::SeqCst);
-        self.hand_on();
-    }
-
-    /// Wakes a waiter that needs the runtime, to run it: one whose future
-    /// has not been woken, which would otherwise sleep with no one to run
-    /// the runtime for it. Waiters already woken look for themselves.
-    fn hand_on(&self) {
-        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        let chosen = waiters.iter().find(|w| {
-            w.state
-                .compare_exchange(
-                    Waiter::WAITING,
-                    Waiter::CHOSEN,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
-                .is_ok()
-        });
-        if let Some(chosen) = chosen {
-            chosen.thread.unpark();
-        }
+        Ok(runtime.block_on(async {
+            self.wake_deferred();
+            future.await
+        }))
     }
 
     /// Takes a driver's wake-up for the next thread that runs the runtime,
@@ -568,9 +403,13 @@ impl Driven {
     /// woken.
     fn defer(&self, waker: &Waker) -> bool {
         let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
-        // Under the lock: a thread marks the runtime run before it takes
-        // the list, so either it finds this wake-up or this sees it running.
-        if self.running.load(Ordering::SeqCst) != FREE || self.stop.load(Ordering::Acquire) {
+        // Under the lock: a thread counts itself in `inside` (or, the
+        // runtime's own, sets `background`) before it takes the list, so
+        // either it finds this wake-up or this sees it running.
+        if self.inside.load(Ordering::SeqCst) > 0
+            || self.background.load(Ordering::SeqCst)
+            || self.stop.load(Ordering::Acquire)
+        {
             return false;
         }
         if !deferred.iter().any(|w| w.will_wake(waker)) {
@@ -597,17 +436,12 @@ impl Driven {
         let mut seen = u64::MAX;
         while !self.stop.load(Ordering::Acquire) {
             let waits = self.waits.load(Ordering::Relaxed);
-            if waits != seen
-                || self
-                    .running
-                    .compare_exchange(FREE, BACKGROUND, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_err()
-            {
+            if self.inside.load(Ordering::SeqCst) > 0 || waits != seen {
                 seen = waits;
                 std::thread::park_timeout(IDLE);
                 continue;
             }
-            let _release = Release(self);
+            self.background.store(true, Ordering::SeqCst);
             runtime.block_on(async {
                 self.wake_deferred();
                 loop {
@@ -616,43 +450,23 @@ impl Driven {
                     // Registered before the look: a notification after it
                     // is not lost.
                     notified.as_mut().enable();
-                    if self.stop.load(Ordering::Acquire) || self.anyone_waiting() {
+                    if self.inside.load(Ordering::SeqCst) > 0 || self.stop.load(Ordering::Acquire) {
                         return;
                     }
                     notified.await;
                 }
             });
-        }
-    }
-
-    /// Some thread waits on this runtime.
-    fn anyone_waiting(&self) -> bool {
-        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        waiters
-            .iter()
-            .any(|w| w.state.load(Ordering::SeqCst) != Waiter::IDLE)
-    }
-}
-
-/// Marks a thread's [`Waiter`] idle when it stops waiting; one chosen to
-/// run a runtime nobody runs hands it on instead.
-struct Waiting<'a>(&'a Waiter, &'a Driven);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        let was = self.0.state.swap(Waiter::IDLE, Ordering::SeqCst);
-        if was == Waiter::CHOSEN && self.1.running.load(Ordering::SeqCst) == FREE {
-            self.1.hand_on();
+            self.background.store(false, Ordering::SeqCst);
         }
     }
 }
 
-/// Hands the runtime on when its runner leaves it, however it leaves.
-struct Release<'a>(&'a Driven);
+/// Counts a thread out of [`Driven::block_on`], however it leaves.
+struct Inside<'a>(&'a AtomicUsize);
 
-impl Drop for Release<'_> {
+impl Drop for Inside<'_> {
     fn drop(&mut self) {
-        self.0.release();
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -695,70 +509,6 @@ impl Drop for Driven {
             if tokio::runtime::Handle::try_current().is_ok() {
                 runtime.shutdown_background();
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::thread;
-
-    /// `threads` threads waiting at once on `driven`, the `i`th for a timer
-    /// of `i` times `step`, which only a thread running the runtime fires:
-    /// the first to finish leaves the others waiting, and so on down.
-    fn staggered(driven: &Arc<Driven>, threads: u64, step: Duration) {
-        let (done, finished) = std::sync::mpsc::channel();
-        for i in 0..threads {
-            let driven = driven.clone();
-            let done = done.clone();
-            thread::spawn(move || {
-                let got = driven.block_on(async move {
-                    tokio::time::sleep(step * i as u32).await;
-                    i
-                });
-                let _ = done.send((i, got.ok()));
-            });
-        }
-        for _ in 0..threads {
-            // A waiter left asleep with no one to run the runtime would
-            // never finish: bounded, so that it fails instead of hanging.
-            let (i, got) = finished
-                .recv_timeout(Duration::from_secs(30))
-                .expect("a waiter never finished");
-            assert_eq!(got, Some(i));
-        }
-    }
-
-    // The runtimes here have no thread of their own, which would run them
-    // for waiters left asleep, a few milliseconds late: a waiter left with
-    // nobody to run the runtime for it would hang.
-
-    #[test]
-    fn each_runner_that_leaves_hands_the_runtime_on() {
-        let driven = Arc::new(Driven::new().unwrap());
-        for _ in 0..50 {
-            staggered(&driven, 16, Duration::from_micros(50));
-        }
-        // And with no time between the waiters' ends.
-        for _ in 0..50 {
-            staggered(&driven, 16, Duration::ZERO);
-        }
-    }
-
-    #[test]
-    fn a_runner_that_panics_hands_the_runtime_on() {
-        let driven = Arc::new(Driven::new().unwrap());
-        for _ in 0..20 {
-            let panicking_driven = driven.clone();
-            let panicking = thread::spawn(move || {
-                panicking_driven.block_on(async {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    panic!("a future that panics");
-                })
-            });
-            staggered(&driven, 8, Duration::from_millis(1));
-            assert!(panicking.join().is_err());
         }
     }
 }
