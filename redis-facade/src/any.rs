@@ -17,8 +17,8 @@ use futures_util::stream::{FusedStream, Stream, StreamExt};
 use redis_cluster::{ClusterConnection, ClusterScan, ClusterScanStream, ClusterSubscription};
 use redis_conn::{ConnectionConfig, Error};
 use redis_paired::{
-    IntoCommand, PairedConnection, Pipeline, Reply, ReplyFuture, Scan, ScanCommands, ScanStream,
-    SendBatch, SendCommand,
+    IntoCommand, PairedConnection, Pipeline, Reply, ReplyFuture, Runner, Scan, ScanCommands,
+    ScanStream, SendBatch, SendCommand,
 };
 use redis_pubsub::{Event, IntoChannels, PubsubConnection, Subscribing, Subscription};
 use resp::{Command, FromValue, Value};
@@ -75,6 +75,20 @@ pub struct AnyConnection {
     /// them outside any runtime (the blocking client, `Reply::wait`): they
     /// need its timers, which a single server's replies do not.
     runtime: Option<tokio::runtime::Handle>,
+    /// What those futures are waited for with (the blocking client's): the
+    /// waiting thread runs `runtime` itself instead of sleeping until
+    /// another thread does.
+    runner: Option<Waits>,
+}
+
+/// The [`Runner`] of [`AnyConnection::runner`].
+#[derive(Clone)]
+struct Waits(Arc<dyn Runner>);
+
+impl std::fmt::Debug for Waits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runner")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +114,7 @@ impl AnyConnection {
                 pubsub: Arc::new(Mutex::new(None)),
             },
             runtime: tokio::runtime::Handle::try_current().ok(),
+            runner: None,
         }
     }
 
@@ -108,6 +123,7 @@ impl AnyConnection {
         AnyConnection {
             topology: Topology::Cluster(conn),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            runner: None,
         }
     }
 
@@ -241,6 +257,21 @@ impl AnyConnection {
             .as_ref()
             .filter(|_| tokio::runtime::Handle::try_current().is_err())
     }
+
+    /// Makes the cluster's replies (commands and pipelines) run on their
+    /// runtime with `runner` on the thread that waits for them, as the
+    /// blocking client's do.
+    pub(crate) fn wait_through(&mut self, runner: Arc<dyn Runner>) {
+        self.runner = Some(Waits(runner));
+    }
+
+    /// `reply`, waited for with the runner, if any.
+    fn waited<T>(&self, reply: Reply<T>) -> Reply<T> {
+        match &self.runner {
+            Some(Waits(runner)) => reply.wait_through(Arc::clone(runner)),
+            None => reply,
+        }
+    }
 }
 
 /// Runs a cluster's reply on `runtime`, giving it back to be awaited or
@@ -262,7 +293,7 @@ impl SendCommand for AnyConnection {
         match &self.topology {
             Topology::Server { conn, .. } => conn.send_command(cmd),
             Topology::Cluster(conn) => match self.runtime_to_run_on() {
-                Some(runtime) => run_on(runtime, conn.send_command(cmd)),
+                Some(runtime) => self.waited(run_on(runtime, conn.send_command(cmd))),
                 None => conn.send_command(cmd),
             },
         }
@@ -314,6 +345,10 @@ impl SendBatch for AnyConnection {
         // The pipeline reads a transaction's replies as `EXEC`'s last; the
         // ones before (`OK`, `QUEUED`) the pipelines below have checked.
         Reply::from_future(async move { Ok(Value::Array(vec![reply.await?])) })
+    }
+
+    fn runner(&self) -> Option<Arc<dyn Runner>> {
+        self.runner.as_ref().map(|Waits(runner)| Arc::clone(runner))
     }
 }
 

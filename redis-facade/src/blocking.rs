@@ -120,12 +120,13 @@ impl Client {
 
     /// As [`connection`](Self::connection), with the given options.
     pub fn connection_with(&self, options: Options) -> Result<AnyConnection, Error> {
-        let conn = self.block_on(self.client.connection_with(options))?;
+        let mut conn = self.block_on(self.client.connection_with(options))?;
         if let Some(paired) = conn.as_paired() {
             paired.wait_through(self.runner());
         }
         if let Some(cluster) = conn.as_cluster() {
             cluster.wait_through(self.runner());
+            conn.wait_through(self.runner());
         }
         Ok(AnyConnection {
             conn,

@@ -186,3 +186,40 @@ fn the_blocking_client_runs_on_a_cluster() {
     conn.del(keys).wait().unwrap();
     conn.del([&a, &n]).wait().unwrap();
 }
+
+#[cfg(feature = "blocking")]
+#[test]
+fn threads_sharing_a_blocking_cluster_connection_each_get_their_own_replies() {
+    let cluster = TestCluster::get().expect("a cluster starts");
+    let client = redis_facade::blocking::Client::open(cluster_url(&cluster)).unwrap();
+    let conn = client.connection().unwrap();
+    let tag = std::process::id();
+    // Commands and pipelines of several slots, whose replies are futures
+    // of their own on the client's runtime, which the waiting threads run
+    // in turn.
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let conn = conn.clone();
+            std::thread::spawn(move || {
+                let (a, b) = (format!("shared:{tag}:{t}:a"), format!("shared:{tag}:{t}:b"));
+                for i in 0..50 {
+                    let value = format!("{t}:{i}");
+                    conn.set(&a, &value).wait().unwrap();
+                    let (got, ()): (Option<String>, ()) = conn
+                        .pipeline()
+                        .get(&a)
+                        .set(&b, &value)
+                        .query_wait()
+                        .unwrap();
+                    assert_eq!(got.as_deref(), Some(value.as_str()), "thread {t}");
+                    let got: Option<String> = conn.get(&b).wait().unwrap();
+                    assert_eq!(got.as_deref(), Some(value.as_str()), "thread {t}");
+                }
+                conn.del([&a, &b]).wait().unwrap();
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}

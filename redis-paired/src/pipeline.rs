@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -115,6 +116,14 @@ pub trait SendBatch: Sync {
     /// [`Value::Error`] elements. An `Err` fails the whole batch, as a lost
     /// connection does.
     fn send_batch(&self, commands: Vec<Command>) -> Reply<Value>;
+
+    /// What [`Pipeline::query_wait`] waits with, running the runtime the
+    /// batch's replies need on the waiting thread (see
+    /// [`Runner`](crate::Runner)); by default none, and the thread sleeps
+    /// while the runtime's own threads do the work.
+    fn runner(&self) -> Option<Arc<dyn crate::Runner>> {
+        None
+    }
 }
 
 impl<'a> Pipeline<'a> {
@@ -348,7 +357,7 @@ impl<'a, R> Pipeline<'a, R> {
     {
         let runner = match self.conn {
             Via::Paired(conn) => conn.shared().runner.get().cloned(),
-            Via::Batch(_) => None,
+            Via::Batch(sender) => sender.runner(),
         };
         crate::wait::wait_with(runner.as_deref(), self.query())
     }

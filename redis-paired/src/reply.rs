@@ -197,6 +197,16 @@ impl<T> Reply<T> {
         self
     }
 
+    /// The same reply, whose [`wait`](Reply::wait) runs the runtime it
+    /// needs with `runner` on the waiting thread (see
+    /// [`PairedConnection::wait_through`](crate::PairedConnection::wait_through)):
+    /// for connections built on this crate whose replies are futures of
+    /// their own on that runtime, such as a cluster's run for a caller
+    /// outside it.
+    pub fn wait_through(self, runner: Arc<dyn Runner>) -> Reply<T> {
+        self.run_by(Some(&runner))
+    }
+
     /// Makes [`wait`](Reply::wait) run the connection's runtime with
     /// `runner` on the waiting thread.
     pub(crate) fn run_by(mut self, runner: Option<&Arc<dyn Runner>>) -> Reply<T> {
