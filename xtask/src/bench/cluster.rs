@@ -20,6 +20,12 @@
 //! rightly too; the case measures what not knowing the command costs. fred
 //! has no raw command of a name of its own in this harness and sits it out.
 //!
+//! `redis-paired, one server` is the same workload through
+//! `redis_paired::PairedConnection` on one standalone server beside the
+//! cluster, with the same typed commands: what routing over a cluster costs
+//! this client is its CPU per operation against that row, in the same run.
+//! It sits out `renamed-getex`, whose renamed command only the nodes know.
+//!
 //! A client that refuses a case's batch outright, as redis-rs refuses a
 //! pipeline over several slots, is tried once and shown as a row with its
 //! error instead of failing the section.
@@ -51,7 +57,7 @@ pub(crate) const CASES: &[&str] = &[
 const RENAMED_GETEX: &str = "MYGETEX";
 
 /// The peers, in the order of the ratio columns.
-const PEERS: &[&str] = &[RedisRs::NAME, Fred::NAME];
+const PEERS: &[&str] = &[RedisRs::NAME, Fred::NAME, OneServer::NAME];
 
 /// Runs the selected cases on one cluster, then a summary of
 /// `redis-cluster`'s ratios.
@@ -60,7 +66,9 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     debug_assert!(plan.iter().map(|c| c.name).eq(CASES.iter().copied()));
     let cluster = xtask::RedisCluster::start_with(&["--rename-command", "GETEX", RENAMED_GETEX])
         .map_err(|e| format!("cannot start a redis cluster: {e}"))?;
-    let target = Target::of(&cluster)?;
+    let single =
+        xtask::RedisServer::start().map_err(|e| format!("cannot start redis-server: {e}"))?;
+    let target = Target::of(&cluster, &single)?;
     println!(
         "(one client per contender, fresh for every run, on a tokio multi-thread runtime with \
          {} workers, against a throwaway cluster of {} primaries with a replica each; cpu is \
@@ -90,10 +98,14 @@ struct Target {
     /// One key in the slots of each primary, written and read before every
     /// run.
     warm_keys: Vec<String>,
+    /// The standalone server of `redis-paired, one server`, and its port,
+    /// flushed before every run.
+    single_url: String,
+    single_port: u16,
 }
 
 impl Target {
-    fn of(cluster: &xtask::RedisCluster) -> Result<Target, String> {
+    fn of(cluster: &xtask::RedisCluster, single: &xtask::RedisServer) -> Result<Target, String> {
         let primaries = cluster.primaries();
         let warm_keys = primaries
             .iter()
@@ -112,6 +124,8 @@ impl Target {
             ports: cluster.nodes().iter().map(|node| node.port()).collect(),
             primaries: primaries.iter().map(|node| node.port()).collect(),
             warm_keys,
+            single_url: single.url(),
+            single_port: single.port(),
         })
     }
 }
@@ -190,6 +204,7 @@ fn run_case(options: &Options, target: &Target, case: &Case) -> Result<Vec<Versu
     add::<RedisRs>(&mut contenders, &mut refused, options, target, case)?;
     if case.work != Work::RenamedGetSet {
         add::<Fred>(&mut contenders, &mut refused, options, target, case)?;
+        add::<OneServer>(&mut contenders, &mut refused, options, target, case)?;
     }
     let results = race(options, contenders);
     live::check_outputs(case.name, &results)?;
@@ -274,7 +289,7 @@ fn add<'a, C: ClusterClient>(
 /// Untimed: flushes every primary, then connects the client on a fresh
 /// runtime and has it write and read a key on each primary.
 fn setup<C: ClusterClient>(target: &Target) -> Result<(Runtime, C), String> {
-    for &port in &target.primaries {
+    for &port in target.primaries.iter().chain([&target.single_port]) {
         live::admin(port, &[b"FLUSHALL"])?;
     }
     let runtime = live::runtime()?;
@@ -543,6 +558,61 @@ impl ClusterClient for Ours {
         let stats = self.0.stats();
         Some(stats.moved + stats.asked + stats.retried)
     }
+}
+
+/// `redis_paired::PairedConnection` on the standalone server, with default
+/// settings and the same typed `Commands` as [`Ours`]: the yardstick of
+/// what the cluster's routing costs.
+#[derive(Debug, Clone)]
+struct OneServer(redis_paired::PairedConnection);
+
+impl ClusterClient for OneServer {
+    const NAME: &'static str = "redis-paired, one server";
+    const ROLE: Role = Role::Peer;
+    const PIPELINE: &'static str = "pipeline()";
+    type Data = Bytes;
+
+    async fn connect(target: &Target) -> Result<OneServer, String> {
+        let config = redis_conn::ConnectionConfig::from_url(&target.single_url)
+            .map_err(|e| format!("bad url {}: {e}", target.single_url))?;
+        let conn = redis_paired::PairedConnection::connect(&config)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        Ok(OneServer(conn))
+    }
+
+    fn get(&mut self, key: &str) -> impl Future<Output = Result<Bytes, String>> + Send {
+        let reply = self.0.get::<Bytes>(key);
+        async move {
+            reply
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "GET found no value".to_string())
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &Bytes) -> impl Future<Output = Result<(), String>> + Send {
+        let reply = self.0.set(key, value);
+        async move { reply.await.map_err(|e| e.to_string()) }
+    }
+
+    fn pipeline_set(
+        &mut self,
+        keys: &[String],
+        value: &Bytes,
+    ) -> impl Future<Output = Result<usize, String>> + Send {
+        let mut pipeline = self.0.pipeline();
+        for key in keys {
+            pipeline.push(cmd!("SET", key.as_str(), &value[..]));
+        }
+        let replies = pipeline.query::<Vec<resp::Value>>();
+        async move {
+            let replies = replies.await.map_err(|e| e.to_string())?;
+            Ok(replies.iter().filter(|v| ours_ok(v).is_ok()).count())
+        }
+    }
+
+    async fn close(self) {}
 }
 
 /// redis-rs 1.x: `redis::cluster_async::ClusterConnection` from
