@@ -564,25 +564,24 @@ impl ClusterClient for Ours {
 /// settings and the same typed `Commands` as [`Ours`]: the yardstick of
 /// what the cluster's routing costs.
 #[derive(Debug, Clone)]
-struct OneServer(redis_paired::PairedConnection);
+struct OneServer(clients::Ours);
 
 impl ClusterClient for OneServer {
     const NAME: &'static str = "redis-paired, one server";
     const ROLE: Role = Role::Peer;
-    const PIPELINE: &'static str = "pipeline()";
+    const PIPELINE: &'static str = clients::Ours::PIPELINE;
     type Data = Bytes;
 
     async fn connect(target: &Target) -> Result<OneServer, String> {
-        let config = redis_conn::ConnectionConfig::from_url(&target.single_url)
-            .map_err(|e| format!("bad url {}: {e}", target.single_url))?;
-        let conn = redis_paired::PairedConnection::connect(&config)
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
-        Ok(OneServer(conn))
+        let single = clients::Target {
+            url: target.single_url.clone(),
+            port: target.single_port,
+        };
+        Ok(OneServer(clients::Ours::connect(&single).await?))
     }
 
     fn get(&mut self, key: &str) -> impl Future<Output = Result<Bytes, String>> + Send {
-        let reply = self.0.get::<Bytes>(key);
+        let reply = self.0.connection().get::<Bytes>(key);
         async move {
             reply
                 .await
@@ -592,7 +591,7 @@ impl ClusterClient for OneServer {
     }
 
     fn set(&mut self, key: &str, value: &Bytes) -> impl Future<Output = Result<(), String>> + Send {
-        let reply = self.0.set(key, value);
+        let reply = self.0.connection().set(key, value);
         async move { reply.await.map_err(|e| e.to_string()) }
     }
 
@@ -601,15 +600,7 @@ impl ClusterClient for OneServer {
         keys: &[String],
         value: &Bytes,
     ) -> impl Future<Output = Result<usize, String>> + Send {
-        let mut pipeline = self.0.pipeline();
-        for key in keys {
-            pipeline.push(cmd!("SET", key.as_str(), &value[..]));
-        }
-        let replies = pipeline.query::<Vec<resp::Value>>();
-        async move {
-            let replies = replies.await.map_err(|e| e.to_string())?;
-            Ok(replies.iter().filter(|v| ours_ok(v).is_ok()).count())
-        }
+        self.0.pipeline_set(keys, value)
     }
 
     async fn close(self) {}
