@@ -1386,11 +1386,7 @@ async fn refresh_periodically(inner: Weak<Inner>) {
 #[cfg(feature = "otel")]
 impl redis_conn::otel::Counted for Inner {
     fn counters(&self) -> Vec<u64> {
-        let stats = self.stats();
-        crate::otel::STATS
-            .iter()
-            .map(|(_, _, read)| read(&stats))
-            .collect()
+        redis_conn::otel::read(crate::otel::STATS, &self.stats())
     }
 }
 

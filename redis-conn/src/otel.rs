@@ -124,6 +124,12 @@ pub struct CounterSet {
 /// what it counts, and how to read it from the snapshot.
 pub type Row<S> = (&'static str, &'static str, fn(&S) -> u64);
 
+/// The values of `rows` read from `snapshot`, in their order: what a
+/// [`Counted`] source gives its set.
+pub fn read<S>(rows: &[Row<S>], snapshot: &S) -> Vec<u64> {
+    rows.iter().map(|(_, _, read)| read(snapshot)).collect()
+}
+
 /// The attributes of one server, shared by what counts for it.
 pub type Attributes = Arc<[KeyValue]>;
 
@@ -137,14 +143,14 @@ impl std::fmt::Debug for CounterSet {
 }
 
 impl CounterSet {
-    /// A set whose counters `rows` name (the metric, then its description),
-    /// registered on `meter`.
-    pub fn new(meter: &Meter, rows: &'static [(&'static str, &'static str)]) -> Arc<CounterSet> {
+    /// A set of the counters of `rows`, registered on `meter`; its sources
+    /// give their values in the order of `rows` ([`read`]).
+    pub fn new<S>(meter: &Meter, rows: &'static [Row<S>]) -> Arc<CounterSet> {
         let set = Arc::new(CounterSet {
             live: Mutex::new(Vec::new()),
             retired: Mutex::new(Vec::new()),
         });
-        for (index, (name, description)) in rows.iter().enumerate() {
+        for (index, (name, description, _)) in rows.iter().enumerate() {
             let weak = Arc::downgrade(&set);
             meter
                 .u64_observable_counter(*name)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use opentelemetry::metrics::{BoundHistogram, Histogram, Meter};
 use opentelemetry::KeyValue;
-use redis_conn::otel::{Attributes, Row, Totals, DURATION_BOUNDARIES};
+use redis_conn::otel::{Attributes, CounterSet, Row, DURATION_BOUNDARIES};
 use redis_conn::CommandName;
 use resp::Value;
 
@@ -117,8 +117,8 @@ pub const POOL_STATS: &[Row<PoolStats>] = &[
 /// The connections and pools alive, and what those closed counted.
 pub(crate) struct Registry {
     connections: Mutex<Vec<Weak<Shared>>>,
-    /// Per server, the [`STATS`] of the connections closed.
-    retired: Mutex<Totals>,
+    /// The [`STATS`] of the connections, alive and closed.
+    counters: Arc<CounterSet>,
     pools: Mutex<Vec<Weak<PoolInner>>>,
     /// `db.client.operation.duration`.
     pub(crate) duration: Histogram<f64>,
@@ -147,7 +147,7 @@ impl Registry {
         };
         let registry = Registry {
             connections: Mutex::new(Vec::new()),
-            retired: Mutex::new(Vec::new()),
+            counters: CounterSet::new(meter, STATS),
             pools: Mutex::new(Vec::new()),
             duration: histogram(
                 "db.client.operation.duration",
@@ -162,17 +162,6 @@ impl Registry {
                 "How long a pool's connection was lent",
             ),
         };
-        for (index, (name, description, _)) in STATS.iter().enumerate() {
-            meter
-                .u64_observable_counter(*name)
-                .with_description(*description)
-                .with_callback(move |observer| {
-                    for (attributes, values) in observed_stats() {
-                        observer.observe(values[index], &attributes);
-                    }
-                })
-                .build();
-        }
         for (name, description, read) in POOL_STATS {
             meter
                 .u64_observable_counter(*name)
@@ -226,6 +215,10 @@ impl Registry {
         let mut connections = lock(&self.connections);
         connections.retain(|c| c.strong_count() > 0);
         connections.push(Arc::downgrade(shared));
+        self.counters.register(
+            shared.attributes.clone(),
+            Arc::downgrade(shared) as Weak<dyn redis_conn::otel::Counted>,
+        );
     }
 
     /// A pool made: counted from now on.
@@ -238,12 +231,8 @@ impl Registry {
     /// A connection to the server `attributes` name closed: what it counted
     /// stays in the totals.
     pub(crate) fn retire(&self, attributes: &Arc<[KeyValue]>, stats: &Stats) {
-        let values = STATS.iter().map(|(_, _, read)| read(stats));
-        let mut retired = lock(&self.retired);
-        match retired.iter_mut().find(|(a, _)| a == attributes) {
-            Some((_, totals)) => totals.iter_mut().zip(values).for_each(|(t, v)| *t += v),
-            None => retired.push((attributes.clone(), values.collect())),
-        }
+        self.counters
+            .retire(attributes, redis_conn::otel::read(STATS, stats));
     }
 }
 
@@ -341,23 +330,6 @@ fn live_connections() -> Vec<Arc<Shared>> {
             .filter_map(Weak::upgrade)
             .collect()
     })
-}
-
-/// Per server, the [`STATS`] of its connections, closed and alive.
-fn observed_stats() -> Totals {
-    let Some(registry) = REGISTRY.get() else {
-        return Vec::new();
-    };
-    let mut totals = lock(&registry.retired).clone();
-    for shared in live_connections() {
-        let stats = shared.stats();
-        let values = STATS.iter().map(|(_, _, read)| read(&stats));
-        match totals.iter_mut().find(|(a, _)| *a == shared.attributes) {
-            Some((_, sums)) => sums.iter_mut().zip(values).for_each(|(t, v)| *t += v),
-            None => totals.push((shared.attributes.clone(), values.collect())),
-        }
-    }
-    totals
 }
 
 /// The live pools, each with its server's attributes and its counters.

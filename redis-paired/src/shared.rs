@@ -765,6 +765,13 @@ impl Shared {
 }
 
 #[cfg(feature = "otel")]
+impl redis_conn::otel::Counted for Shared {
+    fn counters(&self) -> Vec<u64> {
+        redis_conn::otel::read(crate::otel::STATS, &self.stats())
+    }
+}
+
+#[cfg(feature = "otel")]
 impl Drop for Shared {
     fn drop(&mut self) {
         // What this connection counted stays in the exported totals.

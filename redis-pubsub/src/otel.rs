@@ -33,10 +33,5 @@ pub const STATS: &[Row<PubsubStats>] = &[
 /// The set that exports them, made at first use.
 pub(crate) fn counters() -> &'static Arc<CounterSet> {
     static SET: OnceLock<Arc<CounterSet>> = OnceLock::new();
-    static ROWS: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
-    SET.get_or_init(|| {
-        let rows =
-            ROWS.get_or_init(|| STATS.iter().map(|(name, text, _)| (*name, *text)).collect());
-        CounterSet::new(redis_conn::otel::meter(), rows)
-    })
+    SET.get_or_init(|| CounterSet::new(redis_conn::otel::meter(), STATS))
 }

@@ -348,11 +348,7 @@ impl std::fmt::Debug for Shared {
 #[cfg(feature = "otel")]
 impl redis_conn::otel::Counted for Shared {
     fn counters(&self) -> Vec<u64> {
-        let stats = self.stats();
-        crate::otel::STATS
-            .iter()
-            .map(|(_, _, read)| read(&stats))
-            .collect()
+        redis_conn::otel::read(crate::otel::STATS, &self.stats())
     }
 }
 
