@@ -4,9 +4,7 @@
 //! events and its tries on the node as its children; the counters of
 //! `ClusterStats`; and with the `otel` feature, their export.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -15,107 +13,7 @@ use redis_conn::{ConnectionConfig, Protocol};
 use resp::{cmd, Decoder, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-/// A span as the subscriber saw it: its fields as text, whether it closed,
-/// and the events inside it.
-#[derive(Debug, Default, Clone)]
-struct Seen {
-    fields: HashMap<String, String>,
-    closed: bool,
-    events: Vec<HashMap<String, String>>,
-    /// The span it was made in.
-    parent: Option<u64>,
-}
-
-/// Records every span and event of the target `redis::command`.
-#[derive(Clone, Default)]
-struct Recorder {
-    spans: Arc<Mutex<HashMap<u64, Seen>>>,
-    next: Arc<AtomicU64>,
-    current: Arc<Mutex<Vec<u64>>>,
-}
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-}
-
-impl Subscriber for Recorder {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target() == "redis::command"
-    }
-
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut seen = Seen {
-            parent: span
-                .parent()
-                .map(Id::into_u64)
-                .or_else(|| self.current.lock().unwrap().last().copied()),
-            ..Seen::default()
-        };
-        span.record(&mut Fields(&mut seen.fields));
-        seen.fields
-            .insert("name".into(), span.metadata().name().to_string());
-        self.spans.lock().unwrap().insert(id, seen);
-        Id::from_u64(id)
-    }
-
-    fn record(&self, span: &Id, values: &Record<'_>) {
-        if let Some(seen) = self.spans.lock().unwrap().get_mut(&span.into_u64()) {
-            values.record(&mut Fields(&mut seen.fields));
-        }
-    }
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = HashMap::new();
-        event.record(&mut Fields(&mut fields));
-        let Some(id) = self.current.lock().unwrap().last().copied() else {
-            return;
-        };
-        if let Some(seen) = self.spans.lock().unwrap().get_mut(&id) {
-            seen.events.push(fields);
-        }
-    }
-
-    fn enter(&self, span: &Id) {
-        self.current.lock().unwrap().push(span.into_u64());
-    }
-
-    fn exit(&self, _: &Id) {
-        self.current.lock().unwrap().pop();
-    }
-
-    fn try_close(&self, id: Id) -> bool {
-        if let Some(seen) = self.spans.lock().unwrap().get_mut(&id.into_u64()) {
-            seen.closed = true;
-        }
-        true
-    }
-}
-
-impl Recorder {
-    /// The spans, with their ids, in the order they were made.
-    fn spans(&self) -> Vec<(u64, Seen)> {
-        let spans = self.spans.lock().unwrap();
-        let mut ids: Vec<_> = spans.keys().copied().collect();
-        ids.sort_unstable();
-        ids.iter().map(|id| (*id, spans[id].clone())).collect()
-    }
-}
+use xtask::telemetry::{Seen, Spans};
 
 /// The `GET`s the fake node got so far.
 static GETS: AtomicUsize = AtomicUsize::new(0);
@@ -187,9 +85,9 @@ fn field<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn redirects_and_retries_are_events_of_the_commands_span_and_counted() {
     #[cfg(feature = "otel")]
-    let exported = export::Exported::new();
+    let exported = exported();
     let config = fake_node().await;
-    let recorder = Recorder::default();
+    let recorder = Spans::default();
     let _guard = tracing::subscriber::set_default(recorder.clone());
     let conn = ClusterConnection::connect(&config).await.unwrap();
     let value: String = conn.send(cmd!("GET", "k")).await.unwrap();
@@ -241,50 +139,11 @@ async fn redirects_and_retries_are_events_of_the_commands_span_and_counted() {
     }
 }
 
+/// Makes the client record to an in-memory exporter: before any connection
+/// opens, as there is one test in this file.
 #[cfg(feature = "otel")]
-mod export {
-    use opentelemetry::metrics::MeterProvider as _;
-    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-
-    /// The metrics the client records in this process.
-    pub(crate) struct Exported {
-        provider: SdkMeterProvider,
-        exporter: InMemoryMetricExporter,
-    }
-
-    impl Exported {
-        /// Makes the client record to an in-memory exporter: before any
-        /// connection opens, as there is one test in this file.
-        pub(crate) fn new() -> Exported {
-            let exporter = InMemoryMetricExporter::default();
-            let provider = SdkMeterProvider::builder()
-                .with_reader(PeriodicReader::builder(exporter.clone()).build())
-                .build();
-            assert!(redis_conn::otel::set_meter(provider.meter("tests")).is_ok());
-            Exported { provider, exporter }
-        }
-
-        /// Exports now; the sum of the points of `name` (a histogram's
-        /// counts).
-        pub(crate) fn total(&self, name: &str) -> f64 {
-            self.provider.force_flush().expect("exported");
-            let exported = self.exporter.get_finished_metrics().expect("exported");
-            let mut total = 0.0;
-            for scope in exported.last().iter().flat_map(|r| r.scope_metrics()) {
-                for metric in scope.metrics().filter(|m| m.name() == name) {
-                    match metric.data() {
-                        AggregatedMetrics::U64(MetricData::Sum(sum)) => {
-                            total += sum.data_points().map(|p| p.value() as f64).sum::<f64>();
-                        }
-                        AggregatedMetrics::F64(MetricData::Histogram(h)) => {
-                            total += h.data_points().map(|p| p.count() as f64).sum::<f64>();
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            total
-        }
-    }
+fn exported() -> xtask::telemetry::Metrics {
+    let metrics = xtask::telemetry::Metrics::new();
+    assert!(redis_conn::otel::set_meter(metrics.meter()).is_ok());
+    metrics
 }

@@ -11,97 +11,29 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::{KeyValue, Value as AttributeValue};
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry::Value as AttributeValue;
 use redis_conn::{ConnectionConfig, Error};
 use redis_paired::{Options, PairedConnection, Pool, PoolOptions};
 use resp::cmd;
+use xtask::telemetry::{Metrics, Point};
 use xtask::{RedisServer, TestServer};
 
 /// The provider every test of this process records to.
-fn telemetry() -> &'static (SdkMeterProvider, InMemoryMetricExporter) {
-    static TELEMETRY: OnceLock<(SdkMeterProvider, InMemoryMetricExporter)> = OnceLock::new();
+fn telemetry() -> &'static Metrics {
+    static TELEMETRY: OnceLock<Metrics> = OnceLock::new();
     TELEMETRY.get_or_init(|| {
-        let exporter = InMemoryMetricExporter::default();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(exporter.clone()).build())
-            .build();
+        let metrics = Metrics::new();
         assert!(
-            redis_conn::otel::set_meter(provider.meter("tests")).is_ok(),
+            redis_conn::otel::set_meter(metrics.meter()).is_ok(),
             "no connection was opened before the meter was set"
         );
-        (provider, exporter)
+        metrics
     })
-}
-
-/// One data point as exported: its attributes, and its value (a
-/// histogram's count).
-#[derive(Debug)]
-struct Point {
-    attributes: Vec<KeyValue>,
-    value: f64,
-}
-
-impl Point {
-    fn has(&self, key: &str, value: impl Into<AttributeValue>) -> bool {
-        let value = value.into();
-        self.attributes
-            .iter()
-            .any(|kv| kv.key.as_str() == key && kv.value == value)
-    }
-
-    fn lacks(&self, key: &str) -> bool {
-        self.attributes.iter().all(|kv| kv.key.as_str() != key)
-    }
 }
 
 /// Exports now, and returns the points of the metric `name`.
 fn points(name: &str) -> Vec<Point> {
-    let (provider, exporter) = telemetry();
-    provider.force_flush().expect("the export works");
-    let exported = exporter.get_finished_metrics().expect("exported");
-    let Some(last) = exported.last() else {
-        return Vec::new();
-    };
-    let mut points = Vec::new();
-    for scope in last.scope_metrics() {
-        for metric in scope.metrics().filter(|m| m.name() == name) {
-            collect(metric.data(), &mut points);
-        }
-    }
-    points
-}
-
-fn collect(data: &AggregatedMetrics, points: &mut Vec<Point>) {
-    match data {
-        AggregatedMetrics::F64(data) => of(data, points, |v| v),
-        AggregatedMetrics::U64(data) => of(data, points, |v| v as f64),
-        AggregatedMetrics::I64(data) => of(data, points, |v| v as f64),
-    }
-}
-
-fn of<T: Copy>(data: &MetricData<T>, points: &mut Vec<Point>, float: impl Fn(T) -> f64) {
-    let mut push = |attributes: Vec<KeyValue>, value: f64| points.push(Point { attributes, value });
-    match data {
-        MetricData::Sum(sum) => {
-            for p in sum.data_points() {
-                push(p.attributes().cloned().collect(), float(p.value()));
-            }
-        }
-        MetricData::Gauge(gauge) => {
-            for p in gauge.data_points() {
-                push(p.attributes().cloned().collect(), float(p.value()));
-            }
-        }
-        MetricData::Histogram(histogram) => {
-            for p in histogram.data_points() {
-                push(p.attributes().cloned().collect(), p.count() as f64);
-            }
-        }
-        MetricData::ExponentialHistogram(_) => {}
-    }
+    telemetry().points(name)
 }
 
 /// The sum of the points of `name` that have every attribute of `with`.

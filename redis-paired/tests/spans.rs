@@ -4,96 +4,13 @@
 //! and `db.query.text` only when asked for, its arguments elided. Live:
 //! `REDIS_URL`, or a server started here.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
 use redis_conn::ConnectionConfig;
 use redis_paired::{Options, PairedConnection};
 use resp::cmd;
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
+use xtask::telemetry::{Seen, Spans};
 use xtask::TestServer;
-
-/// A span as the subscriber saw it: its fields as text, and whether it
-/// closed.
-#[derive(Debug, Default, Clone)]
-struct Seen {
-    fields: HashMap<String, String>,
-    closed: bool,
-}
-
-/// Records every span and event of the target `redis::command`.
-#[derive(Clone, Default)]
-struct Recorder {
-    spans: Arc<Mutex<HashMap<u64, Seen>>>,
-    next: Arc<AtomicU64>,
-    current: Arc<Mutex<Vec<u64>>>,
-}
-
-struct Fields<'a>(&'a mut HashMap<String, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), format!("{value:?}"));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-}
-
-impl Subscriber for Recorder {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target() == "redis::command"
-    }
-
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut seen = Seen::default();
-        span.record(&mut Fields(&mut seen.fields));
-        seen.fields
-            .insert("name".into(), span.metadata().name().to_string());
-        self.spans.lock().unwrap().insert(id, seen);
-        Id::from_u64(id)
-    }
-
-    fn record(&self, span: &Id, values: &Record<'_>) {
-        if let Some(seen) = self.spans.lock().unwrap().get_mut(&span.into_u64()) {
-            values.record(&mut Fields(&mut seen.fields));
-        }
-    }
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, _: &Event<'_>) {}
-
-    fn enter(&self, span: &Id) {
-        self.current.lock().unwrap().push(span.into_u64());
-    }
-
-    fn exit(&self, _: &Id) {
-        self.current.lock().unwrap().pop();
-    }
-
-    fn try_close(&self, id: Id) -> bool {
-        if let Some(seen) = self.spans.lock().unwrap().get_mut(&id.into_u64()) {
-            seen.closed = true;
-        }
-        true
-    }
-}
-
-impl Recorder {
-    fn spans(&self) -> Vec<Seen> {
-        let spans = self.spans.lock().unwrap();
-        let mut ids: Vec<_> = spans.keys().copied().collect();
-        ids.sort_unstable();
-        ids.iter().map(|id| spans[id].clone()).collect()
-    }
-}
 
 fn config() -> (TestServer, ConnectionConfig) {
     let server = TestServer::get().expect("redis-server starts");
@@ -112,7 +29,7 @@ async fn each_command_is_one_span_with_the_conventions_attributes() {
         redis_conn::Address::Tcp { host, port } => (host.clone(), port.to_string()),
         other => panic!("a TCP server, not {other}"),
     };
-    let recorder = Recorder::default();
+    let recorder = Spans::default();
     let _guard = tracing::subscriber::set_default(recorder.clone());
     let conn = PairedConnection::connect(&config).await.unwrap();
     let () = conn.send(cmd!("SET", "spans:s", "secret")).await.unwrap();
@@ -129,7 +46,7 @@ async fn each_command_is_one_span_with_the_conventions_attributes() {
         .await
         .unwrap();
 
-    let spans = recorder.spans();
+    let spans: Vec<Seen> = recorder.spans().into_iter().map(|(_, s)| s).collect();
     let names: Vec<_> = spans.iter().filter_map(|s| field(s, "otel.name")).collect();
     assert_eq!(names, ["SET", "LPUSH", "PIPELINE"]);
     for span in &spans {
@@ -160,7 +77,7 @@ async fn each_command_is_one_span_with_the_conventions_attributes() {
 #[tokio::test]
 async fn the_query_text_is_there_when_asked_for_without_the_arguments() {
     let (_server, config) = config();
-    let recorder = Recorder::default();
+    let recorder = Spans::default();
     let _guard = tracing::subscriber::set_default(recorder.clone());
     let options = Options::default().with_query_text(true);
     let conn = PairedConnection::connect_with(&config, options)
@@ -170,7 +87,7 @@ async fn the_query_text_is_there_when_asked_for_without_the_arguments() {
         .send(cmd!("SET", "spans:q", "secret", "EX", 60))
         .await
         .unwrap();
-    let spans = recorder.spans();
+    let spans: Vec<Seen> = recorder.spans().into_iter().map(|(_, s)| s).collect();
     assert_eq!(spans.len(), 1, "{spans:?}");
     assert_eq!(field(&spans[0], "db.query.text"), Some("SET ? ? ? ?"));
 }
@@ -180,7 +97,7 @@ async fn without_a_subscriber_that_wants_them_no_span_is_made() {
     let (_server, config) = config();
     // A subscriber that wants nothing of this target.
     #[derive(Clone, Default)]
-    struct Nothing(Recorder);
+    struct Nothing(Spans);
     impl Subscriber for Nothing {
         fn enabled(&self, _: &Metadata<'_>) -> bool {
             false

@@ -24,7 +24,7 @@ async fn eventually(mut done: impl FnMut() -> bool) -> bool {
 #[tokio::test]
 async fn messages_and_drops_for_slow_readers_are_counted() {
     #[cfg(feature = "otel")]
-    let exported = export::Exported::new();
+    let exported = exported();
     let mut client = Client::connect(&url()).await;
     let conn = PubsubConnection::connect(&config(&url(), Protocol::Resp3))
         .await
@@ -53,43 +53,11 @@ async fn messages_and_drops_for_slow_readers_are_counted() {
     }
 }
 
+/// Makes the client record to an in-memory exporter: before any connection
+/// opens, as there is one test in this file.
 #[cfg(feature = "otel")]
-mod export {
-    use opentelemetry::metrics::MeterProvider as _;
-    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-
-    /// The metrics the client records in this process.
-    pub(crate) struct Exported {
-        provider: SdkMeterProvider,
-        exporter: InMemoryMetricExporter,
-    }
-
-    impl Exported {
-        /// Makes the client record to an in-memory exporter: before any
-        /// connection opens, as there is one test in this file.
-        pub(crate) fn new() -> Exported {
-            let exporter = InMemoryMetricExporter::default();
-            let provider = SdkMeterProvider::builder()
-                .with_reader(PeriodicReader::builder(exporter.clone()).build())
-                .build();
-            assert!(redis_conn::otel::set_meter(provider.meter("tests")).is_ok());
-            Exported { provider, exporter }
-        }
-
-        /// Exports now; the sum of the points of the counter `name`.
-        pub(crate) fn total(&self, name: &str) -> f64 {
-            self.provider.force_flush().expect("exported");
-            let exported = self.exporter.get_finished_metrics().expect("exported");
-            let mut total = 0.0;
-            for scope in exported.last().iter().flat_map(|r| r.scope_metrics()) {
-                for metric in scope.metrics().filter(|m| m.name() == name) {
-                    if let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() {
-                        total += sum.data_points().map(|p| p.value() as f64).sum::<f64>();
-                    }
-                }
-            }
-            total
-        }
-    }
+fn exported() -> xtask::telemetry::Metrics {
+    let metrics = xtask::telemetry::Metrics::new();
+    assert!(redis_conn::otel::set_meter(metrics.meter()).is_ok());
+    metrics
 }

@@ -51,6 +51,9 @@
 //!   `REDIS_CLUSTER_URLS`'s or throwaway ones.
 //! - [`catalogue`]: the snapshot of the server's command docs and the table
 //!   generated from it (`cargo xtask gen-commands`).
+//! - `telemetry` (feature `telemetry`): an in-memory meter provider and a
+//!   span recorder, with which the client crates' tests read the client's
+//!   metrics and spans.
 //!
 //! The `xtask` binary of this package (`cargo xtask test`) is built on the
 //! same library.
@@ -64,6 +67,8 @@ mod probe;
 pub mod sentinel;
 pub mod server;
 mod shared;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 
 pub use cluster::{ClusterNode, RedisCluster, Role};
 pub use sentinel::RedisSentinel;
